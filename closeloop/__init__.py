@@ -1,0 +1,1 @@
+"""closeloop: close the loop on environmental problems in a development zone."""

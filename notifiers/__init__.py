@@ -1,0 +1,1 @@
+"""Delivery channels for notices, and the templates they render."""
