@@ -1,0 +1,58 @@
+"""The `closeloop` command line: thin wrappers that parse, call the service layer and print.
+
+Errors reach the user as one line on stderr starting with `error:` and exit status 2; nothing is
+written when a command fails.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from closeloop.cli.common import State, fail, known_errors
+
+app = typer.Typer(
+    name="closeloop",
+    help="closeloop: 环境问题闭环管理 — close the loop on environmental problems in a zone.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db: str | None = typer.Option(
+        None, "--db", help="Database URL (default: from config.toml; env CLOSELOOP_DB)."
+    ),
+    config: str | None = typer.Option(
+        None, "--config", help="Path of config.toml (default: the one beside the code)."
+    ),
+) -> None:
+    ctx.obj = State(db=db, config=config)
+
+
+# Command modules register themselves on `app` when imported.
+from closeloop.cli import core  # noqa: E402,F401
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except known_errors() as exc:
+        fail(str(exc))
+    except typer.Abort:
+        fail("aborted")
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

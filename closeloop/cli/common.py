@@ -1,0 +1,81 @@
+"""What every command shares: the app from the global options, the clock, time parsing, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from closeloop.bootstrap import App, bootstrap
+
+
+@dataclass
+class State:
+    db: str | None
+    config: str | None
+    _app: App | None = field(default=None, repr=False)
+
+    def app(self) -> App:
+        if self._app is None:
+            self._app = bootstrap(
+                config_path=Path(self.config) if self.config else None, database_url=self.db
+            )
+        return self._app
+
+
+def get_app(ctx: typer.Context) -> App:
+    state: State = ctx.find_root().obj
+    return state.app()
+
+
+def now() -> datetime:
+    """The only clock the command line reads; everything below it takes `now` as a parameter."""
+    return datetime.now(UTC)
+
+
+def parse_time(text: str | None, option: str = "--at") -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-04-01T09:30:00+08:00")
+    if value.tzinfo is None:
+        fail(f"{option} {text!r} needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00")
+    return value
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def known_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix: shown as one line, never as a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from closeloop.config import ConfigError
+    from closeloop.evidence import EvidenceError
+    from closeloop.gridfile import GridFileError
+    from closeloop.tickets import DomainError
+    from closeloop.workflow import StepNotAllowed, WorkflowError
+
+    return (
+        DomainError,
+        ConfigError,
+        WorkflowError,
+        GridFileError,
+        EvidenceError,
+        StepNotAllowed,
+        OperationalError,
+        FileNotFoundError,
+    )

@@ -1,0 +1,258 @@
+"""Commands of the loop itself: init, grid, submit, ticket steps, inbox, tickets, demo."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from closeloop import service, zone
+from closeloop.cli import app
+from closeloop.cli.common import fail, get_app, now, parse_time, print_json
+from closeloop.tickets import StepInput
+
+grid_app = typer.Typer(
+    help="The four-level grid: import it from CSV, show it.", no_args_is_help=True
+)
+ticket_app = typer.Typer(
+    help="One ticket: show it, or run a step of the loop on it.", no_args_is_help=True
+)
+app.add_typer(grid_app, name="grid")
+app.add_typer(ticket_app, name="ticket")
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the database and load the zone from config. Safe to run twice."""
+    a = get_app(ctx)
+    result = zone.init(a, now())
+    typer.echo(
+        f"schema {result.revision}; zone {a.settings.zone_name}: "
+        f"{result.grids.grids_created} grids created, {result.grids.grids_updated} updated; "
+        f"{result.people_total} people"
+    )
+
+
+@grid_app.command("import")
+def grid_import(ctx: typer.Context, file: Path = typer.Argument(..., help="CSV file")) -> None:
+    """Import grids and their leaders from CSV; a bad file is refused whole."""
+    a = get_app(ctx)
+    summary = zone.import_grid_file(a, file, now())
+    typer.echo(
+        f"{file}: {summary.grids_created} grids created, {summary.grids_updated} updated; "
+        f"{summary.people_created} people created, {summary.people_updated} updated"
+    )
+
+
+@grid_app.command("show")
+def grid_show(
+    ctx: typer.Context,
+    code: str | None = typer.Argument(None, help="Grid code (default: the zone)"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a grid, its leader, its place in the tree and the grids under it."""
+    a = get_app(ctx)
+    info = zone.describe(a, code)
+    if as_json:
+        print_json(info)
+        return
+    typer.echo(f"{info['code']}  {info['name']}  ({info['level_name']}, {info['kind']})")
+    leader = info["leader"]
+    if leader:
+        typer.echo(
+            f"  网格长 leader: {leader['name']} ({leader['handle']}) {leader['phone'] or ''}"
+        )
+    typer.echo("  上级 path: " + " / ".join(p["name"] for p in info["path"]))
+    typer.echo(
+        f"  下级 children: {len(info['children'])}; 全部下级 subtree: {info['subtree_size']}"
+    )
+    for child in info["children"]:
+        lead = child["leader"] or "-"
+        typer.echo(f"    {child['code']:<16} {child['name']}  [{lead}]")
+
+
+@app.command()
+def submit(
+    ctx: typer.Context,
+    grid: str = typer.Option(..., "--grid", help="Code of the grid where the problem is."),
+    category: str = typer.Option(..., "--category", help="Category key, e.g. random_piling."),
+    title: str = typer.Option(..., "--title"),
+    description: str = typer.Option("", "--description"),
+    address: str | None = typer.Option(None, "--address"),
+    lat: float | None = typer.Option(None, "--lat"),
+    lon: float | None = typer.Option(None, "--lon"),
+    reporter: str | None = typer.Option(None, "--reporter", help="Who reported it."),
+    at: str | None = typer.Option(None, "--at", help="When it was reported (ISO 8601)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Report a problem; it is assigned at once to the leader of its grid (即交即办)."""
+    a = get_app(ctx)
+    problem = service.NewProblem(
+        grid=grid,
+        category=category,
+        title=title,
+        description=description,
+        address=address,
+        lat=lat,
+        lon=lon,
+        reporter=reporter,
+    )
+    ref = service.submit(a, problem, now(), at=parse_time(at))
+    _print_ticket(a, ref, as_json, brief=True)
+
+
+def _print_ticket(a: Any, ref: str, as_json: bool, *, brief: bool = False) -> None:
+    data = service.show(a, ref)
+    if as_json:
+        print_json(data)
+        return
+    typer.echo(
+        f"{data['ref']}  {data['state_name']} ({data['state']})  {data['category_name']}  "
+        f"{data['title']}"
+    )
+    typer.echo(
+        f"  网格 grid {data['grid']} {data['grid_name']}; 责任人 assignee "
+        f"{data['assignee_name']} ({data['assignee']}); 期限 due {data['due_at'] or '-'}"
+    )
+    if data["recurrence_of"]:
+        typer.echo(f"  复发 recurrence of {data['recurrence_of']}")
+    if brief:
+        return
+    typer.echo(
+        f"  返工 rework {data['rework_count']}; 督办级别 escalation level "
+        f"{data['escalation_level']}"
+    )
+    for extra in ("escalations", "extensions", "deferred"):
+        if data.get(extra):
+            typer.echo(f"  {extra}: {data[extra]}")
+    typer.echo("  时间线 timeline:")
+    for e in data["events"]:
+        note = f"  — {e['note']}" if e["note"] else ""
+        typer.echo(
+            f"    {e['at']}  {e['step']:<10} {e['from'] or '-'} → {e['to']}  "
+            f"[{e['by'] or '-'}]{note}"
+        )
+
+
+@ticket_app.command("show")
+def ticket_show(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Ticket reference, e.g. EP-2026-000001"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a ticket and its timeline."""
+    _print_ticket(get_app(ctx), ref, as_json)
+
+
+def _step_command(step: str, help_text: str) -> None:
+    def command(
+        ctx: typer.Context,
+        ref: str = typer.Argument(..., help="Ticket reference"),
+        by: str = typer.Option(..., "--by", help="Handle of the person acting."),
+        note: str | None = typer.Option(None, "--note"),
+        reason: str | None = typer.Option(None, "--reason"),
+        evidence: list[str] = typer.Option([], "--evidence", help="Photo or PDF; repeatable."),
+        to_grid: str | None = typer.Option(None, "--to-grid", help="For reassign."),
+        until: str | None = typer.Option(None, "--until", help="New deadline (extension)."),
+        review_on: str | None = typer.Option(None, "--review-on", help="Review date (defer)."),
+        at: str | None = typer.Option(None, "--at", help="When it happened (ISO 8601)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        a = get_app(ctx)
+        given = StepInput(
+            note=note,
+            reason=reason,
+            to_grid=to_grid,
+            until=parse_time(until, "--until"),
+            review_on=parse_time(review_on, "--review-on"),
+            evidence=tuple(evidence),
+        )
+        service.run_step(a, ref, step, by, given, now(), at=parse_time(at))
+        _print_ticket(a, ref, as_json, brief=not as_json)
+
+    command.__doc__ = help_text
+    ticket_app.command(step)(command)
+
+
+STEP_HELP = {
+    "fix": "Record the fix (整改) with a note and optional evidence.",
+    "reject": "Send a fix back for rework (退回返工) with a reason.",
+    "verify": "Confirm on site that the fix holds (核查); not by the fixer.",
+    "close": "Tick the ticket off (销号) after verification.",
+    "reopen": "Reopen a closed ticket: the problem is back.",
+    "dismiss": "Dismiss a duplicate or invalid report, with a reason.",
+    "reassign": "Move a misrouted ticket to another grid (--to-grid).",
+    "request_extension": "Ask for more time (申请延期) with --reason and --until.",
+    "approve_extension": "Approve the pending extension request (supervisor).",
+    "refuse_extension": "Refuse the pending extension request with a reason (supervisor).",
+    "defer": "Park the ticket on the deferral register (缓办) with --reason and --review-on.",
+    "resume": "Take a deferred ticket back into work; its clock restarts.",
+}
+for _step, _help in STEP_HELP.items():
+    _step_command(_step.replace("_", "-") if "_" in _step else _step, _help)
+
+
+@app.command()
+def inbox(
+    ctx: typer.Context,
+    handle: str = typer.Argument(..., help="Handle of the grid leader"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """What this leader must handle, soonest deadline first."""
+    a = get_app(ctx)
+    items = service.inbox(a, handle)
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        typer.echo(f"{handle}: 没有待办 nothing to handle")
+    _print_rows(a, items)
+
+
+@app.command("tickets")
+def tickets_list(
+    ctx: typer.Context,
+    state: list[str] = typer.Option([], "--state", help="Only these states; repeatable."),
+    grid: str | None = typer.Option(None, "--grid", help="Only this grid and the grids below."),
+    limit: int | None = typer.Option(None, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List tickets; --grid includes its whole subtree."""
+    a = get_app(ctx)
+    items = service.list_tickets(a, states=state, grid=grid, limit=limit)
+    if as_json:
+        print_json(items)
+        return
+    _print_rows(a, items)
+    typer.echo(f"{len(items)} tickets")
+
+
+def _print_rows(a: Any, items: list[dict[str, Any]]) -> None:
+    current = now()
+    for t in items:
+        due = t["due_at"]
+        left = ""
+        if due:
+            delta = datetime.fromisoformat(due) - current
+            hours = delta.total_seconds() / 3600
+            left = f"剩 {hours:.1f}h" if hours >= 0 else f"超时 {-hours:.1f}h"
+        typer.echo(
+            f"{t['ref']}  {t['state_name']:<5} {t['category_name']:<5} {t['grid']:<14} "
+            f"{(t['assignee'] or '-'):<14} {due or '-':<26} {left}  {t['title']}"
+        )
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    fresh: bool = typer.Option(False, "--fresh", help="Start from an empty database."),
+) -> None:
+    """Walk a few problems of the example zone through the loop and print what leaders see."""
+    from closeloop import demo as demo_mod
+
+    a = get_app(ctx)
+    if fresh and not a.settings.database_url.startswith("sqlite"):
+        fail("--fresh only deletes SQLite databases")
+    demo_mod.run(a, now(), fresh=fresh, echo=typer.echo)

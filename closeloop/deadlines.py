@@ -1,0 +1,52 @@
+"""Stage deadlines and the moments the sweep must look at a ticket, from the workflow limits and
+the zone calendar. Pure: a function of (category, stage, start) and the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from closeloop.calendar import Limit, WorkCalendar
+from closeloop.workflow import StageLimit, Workflow
+
+DEFAULT_REMINDERS = (0.5, 0.8)
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    workflow: Workflow
+    calendar: WorkCalendar
+    reminder_points: Sequence[float] = DEFAULT_REMINDERS
+
+    @classmethod
+    def from_config(
+        cls, workflow: Workflow, calendar: WorkCalendar, section: Mapping[str, Any]
+    ) -> Deadlines:
+        points = tuple(float(p) for p in section.get("reminders", DEFAULT_REMINDERS))
+        if any(not 0 < p < 1 for p in points):
+            raise ValueError("[escalation] reminders: each point is a fraction between 0 and 1")
+        return cls(workflow, calendar, tuple(sorted(points)))
+
+    def limit(self, category: str, stage: str) -> Limit:
+        return _as_limit(self.workflow.category(category).limits[stage])
+
+    def escalation_interval(self, category: str) -> Limit:
+        return _as_limit(self.workflow.category(category).escalate_every)
+
+    def due(self, category: str, stage: str, start: datetime) -> datetime:
+        return self.calendar.add(start, self.limit(category, stage))
+
+    def reminder_times(self, category: str, stage: str, start: datetime) -> list[datetime]:
+        limit = self.limit(category, stage)
+        return [self.calendar.point(start, limit, p) for p in self.reminder_points]
+
+    def first_check(self, category: str, stage: str, start: datetime) -> datetime:
+        """The first moment after `start` the sweep has something to do for this stage."""
+        times = self.reminder_times(category, stage, start)
+        return min([*times, self.due(category, stage, start)])
+
+
+def _as_limit(limit: StageLimit) -> Limit:
+    return Limit.parse(limit.within, limit.clock)

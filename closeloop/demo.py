@@ -1,0 +1,117 @@
+"""A short walk through the loop on the example zone, for a first look and for the README."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from closeloop import service, zone
+from closeloop.bootstrap import App
+from closeloop.tickets import DomainError, StepInput
+
+Echo = Callable[[str], None]
+
+
+def run(app: App, now: datetime, *, fresh: bool = False, echo: Echo = print) -> list[str]:
+    """Submit a few problems, walk them through the loop, print an inbox and a timeline."""
+    if fresh:
+        db = Path(app.settings.database_url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    result = zone.init(app, now)
+    echo(
+        f"== {app.settings.zone_name}: schema {result.revision}, "
+        f"{result.grids.grids_created + result.grids.grids_updated} grids, "
+        f"{result.people_total} people"
+    )
+
+    t0 = now - timedelta(hours=6)
+
+    def at(hours: float) -> datetime:
+        return t0 + timedelta(hours=hours)
+
+    def step(ref: str, name: str, by: str, when: float, **given: str) -> None:
+        service.run_step(app, ref, name, by, StepInput(**given), now, at=at(when))  # type: ignore[arg-type]
+        echo(f"   {ref}: {name:<8} by {by}")
+
+    echo("\n== 即交即办: problems reported and assigned at once")
+    pile = service.submit(
+        app,
+        service.NewProblem(
+            grid="JS-A1-V01-G03",
+            category="random_piling",
+            title="村口河边堆放建筑垃圾",
+            description="约两车建筑垃圾堆在河堤边",
+            address="堰头村村口桥东",
+            reporter="村民李大伯",
+        ),
+        now,
+        at=at(0),
+    )
+    shed = service.submit(
+        app,
+        service.NewProblem(
+            grid="JS-A1-V02-G02",
+            category="illegal_construction",
+            title="农房旁违章搭建铁皮棚",
+            address="曹园村2组38号旁",
+        ),
+        now,
+        at=at(0.5),
+    )
+    parking = service.submit(
+        app,
+        service.NewProblem(
+            grid="JS-A1-V01",
+            category="random_parking",
+            title="村委会门口货车乱停",
+            address="堰头村村委会",
+        ),
+        now,
+        at=at(5),
+    )
+    for ref in (pile, shed, parking):
+        t = service.show(app, ref)
+        echo(
+            f"   {ref} {t['category_name']} → {t['grid_name']} {t['assignee_name']} "
+            f"({t['assignee']}), due {t['due_at']}"
+        )
+
+    echo("\n== 整改、核查、销号: the loop")
+    step(pile, "fix", "yantou.g3", 2, note="已组织清运，河堤恢复整洁")
+    try:
+        service.run_step(app, pile, "verify", "yantou.g3", StepInput(), now, at=at(2.5))
+    except DomainError as exc:
+        echo(f"   refused, as it must be: {exc}")
+    step(pile, "verify", "yantou.lead", 3, note="现场核查，已清理干净")
+    step(pile, "close", "yantou.lead", 3.2)
+    step(shed, "fix", "caoyuan.g2", 3.5, note="已拆除一半")
+    step(shed, "reject", "caoyuan.lead", 4, reason="铁皮棚未全部拆除，需返工")
+
+    echo("\n== 问题复发: the same problem comes back")
+    again = service.submit(
+        app,
+        service.NewProblem(
+            grid="JS-A1-V01-G03", category="random_piling", title="河边又见垃圾堆放"
+        ),
+        now,
+        at=at(5.5),
+    )
+    echo(f"   {again} is linked to {service.show(app, again)['recurrence_of']}")
+
+    for handle in ("yantou.lead", "caoyuan.g2"):
+        echo(f"\n== 待办 inbox of {handle}")
+        for t in service.inbox(app, handle):
+            echo(
+                f"   {t['ref']}  {t['state_name']}  {t['category_name']}  due {t['due_at']}  "
+                f"{t['title']}"
+            )
+
+    echo(f"\n== 时间线 timeline of {pile}")
+    for e in service.show(app, pile)["events"]:
+        echo(
+            f"   {e['at']}  {e['step']:<8} {e['from'] or '-':>9} → {e['to']:<9} "
+            f"{e['by'] or ''}  {e['note'] or ''}"
+        )
+    return [pile, shed, parking, again]

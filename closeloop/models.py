@@ -1,0 +1,226 @@
+"""The tables. The database is the truth: state, history, deadlines and pending notices are rows.
+
+SQLAlchemy Core tables rather than ORM classes: the domain works on small dataclasses
+(`closeloop.tickets`) and the hot paths (steps, sweeps, reports) are single statements.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from closeloop.db import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER keys
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("handle", String(64), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("phone", String(32)),
+    Column("email", String(200)),
+    Column("roles", String(200), nullable=False, default=""),  # comma list: supervisor, admin
+    Column("channels", String(200), nullable=False, default=""),  # comma list; '' = zone default
+    Column("webhook", String(500)),
+    Column("locale", String(10), nullable=False, default="zh_CN"),
+    Column("digest", Boolean, nullable=False, default=False),
+    Column("password_hash", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+grids = Table(
+    "grids",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("parent_id", Id, ForeignKey("grids.id")),
+    # Materialised path of ids ("/1/5/23/"): a subtree is one index range, never a tree walk.
+    Column("path", String(400), nullable=False, unique=True),
+    Column("leader_id", Id, ForeignKey("people.id")),
+)
+
+ref_counters = Table(
+    "ref_counters",
+    metadata,
+    Column("prefix", String(32), primary_key=True),  # e.g. "EP-2026"
+    Column("last", Integer, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ref", String(32), nullable=False, unique=True),
+    Column("workflow", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("address", String(300)),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("responsible_grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("assignee_id", Id, ForeignKey("people.id")),
+    Column("state", String(32), nullable=False),
+    Column("stage", String(32)),
+    Column(
+        "stage_no", Integer, nullable=False, default=0
+    ),  # counts stage entries; keys escalations
+    Column("stage_started_at", UTCDateTime),
+    Column("due_at", UTCDateTime),
+    # The next moment the sweep must look at this ticket (reminder or deadline); NULL = nothing due.
+    Column("next_check_at", UTCDateTime),
+    Column("escalation_level", Integer, nullable=False, default=0),
+    Column("escalation_round", Integer, nullable=False, default=0),
+    Column("supervising_grid_id", Id, ForeignKey("grids.id")),
+    Column("supervisor_id", Id, ForeignKey("people.id")),
+    Column("rework_count", Integer, nullable=False, default=0),
+    Column("extension_count", Integer, nullable=False, default=0),
+    Column("fixed_by_id", Id, ForeignKey("people.id")),
+    Column("recurrence_of_id", Id, ForeignKey("tickets.id")),
+    Column("reporter_name", String(100)),
+    Column("reporter_phone", String(32)),
+    Column("reporter_email", String(200)),
+    Column("reporter_secret_hash", String(200)),
+    Column("campaign_id", Id),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Column("version", Integer, nullable=False, default=1),
+    Index("ix_tickets_next_check", "next_check_at"),
+    Index("ix_tickets_responsible_state", "responsible_grid_id", "state"),
+    Index("ix_tickets_grid_created", "grid_id", "created_at"),
+    Index("ix_tickets_recurrence", "grid_id", "category", "closed_at"),
+    Index("ix_tickets_assignee_state", "assignee_id", "state"),
+    Index("ix_tickets_state_due", "state", "due_at"),
+)
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),  # when it happened (back-filled steps differ)
+    Column("recorded_at", UTCDateTime, nullable=False),  # when it was written
+    Column("step", String(32), nullable=False),
+    Column("actor_id", Id, ForeignKey("people.id")),  # NULL: a reporter or the system
+    Column("actor_label", String(100)),  # a reporter's name, or "system"
+    Column("from_state", String(32)),
+    Column("to_state", String(32), nullable=False),
+    Column("note", Text),
+    Column("data", JSON),
+    Index("ix_ticket_events_ticket", "ticket_id", "id"),
+    Index("ix_ticket_events_step_at", "step", "at"),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("event_id", Id, ForeignKey("ticket_events.id")),
+    Column("stored_name", String(200), nullable=False),  # content hash + safe extension
+    Column("original_name", String(300), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("stage_no", Integer, nullable=False),
+    Column("level", Integer, nullable=False),  # grid level now supervising (3, 2, 1)
+    Column("round", Integer, nullable=False),  # repeats at the zone level count up from 1
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("supervisor_id", Id, ForeignKey("people.id")),
+    Column("failed_grid_id", Id, ForeignKey("grids.id")),
+    Column("deadline", UTCDateTime, nullable=False),  # the deadline that was missed
+    Column("at", UTCDateTime, nullable=False),  # when the sweep wrote it
+    Column("closed_at", UTCDateTime),
+    UniqueConstraint("ticket_id", "stage_no", "level", "round", name="uq_escalation_step"),
+    Index("ix_escalations_at", "at"),
+)
+
+extensions = Table(
+    "extensions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("stage_no", Integer, nullable=False),
+    Column("requested_by_id", Id, ForeignKey("people.id"), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | refused
+    Column("decided_by_id", Id, ForeignKey("people.id")),
+    Column("decided_at", UTCDateTime),
+    Column("decision_note", Text),
+)
+
+deferrals = Table(
+    "deferrals",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("by_id", Id, ForeignKey("people.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("review_on", UTCDateTime, nullable=False),
+    Column("remaining_seconds", Float),  # stage time left when the clock stopped
+    Column("resumed_at", UTCDateTime),
+    Column("resumed_by_id", Id, ForeignKey("people.id")),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id")),
+    Column("recipient_id", Id, ForeignKey("people.id")),
+    Column("address", String(500)),  # for recipients without an account (a reporter's email)
+    Column("channel", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("locale", String(10), nullable=False),
+    Column("payload", JSON, nullable=False),  # what the notice is about; rendered at send time
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),  # pending | sending | sent | dead | digested
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+    Index("ix_notifications_ticket", "ticket_id"),
+)

@@ -1,0 +1,103 @@
+"""The outbox: notices are rows written in the same transaction as the change that causes them.
+
+Delivery reads these rows after commit (see `closeloop.delivery`); a notice is never sent from
+inside a step, so a step that rolls back leaves no notice behind, and a committed step always
+leaves its notices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from closeloop.db import insert_ignoring_duplicates
+from closeloop.models import notifications, people
+
+KINDS = (
+    "assignment",
+    "reminder",
+    "supervision",
+    "verification_request",
+    "rejection",
+    "closure",
+    "digest",
+    "weekly_report",
+)
+
+
+def channels_for(person_channels: str, default: Sequence[str]) -> list[str]:
+    own = [c.strip() for c in person_channels.split(",") if c.strip()]
+    return own or list(default)
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    kind: str,
+    recipient_id: int,
+    key: str,
+    now: datetime,
+    default_channels: Sequence[str],
+    ticket_id: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> int:
+    """Queue one notice per channel of the recipient; returns how many rows were new.
+
+    `key` identifies the cause (e.g. "assignment:EP-2026-000001:17"); with the channel it forms
+    the idempotency key, so writing the same notice twice stores it once.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    person = conn.execute(
+        select(people.c.channels, people.c.locale).where(people.c.id == recipient_id)
+    ).one()
+    rows = [
+        {
+            "ticket_id": ticket_id,
+            "recipient_id": recipient_id,
+            "channel": channel,
+            "kind": kind,
+            "locale": person.locale,
+            "payload": dict(payload or {}),
+            "idempotency_key": f"{key}:{channel}",
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for channel in channels_for(person.channels, default_channels)
+    ]
+    return insert_ignoring_duplicates(conn, notifications, rows, "idempotency_key")
+
+
+def enqueue_address(
+    conn: Connection,
+    *,
+    kind: str,
+    address: str,
+    channel: str,
+    locale: str,
+    key: str,
+    now: datetime,
+    ticket_id: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> int:
+    """Queue a notice for someone without an account (a reporter who left an email)."""
+    row = {
+        "ticket_id": ticket_id,
+        "recipient_id": None,
+        "address": address,
+        "channel": channel,
+        "kind": kind,
+        "locale": locale,
+        "payload": dict(payload or {}),
+        "idempotency_key": f"{key}:{channel}",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    return insert_ignoring_duplicates(conn, notifications, [row], "idempotency_key")

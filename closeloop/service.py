@@ -1,0 +1,669 @@
+"""Use cases of the loop: submit a problem, run a step, read a ticket, an inbox, a list.
+
+Each use case is one transaction: the ticket change, its audit event and its notices commit
+together or not at all. Concurrent changes to one ticket are caught by its version number: the
+second writer gets a Conflict, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, false, func, insert, or_, select, true, update
+
+from closeloop import grid as grids_mod
+from closeloop import outbox
+from closeloop.bootstrap import App
+from closeloop.db import upsert_increment
+from closeloop.grid import Grid, UnknownGrid, in_subtree
+from closeloop.models import evidence, grids, people, ref_counters, ticket_events, tickets
+from closeloop.tickets import (
+    Actor,
+    Change,
+    Conflict,
+    Invalid,
+    NotFound,
+    StepInput,
+    Ticket,
+    authorize,
+    check_requirements,
+    enter_state,
+)
+from closeloop.workflow import StepNotAllowed, UnknownCategory
+
+# Steps the engine itself carries out; the escalation module registers the deadline steps
+# (extension, deferral) into the same table.
+Effect = Callable[["StepRun"], None]
+EFFECTS: dict[str, Effect] = {}
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass
+class StepRun:
+    """Everything a step effect may read and change, inside the step's transaction."""
+
+    app: App
+    conn: Connection
+    ticket: Ticket
+    actor: Actor | None
+    given: StepInput
+    now: datetime
+    change: Change
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def effect(step: str) -> Callable[[Effect], Effect]:
+    def register(fn: Effect) -> Effect:
+        EFFECTS[step] = fn
+        return fn
+
+    return register
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_actor(conn: Connection, handle: str) -> Actor:
+    person = conn.execute(
+        select(people.c.id, people.c.handle, people.c.name, people.c.roles).where(
+            people.c.handle == handle
+        )
+    ).first()
+    if person is None:
+        raise NotFound(f"unknown person '{handle}'")
+    paths = conn.execute(select(grids.c.path).where(grids.c.leader_id == person.id)).scalars()
+    roles = frozenset(r for r in person.roles.split(",") if r)
+    return Actor(person.id, person.handle, person.name, roles, tuple(paths))
+
+
+def _ticket_row(conn: Connection, ref: str) -> Any:
+    row = conn.execute(select(tickets).where(tickets.c.ref == ref)).first()
+    if row is None:
+        raise NotFound(f"no ticket {ref}")
+    return row
+
+
+def get_ticket(conn: Connection, ref: str) -> Ticket:
+    return Ticket.from_row(_ticket_row(conn, ref)._mapping)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+_MUTABLE = (
+    "grid_id",
+    "responsible_grid_id",
+    "assignee_id",
+    "state",
+    "stage",
+    "stage_no",
+    "stage_started_at",
+    "due_at",
+    "next_check_at",
+    "escalation_level",
+    "escalation_round",
+    "supervising_grid_id",
+    "supervisor_id",
+    "rework_count",
+    "extension_count",
+    "fixed_by_id",
+    "closed_at",
+    "updated_at",
+)
+
+
+def save_ticket(conn: Connection, t: Ticket) -> None:
+    """Write the changed ticket if nobody else changed it since it was read."""
+    values = {k: getattr(t, k) for k in _MUTABLE}
+    result = conn.execute(
+        update(tickets)
+        .where(tickets.c.id == t.id, tickets.c.version == t.version)
+        .values(**values, version=t.version + 1)
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"{t.ref} was changed by someone else meanwhile; reload it and try again")
+    t.version += 1
+
+
+def record_event(
+    conn: Connection,
+    ticket_id: int,
+    change: Change,
+    *,
+    at: datetime,
+    recorded_at: datetime,
+    actor: Actor | None,
+    actor_label: str | None = None,
+) -> int:
+    return int(
+        conn.execute(
+            insert(ticket_events)
+            .values(
+                ticket_id=ticket_id,
+                at=at,
+                recorded_at=recorded_at,
+                step=change.step,
+                actor_id=actor.id if actor else None,
+                actor_label=actor_label,
+                from_state=change.from_state,
+                to_state=change.to_state,
+                note=change.note,
+                data=change.data or None,
+            )
+            .returning(ticket_events.c.id)
+        ).scalar_one()
+    )
+
+
+def _send_notices(
+    app: App, conn: Connection, t: Ticket, change: Change, event_id: int, now: datetime
+) -> None:
+    defaults = app.settings.section("notifiers").get("default_channels", ["console"])
+    for kind, person_id in change.notices:
+        outbox.enqueue(
+            conn,
+            kind=kind,
+            recipient_id=person_id,
+            key=f"{kind}:{t.ref}:{event_id}:{person_id}",
+            now=now,
+            default_channels=defaults,
+            ticket_id=t.id,
+            payload={"event_id": event_id, **change.data},
+        )
+
+
+def _check_time(at: datetime | None, real_now: datetime, after: datetime | None = None) -> datetime:
+    if at is None:
+        return real_now
+    if at.tzinfo is None:
+        raise Invalid("--at needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00")
+    if at > real_now + FUTURE_TOLERANCE:
+        raise Invalid(
+            f"--at {at.isoformat()} is in the future; a step is recorded when it happened"
+        )
+    if after is not None and at < after:
+        raise Invalid(
+            f"--at {at.isoformat()} is before the ticket's last change ({after.isoformat()}); "
+            "history runs forward"
+        )
+    return at
+
+
+# --- submit --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewProblem:
+    grid: str
+    category: str
+    title: str
+    description: str = ""
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    reporter: str | None = None
+    reporter_phone: str | None = None
+    reporter_email: str | None = None
+    reporter_secret_hash: str | None = None
+
+
+def _check_problem(p: NewProblem) -> None:
+    problems = []
+    if not p.title.strip():
+        problems.append("a title is needed")
+    if len(p.title) > 200:
+        problems.append("the title is longer than 200 characters")
+    if len(p.description) > 5000:
+        problems.append("the description is longer than 5000 characters")
+    if (p.lat is None) != (p.lon is None):
+        problems.append("give both --lat and --lon, or neither")
+    if p.lat is not None and not -90 <= p.lat <= 90:
+        problems.append("--lat must be between -90 and 90")
+    if p.lon is not None and not -180 <= p.lon <= 180:
+        problems.append("--lon must be between -180 and 180")
+    if problems:
+        raise Invalid("; ".join(problems))
+
+
+def next_ref(conn: Connection, prefix: str, year: int) -> str:
+    key = f"{prefix}-{year}"
+    n = upsert_increment(conn, ref_counters, "prefix", key, "last")
+    return f"{key}-{n:06d}"
+
+
+def submit(app: App, problem: NewProblem, now: datetime, *, at: datetime | None = None) -> str:
+    """Record a reported problem and assign it at once to its grid's leader (即交即办)."""
+    wf = app.workflow
+    _check_problem(problem)
+    try:
+        wf.category(problem.category)
+    except UnknownCategory as exc:
+        raise Invalid(str(exc)) from None
+    when = _check_time(at, now)
+    with app.engine.begin() as conn:
+        try:
+            home = grids_mod.get_grid(conn, problem.grid)
+        except UnknownGrid as exc:
+            raise Invalid(str(exc)) from None
+        chain = grids_mod.lineage(conn, home)
+        led = grids_mod.nearest_led(chain)
+        if led is None:
+            raise Invalid(f"no grid from {home.code} up to the zone has a leader to assign to")
+        ref = next_ref(conn, wf.ref_prefix, when.astimezone(app.tz).year)
+        recurrence_of = _recurrence_of(conn, app, home.id, problem.category, when)
+        t = Ticket(
+            id=0,
+            ref=ref,
+            category=problem.category,
+            title=problem.title.strip(),
+            description=problem.description,
+            grid_id=home.id,
+            responsible_grid_id=led.id,
+            assignee_id=led.leader_id,
+            state=wf.initial,
+            stage=None,
+            stage_no=0,
+            stage_started_at=None,
+            due_at=None,
+            next_check_at=None,
+            escalation_level=0,
+            escalation_round=0,
+            supervising_grid_id=None,
+            supervisor_id=None,
+            rework_count=0,
+            extension_count=0,
+            fixed_by_id=None,
+            recurrence_of_id=recurrence_of,
+            created_at=when,
+            updated_at=when,
+            closed_at=None,
+            version=1,
+            address=problem.address,
+            lat=problem.lat,
+            lon=problem.lon,
+            reporter_name=problem.reporter,
+            reporter_phone=problem.reporter_phone,
+            reporter_email=problem.reporter_email,
+        )
+        wf.fire(t, "submit")
+        enter_state(t, wf, t.state, when, app.deadlines)
+        values = {k: getattr(t, k) for k in Ticket.__dataclass_fields__ if k != "id"}
+        values.update(workflow=wf.name, reporter_secret_hash=problem.reporter_secret_hash)
+        t.id = conn.execute(insert(tickets).values(**values).returning(tickets.c.id)).scalar_one()
+        change = Change("submit", wf.initial, t.state, problem.description or None)
+        change.data = {"assigned_grid": led.code}
+        if recurrence_of is not None:
+            change.data["recurrence_of_id"] = recurrence_of
+        if led.leader_id is not None:
+            change.notices.append(("assignment", led.leader_id))
+        event_id = record_event(
+            conn,
+            t.id,
+            change,
+            at=when,
+            recorded_at=now,
+            actor=None,
+            actor_label=problem.reporter or None,
+        )
+        _send_notices(app, conn, t, change, event_id, now)
+    return ref
+
+
+def _recurrence_of(
+    conn: Connection, app: App, grid_id: int, category: str, at: datetime
+) -> int | None:
+    window = timedelta(days=app.workflow.recurrence_window_days)
+    return conn.execute(
+        select(tickets.c.id)
+        .where(
+            tickets.c.grid_id == grid_id,
+            tickets.c.category == category,
+            tickets.c.state == "closed",
+            tickets.c.closed_at >= at - window,
+            tickets.c.closed_at <= at,
+        )
+        .order_by(tickets.c.closed_at.desc())
+        .limit(1)
+    ).scalar()
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+def run_step(
+    app: App,
+    ref: str,
+    step_name: str,
+    by: str,
+    given: StepInput,
+    now: datetime,
+    *,
+    at: datetime | None = None,
+) -> Ticket:
+    """Run one step of the workflow on a ticket for a person; all or nothing."""
+    wf = app.workflow
+    step = wf.steps.get(step_name)
+    if step is None or step_name == "submit" or step_name not in EFFECTS:
+        runnable = ", ".join(s for s in wf.steps if s in EFFECTS)
+        raise Invalid(f"unknown step '{step_name}'; steps: {runnable}")
+    with app.engine.begin() as conn:
+        t = get_ticket(conn, ref)
+        when = _check_time(at, now, after=t.updated_at)
+        if not wf.may(t.state, step_name):
+            raise Conflict(
+                str(StepNotAllowed(step_name, t.state, step.sources)).replace("a ticket", ref)
+            )
+        actor = load_actor(conn, by)
+        responsible = grids_mod.get_grid_by_id(conn, t.responsible_grid_id)
+        authorize(step, t, actor, responsible.path)
+        check_requirements(step, given)
+        from_state = t.state
+        wf.fire(t, step_name)
+        change = Change(step_name, from_state, t.state, given.note or given.reason)
+        run = StepRun(app, conn, t, actor, given, when, change, {"responsible": responsible})
+        EFFECTS[step_name](run)
+        t.updated_at = when
+        save_ticket(conn, t)
+        event_id = record_event(conn, t.id, change, at=when, recorded_at=now, actor=actor)
+        if given.evidence:
+            _attach_evidence(app, conn, t.id, event_id, given.evidence, now)
+        _send_notices(app, conn, t, change, event_id, now)
+    return t
+
+
+def _attach_evidence(
+    app: App, conn: Connection, ticket_id: int, event_id: int, files: Sequence[str], now: datetime
+) -> None:
+    from closeloop.evidence import store_file
+
+    for path in files:
+        stored = store_file(app.settings.evidence_dir, path)
+        conn.execute(
+            insert(evidence).values(
+                ticket_id=ticket_id,
+                event_id=event_id,
+                stored_name=stored.stored_name,
+                original_name=stored.original_name,
+                content_type=stored.content_type,
+                size=stored.size,
+                created_at=now,
+            )
+        )
+
+
+def _verifier(conn: Connection, responsible: Grid) -> int | None:
+    """Who is asked to check a fix: the nearest leader above the responsible grid."""
+    above = grids_mod.lineage(conn, responsible)[:-1]
+    led = grids_mod.nearest_led(above)
+    return led.leader_id if led else None
+
+
+@effect("fix")
+def _fix(run: StepRun) -> None:
+    t = run.ticket
+    assert run.actor is not None
+    t.fixed_by_id = run.actor.id
+    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    verifier = _verifier(run.conn, run.extra["responsible"])
+    if verifier is not None and verifier != run.actor.id:
+        run.change.notices.append(("verification_request", verifier))
+
+
+@effect("reject")
+def _reject(run: StepRun) -> None:
+    t = run.ticket
+    t.rework_count += 1
+    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.change.data["reason"] = run.given.reason
+    if t.assignee_id is not None:
+        run.change.notices.append(("rejection", t.assignee_id))
+
+
+@effect("verify")
+def _verify(run: StepRun) -> None:
+    enter_state(run.ticket, run.app.workflow, run.ticket.state, run.now, run.app.deadlines)
+
+
+@effect("close")
+def _close(run: StepRun) -> None:
+    t = run.ticket
+    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    if t.reporter_email:
+        outbox.enqueue_address(
+            run.conn,
+            kind="closure",
+            address=t.reporter_email,
+            channel="email",
+            locale=run.app.settings.locale,
+            key=f"closure:{t.ref}:{t.stage_no}:reporter",
+            now=run.now,
+            ticket_id=t.id,
+        )
+
+
+@effect("reopen")
+def _reopen(run: StepRun) -> None:
+    t = run.ticket
+    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.change.data["reason"] = run.given.reason
+    if t.assignee_id is not None:
+        run.change.notices.append(("assignment", t.assignee_id))
+
+
+@effect("dismiss")
+def _dismiss(run: StepRun) -> None:
+    enter_state(run.ticket, run.app.workflow, run.ticket.state, run.now, run.app.deadlines)
+    run.change.data["reason"] = run.given.reason
+
+
+@effect("reassign")
+def _reassign(run: StepRun) -> None:
+    t = run.ticket
+    assert run.given.to_grid is not None
+    try:
+        target = grids_mod.get_grid(run.conn, run.given.to_grid)
+    except UnknownGrid as exc:
+        raise Invalid(str(exc)) from None
+    if target.id == t.grid_id:
+        raise Invalid(f"{t.ref} already belongs to grid {target.code}")
+    led = grids_mod.nearest_led(grids_mod.lineage(run.conn, target))
+    if led is None:
+        raise Invalid(f"no grid from {target.code} up to the zone has a leader to assign to")
+    run.change.data.update(from_grid_id=t.grid_id, to_grid=target.code)
+    t.grid_id = target.id
+    t.responsible_grid_id = led.id
+    t.assignee_id = led.leader_id
+    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    if led.leader_id is not None:
+        run.change.notices.append(("assignment", led.leader_id))
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+HOME = grids.alias("home")
+RESP = grids.alias("resp")
+
+
+def listing_select() -> Select[Any]:
+    """Tickets with the codes and handles people read, in one query (no per-row lookups)."""
+    home, resp = HOME, RESP
+    sup = grids.alias("sup")
+    assignee = people.alias("assignee")
+    supervisor = people.alias("supervisor")
+    earlier = tickets.alias("earlier")
+    return select(
+        tickets,
+        home.c.code.label("grid_code"),
+        home.c.name.label("grid_name"),
+        resp.c.code.label("responsible_code"),
+        resp.c.name.label("responsible_name"),
+        resp.c.path.label("responsible_path"),
+        assignee.c.handle.label("assignee_handle"),
+        assignee.c.name.label("assignee_name"),
+        sup.c.code.label("supervising_code"),
+        supervisor.c.handle.label("supervisor_handle"),
+        earlier.c.ref.label("recurrence_ref"),
+    ).select_from(
+        tickets.join(home, home.c.id == tickets.c.grid_id)
+        .join(resp, resp.c.id == tickets.c.responsible_grid_id)
+        .outerjoin(assignee, assignee.c.id == tickets.c.assignee_id)
+        .outerjoin(sup, sup.c.id == tickets.c.supervising_grid_id)
+        .outerjoin(supervisor, supervisor.c.id == tickets.c.supervisor_id)
+        .outerjoin(earlier, earlier.c.id == tickets.c.recurrence_of_id)
+    )
+
+
+def _iso(value: datetime | None, app: App) -> str | None:
+    return value.astimezone(app.tz).isoformat(timespec="seconds") if value else None
+
+
+def ticket_summary(app: App, row: Any) -> dict[str, Any]:
+    m = row._mapping
+    wf = app.workflow
+    return {
+        "ref": m["ref"],
+        "state": m["state"],
+        "state_name": wf.states[m["state"]].label.get(app.settings.locale),
+        "category": m["category"],
+        "category_name": wf.category(m["category"]).label.get(app.settings.locale),
+        "title": m["title"],
+        "grid": m["grid_code"],
+        "grid_name": m["grid_name"],
+        "responsible_grid": m["responsible_code"],
+        "assignee": m["assignee_handle"],
+        "assignee_name": m["assignee_name"],
+        "stage": m["stage"],
+        "due_at": _iso(m["due_at"], app),
+        "created_at": _iso(m["created_at"], app),
+        "updated_at": _iso(m["updated_at"], app),
+        "closed_at": _iso(m["closed_at"], app),
+        "rework_count": m["rework_count"],
+        "extension_count": m["extension_count"],
+        "recurrence_of": m["recurrence_ref"],
+        "escalation_level": m["escalation_level"],
+        "supervising_grid": m["supervising_code"],
+        "supervisor": m["supervisor_handle"],
+        "address": m["address"],
+        "lat": m["lat"],
+        "lon": m["lon"],
+        "description": m["description"],
+        "reporter": m["reporter_name"],
+    }
+
+
+def show(app: App, ref: str) -> dict[str, Any]:
+    """The ticket with its whole timeline and evidence."""
+    with app.engine.connect() as conn:
+        row = conn.execute(listing_select().where(tickets.c.ref == ref)).first()
+        if row is None:
+            raise NotFound(f"no ticket {ref}")
+        out = ticket_summary(app, row)
+        actor = people.alias("actor")
+        events = conn.execute(
+            select(ticket_events, actor.c.handle.label("actor_handle"))
+            .select_from(ticket_events.outerjoin(actor, actor.c.id == ticket_events.c.actor_id))
+            .where(ticket_events.c.ticket_id == row.id)
+            .order_by(ticket_events.c.id)
+        )
+        out["events"] = [
+            {
+                "at": _iso(e.at, app),
+                "step": e.step,
+                "by": e.actor_handle or e.actor_label,
+                "from": e.from_state,
+                "to": e.to_state,
+                "note": e.note,
+                "data": e.data or {},
+            }
+            for e in events
+        ]
+        files = conn.execute(
+            select(evidence).where(evidence.c.ticket_id == row.id).order_by(evidence.c.id)
+        )
+        out["evidence"] = [
+            {
+                "id": f.id,
+                "name": f.original_name,
+                "stored_name": f.stored_name,
+                "content_type": f.content_type,
+                "size": f.size,
+                "event": f.event_id,
+            }
+            for f in files
+        ]
+        for extend in EXTENDERS:
+            extend(app, conn, row, out)
+    return out
+
+
+# Later modules (escalation, extensions) add their parts of `ticket show` here.
+EXTENDERS: list[Callable[[App, Connection, Any, dict[str, Any]], None]] = []
+
+OPEN_STATES = ("assigned", "fixed", "verified")
+
+
+def inbox(app: App, handle: str) -> list[dict[str, Any]]:
+    """What a leader must handle: open tickets on the grids they lead and below, and the fixes
+    waiting for them to verify; soonest deadline first."""
+    with app.engine.connect() as conn:
+        actor = load_actor(conn, handle)
+        if not actor.led_paths and not actor.is_supervisor:
+            return []
+        resp = RESP
+        own = [in_subtree(resp.c.path, p) for p in actor.led_paths]
+        # A fix waits for a leader strictly above the grid that fixed it.
+        to_verify = [and_(in_subtree(resp.c.path, p), resp.c.path != p) for p in actor.led_paths]
+        q = (
+            listing_select()
+            .where(
+                or_(
+                    and_(tickets.c.state == "assigned", or_(false(), *own)),
+                    and_(tickets.c.state.in_(("fixed", "verified")), or_(false(), *to_verify)),
+                    and_(
+                        tickets.c.state.in_(("fixed", "verified")),
+                        tickets.c.fixed_by_id != actor.id,
+                        true() if actor.is_supervisor else false(),
+                    ),
+                )
+            )
+            .order_by(tickets.c.due_at.is_(None), tickets.c.due_at, tickets.c.id)
+        )
+        return [ticket_summary(app, r) for r in conn.execute(q)]
+
+
+def list_tickets(
+    app: App,
+    *,
+    states: Iterable[str] = (),
+    grid: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    states = list(states)
+    unknown = [s for s in states if s not in app.workflow.states]
+    if unknown:
+        raise Invalid(
+            f"unknown state {', '.join(unknown)}; states: {', '.join(app.workflow.states)}"
+        )
+    with app.engine.connect() as conn:
+        q = listing_select()
+        if states:
+            q = q.where(tickets.c.state.in_(states))
+        if grid is not None:
+            try:
+                g = grids_mod.get_grid(conn, grid)
+            except UnknownGrid as exc:
+                raise Invalid(str(exc)) from None
+            q = q.where(in_subtree(HOME.c.path, g.path))
+        q = q.order_by(tickets.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        return [ticket_summary(app, r) for r in conn.execute(q)]
+
+
+def count_by_state(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(tickets.c.state, func.count()).group_by(tickets.c.state))
+    return {s: n for s, n in rows}
