@@ -1,0 +1,156 @@
+"""Shared fixtures: an App on SQLite and on PostgreSQL with the example zone loaded.
+
+Every test that takes `app` runs on both backends. PostgreSQL tests use a database made for this
+test session (so parallel runs never meet); outside CI they skip when no server answers, in CI
+(env CI set) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, insert, select, text
+
+from closeloop.bootstrap import App, bootstrap
+from closeloop.config import load_settings
+from closeloop.db import make_engine
+from closeloop.models import grids, metadata, people
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "config.toml"
+PG_ADMIN_URL = os.environ.get(
+    "CLOSELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = bool(os.environ.get("CI"))
+
+# A Wednesday, a working day, at 09:00 in the zone: tests pass it (or a time after it) as `now`.
+NOW = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)
+
+
+def _pg_available() -> str | None:
+    try:
+        eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.execute(text("select 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:
+        return f"no PostgreSQL server at {PG_ADMIN_URL}: {exc.__class__.__name__}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database of its own for this test session, dropped at the end."""
+    reason = _pg_available()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL tests must run in CI: {reason}")
+        pytest.skip(reason)
+    name = f"closeloop_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _zone_snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    with engine.connect() as conn:
+        return {
+            "people": [dict(r._mapping) for r in conn.execute(select(people))],
+            "grids": [dict(r._mapping) for r in conn.execute(select(grids).order_by(grids.c.id))],
+        }
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file with the schema and the example zone, copied for each test."""
+    from closeloop import zone
+
+    path = tmp_path_factory.mktemp("template") / "zone.db"
+    app = bootstrap(load_settings(CONFIG, f"sqlite:///{path}"))
+    zone.init(app, NOW)
+    app.engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_session_app(pg_url: str) -> Iterator[tuple[App, dict[str, list[dict[str, Any]]]]]:
+    from closeloop import zone
+
+    app = bootstrap(load_settings(CONFIG, pg_url))
+    zone.init(app, NOW)
+    snapshot = _zone_snapshot(app.engine)
+    yield app, snapshot
+    app.engine.dispose()
+
+
+def _reset_pg(app: App, snapshot: dict[str, list[dict[str, Any]]]) -> None:
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with app.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(insert(people), snapshot["people"])
+        # Parents first: ids ascend down the tree, as the import wrote them.
+        conn.execute(insert(grids), snapshot["grids"])
+        for table in ("people", "grids"):
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+            )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    """The example zone, fresh for each test, on each backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "closeloop.db"
+        shutil.copy(template, path)
+        settings = load_settings(CONFIG, f"sqlite:///{path}")
+        settings = _with_storage(settings, tmp_path)
+        a = bootstrap(settings)
+        yield a
+        a.engine.dispose()
+    else:
+        shared, snapshot = request.getfixturevalue("pg_session_app")
+        _reset_pg(shared, snapshot)
+        yield App(
+            _with_storage(shared.settings, tmp_path), shared.engine, shared.workflow,
+            shared.calendar, shared.deadlines,
+        )
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path, sqlite_template: Path) -> Iterator[App]:
+    """SQLite only, for tests about SQLite itself."""
+    path = tmp_path / "closeloop.db"
+    shutil.copy(sqlite_template, path)
+    a = bootstrap(_with_storage(load_settings(CONFIG, f"sqlite:///{path}"), tmp_path))
+    yield a
+    a.engine.dispose()
+
+
+def _with_storage(settings: Any, tmp_path: Path) -> Any:
+    from dataclasses import replace
+
+    return replace(settings, evidence_dir=tmp_path / "evidence")
+
+
+@pytest.fixture
+def empty_engine(tmp_path: Path) -> Engine:
+    """A new SQLite database with the schema and nothing in it."""
+    eng = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    metadata.create_all(eng)
+    return eng
