@@ -286,7 +286,7 @@ GOLDEN_NOVEMBER = csv_text(
     "2026-11,B,G5,required,r1,35,40,",
     "2026-11,C,G5,required,r1,36,40,",
 )
-GOLDEN_INDICATORS = {
+GOLDEN_INDICATORS: dict[str, GridIndicators | dict[str, float | None]] = {
     "G1": {"on_time_rate": 0.9, "closure_rate": 0.8},
     "G2": GridIndicators(on_time_rate=0.5, closure_rate=0.6),
     # G3 is missing: no ticket was due, both indicators drop out.
