@@ -1,0 +1,138 @@
+"""The context the engine passes to :meth:`notifiers.render.Renderer.render`, kind by kind.
+
+Every key listed here must be present (templates use StrictUndefined); a value typed
+``X | None`` may be None and the templates then leave that line out. Datetimes are aware
+(UTC is fine: templates show them in the renderer's zone); durations are timedeltas and are
+never negative (the template words them as "left" or "late").
+
+Names (``*_name``) are already in the recipient's language: the engine looks them up from
+the workflow and grid data, the templates do not translate domain words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TypedDict
+
+
+class Recipient(TypedDict):
+    name: str
+    handle: str  # login or short id; the built-in templates do not show it
+
+
+class HistoryEntry(TypedDict):
+    at: datetime
+    step_name: str  # e.g. 上报, 整改完成, 退回返工
+    by_name: str
+    note: str | None
+
+
+class TicketView(TypedDict):
+    ref: str  # e.g. EP-20260402-0007
+    category: str  # code, e.g. random_piling
+    category_name: str  # e.g. 乱堆乱放
+    action_name: str  # the assault action, e.g. 大清理
+    title: str
+    description: str
+    address: str | None
+    grid_code: str
+    grid_name: str
+    grid_path: str  # e.g. "开发区 / 第一工作片区 / 堰头村 / 堰头村第3户组"
+    responsible_grid_name: str
+    assignee_name: str
+    assignee_phone: str | None
+    state: str
+    state_name: str  # e.g. 待整改
+    stage: str | None  # fix | verify | close; None in a state without a deadline
+    stage_name: str | None  # e.g. 整改
+    due_at: datetime | None  # deadline of the current stage
+    escalation_level: int  # 0 = not escalated; 1.. = rungs climbed
+    rework_count: int
+    url: str | None  # link to the ticket page; None when no base URL is configured
+    history: list[HistoryEntry]  # the last five events, oldest first
+
+
+class EscalationView(TypedDict):
+    level: int  # grid level now supervising: 3 small, 2 medium, 1 zone
+    level_name: str  # e.g. 中网格
+    round: int  # 1 for the first supervision notice of this ticket, 2 for the next...
+    stage_name: str  # the stage whose deadline was missed, e.g. 整改
+    deadline: datetime  # the deadline that was missed
+    late_by: timedelta  # how late, at the time of the notice
+    failed_grid_name: str
+    failed_leader_name: str
+    failed_leader_phone: str | None
+    supervising_grid_name: str
+    contact_name: str  # whom the recipient should call about it
+    contact_phone: str | None
+
+
+class ReminderView(TypedDict):
+    deadline: datetime
+    remaining: timedelta
+    fraction: float  # share of the stage time already used, e.g. 0.5
+
+
+class ReportView(TypedDict):
+    week: str  # ISO week, e.g. 2026-W14
+    url: str | None  # None: the report travels as an attachment
+    summary: list[str]  # a few lines, already worded
+
+
+class BaseContext(TypedDict):
+    now: datetime
+    locale: str  # zh_CN | en
+    recipient: Recipient
+
+
+class TicketContext(BaseContext):
+    ticket: TicketView
+
+
+# One alias per kind, so the engine can annotate what it builds.
+AssignmentContext = TicketContext
+VerificationRequestContext = TicketContext
+ClosureContext = TicketContext
+
+
+class ReminderContext(TicketContext):
+    reminder: ReminderView
+
+
+class SupervisionContext(TicketContext):
+    escalation: EscalationView
+
+
+class RejectionContext(TicketContext):
+    reason: str
+
+
+class DigestContext(BaseContext):
+    items: list[TicketView]  # open tickets of the recipient's grids
+    period_start: datetime
+    period_end: datetime  # items due before this are "due in the period"
+
+
+class WeeklyReportContext(BaseContext):
+    report: ReportView
+
+
+NoticeContext = (
+    TicketContext
+    | ReminderContext
+    | SupervisionContext
+    | RejectionContext
+    | DigestContext
+    | WeeklyReportContext
+)
+
+CONTEXT_TYPES: dict[str, type] = {
+    "assignment": AssignmentContext,
+    "reminder": ReminderContext,
+    "supervision": SupervisionContext,
+    "verification_request": VerificationRequestContext,
+    "rejection": RejectionContext,
+    "closure": ClosureContext,
+    "digest": DigestContext,
+    "weekly_report": WeeklyReportContext,
+}
