@@ -18,6 +18,7 @@ from closeloop import grid as grids_mod
 from closeloop import outbox
 from closeloop.bootstrap import App
 from closeloop.db import upsert_increment
+from closeloop.evidence import StoredFile
 from closeloop.grid import Grid, UnknownGrid, in_subtree
 from closeloop.models import evidence, grids, people, ref_counters, ticket_events, tickets
 from closeloop.tickets import (
@@ -234,8 +235,18 @@ def next_ref(conn: Connection, prefix: str, year: int) -> str:
     return f"{key}-{n:06d}"
 
 
-def submit(app: App, problem: NewProblem, now: datetime, *, at: datetime | None = None) -> str:
-    """Record a reported problem and assign it at once to its grid's leader (即交即办)."""
+def submit(
+    app: App,
+    problem: NewProblem,
+    now: datetime,
+    *,
+    at: datetime | None = None,
+    uploads: Sequence[StoredFile] = (),
+) -> str:
+    """Record a reported problem and assign it at once to its grid's leader (即交即办).
+
+    `uploads` are photos already stored by content (the web form's); they are attached to the
+    submit event in the same transaction."""
     wf = app.workflow
     _check_problem(problem)
     try:
@@ -308,6 +319,7 @@ def submit(app: App, problem: NewProblem, now: datetime, *, at: datetime | None 
             actor=None,
             actor_label=problem.reporter or None,
         )
+        _attach_evidence(app, conn, t.id, event_id, (), now, uploads)
         _send_notices(app, conn, t, change, event_id, now)
     return ref
 
@@ -342,8 +354,12 @@ def run_step(
     now: datetime,
     *,
     at: datetime | None = None,
+    uploads: Sequence[StoredFile] = (),
 ) -> Ticket:
-    """Run one step of the workflow on a ticket for a person; all or nothing."""
+    """Run one step of the workflow on a ticket for a person; all or nothing.
+
+    `given.evidence` names files on disk (the CLI); `uploads` are files already stored by
+    content (the web); both are attached to the step's event."""
     wf = app.workflow
     step = wf.steps.get(step_name)
     if step is None or step_name == "submit" or step_name not in EFFECTS:
@@ -368,19 +384,25 @@ def run_step(
         t.updated_at = when
         save_ticket(conn, t)
         event_id = record_event(conn, t.id, change, at=when, recorded_at=now, actor=actor)
-        if given.evidence:
-            _attach_evidence(app, conn, t.id, event_id, given.evidence, now)
+        if given.evidence or uploads:
+            _attach_evidence(app, conn, t.id, event_id, given.evidence, now, uploads)
         _send_notices(app, conn, t, change, event_id, now)
     return t
 
 
 def _attach_evidence(
-    app: App, conn: Connection, ticket_id: int, event_id: int, files: Sequence[str], now: datetime
+    app: App,
+    conn: Connection,
+    ticket_id: int,
+    event_id: int,
+    files: Sequence[str],
+    now: datetime,
+    uploads: Sequence[StoredFile] = (),
 ) -> None:
     from closeloop.evidence import store_file
 
-    for path in files:
-        stored = store_file(app.settings.evidence_dir, path)
+    stored_files = [store_file(app.settings.evidence_dir, path) for path in files]
+    for stored in [*stored_files, *uploads]:
         conn.execute(
             insert(evidence).values(
                 ticket_id=ticket_id,
