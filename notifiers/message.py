@@ -30,19 +30,35 @@ CHANNEL_NAMES: tuple[str, ...] = ("console", "file", "email", "webhook")
 @dataclass(frozen=True)
 class Attachment:
     filename: str
-    content_type: str  # "maintype/subtype", e.g. "text/html"
+    # "maintype/subtype" with optional parameters: "text/html; charset=utf-8".
+    # A text/* attachment without a charset is taken to be UTF-8.
+    content_type: str
     data: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
         if not self.filename or any(c in self.filename for c in "\r\n/\\"):
             raise ValueError(f"attachment filename {self.filename!r} is empty or not a bare name")
-        maintype, _, subtype = self.content_type.partition("/")
-        if not maintype or not subtype:
+        self.mime()  # validates
+        if not isinstance(self.data, bytes):
+            raise TypeError(f"attachment data must be bytes, not {type(self.data).__name__}")
+
+    def mime(self) -> tuple[str, str, dict[str, str]]:
+        """(maintype, subtype, parameters) of the content type."""
+        kind, *rest = (piece.strip() for piece in self.content_type.split(";"))
+        maintype, _, subtype = kind.lower().partition("/")
+        params: dict[str, str] = {}
+        for piece in rest:
+            key, eq, value = piece.partition("=")
+            if not eq or not key.strip():
+                raise ValueError(f"attachment content_type {self.content_type!r}: bad {piece!r}")
+            params[key.strip().lower()] = value.strip().strip('"')
+        if not maintype or not subtype or any(c in kind for c in " \r\n"):
             raise ValueError(
                 f"attachment content_type {self.content_type!r} is not 'maintype/subtype'"
             )
-        if not isinstance(self.data, bytes):
-            raise TypeError(f"attachment data must be bytes, not {type(self.data).__name__}")
+        if maintype == "text":
+            params.setdefault("charset", "utf-8")
+        return maintype, subtype, params
 
 
 @dataclass(frozen=True)
