@@ -18,10 +18,6 @@ from tests.conftest import NOW
 PILE = NewProblem(grid="JS-A1-V01-G03", category="random_piling", title="河边垃圾堆")
 
 
-def later(minutes: float) -> StepInput:
-    return StepInput()
-
-
 def step(app: App, ref: str, name: str, by: str, minutes: float, **given: object) -> None:
     service.run_step(app, ref, name, by, StepInput(**given), NOW + timedelta(minutes=minutes))  # type: ignore[arg-type]
 
@@ -41,7 +37,9 @@ class TestSubmit:
         t = service.show(app, ref)
         assert ref == "EP-2026-000001"
         assert (t["state"], t["assignee"], t["responsible_grid"]) == (
-            "assigned", "yantou.g3", "JS-A1-V01-G03"
+            "assigned",
+            "yantou.g3",
+            "JS-A1-V01-G03",
         )
         # random piling: 24 h of natural time to fix
         assert t["due_at"] == "2026-04-02T09:00:00+08:00"
@@ -54,10 +52,10 @@ class TestSubmit:
         ref = service.submit(
             app, NewProblem(grid="JS-A1-V01", category="illegal_construction", title="棚"), NOW
         )
-        # 5 working days from Wednesday 09:00: Apr 4-6 is the Qingming holiday (Sat-Mon), and
-        # Sunday Apr 12 is not a make-up day -> Wed, Thu, Fri(3), Tue 7, Wed 8 ... = Apr 9 09:00
-        due = service.show(app, ref)["due_at"]
-        assert due is not None and due.startswith("2026-04-")
+        # 5 working days = 37.5 working hours from Wednesday 09:00. Wed 1 gives 7 h, Thu 2 7.5,
+        # Fri 3 7.5 (22 h); Apr 4-6 is the Qingming holiday; Tue 7 (29.5 h), Wed 8 (37 h); the
+        # last half hour is Thu 9 08:30-09:00.
+        assert service.show(app, ref)["due_at"] == "2026-04-09T09:00:00+08:00"
 
     def test_refs_count_per_year(self, app: App) -> None:
         refs = [service.submit(app, PILE, NOW) for _ in range(3)]
@@ -92,11 +90,13 @@ class TestSubmit:
         step(app, first, "close", "yantou.lead", 100)
         again = service.submit(app, PILE, NOW + timedelta(days=10))
         other_grid = service.submit(
-            app, NewProblem(grid="JS-A1-V01-G02", category="random_piling", title="x"),
+            app,
+            NewProblem(grid="JS-A1-V01-G02", category="random_piling", title="x"),
             NOW + timedelta(days=10),
         )
         other_cat = service.submit(
-            app, NewProblem(grid="JS-A1-V01-G03", category="sanitation", title="x"),
+            app,
+            NewProblem(grid="JS-A1-V01-G03", category="sanitation", title="x"),
             NOW + timedelta(days=10),
         )
         much_later = service.submit(app, PILE, NOW + timedelta(days=45))
@@ -198,11 +198,21 @@ class TestSteps:
         ref = service.submit(app, PILE, NOW)
         with pytest.raises(Invalid, match="before the ticket's last change"):
             service.run_step(
-                app, ref, "fix", "yantou.g3", StepInput(note="x"), NOW + timedelta(hours=2),
+                app,
+                ref,
+                "fix",
+                "yantou.g3",
+                StepInput(note="x"),
+                NOW + timedelta(hours=2),
                 at=NOW - timedelta(hours=1),
             )
         service.run_step(
-            app, ref, "fix", "yantou.g3", StepInput(note="x"), NOW + timedelta(hours=2),
+            app,
+            ref,
+            "fix",
+            "yantou.g3",
+            StepInput(note="x"),
+            NOW + timedelta(hours=2),
             at=NOW + timedelta(hours=1),
         )
         assert service.show(app, ref)["events"][-1]["at"] == "2026-04-01T10:00:00+08:00"
@@ -257,6 +267,8 @@ class TestReading:
         assert [t["ref"] for t in service.list_tickets(app, grid="JS-A1")] == [a, b]
         assert [t["ref"] for t in service.list_tickets(app, grid="JS-A1-V01")] == [a]
         assert len(service.list_tickets(app, grid="JS")) == 3
-        assert [t["ref"] for t in service.list_tickets(app, states=["assigned"], grid="JS-E01")] == [c]
+        assert [
+            t["ref"] for t in service.list_tickets(app, states=["assigned"], grid="JS-E01")
+        ] == [c]
         with pytest.raises(Invalid, match="unknown state"):
             service.list_tickets(app, states=["open"])
