@@ -141,9 +141,9 @@ class TestSteps:
 
     def test_outsiders_may_not_act(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
-        with pytest.raises(NotPermitted, match="caoyuan.lead may not fix"):
+        with pytest.raises(NotPermitted, match=r"caoyuan\.lead may not fix"):
             step(app, ref, "fix", "caoyuan.lead", 10, note="x")
-        with pytest.raises(NotPermitted, match="yantou.g2 may not fix"):
+        with pytest.raises(NotPermitted, match=r"yantou\.g2 may not fix"):
             step(app, ref, "fix", "yantou.g2", 10, note="x")  # a sibling grid
         with pytest.raises(NotFound, match="unknown person 'ghost'"):
             step(app, ref, "fix", "ghost", 10, note="x")
