@@ -64,6 +64,21 @@ def pg_url() -> Iterator[str]:
     admin.dispose()
 
 
+def _create_schema(app: App) -> None:
+    """Create the tables from the models and mark the migrations as applied.
+
+    Tests build the schema from models.py, so work on the models is testable at once;
+    tests/test_migrations.py checks that the migrations build the very same schema.
+    """
+    from alembic import command
+
+    from closeloop.schema import alembic_config
+
+    metadata.create_all(app.engine)
+    with app.engine.begin() as conn:
+        command.stamp(alembic_config(conn), "head")
+
+
 def _zone_snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     with engine.connect() as conn:
         return {
@@ -79,6 +94,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("template") / "zone.db"
     app = bootstrap(load_settings(CONFIG, f"sqlite:///{path}"))
+    _create_schema(app)
     zone.init(app, NOW)
     app.engine.dispose()
     return path
@@ -89,6 +105,7 @@ def pg_session_app(pg_url: str) -> Iterator[tuple[App, dict[str, list[dict[str, 
     from closeloop import zone
 
     app = bootstrap(load_settings(CONFIG, pg_url))
+    _create_schema(app)
     zone.init(app, NOW)
     snapshot = _zone_snapshot(app.engine)
     yield app, snapshot
@@ -127,8 +144,11 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
         shared, snapshot = request.getfixturevalue("pg_session_app")
         _reset_pg(shared, snapshot)
         yield App(
-            _with_storage(shared.settings, tmp_path), shared.engine, shared.workflow,
-            shared.calendar, shared.deadlines,
+            _with_storage(shared.settings, tmp_path),
+            shared.engine,
+            shared.workflow,
+            shared.calendar,
+            shared.deadlines,
         )
 
 
