@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,9 +108,15 @@ def insert_ignoring_duplicates(
     """
     if not rows:
         return 0
-    insert_fn = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert_fn(table).on_conflict_do_nothing(index_elements=[key])
+    stmt = _ignoring_duplicates(conn.dialect.name, table, key)
     return conn.execute(stmt, list(rows)).rowcount or 0
+
+
+@lru_cache(maxsize=64)
+def _ignoring_duplicates(dialect: str, table: Table, key: str) -> Any:
+    # One statement object per table and dialect: SQLAlchemy then reuses its compiled form.
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert_fn(table).on_conflict_do_nothing(index_elements=[key])
 
 
 def upsert_increment(conn: Connection, table: Table, key_col: str, key: str, count_col: str) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, insert, select, update
 
 from closeloop.gridfile import GridRow, StoredGrid
 from closeloop.models import grids, people
@@ -80,15 +80,21 @@ def _grid(row: object) -> Grid:
     )
 
 
+# Built once: these run on every step.
+_BY_CODE = select(grids).where(grids.c.code == bindparam("code"))
+_BY_ID = select(grids).where(grids.c.id == bindparam("id"))
+_BY_IDS = select(grids).where(grids.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def get_grid(conn: Connection, code: str) -> Grid:
-    row = conn.execute(select(grids).where(grids.c.code == code)).first()
+    row = conn.execute(_BY_CODE, {"code": code}).first()
     if row is None:
         raise UnknownGrid(f"unknown grid '{code}'")
     return _grid(row)
 
 
 def get_grid_by_id(conn: Connection, grid_id: int) -> Grid:
-    row = conn.execute(select(grids).where(grids.c.id == grid_id)).first()
+    row = conn.execute(_BY_ID, {"id": grid_id}).first()
     if row is None:
         raise UnknownGrid(f"unknown grid id {grid_id}")
     return _grid(row)
@@ -98,7 +104,7 @@ def grids_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Grid]:
     wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = conn.execute(select(grids).where(grids.c.id.in_(wanted)))
+    rows = conn.execute(_BY_IDS, {"ids": wanted})
     return {g.id: g for g in map(_grid, rows)}
 
 

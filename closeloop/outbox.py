@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from closeloop.db import insert_ignoring_duplicates
 from closeloop.models import notifications, people
@@ -26,6 +26,9 @@ KINDS = (
     "digest",
     "weekly_report",
 )
+
+
+_PERSON = select(people.c.channels, people.c.locale).where(people.c.id == bindparam("id"))
 
 
 def channels_for(person_channels: str, default: Sequence[str]) -> list[str]:
@@ -51,9 +54,7 @@ def enqueue(
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
-    person = conn.execute(
-        select(people.c.channels, people.c.locale).where(people.c.id == recipient_id)
-    ).one()
+    person = conn.execute(_PERSON, {"id": recipient_id}).one()
     rows = [
         {
             "ticket_id": ticket_id,
