@@ -26,18 +26,18 @@ from sqlalchemy import create_engine, insert, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from closeloop import service, zone  # noqa: E402
-from closeloop.bootstrap import App, bootstrap  # noqa: E402
-from closeloop.config import load_settings  # noqa: E402
-from closeloop.db import upsert_increment  # noqa: E402
-from closeloop.models import (  # noqa: E402
+from closeloop import service, zone
+from closeloop.bootstrap import App, bootstrap
+from closeloop.config import load_settings
+from closeloop.db import upsert_increment
+from closeloop.models import (
     metadata,
     notifications,
     ref_counters,
     ticket_events,
     tickets,
 )
-from closeloop.tickets import StepInput  # noqa: E402
+from closeloop.tickets import StepInput
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.toml"
 START = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)
@@ -90,6 +90,40 @@ def run_engine(app: App, n: int, progress: bool) -> tuple[float, list[int]]:
     return time.perf_counter() - began, memory
 
 
+def _event(conn, now, tid, step, frm, to, actor):  # type: ignore[no-untyped-def]
+    return conn.execute(
+        insert(ticket_events)
+        .values(
+            ticket_id=tid,
+            at=now,
+            recorded_at=now,
+            step=step,
+            actor_id=actor,
+            from_state=frm,
+            to_state=to,
+        )
+        .returning(ticket_events.c.id)
+    ).scalar_one()
+
+
+def _notice(conn, now, tid, kind, person, key):  # type: ignore[no-untyped-def]
+    conn.execute(
+        insert(notifications).values(
+            ticket_id=tid,
+            recipient_id=person,
+            channel="file",
+            kind=kind,
+            locale="zh_CN",
+            payload={},
+            idempotency_key=key,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
 def run_baseline(app: App, n: int, progress: bool) -> float:
     """The same rows in the same transactions, written blind."""
     eng = app.engine
@@ -103,38 +137,6 @@ def run_baseline(app: App, n: int, progress: bool) -> float:
         gid, fid = grid_ids[grid], person_ids[fixer]
         now = START + timedelta(seconds=i)
         due = now + timedelta(hours=24)
-
-        def event(conn, tid, step, frm, to, actor):  # type: ignore[no-untyped-def]
-            return conn.execute(
-                insert(ticket_events)
-                .values(
-                    ticket_id=tid,
-                    at=now,
-                    recorded_at=now,
-                    step=step,
-                    actor_id=actor,
-                    from_state=frm,
-                    to_state=to,
-                )
-                .returning(ticket_events.c.id)
-            ).scalar_one()
-
-        def notice(conn, tid, kind, person, key):  # type: ignore[no-untyped-def]
-            conn.execute(
-                insert(notifications).values(
-                    ticket_id=tid,
-                    recipient_id=person,
-                    channel="file",
-                    kind=kind,
-                    locale="zh_CN",
-                    payload={},
-                    idempotency_key=key,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
 
         with eng.begin() as conn:
             n_ref = upsert_increment(conn, ref_counters, "prefix", "EP-2026", "last")
@@ -161,8 +163,8 @@ def run_baseline(app: App, n: int, progress: bool) -> float:
                 )
                 .returning(tickets.c.id)
             ).scalar_one()
-            eid = event(conn, tid, "submit", "reported", "assigned", None)
-            notice(conn, tid, "assignment", fid, f"a:{tid}:{eid}")
+            eid = _event(conn, now, tid, "submit", "reported", "assigned", None)
+            _notice(conn, now, tid, "assignment", fid, f"a:{tid}:{eid}")
         for step, frm, to, actor, stage, stage_no in (
             ("fix", "assigned", "fixed", fid, "verify", 2),
             ("verify", "fixed", "verified", lead, "close", 3),
@@ -182,9 +184,9 @@ def run_baseline(app: App, n: int, progress: bool) -> float:
                         version=tickets.c.version + 1,
                     )
                 )
-                eid = event(conn, tid, step, frm, to, actor)
+                eid = _event(conn, now, tid, step, frm, to, actor)
                 if step == "fix":
-                    notice(conn, tid, "verification_request", lead, f"v:{tid}:{eid}")
+                    _notice(conn, now, tid, "verification_request", lead, f"v:{tid}:{eid}")
         if progress and (i + 1) % max(1, n // 4) == 0:
             print(f"  baseline {i + 1}/{n}", file=sys.stderr)
     return time.perf_counter() - began
