@@ -57,6 +57,12 @@ class StepRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Called after a step's effect, in its transaction, with the ticket's (stage_no, stage) from
+# before the step: the escalation module closes the ladder of a stage instance that was left.
+AfterStep = Callable[["StepRun", int, str | None], None]
+AFTER_STEP: list[AfterStep] = []
+
+
 def effect(step: str) -> Callable[[Effect], Effect]:
     def register(fn: Effect) -> Effect:
         EFFECTS[step] = fn
@@ -376,11 +382,13 @@ def run_step(
         responsible = grids_mod.get_grid_by_id(conn, t.responsible_grid_id)
         authorize(step, t, actor, responsible.path)
         check_requirements(step, given)
-        from_state = t.state
+        from_state, stage_before = t.state, (t.stage_no, t.stage)
         wf.fire(t, step_name)
         change = Change(step_name, from_state, t.state, given.note or given.reason)
         run = StepRun(app, conn, t, actor, given, when, change, {"responsible": responsible})
         EFFECTS[step_name](run)
+        for hook in AFTER_STEP:
+            hook(run, *stage_before)
         t.updated_at = when
         save_ticket(conn, t)
         event_id = record_event(conn, t.id, change, at=when, recorded_at=now, actor=actor)
@@ -689,3 +697,8 @@ def list_tickets(
 def count_by_state(conn: Connection) -> dict[str, int]:
     rows = conn.execute(select(tickets.c.state, func.count()).group_by(tickets.c.state))
     return {s: n for s, n in rows}
+
+
+# The deadline steps (extension, deferral) and the escalation hooks register themselves here, so
+# every entry point that runs steps (CLI, web, replay) has them.
+from closeloop import extensions  # noqa: E402,F401

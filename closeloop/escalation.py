@@ -1,0 +1,610 @@
+"""The sweep: reminders before a stage deadline, supervision up the grid after it (督办).
+
+`sweep(app, now)` is what the scheduler runs every minute and what `closeloop sweep` runs once.
+It reads only tickets whose `next_check_at` has passed (one range scan of its index), so its cost
+grows with the due work, never with the tickets ever filed.
+
+Rules, for a ticket in a stage with a deadline (`due_at`):
+- Reminders (kind "reminder") go to the responsible leader (the assignee) when a configured share
+  of the stage time has passed ([escalation] reminders, default 0.5 and 0.8), once each: the
+  notice key is (ticket, stage_no, fraction). On the working clock they fall in working time
+  (the calendar moves them to the next working moment). Reminder points are measured back from
+  the current deadline by the share of the stage limit still left, so after an approved
+  extension or a resumed deferral they follow the new deadline; for an untouched stage this is
+  exactly `Deadlines.reminder_times`. A reminder whose moment has passed only when the deadline
+  has passed too (the sweep ran late) is not sent: the supervision notice replaces it.
+- When `due_at` passes, the ticket climbs one rung: the parent of the grid that failed (first
+  the responsible grid, then the supervising grid) supervises it; its leader, or the nearest led
+  grid above it, is the supervisor. One `escalations` row per rung, unique on
+  (ticket, stage_no, level, round), with the missed deadline and the run time; a "supervision"
+  notice {escalation_id} to the supervisor; a "reminder" notice to the late leader with
+  {stage_no, fraction: 1.0, deadline: the missed deadline, late: true, escalation_id}. The stage
+  gets a new deadline one escalation interval (per category) after the missed one. At the zone
+  (level 1) the supervision repeats each interval with round 1, 2, ...
+- `tickets.escalation_level` counts the rungs climbed to a new grid level (0 = not escalated);
+  `escalations.level` is the grid level supervising (3 small, 2 medium, 1 zone).
+- Catch-up: after downtime a sweep climbs rung after rung in deadline order until the deadline
+  is in the future again; each rung records the deadline it answers and the time it ran, so the
+  rows equal those of a scheduler that never stopped (except their `at`).
+
+Concurrency: each batch of tickets is one transaction. PostgreSQL claims rows with
+`FOR UPDATE SKIP LOCKED`; SQLite serialises writers (BEGIN IMMEDIATE). On both, the ticket is
+written with a compare-and-set on its version before anything else of the batch, and escalation
+rows and notices are inserted with ON CONFLICT DO NOTHING, so two sweeps never write a rung twice.
+A process killed mid-sweep loses at most its uncommitted batch, which the next sweep redoes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from closeloop import outbox
+from closeloop.bootstrap import App
+from closeloop.calendar import WorkCalendar
+from closeloop.db import insert_ignoring_duplicates
+from closeloop.deadlines import Deadlines
+from closeloop.grid import Grid, UnknownGrid, get_grid, grids_by_ids, in_subtree, nearest_led
+from closeloop.models import escalations, notifications, people, tickets
+from closeloop.tickets import Invalid
+
+DEFAULT_BATCH = 200
+# Reminder moments computed two ways (forward from the stage start by enter_state, back from the
+# deadline here) may differ by rounding; a point this close to the stored check is the same one.
+_SAME_MOMENT = timedelta(seconds=1)
+
+
+# --- pure rules ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step up the ladder: who supervises from now on, and which deadline was missed."""
+
+    grid: Grid  # the grid now supervising
+    level: int  # its level (3 small, 2 medium, 1 zone)
+    round: int  # 0 on arriving at a level; 1, 2, ... for the repeats at the zone
+    supervisor_id: int | None
+    failed_grid: Grid
+    deadline: datetime  # the deadline that was missed
+    new_due: datetime  # the deadline of the next rung
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep at `now` does to one ticket, and the ticket's fields afterwards."""
+
+    reminders: tuple[tuple[float, datetime], ...]  # (fraction, deadline it reminds of)
+    rungs: tuple[Rung, ...]
+    due_at: datetime | None
+    next_check_at: datetime | None
+    escalation_level: int
+    escalation_round: int
+    supervising_grid_id: int | None
+    supervisor_id: int | None
+
+
+@dataclass(frozen=True)
+class TicketClock:
+    """The fields of a ticket the rules read (a row of `tickets` fits)."""
+
+    category: str
+    stage: str | None
+    stage_started_at: datetime | None
+    due_at: datetime | None
+    next_check_at: datetime | None
+    escalation_level: int
+    escalation_round: int
+    supervising_grid_id: int | None
+    supervisor_id: int | None
+
+    @classmethod
+    def of(cls, row: Any) -> TicketClock:
+        """From a `tickets` row or a `Ticket`."""
+        return cls(*(getattr(row, k) for k in cls.__dataclass_fields__))
+
+
+def retreat(calendar: WorkCalendar, t: datetime, amount: timedelta) -> datetime:
+    """The moment `amount` of working time before `t` (UTC): the mirror of calendar.add."""
+    t = t.astimezone(UTC)
+    remaining = amount
+    day = t.astimezone(calendar.tz).date()
+    idle = 0
+    while True:
+        if calendar.is_working_day(day):
+            idle = 0
+            for start, end in reversed(calendar.hours):
+                s = datetime.combine(day, start, tzinfo=calendar.tz).astimezone(UTC)
+                e = datetime.combine(day, end, tzinfo=calendar.tz).astimezone(UTC)
+                if s >= t:
+                    continue
+                hi = min(e, t)
+                if remaining <= hi - s:
+                    return hi - remaining
+                remaining -= hi - s
+        else:
+            idle += 1
+            if idle > 3660:
+                raise ValueError(f"no working day in the ten years before {t.isoformat()}")
+        day -= timedelta(days=1)
+
+
+def reminder_points(
+    deadlines: Deadlines, category: str, stage: str, started: datetime, due: datetime
+) -> list[tuple[float, datetime]]:
+    """(fraction, moment) of each reminder of a stage whose current deadline is `due`."""
+    fractions = list(deadlines.reminder_points)
+    if due == deadlines.due(category, stage, started):
+        return list(zip(fractions, deadlines.reminder_times(category, stage, started), strict=True))
+    limit = deadlines.limit(category, stage)
+    cal = deadlines.calendar
+    total = cal.duration(limit)
+    points = []
+    for f in fractions:
+        left = total * (1 - f)
+        if limit.clock == "natural":
+            points.append((f, due - left))
+        else:
+            points.append((f, cal.next_working_moment(retreat(cal, due, left))))
+    return points
+
+
+def next_check(
+    deadlines: Deadlines, t: TicketClock, after: datetime, due: datetime | None = None
+) -> datetime | None:
+    """The next moment after `after` the sweep must look at the ticket (NULL: nothing due)."""
+    due = t.due_at if due is None else due
+    if t.stage is None or due is None:
+        return None
+    if t.escalation_level == 0 and t.stage_started_at is not None:
+        later = [
+            p
+            for _, p in reminder_points(deadlines, t.category, t.stage, t.stage_started_at, due)
+            if after < p < due
+        ]
+        if later:
+            return min(later)
+    return due
+
+
+def climb(chain: Sequence[Grid], at: Grid | None) -> tuple[Grid, int, Grid]:
+    """The next rung above `at` (None: not escalated yet) on the responsible grid's chain.
+
+    Returns (grid now supervising, round increment, grid that failed). `chain` is zone first and
+    ends with the responsible grid."""
+    if at is None:
+        failed, index = chain[-1], len(chain) - 1
+    else:
+        failed, index = at, next((i for i, g in enumerate(chain) if g.id == at.id), 0)
+    if index == 0:
+        return chain[0], 1, failed
+    return chain[index - 1], 0, failed
+
+
+def plan(
+    deadlines: Deadlines,
+    t: TicketClock,
+    chain: Sequence[Grid],
+    now: datetime,
+) -> Plan:
+    """Decide what a sweep at `now` does to a ticket; pure."""
+    if t.stage is None or t.due_at is None:
+        return Plan(
+            (),
+            (),
+            t.due_at,
+            None,
+            t.escalation_level,
+            t.escalation_round,
+            t.supervising_grid_id,
+            t.supervisor_id,
+        )
+    reminders: list[tuple[float, datetime]] = []
+    if t.escalation_level == 0 and t.stage_started_at is not None and now < t.due_at:
+        cursor = (t.next_check_at or t.due_at) - _SAME_MOMENT
+        for f, p in reminder_points(deadlines, t.category, t.stage, t.stage_started_at, t.due_at):
+            if cursor <= p <= now:
+                reminders.append((f, t.due_at))
+    rungs: list[Rung] = []
+    due = t.due_at
+    level, rnd = t.escalation_level, t.escalation_round
+    by_id = {g.id: g for g in chain}
+    at = by_id.get(t.supervising_grid_id) if t.supervising_grid_id is not None else None
+    if level > 0 and at is None:
+        at = chain[0]  # the supervising grid left the chain (should not happen): go to the zone
+    supervisor_id = t.supervisor_id
+    interval = deadlines.escalation_interval(t.category)
+    while due <= now:
+        grid, repeat, failed = climb(chain, at if level > 0 else None)
+        rnd = rnd + 1 if repeat else 0
+        if not repeat or level == 0:  # a ticket of the zone itself: its first rung is level 1
+            level += 1
+        led = nearest_led(chain[: chain.index(grid) + 1])
+        supervisor_id = led.leader_id if led else None
+        new_due = deadlines.calendar.add(due, interval)
+        rungs.append(Rung(grid, grid.level, rnd, supervisor_id, failed, due, new_due))
+        at, due = grid, new_due
+    supervising = at.id if at else t.supervising_grid_id
+    after = replace(
+        t,
+        due_at=due,
+        escalation_level=level,
+        escalation_round=rnd,
+        supervising_grid_id=supervising,
+        supervisor_id=supervisor_id,
+    )
+    return Plan(
+        tuple(reminders),
+        tuple(rungs),
+        due,
+        next_check(deadlines, after, now),
+        level,
+        rnd,
+        after.supervising_grid_id,
+        supervisor_id,
+    )
+
+
+# --- the sweep -------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    reminders: int = 0
+    escalations: int = 0
+    tickets_checked: int = 0
+    batches: int = 0
+    levels: dict[int, int] = field(default_factory=dict)  # grid level -> rungs written
+
+    def add(self, other: SweepResult) -> None:
+        self.reminders += other.reminders
+        self.escalations += other.escalations
+        self.tickets_checked += other.tickets_checked
+        self.batches += other.batches
+        for k, v in other.levels.items():
+            self.levels[k] = self.levels.get(k, 0) + v
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reminders": self.reminders,
+            "escalations": self.escalations,
+            "tickets_checked": self.tickets_checked,
+            "batches": self.batches,
+        }
+
+
+def batch_size(app: App) -> int:
+    value = app.settings.section("escalation").get("batch_size", DEFAULT_BATCH)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"[escalation] batch_size must be a positive integer, not {value!r}")
+    return value
+
+
+def sweep(
+    app: App,
+    now: datetime,
+    *,
+    batch: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[SweepResult], None] | None = None,
+) -> SweepResult:
+    """Send due reminders and climb due escalation rungs, in batches of one transaction each.
+
+    Stops when nothing due is left (or `should_stop()` says so between batches: the work left
+    is still due and the next sweep does it)."""
+    if now.tzinfo is None:
+        raise ValueError("sweep needs an aware `now`")
+    size = batch or batch_size(app)
+    total = SweepResult()
+    cache = _SweepCache(app)
+    while True:
+        with app.engine.begin() as conn:
+            done = _sweep_batch(app, conn, now, size, cache)
+        total.add(done)
+        if on_batch is not None:
+            on_batch(done)
+        # A batch shorter than asked means nothing due is left that this process may take; a
+        # batch without progress (every ticket changed under it) must not loop forever.
+        if done.tickets_checked < size or done.batches == 0:
+            break
+        if should_stop is not None and should_stop():
+            break
+    return total
+
+
+def sweep_job(
+    app: App, now: datetime, *, should_stop: Callable[[], bool] | None = None
+) -> dict[str, Any]:
+    """The scheduler's job: one sweep at `now`."""
+    return sweep(app, now, should_stop=should_stop).as_dict()
+
+
+# Statements built once: building and keying a statement costs more than running it on SQLite.
+_CLAIM = (
+    select(tickets)
+    .where(tickets.c.next_check_at <= bindparam("now"))
+    .order_by(tickets.c.next_check_at, tickets.c.id)
+    .limit(bindparam("size"))
+)
+_CLAIM_PG = _CLAIM.with_for_update(skip_locked=True, of=tickets)
+_CAS = (
+    update(tickets)
+    .where(tickets.c.id == bindparam("b_id"), tickets.c.version == bindparam("b_version"))
+    .values(
+        due_at=bindparam("b_due_at"),
+        next_check_at=bindparam("b_next_check_at"),
+        escalation_level=bindparam("b_level"),
+        escalation_round=bindparam("b_round"),
+        supervising_grid_id=bindparam("b_grid"),
+        supervisor_id=bindparam("b_supervisor"),
+        version=bindparam("b_version") + 1,
+    )
+)
+_RUNG_KEY = ("ticket_id", "stage_no", "level", "round")
+_RUNG_INSERT = {
+    name: fn(escalations).on_conflict_do_nothing(index_elements=list(_RUNG_KEY))
+    for name, fn in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_RUNG_IDS = select(
+    escalations.c.ticket_id, escalations.c.level, escalations.c.round, escalations.c.id
+).where(
+    escalations.c.ticket_id.in_(bindparam("ids", expanding=True)),
+    escalations.c.stage_no == bindparam("stage_no"),
+)
+_CLOSE_STAGE = (
+    update(escalations)
+    .where(
+        escalations.c.ticket_id == bindparam("b_ticket"),
+        escalations.c.stage_no == bindparam("b_stage_no"),
+        escalations.c.closed_at.is_(None),
+    )
+    .values(closed_at=bindparam("b_now"))
+)
+
+
+class _SweepCache:
+    """What one sweep looks up once: grids, and people's channels and language."""
+
+    def __init__(self, app: App) -> None:
+        self.grids: dict[int, Grid] = {}
+        self.people: dict[int, tuple[str, str]] = {}
+        self.default_channels = app.settings.section("notifiers").get(
+            "default_channels", ["console"]
+        )
+
+    def chains(self, conn: Connection, rows: Iterable[Any]) -> dict[int, list[Grid]]:
+        """Zone-first lineage of each responsible grid."""
+        responsible = {r.responsible_grid_id for r in rows}
+        self.grids.update(grids_by_ids(conn, responsible - self.grids.keys()))
+        ancestors = {a for gid in responsible for a in self.grids[gid].ancestor_ids}
+        self.grids.update(grids_by_ids(conn, ancestors - self.grids.keys()))
+        return {
+            gid: [self.grids[a] for a in (*self.grids[gid].ancestor_ids, gid)]
+            for gid in responsible
+        }
+
+    def load_people(self, conn: Connection, ids: Iterable[int]) -> None:
+        wanted = set(ids) - self.people.keys()
+        if wanted:
+            rows = conn.execute(
+                select(people.c.id, people.c.channels, people.c.locale).where(
+                    people.c.id.in_(wanted)
+                )
+            )
+            self.people.update({r.id: (r.channels, r.locale) for r in rows})
+
+    def notice_rows(
+        self,
+        kind: str,
+        recipient_id: int,
+        key: str,
+        now: datetime,
+        ticket_id: int,
+        payload: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        """Outbox rows as `outbox.enqueue` writes them, one per channel of the recipient."""
+        own, locale = self.people[recipient_id]
+        return [
+            {
+                "ticket_id": ticket_id,
+                "recipient_id": recipient_id,
+                "channel": channel,
+                "kind": kind,
+                "locale": locale,
+                "payload": payload,
+                "idempotency_key": f"{key}:{channel}",
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for channel in outbox.channels_for(own, self.default_channels)
+        ]
+
+
+def _sweep_batch(
+    app: App, conn: Connection, now: datetime, size: int, cache: _SweepCache
+) -> SweepResult:
+    claim = _CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM
+    rows = list(conn.execute(claim, {"now": now, "size": size}))
+    result = SweepResult(tickets_checked=len(rows))
+    if not rows:
+        return result
+    chains = cache.chains(conn, rows)
+    done: list[tuple[Any, Plan]] = []
+    for row in rows:
+        p = plan(app.deadlines, TicketClock.of(row), chains[row.responsible_grid_id], now)
+        # Compare-and-set first: if the ticket changed since it was read, nothing of it is written.
+        changed = conn.execute(
+            _CAS,
+            {
+                "b_id": row.id,
+                "b_version": row.version,
+                "b_due_at": p.due_at,
+                "b_next_check_at": p.next_check_at,
+                "b_level": p.escalation_level,
+                "b_round": p.escalation_round,
+                "b_grid": p.supervising_grid_id,
+                "b_supervisor": p.supervisor_id,
+            },
+        ).rowcount
+        if changed == 1:
+            done.append((row, p))
+    result.batches = 1 if done else 0
+    rung_rows = [
+        {
+            "ticket_id": row.id,
+            "stage_no": row.stage_no,
+            "level": rung.level,
+            "round": rung.round,
+            "stage": row.stage,
+            "grid_id": rung.grid.id,
+            "supervisor_id": rung.supervisor_id,
+            "failed_grid_id": rung.failed_grid.id,
+            "deadline": rung.deadline,
+            "at": now,
+        }
+        for row, p in done
+        for rung in p.rungs
+    ]
+    if rung_rows:
+        written = conn.execute(_RUNG_INSERT[conn.dialect.name], rung_rows).rowcount
+        result.escalations = written if written >= 0 else len(rung_rows)
+        for r in rung_rows:
+            result.levels[r["level"]] = result.levels.get(r["level"], 0) + 1
+    ids = _rung_ids(conn, [row for row, p in done if p.rungs])
+    cache.load_people(
+        conn,
+        [row.assignee_id for row, _ in done if row.assignee_id is not None]
+        + [r.supervisor_id for _, p in done for r in p.rungs if r.supervisor_id is not None],
+    )
+    notices: list[dict[str, Any]] = []
+    for row, p in done:
+        if row.assignee_id is not None:
+            result.reminders += len(p.reminders)
+            for fraction, deadline in p.reminders:
+                notices += cache.notice_rows(
+                    "reminder",
+                    row.assignee_id,
+                    f"reminder:{row.ref}:{row.stage_no}:{fraction:g}",
+                    now,
+                    row.id,
+                    {
+                        "stage_no": row.stage_no,
+                        "fraction": fraction,
+                        "deadline": deadline.isoformat(),
+                    },
+                )
+        for rung in p.rungs:
+            esc_id = ids[(row.id, row.stage_no, rung.level, rung.round)]
+            key = f"{row.ref}:{row.stage_no}:{rung.level}:{rung.round}"
+            if rung.supervisor_id is not None:
+                notices += cache.notice_rows(
+                    "supervision",
+                    rung.supervisor_id,
+                    f"supervision:{key}",
+                    now,
+                    row.id,
+                    {"escalation_id": esc_id},
+                )
+            if row.assignee_id is not None:
+                notices += cache.notice_rows(
+                    "reminder",
+                    row.assignee_id,
+                    f"reminder:{key}:late",
+                    now,
+                    row.id,
+                    {
+                        "stage_no": row.stage_no,
+                        "fraction": 1.0,
+                        "deadline": rung.deadline.isoformat(),
+                        "late": True,
+                        "escalation_id": esc_id,
+                    },
+                )
+    insert_ignoring_duplicates(conn, notifications, notices, "idempotency_key")
+    return result
+
+
+def _rung_ids(conn: Connection, rows: Sequence[Any]) -> dict[tuple[int, int, int, int], int]:
+    """Ids of the escalation rows of these tickets' current stages (new or written before)."""
+    out: dict[tuple[int, int, int, int], int] = {}
+    by_stage: dict[int, list[int]] = {}
+    for row in rows:
+        by_stage.setdefault(row.stage_no, []).append(row.id)
+    for stage_no, ids in by_stage.items():
+        for tid, level, rnd, esc_id in conn.execute(_RUNG_IDS, {"ids": ids, "stage_no": stage_no}):
+            out[(tid, stage_no, level, rnd)] = esc_id
+    return out
+
+
+def close_stage(conn: Connection, ticket_id: int, stage_no: int, now: datetime) -> int:
+    """Mark the open escalation rows of a finished stage instance as closed at `now`."""
+    return conn.execute(
+        _CLOSE_STAGE, {"b_ticket": ticket_id, "b_stage_no": stage_no, "b_now": now}
+    ).rowcount
+
+
+# --- the supervisors' view ---------------------------------------------------------------------
+
+
+def overdue(
+    app: App, now: datetime, *, grid: str | None = None, level: int | None = None
+) -> list[dict[str, Any]]:
+    """Every ticket past its current deadline, most overdue first; deferred tickets have no
+    deadline and are not in it, extended ones count from their new deadline.
+
+    `grid` keeps the tickets of that grid and the grids below it; `level` keeps those with that
+    escalation level (0 = not escalated yet, 1 = one rung up, ...)."""
+    from closeloop import service  # service imports this module's steps: import it late
+
+    stage_states = [s for s, st in app.workflow.states.items() if st.stage is not None]
+    with app.engine.connect() as conn:
+        q = service.listing_select().where(
+            tickets.c.state.in_(stage_states), tickets.c.due_at <= now
+        )
+        if grid is not None:
+            try:
+                g = get_grid(conn, grid)
+            except UnknownGrid as exc:
+                raise Invalid(str(exc)) from None
+            q = q.where(in_subtree(service.HOME.c.path, g.path))
+        if level is not None:
+            q = q.where(tickets.c.escalation_level == level)
+        q = q.order_by(tickets.c.due_at, tickets.c.id)
+        rows = list(conn.execute(q))
+        supervising = grids_by_ids(conn, {r.supervising_grid_id for r in rows} - {None})
+        out = []
+        for row in rows:
+            item = service.ticket_summary(app, row)
+            out.append(
+                {
+                    "ref": item["ref"],
+                    "state": item["state"],
+                    "category": item["category"],
+                    "title": item["title"],
+                    "stage": item["stage"],
+                    "due_at": item["due_at"],
+                    "overdue_hours": round((now - row.due_at).total_seconds() / 3600, 1),
+                    "escalation_level": item["escalation_level"],
+                    "supervising_grid": item["supervising_grid"],
+                    "supervising_level": (
+                        supervising[row.supervising_grid_id].level
+                        if row.supervising_grid_id in supervising
+                        else None
+                    ),
+                    "supervisor": item["supervisor"],
+                    "grid": item["grid"],
+                    "responsible_grid": item["responsible_grid"],
+                    "assignee": item["assignee"],
+                    "assignee_name": item["assignee_name"],
+                    "extended": item["extension_count"] > 0,
+                }
+            )
+        return out

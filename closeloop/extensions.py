@@ -1,0 +1,303 @@
+"""Extension (延期) and deferral (缓办/挂账): the deadline steps of the workflow, and what
+`ticket show` says about a ticket's deadlines.
+
+- request_extension: the responsible leader (or a leader above) asks for a later deadline
+  (`--until`, later than the current one) with a reason. One pending request per stage at a time.
+- approve_extension: a supervisor approves the pending request: the deadline moves to `until`,
+  the ticket counts as extended (extension_count + 1), reminders follow the new deadline. An
+  escalation already climbed stays where it is; the next rung comes only if the new deadline
+  passes too.
+- refuse_extension: a supervisor refuses it, with a reason.
+- defer: a supervisor parks an assigned ticket on the deferral register with a reason and a
+  review date. The clock stops: the stage time left (in the stage's clock, up to the current
+  deadline) is stored, the stage instance ends (its open escalation rows close), and the ticket
+  gets no deadline, no reminders and no place in the overdue list (next_check_at is NULL; the
+  review date is on the register for people to read, it sends nothing).
+- resume: a supervisor takes it back into work. A new stage instance starts with the escalation
+  ladder at the bottom (parking was a supervisor's decision), and its deadline is the resume time
+  plus the time that was left, in the same clock.
+
+These are steps: each writes its event in the step's transaction. They send no notices.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from closeloop import escalation, service
+from closeloop.bootstrap import App
+from closeloop.calendar import Limit
+from closeloop.models import deferrals, escalations, extensions, grids, people
+from closeloop.service import StepRun
+from closeloop.tickets import Conflict, Invalid, Ticket, enter_state
+
+
+def _iso(value: datetime | None, app: App) -> str | None:
+    return value.astimezone(app.tz).isoformat(timespec="seconds") if value else None
+
+
+def _pending(conn: Connection, t: Ticket) -> Any:
+    return conn.execute(
+        select(extensions).where(
+            extensions.c.ticket_id == t.id,
+            extensions.c.stage_no == t.stage_no,
+            extensions.c.status == "pending",
+        )
+    ).first()
+
+
+def _reschedule(run: StepRun) -> None:
+    t = run.ticket
+    t.next_check_at = escalation.next_check(
+        run.app.deadlines, escalation.TicketClock.of(t), run.now
+    )
+
+
+@service.effect("request_extension")
+def _request_extension(run: StepRun) -> None:
+    t, until = run.ticket, run.given.until
+    assert until is not None and run.actor is not None  # the workflow requires --until
+    if t.due_at is None:
+        raise Invalid(f"{t.ref} has no deadline to extend")
+    if until <= t.due_at:
+        raise Invalid(
+            f"--until {_iso(until, run.app)} must be later than the current deadline "
+            f"{_iso(t.due_at, run.app)}"
+        )
+    waiting = _pending(run.conn, t)
+    if waiting is not None:
+        raise Conflict(
+            f"{t.ref} already has an extension request waiting (until "
+            f"{_iso(waiting.until, run.app)}); a supervisor must approve or refuse it first"
+        )
+    new_id = run.conn.execute(
+        insert(extensions)
+        .values(
+            ticket_id=t.id,
+            stage_no=t.stage_no,
+            requested_by_id=run.actor.id,
+            requested_at=run.now,
+            reason=run.given.reason,
+            until=until,
+            status="pending",
+        )
+        .returning(extensions.c.id)
+    ).scalar_one()
+    run.change.data.update(extension_id=new_id, until=until.isoformat())
+
+
+def _decide(run: StepRun, status: str, note: str | None) -> Any:
+    t = run.ticket
+    assert run.actor is not None
+    waiting = _pending(run.conn, t)
+    if waiting is None:
+        raise Conflict(f"{t.ref} has no extension request waiting for a decision")
+    if status == "approved" and waiting.until <= run.now:
+        raise Invalid(
+            f"the requested deadline {_iso(waiting.until, run.app)} has already passed; "
+            "refuse this request and ask for a new one"
+        )
+    run.conn.execute(
+        update(extensions)
+        .where(extensions.c.id == waiting.id)
+        .values(status=status, decided_by_id=run.actor.id, decided_at=run.now, decision_note=note)
+    )
+    run.change.data.update(extension_id=waiting.id, until=waiting.until.isoformat())
+    return waiting
+
+
+@service.effect("approve_extension")
+def _approve_extension(run: StepRun) -> None:
+    t = run.ticket
+    request = _decide(run, "approved", run.given.note)
+    run.change.data["previous_due"] = t.due_at.isoformat() if t.due_at else None
+    t.due_at = request.until
+    t.extension_count += 1
+    _reschedule(run)
+
+
+@service.effect("refuse_extension")
+def _refuse_extension(run: StepRun) -> None:
+    _decide(run, "refused", run.given.reason)
+
+
+@service.effect("defer")
+def _defer(run: StepRun) -> None:
+    t, review_on = run.ticket, run.given.review_on
+    assert review_on is not None and run.actor is not None  # the workflow requires --review-on
+    if review_on <= run.now:
+        raise Invalid(f"--review-on {_iso(review_on, run.app)} must be in the future")
+    assert t.stage is not None and t.due_at is not None  # defer runs only from a stage state
+    clock = run.app.deadlines.limit(t.category, t.stage).clock
+    left = run.app.calendar.elapsed(run.now, t.due_at, clock) if t.due_at > run.now else None
+    remaining = left.total_seconds() if left is not None else 0.0
+    new_id = run.conn.execute(
+        insert(deferrals)
+        .values(
+            ticket_id=t.id,
+            by_id=run.actor.id,
+            at=run.now,
+            reason=run.given.reason,
+            review_on=review_on,
+            remaining_seconds=remaining,
+        )
+        .returning(deferrals.c.id)
+    ).scalar_one()
+    run.change.data.update(
+        deferral_id=new_id, review_on=review_on.isoformat(), remaining_seconds=remaining
+    )
+    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+
+
+@service.effect("resume")
+def _resume(run: StepRun) -> None:
+    t = run.ticket
+    assert run.actor is not None
+    parked = run.conn.execute(
+        select(deferrals)
+        .where(deferrals.c.ticket_id == t.id, deferrals.c.resumed_at.is_(None))
+        .order_by(deferrals.c.id.desc())
+        .limit(1)
+    ).first()
+    if parked is None:
+        raise Conflict(f"{t.ref} is not on the deferral register")
+    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    assert t.stage is not None
+    clock = run.app.deadlines.limit(t.category, t.stage).clock
+    remaining = float(parked.remaining_seconds or 0.0)
+    t.due_at = (
+        run.app.calendar.add(run.now, Limit(remaining / 60, "m", clock))
+        if remaining > 0
+        else run.now
+    )
+    _reschedule(run)
+    run.conn.execute(
+        update(deferrals)
+        .where(deferrals.c.id == parked.id)
+        .values(resumed_at=run.now, resumed_by_id=run.actor.id)
+    )
+    run.change.data.update(deferral_id=parked.id, due_at=t.due_at.isoformat())
+
+
+def _stage_left(run: StepRun, stage_no: int, stage: str | None) -> None:
+    """A step ended a stage instance: close its escalation ladder and lapse its open request."""
+    t = run.ticket
+    if stage is None or (t.stage_no, t.stage) == (stage_no, stage):
+        return
+    escalation.close_stage(run.conn, t.id, stage_no, run.now)
+    run.conn.execute(
+        update(extensions)
+        .where(
+            and_(
+                extensions.c.ticket_id == t.id,
+                extensions.c.stage_no == stage_no,
+                extensions.c.status == "pending",
+            )
+        )
+        .values(status="lapsed", decided_at=run.now, decision_note="stage ended")
+    )
+
+
+service.AFTER_STEP.append(_stage_left)
+
+
+# --- ticket show -------------------------------------------------------------------------------
+
+
+def _show(app: App, conn: Connection, row: Any, out: dict[str, Any]) -> None:
+    grid, failed = grids.alias("g"), grids.alias("failed")
+    supervisor = people.alias("sup")
+    rungs = conn.execute(
+        select(
+            escalations,
+            grid.c.code.label("grid_code"),
+            failed.c.code.label("failed_code"),
+            supervisor.c.handle.label("supervisor_handle"),
+        )
+        .select_from(
+            escalations.join(grid, grid.c.id == escalations.c.grid_id)
+            .outerjoin(failed, failed.c.id == escalations.c.failed_grid_id)
+            .outerjoin(supervisor, supervisor.c.id == escalations.c.supervisor_id)
+        )
+        .where(escalations.c.ticket_id == row.id)
+        .order_by(escalations.c.deadline, escalations.c.id)
+    )
+    out["escalations"] = [
+        {
+            "level": e.level,
+            "round": e.round,
+            "grid": e.grid_code,
+            "supervisor": e.supervisor_handle,
+            "failed_grid": e.failed_code,
+            "stage": e.stage,
+            "stage_no": e.stage_no,
+            "deadline": _iso(e.deadline, app),
+            "at": _iso(e.at, app),
+            "closed_at": _iso(e.closed_at, app),
+        }
+        for e in rungs
+    ]
+    asker, decider = people.alias("asker"), people.alias("decider")
+    asks = conn.execute(
+        select(
+            extensions,
+            asker.c.handle.label("asker"),
+            decider.c.handle.label("decider"),
+        )
+        .select_from(
+            extensions.join(asker, asker.c.id == extensions.c.requested_by_id).outerjoin(
+                decider, decider.c.id == extensions.c.decided_by_id
+            )
+        )
+        .where(extensions.c.ticket_id == row.id)
+        .order_by(extensions.c.id)
+    )
+    out["extensions"] = [
+        {
+            "stage_no": x.stage_no,
+            "status": x.status,
+            "until": _iso(x.until, app),
+            "reason": x.reason,
+            "requested_by": x.asker,
+            "requested_at": _iso(x.requested_at, app),
+            "decided_by": x.decider,
+            "decided_at": _iso(x.decided_at, app),
+            "decision_note": x.decision_note,
+        }
+        for x in asks
+    ]
+    parker, resumer = people.alias("parker"), people.alias("resumer")
+    parks = conn.execute(
+        select(
+            deferrals,
+            parker.c.handle.label("parker"),
+            resumer.c.handle.label("resumer"),
+        )
+        .select_from(
+            deferrals.join(parker, parker.c.id == deferrals.c.by_id).outerjoin(
+                resumer, resumer.c.id == deferrals.c.resumed_by_id
+            )
+        )
+        .where(deferrals.c.ticket_id == row.id)
+        .order_by(deferrals.c.id)
+    )
+    out["deferrals"] = [
+        {
+            "at": _iso(d.at, app),
+            "by": d.parker,
+            "reason": d.reason,
+            "review_on": _iso(d.review_on, app),
+            "remaining_hours": round((d.remaining_seconds or 0.0) / 3600, 2),
+            "resumed_at": _iso(d.resumed_at, app),
+            "resumed_by": d.resumer,
+        }
+        for d in parks
+    ]
+    open_ = [d for d in out["deferrals"] if d["resumed_at"] is None]
+    out["deferred"] = open_[-1] if row.state == "deferred" and open_ else None
+
+
+service.EXTENDERS.append(_show)
