@@ -1,0 +1,571 @@
+"""Policy replay: run historical service requests through a fresh database on a simulated clock
+and report what a deadline policy would have produced (closed on time, escalations per level,
+time to close, the busiest supervisors).
+
+Every row goes through the engine's own rules: it is submitted at its created time (and so
+assigned to its grid's leader), and a row with a closed time is fixed by that leader, verified and
+closed by the leader above at that time, each step with its event and notices. The sweep runs
+as the simulated clock passes each event and every `sweep_every` (default 15 minutes); a tick
+with nothing due is skipped without changing the outcome, because a sweep only acts on tickets
+whose next check has passed. At one instant, the events come first and the sweep after them: a
+fix recorded exactly at its deadline is on time. The replay ends at the last time in the file;
+rows without a closed time are still open then.
+
+The policy never touches the workflow file: categories get their limits from the scenario in a
+Workflow built in memory.
+
+Scenario TOML:
+
+    [columns]    id = "SRNumber"  created = "CreatedDate"  closed = "ClosedDate"
+                 category = "RequestType"  grid = "CD"       # header names, any letter case
+    [format]     time = "%m/%d/%Y %I:%M:%S %p"                # or a list of formats to try
+                 timezone = "America/Los_Angeles"
+    [categories] "Bulky Items" = "random_piling"   "*" = "other"
+    [grids]      "1" = "JS-A1-V01-G01"   "*" = "JS-A3-V16-G01"
+    [policy]     calendar = "natural"                     # or "working": the clock of every limit
+                 escalation_interval = "24h"              # or { random_piling = "12h", "*" = "24h" }
+                 fix_within = { random_piling = "72h", "*" = "120h" }
+                 sweep_every = "15m"
+    [calendar]   (optional) the working-time calendar, keys as in config.toml [calendar]
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import tempfile
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import exists, func, inspect, select
+
+from closeloop import escalation, service, zone
+from closeloop.bootstrap import App, bootstrap
+from closeloop.calendar import Limit, WorkCalendar
+from closeloop.config import load_settings
+from closeloop.deadlines import Deadlines
+from closeloop.grid import get_grid_by_id, lineage, nearest_led
+from closeloop.models import escalations, notifications, people, tickets
+from closeloop.tickets import Invalid, StepInput
+from closeloop.workflow import StageLimit, Workflow
+
+Progress = Callable[[str], None]
+COLUMN_KEYS = ("id", "created", "closed", "category", "grid")
+REQUIRED_COLUMNS = ("created", "category")
+DEFAULT_SWEEP_EVERY = "15m"
+
+
+class ScenarioError(Invalid):
+    """The scenario file is not usable; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    columns: Mapping[str, str]  # our key -> header name in the file
+    time_formats: tuple[str, ...]
+    tz: ZoneInfo
+    categories: Mapping[str, str]  # source value -> category ("*" = any other)
+    grids: Mapping[str, str]  # source value -> grid code ("*" = any other)
+    clock: str | None  # natural | working | None (keep each limit's own clock)
+    fix_within: Mapping[str, str]  # category ("*" = any other) -> limit text
+    escalation_interval: Mapping[str, str]
+    sweep_every: timedelta
+    calendar: Mapping[str, Any] | None
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"[{key}] must be a table")
+    return value
+
+
+def _limits(value: Any, where: str, clock: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    table = {"*": value} if isinstance(value, str) else value
+    if not isinstance(table, Mapping):
+        raise ScenarioError(f'{where} must be a limit like "24h" or a table of them')
+    for key, text in table.items():
+        try:
+            Limit.parse(text, clock)
+        except ValueError as exc:
+            raise ScenarioError(f"{where}.{key}: {exc}") from None
+    return dict(table)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"scenario file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    columns = _table(raw, "columns")
+    unknown = set(columns) - set(COLUMN_KEYS)
+    if unknown:
+        raise ScenarioError(f"[columns]: unknown key(s) {sorted(unknown)}; known: {COLUMN_KEYS}")
+    missing = [k for k in REQUIRED_COLUMNS if not columns.get(k)]
+    if missing:
+        raise ScenarioError(f"[columns] needs {', '.join(missing)}")
+    fmt = _table(raw, "format")
+    formats = fmt.get("time", "%Y-%m-%d %H:%M:%S")
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    if not formats or not all(isinstance(f, str) for f in formats):
+        raise ScenarioError("[format] time must be a strptime format or a list of them")
+    tz_name = fmt.get("timezone", "UTC")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScenarioError(f"[format] timezone: unknown time zone {tz_name!r}") from None
+    policy = _table(raw, "policy")
+    clock = policy.get("calendar")
+    if clock not in (None, "natural", "working"):
+        raise ScenarioError(f"[policy] calendar must be 'natural' or 'working', not {clock!r}")
+    every_text = policy.get("sweep_every", DEFAULT_SWEEP_EVERY)
+    try:
+        every = Limit.parse(every_text).duration(timedelta(days=1))
+    except ValueError as exc:
+        raise ScenarioError(f"[policy] sweep_every: {exc}") from None
+    categories = {str(k): str(v) for k, v in _table(raw, "categories").items()}
+    grids = {str(k): str(v) for k, v in _table(raw, "grids").items()}
+    if not columns.get("grid") and "*" not in grids:
+        raise ScenarioError('without [columns] grid, [grids] needs "*" = "<grid code>"')
+    calendar = raw.get("calendar")
+    if calendar is not None and not isinstance(calendar, Mapping):
+        raise ScenarioError("[calendar] must be a table")
+    return Scenario(
+        columns={k: str(v) for k, v in columns.items() if v},
+        time_formats=formats,
+        tz=tz,
+        categories=categories,
+        grids=grids,
+        clock=clock,
+        fix_within=_limits(policy.get("fix_within"), "[policy] fix_within", clock or "natural"),
+        escalation_interval=_limits(
+            policy.get("escalation_interval"), "[policy] escalation_interval", clock or "natural"
+        ),
+        sweep_every=every,
+        calendar=calendar,
+    )
+
+
+def apply_policy(workflow: Workflow, scenario: Scenario) -> Workflow:
+    """The workflow with the scenario's limits, built in memory."""
+    for table, where in ((scenario.fix_within, "fix_within"), (scenario.escalation_interval, "")):
+        unknown = set(table) - set(workflow.categories) - {"*"}
+        if unknown:
+            name = where or "escalation_interval"
+            known = ", ".join(sorted(workflow.categories))
+            raise ScenarioError(
+                f"[policy] {name}: unknown category {sorted(unknown)}; known: {known}"
+            )
+    categories = {}
+    for key, cat in workflow.categories.items():
+        limits = {
+            stage: StageLimit(lim.within, scenario.clock or lim.clock)
+            for stage, lim in cat.limits.items()
+        }
+        fix = scenario.fix_within.get(key, scenario.fix_within.get("*"))
+        if fix is not None:
+            limits["fix"] = StageLimit(fix, scenario.clock or cat.limits["fix"].clock)
+        every = scenario.escalation_interval.get(key, scenario.escalation_interval.get("*"))
+        escalate = StageLimit(
+            every or cat.escalate_every.within, scenario.clock or cat.escalate_every.clock
+        )
+        categories[key] = replace(cat, limits=limits, escalate_every=escalate)
+    return replace(workflow, categories=categories)
+
+
+# --- reading the file ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    line: int
+    source_id: str
+    source_category: str
+    category: str
+    grid: str
+    created: datetime
+    closed: datetime | None
+
+
+def _parse_time(text: str, scenario: Scenario) -> datetime:
+    for fmt in scenario.time_formats:
+        try:
+            return datetime.strptime(text.strip(), fmt).replace(tzinfo=scenario.tz).astimezone(UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"time {text!r} matches none of {list(scenario.time_formats)}")
+
+
+def read_requests(
+    path: Path, scenario: Scenario, workflow: Workflow
+) -> tuple[list[Request], list[dict[str, Any]]]:
+    """The rows to replay and the rows skipped, each skipped one with its line and reason."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise Invalid(f"file not found: {path}") from None
+    requests: list[Request] = []
+    skipped: list[dict[str, Any]] = []
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise Invalid(f"{path} is empty")
+        index = {h.strip().lower(): i for i, h in enumerate(header)}
+        where: dict[str, int] = {}
+        for key, name in scenario.columns.items():
+            if name.lower() not in index:
+                raise ScenarioError(f"[columns] {key} = {name!r}: no such column in {path.name}")
+            where[key] = index[name.lower()]
+        line = reader.line_num
+        for record in reader:
+            start, line = line + 1, reader.line_num
+            if not record:
+                continue
+            try:
+                requests.append(_request(start, record, header, where, scenario, workflow))
+            except ValueError as exc:
+                skipped.append({"line": start, "reason": str(exc)})
+    return requests, skipped
+
+
+def _request(
+    line: int,
+    record: list[str],
+    header: list[str],
+    where: Mapping[str, int],
+    scenario: Scenario,
+    workflow: Workflow,
+) -> Request:
+    if len(record) != len(header):
+        raise ValueError(f"{len(record)} fields where the header has {len(header)}")
+
+    def field(key: str) -> str:
+        return record[where[key]].strip() if key in where else ""
+
+    created = _parse_time(field("created"), scenario)
+    closed = _parse_time(field("closed"), scenario) if field("closed") else None
+    if closed is not None and closed < created:
+        raise ValueError(f"closed {field('closed')} before created {field('created')}")
+    source_category = field("category")
+    category = scenario.categories.get(source_category, scenario.categories.get("*"))
+    if category is None:
+        raise ValueError(f"category {source_category!r} is not in [categories] and there is no *")
+    if category not in workflow.categories:
+        raise ScenarioError(f"[categories] {source_category!r} = {category!r}: unknown category")
+    source_grid = field("grid")
+    grid = scenario.grids.get(source_grid, scenario.grids.get("*"))
+    if grid is None:
+        raise ValueError(f"grid value {source_grid!r} is not in [grids] and there is no *")
+    return Request(line, field("id"), source_category, category, grid, created, closed)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _database(url: str | None) -> Iterator[str]:
+    if url is not None:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="closeloop-replay-") as folder:
+        yield f"sqlite:///{Path(folder) / 'replay.db'}"
+
+
+def run(
+    file: Path,
+    scenario_path: Path,
+    *,
+    config_path: Path | None = None,
+    database_url: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Replay `file` under the scenario; returns the summary (see `summarise`)."""
+    scenario = load_scenario(scenario_path)
+    with _database(database_url) as url:
+        base = bootstrap(load_settings(config_path, url))
+        try:
+            workflow = apply_policy(base.workflow, scenario)
+            calendar = (
+                WorkCalendar.from_config(scenario.calendar)
+                if scenario.calendar is not None
+                else base.calendar
+            )
+            deadlines = Deadlines(workflow, calendar, base.deadlines.reminder_points)
+            app = App(base.settings, base.engine, workflow, calendar, deadlines)
+            requests, skipped = read_requests(file, scenario, workflow)
+            return Replay(app, scenario, requests, skipped, progress).run()
+        finally:
+            base.engine.dispose()
+
+
+class Replay:
+    def __init__(
+        self,
+        app: App,
+        scenario: Scenario,
+        requests: list[Request],
+        skipped: list[dict[str, Any]],
+        progress: Progress | None,
+    ) -> None:
+        self.app, self.scenario = app, scenario
+        self.requests, self.skipped = requests, skipped
+        self.progress = progress or (lambda _line: None)
+        self.refs: dict[int, str] = {}
+        self.sweeps = 0
+        self.escalations = 0
+        self.reminders = 0
+        self._handles: dict[int, str] = {}
+        self._checkers: dict[int, str] = {}
+
+    def run(self) -> dict[str, Any]:
+        wall = time.perf_counter()
+        if not self.requests:
+            raise Invalid("no row of the file can be replayed: " + _first_reasons(self.skipped))
+        events = sorted(
+            [(r.created, 0, r.line, r) for r in self.requests]
+            + [(r.closed, 1, r.line, r) for r in self.requests if r.closed is not None],
+            key=lambda e: e[:3],
+        )
+        start, end = events[0][0], max(e[0] for e in events)
+        self._prepare(start)
+        self.tick0, self.every = start, self.scenario.sweep_every
+        self.progress(
+            f"replay: {len(self.requests)} requests ({len(self.skipped)} skipped), "
+            f"{len(events)} events from {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+        )
+        step = max(len(events) // 20, 1)
+        for n, (at, kind, _line, request) in enumerate(events, 1):
+            self._sweep_before(at)
+            if kind == 0:
+                self._submit(request)
+            else:
+                self._close(request)
+            if n == len(events) or events[n][0] != at:
+                self._sweep_at(at)
+            if n % step == 0 or n == len(events):
+                self.progress(
+                    f"replay: {100 * n // len(events):3d}% ({n}/{len(events)} events), "
+                    f"simulated {at.astimezone(self.scenario.tz):%Y-%m-%d %H:%M}, "
+                    f"{self.escalations} escalations, {time.perf_counter() - wall:.1f}s"
+                )
+        self._sweep_before(end + timedelta.resolution)
+        out = self.summarise(start, end)
+        out["wall_seconds"] = round(time.perf_counter() - wall, 1)
+        return out
+
+    def _prepare(self, start: datetime) -> None:
+        app = self.app
+        filed = 0
+        if inspect(app.engine).has_table("tickets"):
+            with app.engine.connect() as conn:
+                filed = conn.execute(select(func.count()).select_from(tickets)).scalar_one()
+        if filed:
+            raise Invalid("the replay database already holds tickets; give an empty one")
+        zone.init(app, start)
+        with app.engine.connect() as conn:
+            staff = conn.execute(
+                select(people.c.handle).where(people.c.roles.like("%supervisor%"))
+            ).scalars()
+            self.supervisor = next(iter(staff), None)
+
+    # -- the clock ---------------------------------------------------------------------------
+
+    def _next_due(self) -> datetime | None:
+        with self.app.engine.connect() as conn:
+            value = conn.execute(select(func.min(tickets.c.next_check_at))).scalar()
+        return value
+
+    def _sweep(self, now: datetime) -> None:
+        result = escalation.sweep(self.app, now)
+        self.sweeps += 1
+        self.escalations += result.escalations
+        self.reminders += result.reminders
+
+    def _sweep_before(self, until: datetime) -> None:
+        """Run the ticks before `until` that have something to do."""
+        while True:
+            due = self._next_due()
+            if due is None:
+                return
+            ticks = -((self.tick0 - due) // self.every)  # ceil: the first tick at or after `due`
+            tick = self.tick0 + max(ticks, 0) * self.every
+            if tick >= until:
+                return
+            self._sweep(tick)
+
+    def _sweep_at(self, now: datetime) -> None:
+        due = self._next_due()
+        if due is not None and due <= now:
+            self._sweep(now)
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def _submit(self, r: Request) -> None:
+        title = f"{r.source_category} {r.source_id}".strip()[:200] or f"line {r.line}"
+        problem = service.NewProblem(grid=r.grid, category=r.category, title=title)
+        try:
+            self.refs[r.line] = service.submit(self.app, problem, r.created)
+        except Invalid as exc:
+            raise ScenarioError(f"line {r.line}: {exc}") from None
+
+    def _close(self, r: Request) -> None:
+        ref = self.refs[r.line]
+        assert r.closed is not None
+        app, now = self.app, r.closed
+        with app.engine.connect() as conn:
+            row = conn.execute(
+                select(tickets.c.assignee_id, tickets.c.responsible_grid_id).where(
+                    tickets.c.ref == ref
+                )
+            ).one()
+            fixer = self._handle(conn, row.assignee_id)
+            checker = self._checker(conn, row.responsible_grid_id, fixer)
+        service.run_step(app, ref, "fix", fixer, StepInput(note="replay: closed"), now)
+        service.run_step(app, ref, "verify", checker, StepInput(), now)
+        service.run_step(app, ref, "close", checker, StepInput(), now)
+
+    def _handle(self, conn: Any, person_id: int) -> str:
+        if person_id not in self._handles:
+            self._handles[person_id] = conn.execute(
+                select(people.c.handle).where(people.c.id == person_id)
+            ).scalar_one()
+        return self._handles[person_id]
+
+    def _checker(self, conn: Any, grid_id: int, fixer: str) -> str:
+        """Who verifies and closes: the nearest leader above the responsible grid."""
+        if grid_id not in self._checkers:
+            above = lineage(conn, get_grid_by_id(conn, grid_id))[:-1]
+            led = nearest_led(above)
+            handle = self._handle(conn, led.leader_id) if led and led.leader_id else None
+            if handle is None or handle == fixer:
+                if self.supervisor is None:
+                    raise Invalid("nobody can verify at the zone level: config has no supervisor")
+                handle = self.supervisor
+            self._checkers[grid_id] = handle
+        return self._checkers[grid_id]
+
+    # -- the summary -------------------------------------------------------------------------
+
+    def summarise(self, start: datetime, end: datetime) -> dict[str, Any]:
+        app = self.app
+        with app.engine.connect() as conn:
+            escalated = exists().where(escalations.c.ticket_id == tickets.c.id)
+            total = conn.execute(select(func.count()).select_from(tickets)).scalar_one()
+            closed = conn.execute(
+                select(func.count()).select_from(tickets).where(tickets.c.state == "closed")
+            ).scalar_one()
+            on_time = conn.execute(
+                select(func.count())
+                .select_from(tickets)
+                .where(tickets.c.state == "closed", ~escalated)
+            ).scalar_one()
+            tickets_escalated = conn.execute(
+                select(func.count()).select_from(tickets).where(escalated)
+            ).scalar_one()
+            levels: dict[int, int] = dict(
+                conn.execute(
+                    select(escalations.c.level, func.count()).group_by(escalations.c.level)
+                ).all()
+            )
+            by_kind: dict[str, int] = dict(
+                conn.execute(
+                    select(notifications.c.kind, func.count()).group_by(notifications.c.kind)
+                ).all()
+            )
+            hours: dict[str, list[float]] = {}
+            for cat, created, closed_at in conn.execute(
+                select(tickets.c.category, tickets.c.created_at, tickets.c.closed_at).where(
+                    tickets.c.state == "closed"
+                )
+            ):
+                hours.setdefault(cat, []).append((closed_at - created).total_seconds() / 3600)
+            busiest = conn.execute(
+                select(people.c.handle, people.c.name, func.count().label("n"))
+                .select_from(escalations.join(people, people.c.id == escalations.c.supervisor_id))
+                .group_by(people.c.handle, people.c.name)
+                .order_by(func.count().desc(), people.c.handle)
+                .limit(5)
+            ).all()
+        per_category = Counter(r.category for r in self.requests)
+        return {
+            "tickets": total,
+            "closed": closed,
+            "closed_on_time": on_time,
+            "open": total - closed,
+            "tickets_escalated": tickets_escalated,
+            "skipped": {"count": len(self.skipped), "lines": self.skipped},
+            "escalations": {str(k): v for k, v in sorted(levels.items(), reverse=True)},
+            "reminders": self.reminders,
+            "notices": by_kind,
+            "median_hours_to_close": {
+                cat: round(statistics.median(v), 1) for cat, v in sorted(hours.items())
+            },
+            "categories": dict(sorted(per_category.items())),
+            "busiest_supervisors": [
+                {"handle": h, "name": name, "supervisions": n} for h, name, n in busiest
+            ],
+            "simulated": {
+                "from": start.astimezone(self.scenario.tz).isoformat(timespec="seconds"),
+                "to": end.astimezone(self.scenario.tz).isoformat(timespec="seconds"),
+                "sweeps": self.sweeps,
+                "sweep_every_minutes": self.every.total_seconds() / 60,
+            },
+            "policy": {
+                "calendar": self.scenario.clock or "as in the workflow",
+                "fix_within": {
+                    k: f"{app.workflow.categories[k].limits['fix'].within} "
+                    f"{app.workflow.categories[k].limits['fix'].clock}"
+                    for k in sorted(per_category)
+                },
+                "escalation_interval": {
+                    k: f"{app.workflow.categories[k].escalate_every.within} "
+                    f"{app.workflow.categories[k].escalate_every.clock}"
+                    for k in sorted(per_category)
+                },
+            },
+        }
+
+
+def _first_reasons(skipped: list[dict[str, Any]]) -> str:
+    return "; ".join(f"line {s['line']}: {s['reason']}" for s in skipped[:3]) or "the file is empty"
+
+
+def describe(summary: Mapping[str, Any]) -> list[str]:
+    """The summary as lines for people."""
+    s = summary
+    pct = 100 * s["closed_on_time"] / s["closed"] if s["closed"] else 0.0
+    lines = [
+        f"工单 tickets {s['tickets']}; 已销号 closed {s['closed']} "
+        f"(按期 on time {s['closed_on_time']}, {pct:.1f}%); 未结 open {s['open']}; "
+        f"跳过 skipped {s['skipped']['count']}",
+        "督办 escalations by level: "
+        + (", ".join(f"L{k}: {v}" for k, v in s["escalations"].items()) or "none")
+        + f"; tickets escalated {s['tickets_escalated']}; reminders {s['reminders']}",
+        "中位办结时长 median hours to close: "
+        + ", ".join(f"{k} {v}" for k, v in s["median_hours_to_close"].items()),
+        "督办最多 busiest supervisors: "
+        + (
+            ", ".join(f"{b['handle']} ({b['supervisions']})" for b in s["busiest_supervisors"])
+            or "-"
+        ),
+        f"simulated {s['simulated']['from']} .. {s['simulated']['to']}, "
+        f"{s['simulated']['sweeps']} sweeps, {s.get('wall_seconds', '?')} s",
+    ]
+    for item in s["skipped"]["lines"][:10]:
+        lines.append(f"  skipped line {item['line']}: {item['reason']}")
+    if s["skipped"]["count"] > 10:
+        lines.append(f"  ... and {s['skipped']['count'] - 10} more (see --json)")
+    return lines

@@ -1,0 +1,239 @@
+"""APScheduler 3 wiring, and nothing else: which job runs when. The jobs are plain functions.
+
+The job table
+-------------
+`JOBS` lists every periodic job with a fixed id, the function it runs ("module:function") and
+its default trigger. To add a job, add one line to `JOBS`; the function is called as
+`function(app, now)` (with `should_stop=` too when the line says `stoppable=True`) and returns
+something printable (counts) or None. A zone changes a trigger, or switches a job off, in
+config.toml under the same id:
+
+    [scheduler]
+    timezone = "Asia/Shanghai"     # for cron triggers (default: [zone] timezone)
+    [scheduler.jobs]
+    sweep = "every 1m"             # "every <n><s|m|h|d>", "cron <min> <hour> <day> <month> <dow>",
+                                   # or "off"
+
+Why no job store: APScheduler 3 cannot share one between processes and forgets a run a crash
+interrupts. What is due and what was done lives in closeloop's tables (next_check_at, the
+escalation rows, the outbox), so the jobs are registered afresh from config at each start, with
+`replace_existing`, and a restart or a second scheduler process loses and doubles nothing.
+Interval jobs run once at start, so the first sweep after downtime catches up at once.
+
+Never start a scheduler inside a web worker: each worker would run every job. A web process that
+wants the jobs on a single-process SQLite set-up calls `build_scheduler(app, background=True)`
+once, in the one process that owns it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from closeloop.bootstrap import App
+from closeloop.config import ConfigError
+
+log = logging.getLogger("closeloop.scheduler")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    target: str  # "module:function", called as function(app, now)
+    default: str  # trigger spec when [scheduler.jobs] does not name the job
+    help: str
+    stoppable: bool = False  # the function takes should_stop= and checks it between batches
+
+
+# The job table: one line per job (see the module docstring).
+JOBS: list[JobSpec] = [
+    JobSpec(
+        "sweep",
+        "closeloop.escalation:sweep_job",
+        "every 1m",
+        "reminders before deadlines, escalation after them",
+        stoppable=True,
+    ),
+]
+
+_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*([smhd])$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+CRON_MISFIRE_GRACE = 3600  # a cron job may start up to an hour late (e.g. after a restart)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed trigger spec."""
+
+    trigger: BaseTrigger
+    grace_seconds: int
+    run_at_start: bool
+    text: str
+
+
+def parse_spec(text: str, tz: ZoneInfo, where: str = "trigger") -> Schedule | None:
+    """Parse "every 1m", "cron 0 8 * * mon" or "off" (None)."""
+    if not isinstance(text, str):
+        raise ConfigError(f'{where}: expected text like "every 1m", not {text!r}')
+    spec = text.strip()
+    if spec.lower() == "off":
+        return None
+    every = _EVERY.match(spec)
+    if every:
+        seconds = float(every.group(1)) * _UNITS[every.group(2).lower()]
+        if seconds < 1:
+            raise ConfigError(f"{where}: {text!r} is shorter than a second")
+        trigger = IntervalTrigger(seconds=seconds, timezone=UTC)
+        return Schedule(trigger, max(int(seconds), 1), True, spec)
+    if spec.lower().startswith("cron "):
+        try:
+            trigger = CronTrigger.from_crontab(spec[5:].strip(), timezone=tz)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {text!r}: {exc}") from None
+        return Schedule(trigger, CRON_MISFIRE_GRACE, False, spec)
+    raise ConfigError(
+        f'{where}: cannot read {text!r}; use "every <n><s|m|h|d>", '
+        '"cron <minute> <hour> <day> <month> <weekday>" or "off"'
+    )
+
+
+def schedules(app: App, jobs: Sequence[JobSpec] = ()) -> dict[str, tuple[JobSpec, Schedule]]:
+    """The jobs to register, with their triggers from config; switched-off jobs left out."""
+    jobs = jobs or JOBS
+    section = app.settings.section("scheduler")
+    tz_name = section.get("timezone")
+    try:
+        tz = ZoneInfo(tz_name) if tz_name else app.tz
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"[scheduler] timezone: unknown time zone {tz_name!r}") from None
+    configured = section.get("jobs", {})
+    known = {j.id for j in jobs}
+    unknown = set(configured) - known
+    if unknown:
+        raise ConfigError(
+            f"[scheduler.jobs]: unknown job(s) {sorted(unknown)}; jobs: {sorted(known)}"
+        )
+    out: dict[str, tuple[JobSpec, Schedule]] = {}
+    for job in jobs:
+        text = configured.get(job.id, job.default)
+        parsed = parse_spec(text, tz, f"[scheduler.jobs] {job.id}")
+        if parsed is not None:
+            out[job.id] = (job, parsed)
+    return out
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise ConfigError(f"job target {target!r} must look like 'package.module:function'")
+    fn = getattr(importlib.import_module(module), name, None)
+    if not callable(fn):
+        raise ConfigError(f"job target {target!r}: no such function")
+    return fn
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_job(
+    app: App,
+    job: JobSpec,
+    should_stop: Callable[[], bool] = lambda: False,
+    now: Callable[[], datetime] = clock,
+) -> Any:
+    """Run one job now (what the scheduler calls); errors are logged, and the next run retries."""
+    fn = resolve(job.target)
+    started = now()
+    try:
+        kwargs = {"should_stop": should_stop} if job.stoppable else {}
+        result = fn(app, started, **kwargs)
+    except Exception:
+        log.exception("job %s failed; it runs again at its next time", job.id)
+        return None
+    took = (now() - started).total_seconds()
+    log.info("job %s done in %.2fs: %s", job.id, took, result)
+    return result
+
+
+def build_scheduler(
+    app: App,
+    *,
+    background: bool = False,
+    stopping: threading.Event | None = None,
+    jobs: Sequence[JobSpec] = (),
+) -> BaseScheduler:
+    """A scheduler (not started) with every configured job, in UTC, one instance of each job
+    at a time, late runs coalesced into one."""
+    cls = BackgroundScheduler if background else BlockingScheduler
+    sched: BaseScheduler = cls(timezone=UTC)
+    stop = stopping or threading.Event()
+    for job_id, (job, schedule) in schedules(app, jobs).items():
+        sched.add_job(
+            run_job,
+            trigger=schedule.trigger,
+            args=(app, job, stop.is_set),
+            id=job_id,
+            name=job.help,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=schedule.grace_seconds,
+            **({"next_run_time": clock()} if schedule.run_at_start else {}),
+        )
+    return sched
+
+
+def run_forever(app: App, echo: Callable[[str], None] = print) -> int:
+    """`closeloop scheduler`: run the jobs in the foreground until SIGTERM or Ctrl-C, then let a
+    running job finish (a sweep stops after its current batch) and return 0."""
+    stopping = threading.Event()
+    sched = build_scheduler(app, background=False, stopping=stopping)
+    stopper: list[threading.Thread] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        echo(f"{signal.Signals(signum).name}: finishing the running job, then stopping")
+        # shutdown() waits for running jobs; not from inside the signal handler.
+        t = threading.Thread(target=sched.shutdown, kwargs={"wait": True}, daemon=False)
+        stopper.append(t)
+        t.start()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for job in sched.get_jobs():
+            echo(f"job {job.id}: {job.trigger} ({job.name})")
+        echo("scheduler running; Ctrl-C or SIGTERM stops it")
+        sched.start()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    for t in stopper:
+        t.join()
+    echo("scheduler stopped")
+    return 0
+
+
+def describe(app: App) -> list[dict[str, Any]]:
+    """The configured job table, for `closeloop scheduler --list`."""
+    return [
+        {"id": job_id, "target": job.target, "trigger": schedule.text, "help": job.help}
+        for job_id, (job, schedule) in schedules(app).items()
+    ]
