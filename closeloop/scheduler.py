@@ -9,10 +9,10 @@ something printable (counts) or None. A zone changes a trigger, or switches a jo
 config.toml under the same id:
 
     [scheduler]
-    timezone = "Asia/Shanghai"     # for cron triggers (default: [zone] timezone)
+    timezone = "Asia/Shanghai"     # for daily/weekly/cron times (default: [zone] timezone)
     [scheduler.jobs]
-    sweep = "every 1m"             # "every <n><s|m|h|d>", "cron <min> <hour> <day> <month> <dow>",
-                                   # or "off"
+    sweep = "every 1m"             # "every <n><s|m|h|d>", "daily 17:30", "weekly mon 08:00",
+                                   # "cron <min> <hour> <day> <month> <dow>", or "off"
 
 Why no job store: APScheduler 3 cannot share one between processes and forgets a run a crash
 interrupts. What is due and what was done lives in closeloop's tables (next_check_at, the
@@ -72,6 +72,9 @@ JOBS: list[JobSpec] = [
 ]
 
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*([smhd])$", re.IGNORECASE)
+_DAILY = re.compile(
+    r"^(?:daily|weekly\s+(mon|tue|wed|thu|fri|sat|sun))\s+(\d{1,2}):(\d{2})$", re.IGNORECASE
+)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 CRON_MISFIRE_GRACE = 3600  # a cron job may start up to an hour late (e.g. after a restart)
 
@@ -87,7 +90,8 @@ class Schedule:
 
 
 def parse_spec(text: str, tz: ZoneInfo, where: str = "trigger") -> Schedule | None:
-    """Parse "every 1m", "cron 0 8 * * mon" or "off" (None)."""
+    """Parse "every 1m", "daily 17:30", "weekly mon 08:00", "cron 0 8 * * mon" (zone time for
+    the last three) or "off" (None)."""
     if not isinstance(text, str):
         raise ConfigError(f'{where}: expected text like "every 1m", not {text!r}')
     spec = text.strip()
@@ -100,6 +104,15 @@ def parse_spec(text: str, tz: ZoneInfo, where: str = "trigger") -> Schedule | No
             raise ConfigError(f"{where}: {text!r} is shorter than a second")
         trigger = IntervalTrigger(seconds=seconds, timezone=UTC)
         return Schedule(trigger, max(int(seconds), 1), True, spec)
+    daily = _DAILY.match(spec)
+    if daily:
+        day_of_week, hour, minute = daily.group(1), int(daily.group(2)), int(daily.group(3))
+        if hour > 23 or minute > 59:
+            raise ConfigError(f"{where}: {text!r}: not a time of day")
+        trigger = CronTrigger(
+            day_of_week=(day_of_week or "*").lower(), hour=hour, minute=minute, timezone=tz
+        )
+        return Schedule(trigger, CRON_MISFIRE_GRACE, False, spec)
     if spec.lower().startswith("cron "):
         try:
             trigger = CronTrigger.from_crontab(spec[5:].strip(), timezone=tz)
@@ -107,8 +120,8 @@ def parse_spec(text: str, tz: ZoneInfo, where: str = "trigger") -> Schedule | No
             raise ConfigError(f"{where}: {text!r}: {exc}") from None
         return Schedule(trigger, CRON_MISFIRE_GRACE, False, spec)
     raise ConfigError(
-        f'{where}: cannot read {text!r}; use "every <n><s|m|h|d>", '
-        '"cron <minute> <hour> <day> <month> <weekday>" or "off"'
+        f'{where}: cannot read {text!r}; use "every <n><s|m|h|d>", "daily HH:MM", '
+        '"weekly <mon..sun> HH:MM", "cron <minute> <hour> <day> <month> <weekday>" or "off"'
     )
 
 
