@@ -224,3 +224,51 @@ notifications = Table(
     Index("ix_notifications_due", "status", "next_attempt_at"),
     Index("ix_notifications_ticket", "ticket_id"),
 )
+
+# --- the web service (closeloop.web.auth): API tokens, login attempts, sessions, keys ----------
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("label", String(100), nullable=False, default=""),
+    # sha256 of the token: the token itself is shown once and never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+
+# Failed logins, kept in the database so the limit holds across web workers and restarts.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("handle", String(64), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_login_attempts_key", "handle", "ip", "at"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the cookie value
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ip", String(64)),
+    Column("user_agent", String(200)),
+)
+
+# Keys every web worker must share (the CSRF signing key), created once by whoever comes first.
+web_keys = Table(
+    "web_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,130 @@
+"""Commands of the web service: serve it, set passwords, manage API tokens.
+
+The web modules (FastAPI, argon2) are imported inside the commands, so the rest of the command
+line does not pay for them at start-up.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from closeloop.cli import app
+from closeloop.cli.common import fail, get_app, now, print_json
+
+user_app = typer.Typer(help="Accounts of the web pages: passwords.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="API tokens for integrations (also Open311's api_key).", no_args_is_help=True
+)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Web worker processes (PostgreSQL only)."
+    ),
+) -> None:
+    """Run the web pages, the JSON API and Open311; on SQLite the scheduler runs inside too."""
+    from closeloop.web.serve import serve as run
+
+    run(get_app(ctx), host=host, port=port, workers=workers, echo=typer.echo)
+
+
+@user_app.command("set-password")
+def set_password(
+    ctx: typer.Context,
+    handle: str = typer.Argument(..., help="The person's handle."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
+) -> None:
+    """Set a person's password (at least 8 characters); their sessions end."""
+    from closeloop.web import auth
+
+    a = get_app(ctx)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True)
+        again = typer.prompt("again", hide_input=True)
+        if password != again:
+            fail("the two passwords differ; nothing was changed")
+    auth.set_password(a, handle, password)
+    typer.echo(f"{handle}: password set")
+
+
+@user_app.command("list")
+def user_list(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """People, their roles, whether they can log in, the grids they lead."""
+    from closeloop.web import auth
+
+    people = auth.list_people(get_app(ctx))
+    if as_json:
+        print_json(people)
+        return
+    for p in people:
+        login = "password" if p["has_password"] else "-"
+        roles = ",".join(p["roles"]) or "-"
+        leads = ",".join(p["leads"][:3]) + (" ..." if len(p["leads"]) > 3 else "")
+        typer.echo(f"{p['handle']:<18} {p['name']:<8} {roles:<18} {login:<9} {leads}")
+    typer.echo(f"{len(people)} people")
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    handle: str = typer.Argument(..., help="Whose token: it acts as this person."),
+    label: str = typer.Option("", "--label", help="What it is for, e.g. '12345 hotline'."),
+) -> None:
+    """Create an API token and print it once; only its hash is kept."""
+    from closeloop.web import auth
+
+    made = auth.create_token(get_app(ctx), handle, label, now())
+    typer.echo(made.token)
+    typer.echo(
+        f"token {made.id} for {made.handle}: shown once, store it now "
+        "(send it as 'Authorization: Bearer <token>' or Open311 api_key)",
+        err=True,
+    )
+
+
+@token_app.command("list")
+def token_list(
+    ctx: typer.Context,
+    handle: str | None = typer.Option(None, "--handle", help="Only this person's tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """API tokens: id, owner, label, created, last used, revoked."""
+    from closeloop.web import auth
+
+    tokens = auth.list_tokens(get_app(ctx), handle)
+    if as_json:
+        print_json(tokens)
+        return
+    for t in tokens:
+        used = t["last_used_at"].isoformat(timespec="seconds") if t["last_used_at"] else "never"
+        state = f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active"
+        typer.echo(
+            f"{t['id']:>4}  {t['handle']:<18} {t['label'] or '-':<20} "
+            f"created {t['created_at']:%Y-%m-%d}  used {used}  {state}"
+        )
+    typer.echo(f"{len(tokens)} tokens")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context, token_id: int = typer.Argument(..., help="The token's id.", min=1)
+) -> None:
+    """Revoke an API token; requests with it answer 401 from now on."""
+    from closeloop.web import auth
+
+    t = auth.revoke_token(get_app(ctx), token_id, now())
+    typer.echo(f"token {t['id']} ({t['handle']}, {t['label'] or 'no label'}) revoked")

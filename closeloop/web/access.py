@@ -1,0 +1,89 @@
+"""Who may see which ticket, decided in the query itself.
+
+- a supervisor sees every ticket;
+- a grid leader sees the tickets whose grid, or whose responsible grid, lies in a subtree they
+  lead (verifiers lead a grid above the responsible one, so their fixes to check are included);
+- anyone else sees none;
+- a reporter without an account sees their own ticket through its reference and the secret
+  they were given at submission (its sha256 is kept on the ticket).
+
+A ticket someone may not see answers exactly like a ticket that does not exist (404), so the
+API does not tell outsiders which references exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, false, or_, true
+
+from closeloop import service
+from closeloop.bootstrap import App
+from closeloop.grid import in_subtree
+from closeloop.models import tickets
+from closeloop.tickets import NotFound, NotPermitted, Ticket, authorize
+from closeloop.web.auth import Principal
+
+
+def scope_clause(principal: Principal) -> ColumnElement[bool]:
+    """A WHERE clause for `service.listing_select()` keeping what `principal` may see."""
+    if principal.is_supervisor:
+        return true()
+    conds = [
+        or_(in_subtree(service.HOME.c.path, p), in_subtree(service.RESP.c.path, p))
+        for p in principal.led_paths
+    ]
+    return or_(false(), *conds)
+
+
+def visible_row(conn: Connection, ref: str, principal: Principal) -> Any:
+    row = conn.execute(
+        service.listing_select().where(tickets.c.ref == ref, scope_clause(principal))
+    ).first()
+    if row is None:
+        raise NotFound(f"no ticket {ref}")
+    return row
+
+
+def new_reporter_secret() -> tuple[str, str]:
+    """A secret for the reporter and the hash the ticket keeps."""
+    secret = secrets.token_urlsafe(18)
+    return secret, hash_secret(secret)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(stored_hash: str | None, secret: str | None) -> bool:
+    if not stored_hash or not secret:
+        return False
+    return hmac.compare_digest(stored_hash, hash_secret(secret))
+
+
+def reporter_row(conn: Connection, ref: str, secret: str | None) -> Any:
+    row = conn.execute(service.listing_select().where(tickets.c.ref == ref)).first()
+    if row is None or not secret_matches(row.reporter_secret_hash, secret):
+        raise NotFound(f"no ticket {ref}")
+    return row
+
+
+def allowed_steps(app: App, row: Any, principal: Principal) -> list[str]:
+    """The steps `principal` may take on this ticket now: the state allows them and the rules
+    of who may act let this person (what a step needs is checked when it is taken)."""
+    wf = app.workflow
+    ticket = Ticket.from_row(row._mapping)
+    actor = principal.actor
+    out = []
+    for name, step in wf.steps.items():
+        if name == "submit" or name not in service.EFFECTS or not wf.may(ticket.state, name):
+            continue
+        try:
+            authorize(step, ticket, actor, row.responsible_path)
+        except NotPermitted:
+            continue
+        out.append(name)
+    return out

@@ -1,0 +1,365 @@
+"""The web application: routers, error handling, the request log, health, background jobs.
+
+`create_app(app)` composes the routers onto one FastAPI application. The pages (HTML) plug in
+the same way: a module with an `APIRouter` named `router`, included below next to the API.
+
+Handlers take the time from `request.app.state.clock` (see `request_now`), so a test can run
+the service on a `ManualClock` and move it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from closeloop.bootstrap import App
+from closeloop.db import read_only
+from closeloop.evidence import EvidenceError
+from closeloop.grid import UnknownGrid
+from closeloop.tickets import DomainError
+from closeloop.web.auth import NotAuthenticated, TooManyAttempts
+from closeloop.web.settings import WebSettings
+from closeloop.workflow import StepNotAllowed, UnknownCategory
+
+log = logging.getLogger("closeloop.web")
+access_log = logging.getLogger("closeloop.web.access")
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that stands still until moved: for tests and for demonstrating escalation."""
+
+    def __init__(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+    def set(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self.now = now
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Every error of the JSON API: one message saying what was wrong and what is allowed."""
+
+    error: str
+    details: list[dict[str, Any]] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": what}
+    for status, what in (
+        (400, "bad request (malformed JSON or form, unknown step)"),
+        (401, "not logged in, or an unknown or revoked token"),
+        (403, "not permitted (or the CSRF token is missing)"),
+        (404, "not found, or not visible to the caller"),
+        (409, "not allowed in the ticket's current state, or changed meanwhile"),
+        (413, "the request body is too large"),
+        (422, "a field is missing or invalid"),
+        (429, "too many failed logins"),
+    )
+}
+
+_DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (StepNotAllowed, 409),
+    (EvidenceError, 422),
+    (UnknownGrid, 422),
+    (UnknownCategory, 422),
+)
+
+
+def _is_open311(request: Request) -> bool:
+    return request.url.path.startswith("/open311/")
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> Response:
+    """An error in the caller's dialect: `{"error": ...}`, or Open311's list of code and
+    description (in XML when the path asks for .xml)."""
+    if _is_open311(request):
+        status = 400 if status == 422 else status  # GeoReport v2 knows 400, not 422
+        if request.url.path.endswith(".xml"):
+            root = ET.Element("errors")
+            err = ET.SubElement(root, "error")
+            ET.SubElement(err, "code").text = str(status)
+            ET.SubElement(err, "description").text = message
+            body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+            return Response(body, status, headers=headers, media_type="text/xml; charset=utf-8")
+        return JSONResponse([{"code": status, "description": message}], status, headers=headers)
+    content: dict[str, Any] = {"error": message}
+    if details:
+        content["details"] = details
+    return JSONResponse(content, status, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    headers: dict[str, str] = {}
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="closeloop"'
+    return error_response(request, exc.status, str(exc), headers=headers or None)
+
+
+def _mapped(status: int) -> Callable[[Request, Exception], Any]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        return error_response(request, status, str(exc))
+
+    return handler
+
+
+def _where(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    malformed = any(e.get("type") == "json_invalid" for e in errors)
+    details = [
+        {"field": _where(e.get("loc", ())), "problem": str(e.get("msg", "invalid"))} for e in errors
+    ]
+    message = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"
+    if malformed:
+        message = "the body is not valid JSON: " + message
+    return error_response(request, 400 if malformed else 422, message, details=details)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, str(exc.detail), headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "internal error; it has been logged")
+
+
+def install_error_handlers(fa: FastAPI) -> None:
+    fa.add_exception_handler(DomainError, _domain_error)
+    for kind, status in _DOMAIN_STATUS:
+        fa.add_exception_handler(kind, _mapped(status))
+    fa.add_exception_handler(RequestValidationError, _validation_error)
+    fa.add_exception_handler(StarletteHTTPException, _http_error)
+    fa.add_exception_handler(Exception, _unexpected)
+
+
+# --- the request log, response headers, body size ----------------------------------------------
+
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class RequestContext:
+    """One JSON log line per request; cookies the handlers asked for; security headers; a cap
+    on the declared body size (before anything reads the body)."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                headers += [(b"set-cookie", c.encode()) for c in state.get("set_cookies", ())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                status = refusal[0]
+                await _plain_error(scope, *refusal)(scope, receive, send_with_headers)
+                return
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            access_log.info(
+                json.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "user": state.get("user"),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+
+    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """What to refuse before any handler runs: a body declared too large, and NUL
+        characters in the URL (no text column can hold them; PostgreSQL would fail)."""
+        length = _content_length(scope)
+        if length is not None and length > self.max_body:
+            return 413, f"the request body of {length} bytes is larger than allowed"
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
+            return 400, "the URL must not contain NUL characters"
+        return None
+
+
+def _plain_error(scope: Scope, status: int, message: str) -> Response:
+    if scope["path"].startswith("/open311/"):
+        return JSONResponse([{"code": status, "description": message}], status)
+    return JSONResponse({"error": message}, status)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+# --- health ------------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+health_router = APIRouter(tags=["service"])
+
+
+@health_router.get(
+    "/healthz",
+    response_model=Health,
+    summary="Liveness and database check",
+    responses={503: {"model": Health, "description": "the database does not answer"}},
+)
+async def healthz(request: Request) -> Response:
+    app: App = request.app.state.closeloop
+
+    def ping() -> None:
+        with read_only(app.engine) as conn:
+            conn.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except Exception as exc:
+        log.warning("health check: database error: %s", exc)
+        return JSONResponse({"status": "error", "database": type(exc).__name__}, 503)
+    return JSONResponse({"status": "ok", "database": app.engine.dialect.name})
+
+
+# --- composition -------------------------------------------------------------------------------
+
+
+class BackgroundJobs:
+    """The scheduler's jobs (sweep, delivery) in a thread of this process: the single-process
+    SQLite set-up. Stopping lets a running job finish its current batch."""
+
+    def __init__(self, app: App) -> None:
+        from closeloop.scheduler import build_scheduler
+
+        self.stopping = threading.Event()
+        self.scheduler = build_scheduler(app, background=True, stopping=self.stopping)
+
+    def start(self) -> None:
+        self.scheduler.start()
+        log.info("background jobs: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+
+
+def create_app(app: App, *, clock: Clock | None = None, run_background: bool = False) -> FastAPI:
+    """The web service for one zone. `run_background` also runs the scheduler in this process
+    (the single-process SQLite set-up); several web workers leave it to `closeloop scheduler`."""
+    from closeloop.web import api, auth, open311
+
+    cfg = WebSettings.from_settings(app.settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        jobs = BackgroundJobs(app) if run_background else None
+        if jobs is not None:
+            await run_in_threadpool(jobs.start)
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                await run_in_threadpool(jobs.stop)
+
+    fa = FastAPI(
+        title=f"closeloop — {app.settings.zone_name}",
+        version="1",
+        description=(
+            "Environmental-problem tickets of the zone: submit, follow, fix, verify, close; "
+            "inboxes and supervision lists; Open311 GeoReport v2 under /open311/v2/. "
+            "Authenticate with `Authorization: Bearer <token>` (`closeloop token create`) or "
+            "the session cookie of the pages (then unsafe requests need `X-CSRF-Token`)."
+        ),
+        lifespan=lifespan,
+    )
+    fa.state.closeloop = app
+    fa.state.web_settings = cfg
+    fa.state.clock = clock or system_clock
+    install_error_handlers(fa)
+    # Photos plus the form fields around them; each file is checked again on its own.
+    fa.add_middleware(RequestContext, max_body=cfg.max_upload_bytes * cfg.max_photos + 1024 * 1024)
+    fa.include_router(health_router)
+    fa.include_router(auth.router)
+    fa.include_router(api.router)
+    fa.include_router(open311.router)
+    return fa

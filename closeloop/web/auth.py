@@ -1,0 +1,687 @@
+"""Who is asking: passwords, sessions, API tokens, login rate limiting and CSRF protection.
+
+- Passwords are hashed with argon2id (argon2-cffi) into `people.password_hash`.
+- A browser session is a random cookie value; the database keeps only its sha256, with the
+  person and the expiry, so a session can be ended (logout, password change) on every worker.
+  The cookie is HttpOnly, SameSite=Lax, and Secure behind TLS.
+- An API token ("cl_..." + 43 random characters) is shown once and stored as its sha256, with a
+  label, the last time it was used, and a revocation time. Clients send `Authorization: Bearer`;
+  Open311 clients send it as `api_key`.
+- Failed logins are rows keyed by handle and client address: after `login_max_failures` within
+  `login_window_minutes` the login answers 429, whichever worker the next attempt reaches.
+- CSRF: a signed double-submit token. The browser holds a random value in an HttpOnly cookie;
+  forms carry HMAC(key, value) as `csrf_token` (or scripts send it as `X-CSRF-Token`). A page on
+  another site can make the browser send the cookie but can neither read it nor compute the HMAC.
+  Every unsafe request authenticated by the session cookie must carry it; so must the login form.
+
+For the pages: `csrf_token(request)` gives the token to put in every form; `require_csrf` is the
+dependency that checks it; `optional_principal` / `current_principal` say who is logged in;
+`authenticate()` + `open_session()` + `set_session_cookie()` log someone in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy import Connection, delete, func, insert, select, update
+from starlette.concurrency import run_in_threadpool
+
+from closeloop.bootstrap import App
+from closeloop.db import insert_ignoring_duplicates, read_only
+from closeloop.models import api_tokens, grids, login_attempts, people, web_keys, web_sessions
+from closeloop.tickets import Actor, DomainError, Invalid, NotFound, NotPermitted
+from closeloop.web.schemas import Text
+from closeloop.web.settings import WebSettings
+
+SESSION_COOKIE = "closeloop_session"
+CSRF_COOKIE = "closeloop_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+TOKEN_PREFIX = "cl_"
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024  # argon2 would hash a megabyte; nobody types one
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# How stale `seen_at` / `last_used_at` may get before a request writes them again: reading
+# requests should not each take the (SQLite) write lock.
+TOUCH_EVERY = timedelta(minutes=1)
+
+_hasher = PasswordHasher()
+# Verified when the handle is unknown, so a wrong handle costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("closeloop: no such person")
+
+
+class NotAuthenticated(DomainError):
+    status = 401
+
+
+class LoginFailed(DomainError):
+    status = 401
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CsrfFailed(DomainError):
+    status = 403
+
+
+# --- who ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A person making a request, and how they proved it."""
+
+    person_id: int
+    handle: str
+    name: str
+    roles: frozenset[str]
+    led_paths: tuple[str, ...]
+    via: str  # "session" | "token"
+    token_id: int | None = None
+
+    @property
+    def is_supervisor(self) -> bool:
+        return "supervisor" in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.person_id, self.handle, self.name, self.roles, self.led_paths)
+
+
+def _load_principal(
+    conn: Connection, person_id: int, via: str, token_id: int | None = None
+) -> Principal | None:
+    p = conn.execute(
+        select(people.c.id, people.c.handle, people.c.name, people.c.roles).where(
+            people.c.id == person_id
+        )
+    ).first()
+    if p is None:
+        return None
+    paths = tuple(
+        conn.execute(select(grids.c.path).where(grids.c.leader_id == p.id).order_by(grids.c.path))
+        .scalars()
+        .all()
+    )
+    roles = frozenset(r for r in p.roles.split(",") if r)
+    return Principal(p.id, p.handle, p.name, roles, paths, via, token_id)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- passwords ---------------------------------------------------------------------------------
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise Invalid(f"a password needs at least {PASSWORD_MIN} characters")
+    if len(password) > PASSWORD_MAX:
+        raise Invalid(f"a password may have at most {PASSWORD_MAX} characters")
+
+
+def hash_password(password: str) -> str:
+    check_password_rules(password)
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored or _DUMMY_HASH, password[:PASSWORD_MAX]) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def set_password(app: App, handle: str, password: str) -> None:
+    """Set a person's password and end their sessions (a reset locks out whoever had it)."""
+    hashed = hash_password(password)
+    with app.engine.begin() as conn:
+        person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
+        if person_id is None:
+            raise NotFound(f"unknown person '{handle}'")
+        conn.execute(update(people).where(people.c.id == person_id).values(password_hash=hashed))
+        conn.execute(delete(web_sessions).where(web_sessions.c.person_id == person_id))
+
+
+def list_people(app: App) -> list[dict[str, Any]]:
+    with read_only(app.engine) as conn:
+        led = conn.execute(
+            select(grids.c.leader_id, grids.c.code).where(grids.c.leader_id.is_not(None))
+        ).all()
+        leads: dict[int, list[str]] = {}
+        for leader_id, code in led:
+            leads.setdefault(leader_id, []).append(code)
+        rows = conn.execute(
+            select(
+                people.c.id,
+                people.c.handle,
+                people.c.name,
+                people.c.roles,
+                people.c.password_hash.is_not(None).label("has_password"),
+            ).order_by(people.c.handle)
+        )
+        return [
+            {
+                "handle": r.handle,
+                "name": r.name,
+                "roles": [x for x in r.roles.split(",") if x],
+                "has_password": bool(r.has_password),
+                "leads": sorted(leads.get(r.id, [])),
+            }
+            for r in rows
+        ]
+
+
+# --- login and its rate limit ------------------------------------------------------------------
+
+
+def _attempt_key(handle: str, ip: str) -> tuple[str, str]:
+    return handle.strip()[:64], (ip or "unknown")[:64]
+
+
+def authenticate(
+    app: App, cfg: WebSettings, handle: str, password: str, ip: str, now: datetime
+) -> Principal:
+    """Check a handle and password; count failures per handle and address.
+
+    The password check runs outside any transaction: argon2 takes tens of milliseconds and
+    SQLite must not hold its write lock that long.
+    """
+    key_handle, key_ip = _attempt_key(handle, ip)
+    window = timedelta(minutes=cfg.login_window_minutes)
+    with read_only(app.engine) as conn:
+        recent = conn.execute(
+            select(func.count(), func.min(login_attempts.c.at)).where(
+                login_attempts.c.handle == key_handle,
+                login_attempts.c.ip == key_ip,
+                login_attempts.c.at > now - window,
+            )
+        ).one()
+        person = conn.execute(
+            select(people.c.id, people.c.password_hash).where(people.c.handle == key_handle)
+        ).first()
+    failures, oldest = recent
+    if failures >= cfg.login_max_failures:
+        retry = max(1, int(((oldest + window) - now).total_seconds()) + 1)
+        raise TooManyAttempts(
+            f"too many failed logins for '{key_handle}' from this address; "
+            f"try again in {(retry + 59) // 60} minutes",
+            retry,
+        )
+    ok = verify_password(person.password_hash if person else None, password)
+    with app.engine.begin() as conn:
+        if not ok:
+            conn.execute(insert(login_attempts).values(handle=key_handle, ip=key_ip, at=now))
+            conn.execute(
+                delete(login_attempts).where(
+                    login_attempts.c.handle == key_handle,
+                    login_attempts.c.ip == key_ip,
+                    login_attempts.c.at <= now - window,
+                )
+            )
+        else:
+            assert person is not None
+            conn.execute(
+                delete(login_attempts).where(
+                    login_attempts.c.handle == key_handle, login_attempts.c.ip == key_ip
+                )
+            )
+            if _hasher.check_needs_rehash(person.password_hash):
+                conn.execute(
+                    update(people)
+                    .where(people.c.id == person.id)
+                    .values(password_hash=_hasher.hash(password))
+                )
+            principal = _load_principal(conn, person.id, "session")
+    if not ok:
+        raise LoginFailed("wrong handle or password")
+    assert principal is not None
+    return principal
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+
+def open_session(
+    app: App,
+    cfg: WebSettings,
+    person_id: int,
+    now: datetime,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> str:
+    """Start a session; returns the cookie value (kept only as a hash on our side)."""
+    value = secrets.token_urlsafe(32)
+    with app.engine.begin() as conn:
+        conn.execute(
+            insert(web_sessions).values(
+                token_hash=_sha256(value),
+                person_id=person_id,
+                created_at=now,
+                seen_at=now,
+                expires_at=now + timedelta(hours=cfg.session_idle_hours),
+                ip=(ip or "")[:64] or None,
+                user_agent=(user_agent or "")[:200] or None,
+            )
+        )
+        # Sweep this person's dead sessions while we hold the lock anyway.
+        conn.execute(
+            delete(web_sessions).where(
+                web_sessions.c.person_id == person_id, web_sessions.c.expires_at <= now
+            )
+        )
+    return value
+
+
+def session_principal(app: App, cfg: WebSettings, value: str, now: datetime) -> Principal | None:
+    digest = _sha256(value)
+    with read_only(app.engine) as conn:
+        s = conn.execute(select(web_sessions).where(web_sessions.c.token_hash == digest)).first()
+        if s is None or s.expires_at <= now:
+            return None
+        if s.created_at + timedelta(hours=cfg.session_max_hours) <= now:
+            return None
+        principal = _load_principal(conn, s.person_id, "session")
+    if now - s.seen_at >= TOUCH_EVERY:
+        hard_end = s.created_at + timedelta(hours=cfg.session_max_hours)
+        with app.engine.begin() as conn:
+            conn.execute(
+                update(web_sessions)
+                .where(web_sessions.c.id == s.id)
+                .values(
+                    seen_at=now,
+                    expires_at=min(now + timedelta(hours=cfg.session_idle_hours), hard_end),
+                )
+            )
+    return principal
+
+
+def close_session(app: App, value: str) -> None:
+    with app.engine.begin() as conn:
+        conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == _sha256(value)))
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewToken:
+    id: int
+    token: str  # shown once
+    handle: str
+    label: str
+
+
+def create_token(app: App, handle: str, label: str, now: datetime) -> NewToken:
+    label = label.strip()
+    if len(label) > 100:
+        raise Invalid("a token label may have at most 100 characters")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with app.engine.begin() as conn:
+        person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
+        if person_id is None:
+            raise NotFound(f"unknown person '{handle}'")
+        token_id = conn.execute(
+            insert(api_tokens)
+            .values(person_id=person_id, label=label, token_hash=_sha256(token), created_at=now)
+            .returning(api_tokens.c.id)
+        ).scalar_one()
+    return NewToken(int(token_id), token, handle, label)
+
+
+def list_tokens(app: App, handle: str | None = None) -> list[dict[str, Any]]:
+    q = (
+        select(api_tokens, people.c.handle)
+        .select_from(api_tokens.join(people, people.c.id == api_tokens.c.person_id))
+        .order_by(api_tokens.c.id)
+    )
+    if handle is not None:
+        q = q.where(people.c.handle == handle)
+    with read_only(app.engine) as conn:
+        return [
+            {
+                "id": r.id,
+                "handle": r.handle,
+                "label": r.label,
+                "created_at": r.created_at,
+                "last_used_at": r.last_used_at,
+                "revoked_at": r.revoked_at,
+            }
+            for r in conn.execute(q)
+        ]
+
+
+def revoke_token(
+    app: App, token_id: int, now: datetime, *, by: Principal | None = None
+) -> dict[str, Any]:
+    """Revoke a token (idempotent); `by`, when given, must own it or be an administrator."""
+    with app.engine.begin() as conn:
+        row = conn.execute(
+            select(api_tokens.c.person_id, api_tokens.c.revoked_at).where(
+                api_tokens.c.id == token_id
+            )
+        ).first()
+        if row is None or (by is not None and not by.is_admin and row.person_id != by.person_id):
+            raise NotFound(f"no token {token_id}")
+        if row.revoked_at is None:
+            conn.execute(
+                update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now)
+            )
+    return next(t for t in list_tokens(app) if t["id"] == token_id)
+
+
+def token_principal(app: App, token: str, now: datetime) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    with read_only(app.engine) as conn:
+        row = conn.execute(
+            select(api_tokens.c.id, api_tokens.c.person_id, api_tokens.c.last_used_at).where(
+                api_tokens.c.token_hash == _sha256(token), api_tokens.c.revoked_at.is_(None)
+            )
+        ).first()
+        if row is None:
+            return None
+        principal = _load_principal(conn, row.person_id, "token", row.id)
+    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+        with app.engine.begin() as conn:
+            conn.execute(
+                update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
+            )
+    return principal
+
+
+# --- the request side --------------------------------------------------------------------------
+
+
+def web_app(request: Request) -> App:
+    app: App = request.app.state.closeloop
+    return app
+
+
+def web_settings(request: Request) -> WebSettings:
+    cfg: WebSettings = request.app.state.web_settings
+    return cfg
+
+
+def request_now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+def client_ip(request: Request) -> str:
+    # uvicorn has already replaced the peer by X-Forwarded-For when the proxy is trusted.
+    return request.client.host if request.client else "unknown"
+
+
+def is_secure(request: Request) -> bool:
+    cfg = web_settings(request)
+    if cfg.secure_cookies is not None:
+        return cfg.secure_cookies
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or proto == "https"
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+def note_user(request: Request, principal: Principal | None) -> None:
+    """Tell the request log who this was."""
+    if principal is not None:
+        request.state.user = principal.handle
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The person behind a Bearer token or a session cookie, or None for an anonymous caller.
+
+    A bad token is an error (401), not anonymity: an integration must learn its key is wrong.
+    An unsafe request that rides on the session cookie must carry the CSRF token.
+    """
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
+    app, cfg, now = web_app(request), web_settings(request), request_now(request)
+    principal: Principal | None = None
+    token = bearer_token(request)
+    if token is not None:
+        principal = await run_in_threadpool(token_principal, app, token, now)
+        if principal is None:
+            raise NotAuthenticated("unknown or revoked API token")
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            principal = await run_in_threadpool(session_principal, app, cfg, cookie, now)
+            if principal is not None and request.method not in SAFE_METHODS:
+                await check_csrf(request)
+    request.state.principal = principal
+    note_user(request, principal)
+    return principal
+
+
+async def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise NotAuthenticated("log in, or send 'Authorization: Bearer <token>'")
+    return principal
+
+
+async def admin_principal(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    if not principal.is_admin:
+        raise NotPermitted(f"{principal.handle} is not an administrator")
+    return principal
+
+
+OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+AdminUser = Annotated[Principal, Depends(admin_principal)]
+
+
+# --- CSRF --------------------------------------------------------------------------------------
+
+
+def signing_key(request: Request) -> bytes:
+    """The key every worker shares: from config, else made once and kept in the database."""
+    state = request.app.state
+    key: bytes | None = getattr(state, "signing_key", None)
+    if key is None:
+        key = load_signing_key(web_app(request), web_settings(request), request_now(request))
+        state.signing_key = key
+    return key
+
+
+def load_signing_key(app: App, cfg: WebSettings, now: datetime) -> bytes:
+    if cfg.secret_key:
+        return cfg.secret_key.encode()
+    with app.engine.begin() as conn:
+        insert_ignoring_duplicates(
+            conn,
+            web_keys,
+            [{"name": "csrf", "value": secrets.token_hex(32), "created_at": now}],
+            "name",
+        )
+        value = conn.execute(select(web_keys.c.value).where(web_keys.c.name == "csrf")).scalar_one()
+    return bytes.fromhex(value)
+
+
+def _sign(key: bytes, value: str) -> str:
+    mac = hmac.new(key, b"csrf:" + value.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def _cookie_value_ok(value: str | None) -> bool:
+    return value is not None and 20 <= len(value) <= 100 and value.isascii()
+
+
+def csrf_token(request: Request) -> str:
+    """The token to put into a form (`<input type=hidden name=csrf_token>`) or X-CSRF-Token.
+
+    Sets the CSRF cookie on the response when the browser has none yet.
+    """
+    value = request.cookies.get(CSRF_COOKIE)
+    if not _cookie_value_ok(value):
+        value = getattr(request.state, "csrf_new", None)
+        if value is None:
+            value = secrets.token_urlsafe(24)
+            request.state.csrf_new = value
+            request.state.set_cookies = [
+                *getattr(request.state, "set_cookies", []),
+                _cookie_header(CSRF_COOKIE, value, secure=is_secure(request), max_age=None),
+            ]
+    assert value is not None
+    return _sign(signing_key(request), value)
+
+
+async def check_csrf(request: Request) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        field = form.get(CSRF_FIELD)
+        sent = field if isinstance(field, str) else None
+    if not _cookie_value_ok(cookie) or not sent:
+        raise CsrfFailed("the form's CSRF token is missing; reload the page and try again")
+    assert cookie is not None
+    expected = await run_in_threadpool(_sign, signing_key(request), cookie)
+    if not hmac.compare_digest(expected, sent):
+        raise CsrfFailed("the form's CSRF token is wrong; reload the page and try again")
+
+
+async def require_csrf(request: Request) -> None:
+    """Dependency for every form POST of the pages (anonymous ones included)."""
+    await check_csrf(request)
+
+
+# --- cookies -----------------------------------------------------------------------------------
+
+
+def _cookie_header(name: str, value: str, *, secure: bool, max_age: int | None) -> str:
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def set_session_cookie(request: Request, response: Response, value: str) -> None:
+    cfg = web_settings(request)
+    response.headers.append(
+        "set-cookie",
+        _cookie_header(
+            SESSION_COOKIE,
+            value,
+            secure=is_secure(request),
+            max_age=int(cfg.session_max_hours * 3600),
+        ),
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.headers.append(
+        "set-cookie", _cookie_header(SESSION_COOKIE, "", secure=is_secure(request), max_age=0)
+    )
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# --- routes: the login and logout forms, and the CSRF token for scripts ------------------------
+
+router = APIRouter(tags=["auth"])
+
+
+@router.get("/api/csrf", summary="A CSRF token for forms and X-CSRF-Token")
+def get_csrf(request: Request) -> dict[str, str]:
+    return {"csrf_token": csrf_token(request)}
+
+
+@router.post(
+    "/login",
+    summary="Log in with handle and password (form); redirects to `next`",
+    status_code=303,
+    dependencies=[Depends(require_csrf)],
+    response_class=RedirectResponse,
+    responses={303: {"description": "logged in; the session cookie is set"}},
+)
+def login(
+    request: Request,
+    handle: Annotated[Text, Form(max_length=200)],
+    password: Annotated[Text, Form(max_length=PASSWORD_MAX)],
+    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)],
+    next_path: Annotated[Text | None, Form(alias="next", max_length=2000)] = None,
+) -> Response:
+    app, cfg, now = web_app(request), web_settings(request), request_now(request)
+    principal = authenticate(app, cfg, handle, password, client_ip(request), now)
+    note_user(request, principal)
+    value = open_session(
+        app,
+        cfg,
+        principal.person_id,
+        now,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    response = RedirectResponse(safe_next(next_path), status_code=303)
+    set_session_cookie(request, response, value)
+    return response
+
+
+@router.post(
+    "/logout",
+    summary="End the session (form)",
+    status_code=303,
+    dependencies=[Depends(require_csrf)],
+    response_class=RedirectResponse,
+    responses={303: {"description": "logged out; the session cookie is cleared"}},
+)
+def logout(
+    request: Request, csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)]
+) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        close_session(web_app(request), cookie)
+    response = RedirectResponse("/", status_code=303)
+    clear_session_cookie(request, response)
+    return response
+
+
+def error_json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)

@@ -1,0 +1,515 @@
+"""Open311 GeoReport v2 at /open311/v2/, so civic-reporting clients can submit and follow.
+
+- services: our categories (service_code = the category key, group = the assault action);
+- a request is a ticket: service_request_id = the ticket reference; status is open or closed
+  (final states are closed) and status_notes carries our detailed state;
+- jurisdiction_id is the zone (`[open311] jurisdiction_id`); another one answers 404;
+- api_key is an API token (`closeloop token create HANDLE --label ...`). Posting needs one, as
+  the spec says. Reading requests needs one too, and shows what the key's owner may see: a
+  ticket is not public here (reporters follow theirs with its secret in the JSON API);
+- a ticket needs a grid and Open311 has none: send it as the service attribute `grid`
+  (`attribute[grid]=JS-A1-V01-G03`), or configure `[open311] default_grid` for requests without
+  it. lat/long and address_string are stored as given;
+- media_url in answers is the first photo of the ticket (fetching it needs the same key);
+  a media_url sent with a request is kept in the description, never fetched;
+- .json and .xml both work; errors are the spec's list of {code, description}.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from closeloop import service
+from closeloop.bootstrap import App
+from closeloop.db import read_only
+from closeloop.models import evidence, tickets
+from closeloop.tickets import DomainError, NotFound
+from closeloop.web import access
+from closeloop.web.auth import (
+    Principal,
+    bearer_token,
+    note_user,
+    request_now,
+    token_principal,
+    web_app,
+    web_settings,
+)
+from closeloop.web.schemas import Text, When
+from closeloop.web.settings import WebSettings
+from closeloop.web.uploads import FORM_TYPES, BadRequest
+
+Format = Literal["json", "xml"]
+LIST_DAYS = 90  # the spec's default window for a request list
+LIST_MAX = 1000  # and its default cap
+
+
+class Open311Error(DomainError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ErrorItem(BaseModel):
+    code: int
+    description: str
+
+
+OPEN311_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": list[ErrorItem], "description": "bad request (missing or invalid field)"},
+    403: {"model": list[ErrorItem], "description": "api_key missing, unknown or revoked"},
+    404: {"model": list[ErrorItem], "description": "unknown jurisdiction, service or request"},
+    # Never sent (invalid parameters are 400s, as the spec has it); declared so that the
+    # schema does not promise FastAPI's own validation error body instead.
+    422: {"model": list[ErrorItem], "description": "not used: invalid parameters are 400"},
+}
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], responses=OPEN311_ERRORS)
+
+
+# --- bodies ------------------------------------------------------------------------------------
+
+
+class Service(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool
+    type: str
+    keywords: str
+    group: str
+
+
+class Attribute(BaseModel):
+    variable: bool
+    code: str
+    datatype: str
+    required: bool
+    datatype_description: str
+    order: int
+    description: str
+
+
+class ServiceDefinition(BaseModel):
+    service_code: str
+    attributes: list[Attribute]
+
+
+class ServiceRequest(BaseModel):
+    service_request_id: str
+    status: Literal["open", "closed"]
+    status_notes: str
+    service_name: str
+    service_code: str
+    description: str
+    agency_responsible: str
+    service_notice: str
+    requested_datetime: datetime
+    updated_datetime: datetime
+    expected_datetime: datetime | None
+    address: str
+    address_id: str
+    zipcode: str
+    lat: float | None
+    long: float | None
+    media_url: str
+
+
+class Created(BaseModel):
+    service_request_id: str
+    service_notice: str
+    account_id: str | None
+
+
+class NewRequest(BaseModel):
+    """POST /requests: form-encoded as the spec says (JSON is accepted too)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    jurisdiction_id: Annotated[Text | None, Field(max_length=200)] = None
+    service_code: Annotated[Text, Field(min_length=1, max_length=64)]
+    lat: Annotated[float | None, Field(ge=-90, le=90, allow_inf_nan=False)] = None
+    long: Annotated[float | None, Field(ge=-180, le=180, allow_inf_nan=False)] = None
+    address_string: Annotated[Text | None, Field(max_length=300)] = None
+    address_id: Annotated[Text | None, Field(max_length=100)] = None
+    email: Annotated[Text | None, Field(max_length=200)] = None
+    device_id: Annotated[Text | None, Field(max_length=200)] = None
+    account_id: Annotated[Text | None, Field(max_length=200)] = None
+    first_name: Annotated[Text | None, Field(max_length=50)] = None
+    last_name: Annotated[Text | None, Field(max_length=50)] = None
+    phone: Annotated[Text | None, Field(max_length=32)] = None
+    description: Annotated[Text, Field(max_length=4000)] = ""
+    media_url: Annotated[Text | None, Field(max_length=1000)] = None
+    grid: Annotated[Text | None, Field(alias="attribute[grid]", max_length=64)] = None
+    api_key: Annotated[Text | None, Field(max_length=200)] = None
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _check_jurisdiction(cfg: WebSettings, given: str | None) -> None:
+    if given is not None and given != cfg.open311_jurisdiction:
+        raise Open311Error(404, f"jurisdiction_id '{given}' was not found")
+
+
+async def _principal(request: Request, key: str | None) -> Principal:
+    token = key or bearer_token(request)
+    if not token:
+        raise Open311Error(403, "api_key was not provided")
+    principal = await run_in_threadpool(
+        token_principal, web_app(request), token, request_now(request)
+    )
+    if principal is None:
+        raise Open311Error(403, "api_key is invalid or revoked")
+    note_user(request, principal)
+    return principal
+
+
+def _service(app: App, key: str) -> dict[str, Any]:
+    wf, locale = app.workflow, app.settings.locale
+    c = wf.category(key)
+    action = wf.actions.get(c.action)
+    fix = c.limits.get("fix")
+    limit = f"; fix within {fix.within} ({fix.clock} time)" if fix else ""
+    return {
+        "service_code": c.key,
+        "service_name": c.label.get(locale),
+        "description": f"{c.label.zh} / {c.label.en}{limit}",
+        "metadata": True,
+        "type": "realtime",
+        "keywords": c.action,
+        "group": action.get(locale) if action else c.action,
+    }
+
+
+def _definition(app: App, cfg: WebSettings, key: str) -> dict[str, Any]:
+    if key not in app.workflow.categories:
+        raise Open311Error(404, f"service_code '{key}' was not found")
+    default = cfg.open311_default_grid
+    return {
+        "service_code": key,
+        "attributes": [
+            {
+                "variable": True,
+                "code": "grid",
+                "datatype": "string",
+                "required": default is None,
+                "datatype_description": "a grid code of the zone, e.g. JS-A1-V01-G03; "
+                "the list is at /api/grids" + (f"; without it: {default}" if default else ""),
+                "order": 1,
+                "description": "网格 grid where the problem is",
+            }
+        ],
+    }
+
+
+def _base_url(request: Request, cfg: WebSettings) -> str:
+    return cfg.public_url or str(request.base_url).rstrip("/")
+
+
+def _request_out(app: App, row: Any, media: Mapping[int, int], base: str) -> dict[str, Any]:
+    wf, locale = app.workflow, app.settings.locale
+    s = service.ticket_summary(app, row)
+    state = wf.states[row.state]
+    notes = f"{state.label.get(locale)} ({row.state})"
+    if row.escalation_level:
+        notes += f"; supervised at grid level {row.escalation_level}"
+    photo = media.get(row.id)
+    return {
+        "service_request_id": row.ref,
+        "status": "closed" if state.final else "open",
+        "status_notes": notes,
+        "service_name": s["category_name"],
+        "service_code": row.category,
+        "description": row.description or row.title,
+        "agency_responsible": row.responsible_name,
+        "service_notice": "",
+        "requested_datetime": s["created_at"],
+        "updated_datetime": s["updated_at"],
+        "expected_datetime": s["due_at"],
+        "address": row.address or "",
+        "address_id": "",
+        "zipcode": "",
+        "lat": row.lat,
+        "long": row.lon,
+        "media_url": f"{base}/api/evidence/{photo}" if photo else "",
+    }
+
+
+def _first_photos(conn: Any, ids: list[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(evidence.c.ticket_id, func.min(evidence.c.id))
+        .where(evidence.c.ticket_id.in_(ids))
+        .group_by(evidence.c.ticket_id)
+    )
+    return {t: e for t, e in rows}
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _xml_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _xml_fill(parent: ET.Element, item: Mapping[str, Any]) -> None:
+    for key, value in item.items():
+        if isinstance(value, list):
+            holder = ET.SubElement(parent, key)
+            for sub in value:
+                _xml_fill(ET.SubElement(holder, key.removesuffix("s")), sub)
+        else:
+            ET.SubElement(parent, key).text = _xml_value(value)
+
+
+def render(fmt: Format, root: str, element: str, items: list[dict[str, Any]]) -> Response:
+    if fmt == "json":
+        return JSONResponse(items)
+    tree = ET.Element(root)
+    for item in items:
+        _xml_fill(ET.SubElement(tree, element), item)
+    body = ET.tostring(tree, encoding="utf-8", xml_declaration=True)
+    return Response(body, media_type="text/xml; charset=utf-8")
+
+
+def render_one(fmt: Format, root: str, item: dict[str, Any]) -> Response:
+    if fmt == "json":
+        return JSONResponse(item)
+    tree = ET.Element(root)
+    _xml_fill(tree, item)
+    return Response(
+        ET.tostring(tree, encoding="utf-8", xml_declaration=True),
+        media_type="text/xml; charset=utf-8",
+    )
+
+
+def _xml_doc(model: Any) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "content": {"text/xml": {"schema": {"type": "string"}}}}}
+
+
+Jurisdiction = Annotated[str | None, Query(max_length=200, description="the zone")]
+ApiKey = Annotated[str | None, Query(max_length=200, description="an API token")]
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/services.{fmt}",
+    summary="Our problem categories as Open311 services",
+    responses=_xml_doc(list[Service]),
+)
+def services(request: Request, fmt: Format, jurisdiction_id: Jurisdiction = None) -> Response:
+    app = web_app(request)
+    _check_jurisdiction(web_settings(request), jurisdiction_id)
+    items = [_service(app, key) for key in app.workflow.categories]
+    return render(fmt, "services", "service", items)
+
+
+@router.get(
+    "/services/{service_code}.{fmt}",
+    summary="A service definition: its one attribute is the grid",
+    responses=_xml_doc(ServiceDefinition),
+)
+def service_definition(
+    request: Request,
+    service_code: Annotated[str, Path(max_length=64)],
+    fmt: Format,
+    jurisdiction_id: Jurisdiction = None,
+) -> Response:
+    cfg = web_settings(request)
+    _check_jurisdiction(cfg, jurisdiction_id)
+    return render_one(fmt, "service_definition", _definition(web_app(request), cfg, service_code))
+
+
+_POST_SCHEMA = NewRequest.model_json_schema(by_alias=True)
+
+
+@router.post(
+    "/requests.{fmt}",
+    summary="Submit a service request (api_key required)",
+    responses=_xml_doc(list[Created]),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": _POST_SCHEMA},
+                "application/json": {"schema": _POST_SCHEMA},
+            },
+        }
+    },
+)
+async def post_request(request: Request, fmt: Format) -> Response:
+    app, cfg = web_app(request), web_settings(request)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    data: Any
+    if ctype in FORM_TYPES:
+        form = await request.form(max_files=0, max_fields=100, max_part_size=64 * 1024)
+        data = {k: v for k, v in form.items() if isinstance(v, str)}
+    elif ctype == "application/json":
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        if isinstance(data, dict) and isinstance(data.get("attribute"), dict):
+            data = {**data, "attribute[grid]": data["attribute"].get("grid")}
+    else:
+        raise Open311Error(400, "send application/x-www-form-urlencoded (or JSON)")
+    if not isinstance(data, dict):
+        raise Open311Error(400, "the body must be a set of fields")
+    key = data.get("api_key") or request.query_params.get("api_key")
+    principal = await _principal(request, key if isinstance(key, str) else None)
+    try:
+        body = NewRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise Open311Error(400, f"{where}: {first.get('msg', 'invalid')}") from None
+    _check_jurisdiction(cfg, body.jurisdiction_id)
+    if body.service_code not in app.workflow.categories:
+        raise Open311Error(404, f"service_code '{body.service_code}' was not found")
+    if (body.lat is None) != (body.long is None):
+        raise Open311Error(400, "lat and long go together")
+    if body.lat is None and not body.address_string and not body.address_id:
+        raise Open311Error(
+            400, "a location is required: lat and long, address_string or address_id"
+        )
+    grid = body.grid or cfg.open311_default_grid
+    if not grid:
+        raise Open311Error(400, "required attribute missing: attribute[grid] (a grid code)")
+    text = body.description.strip()
+    title = text.splitlines()[0][:60] if text else _service(app, body.service_code)["service_name"]
+    if body.media_url:
+        text = f"{text}\nmedia_url: {body.media_url}".strip()
+    name = " ".join(p for p in (body.first_name, body.last_name) if p) or None
+    problem = service.NewProblem(
+        grid=grid,
+        category=body.service_code,
+        title=title,
+        description=text,
+        address=body.address_string or body.address_id,
+        lat=body.lat,
+        lon=body.long,
+        reporter=name,
+        reporter_phone=body.phone,
+        reporter_email=body.email,
+    )
+    now = request_now(request)
+    ref = await run_in_threadpool(lambda: service.submit(app, problem, now))
+    del principal  # the key proved the client; the report itself is anonymous
+    created = {
+        "service_request_id": ref,
+        "service_notice": "已受理，即交即办 / received and assigned to its grid",
+        "account_id": body.account_id,
+    }
+    return render(fmt, "service_requests", "request", [created])
+
+
+def _split(value: str | None, what: str, max_items: int = 200) -> list[str]:
+    if value is None:
+        return []
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if len(items) > max_items:
+        raise Open311Error(400, f"at most {max_items} values in {what}")
+    return items
+
+
+@router.get(
+    "/requests.{fmt}",
+    summary="Service requests the api_key's owner may see",
+    responses=_xml_doc(list[ServiceRequest]),
+)
+async def get_requests(
+    request: Request,
+    fmt: Format,
+    jurisdiction_id: Jurisdiction = None,
+    api_key: ApiKey = None,
+    service_request_id: Annotated[str | None, Query(max_length=4000)] = None,
+    service_code: Annotated[str | None, Query(max_length=1000)] = None,
+    start_date: Annotated[When | None, Query()] = None,
+    end_date: Annotated[When | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=20, description="open, closed or both")] = None,
+) -> Response:
+    app, cfg, now = web_app(request), web_settings(request), request_now(request)
+    _check_jurisdiction(cfg, jurisdiction_id)
+    principal = await _principal(request, api_key)
+    ids = _split(service_request_id, "service_request_id")
+    codes = _split(service_code, "service_code")
+    statuses = _split(status, "status")
+    bad = [s for s in statuses if s not in ("open", "closed")]
+    if bad:
+        raise Open311Error(400, f"status must be open or closed, not {', '.join(bad)}")
+    final = [name for name, s in app.workflow.states.items() if s.final]
+    q = service.listing_select().where(access.scope_clause(principal))
+    if ids:
+        q = q.where(tickets.c.ref.in_(ids))
+    else:
+        end = end_date or now
+        start = start_date or end - timedelta(days=LIST_DAYS)
+        q = q.where(tickets.c.created_at >= start, tickets.c.created_at <= end)
+    if codes:
+        q = q.where(tickets.c.category.in_(codes))
+    if statuses == ["open"]:
+        q = q.where(tickets.c.state.not_in(final))
+    elif statuses == ["closed"]:
+        q = q.where(tickets.c.state.in_(final))
+    q = q.order_by(tickets.c.created_at.desc(), tickets.c.id.desc()).limit(LIST_MAX)
+    base = _base_url(request, cfg)
+
+    def load() -> list[dict[str, Any]]:
+        with read_only(app.engine) as conn:
+            rows = conn.execute(q).all()
+            media = _first_photos(conn, [r.id for r in rows])
+        return [_request_out(app, r, media, base) for r in rows]
+
+    items = await run_in_threadpool(load)
+    return render(fmt, "service_requests", "request", items)
+
+
+@router.get(
+    "/requests/{service_request_id}.{fmt}",
+    summary="One service request",
+    responses=_xml_doc(list[ServiceRequest]),
+)
+async def get_request(
+    request: Request,
+    service_request_id: Annotated[str, Path(max_length=32)],
+    fmt: Format,
+    jurisdiction_id: Jurisdiction = None,
+    api_key: ApiKey = None,
+) -> Response:
+    app, cfg = web_app(request), web_settings(request)
+    _check_jurisdiction(cfg, jurisdiction_id)
+    principal = await _principal(request, api_key)
+    base = _base_url(request, cfg)
+
+    def load() -> dict[str, Any]:
+        with read_only(app.engine) as conn:
+            try:
+                row = access.visible_row(conn, service_request_id, principal)
+            except NotFound:
+                raise Open311Error(
+                    404, f"service_request_id '{service_request_id}' was not found"
+                ) from None
+            media = _first_photos(conn, [row.id])
+        return _request_out(app, row, media, base)
+
+    item = await run_in_threadpool(load)
+    return render(fmt, "service_requests", "request", [item])

@@ -1,0 +1,362 @@
+"""Request and response bodies of the JSON API (they make the OpenAPI schema precise).
+
+Text fields refuse NUL characters (PostgreSQL cannot store them) and times must carry a zone
+offset and lie in a sane range, so bad input is a 422 here, never a database error later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _sane_time(value: datetime) -> datetime:
+    if not 2000 <= value.year <= 2200:
+        raise ValueError("must be a time between the years 2000 and 2200")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+When = Annotated[AwareDatetime, AfterValidator(_sane_time)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+class SubmitBody(Body):
+    """A problem as a reporter gives it. With multipart/form-data, photos go in `photos`."""
+
+    grid: Annotated[Text, Field(min_length=1, max_length=64, description="grid code")]
+    category: Annotated[Text, Field(min_length=1, max_length=64, description="category key")]
+    title: Annotated[Text, Field(min_length=1, max_length=200)]
+    description: Annotated[Text, Field(max_length=5000)] = ""
+    address: Annotated[Text | None, Field(max_length=300)] = None
+    lat: Annotated[float | None, Field(ge=-90, le=90, allow_inf_nan=False)] = None
+    lon: Annotated[float | None, Field(ge=-180, le=180, allow_inf_nan=False)] = None
+    reporter_name: Annotated[Text | None, Field(max_length=100)] = None
+    reporter_phone: Annotated[Text | None, Field(max_length=32)] = None
+    reporter_email: Annotated[Text | None, Field(max_length=200)] = None
+
+
+class StepBody(Body):
+    """What a step needs (the workflow says which); with multipart, photos go in `evidence`."""
+
+    note: Annotated[Text | None, Field(max_length=5000)] = None
+    reason: Annotated[Text | None, Field(max_length=5000)] = None
+    to_grid: Annotated[Text | None, Field(max_length=64)] = None
+    until: When | None = None
+    review_on: When | None = None
+    at: Annotated[
+        When | None, Field(description="when it happened, if earlier than now (back-filling)")
+    ] = None
+
+
+class PasswordBody(Body):
+    password: Annotated[Text, Field(min_length=8, max_length=1024)]
+
+
+class OwnPasswordBody(Body):
+    current_password: Annotated[Text, Field(max_length=1024)]
+    new_password: Annotated[Text, Field(min_length=8, max_length=1024)]
+
+
+class TokenBody(Body):
+    label: Annotated[Text, Field(max_length=100)] = ""
+    handle: Annotated[
+        Text | None, Field(max_length=64, description="for another person (administrators)")
+    ] = None
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+class TicketSummary(BaseModel):
+    ref: str
+    state: str
+    state_name: str
+    category: str
+    category_name: str
+    title: str
+    grid: str
+    grid_name: str
+    responsible_grid: str
+    assignee: str | None
+    assignee_name: str | None
+    stage: str | None
+    due_at: datetime | None
+    seconds_left: float | None = Field(None, description="until the deadline; negative: this late")
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    rework_count: int
+    extension_count: int
+    recurrence_of: str | None
+    escalation_level: int
+    supervising_grid: str | None
+    supervisor: str | None
+    address: str | None
+    lat: float | None
+    lon: float | None
+    description: str
+    reporter: str | None
+
+
+class TicketEvent(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: datetime
+    step: str
+    by: str | None
+    from_: str | None = Field(alias="from")
+    to: str
+    note: str | None
+    data: dict[str, Any]
+
+
+class EvidenceItem(BaseModel):
+    id: int
+    name: str
+    content_type: str
+    size: int
+    event: int | None
+    url: str
+
+
+class TicketDetail(TicketSummary):
+    """A ticket with its timeline, its evidence and what the caller may do now. Later modules
+    (escalation, extensions, deferrals) add their own keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    events: list[TicketEvent]
+    evidence: list[EvidenceItem]
+    allowed_steps: list[str] = Field(description="steps the caller may take in this state")
+
+
+class ReporterEvent(BaseModel):
+    at: datetime
+    step: str
+    step_name: str
+    to: str
+    to_name: str
+
+
+class ReporterTicket(BaseModel):
+    """What the reporter of a problem sees of it, through its reference and secret."""
+
+    ref: str
+    state: str
+    state_name: str
+    closed: bool
+    category: str
+    category_name: str
+    title: str
+    description: str
+    grid_name: str
+    address: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    events: list[ReporterEvent]
+    evidence: list[EvidenceItem]
+
+
+class Submitted(BaseModel):
+    ref: str
+    secret: str = Field(description="shown once: with the ref, it lets the reporter follow it")
+    state: str
+    url: str = Field(description="where the reporter follows the ticket")
+
+
+class TicketList(BaseModel):
+    items: list[TicketSummary]
+    limit: int
+    offset: int
+
+
+class GridItem(BaseModel):
+    code: str
+    name: str
+    level: int
+    level_name: str
+    kind: str
+    parent: str | None
+
+
+class GridList(BaseModel):
+    items: list[GridItem]
+
+
+class CategoryItem(BaseModel):
+    key: str
+    name: str
+    name_zh: str
+    name_en: str
+    action: str
+    limits: dict[str, str]
+
+
+class CategoryList(BaseModel):
+    items: list[CategoryItem]
+
+
+class GridRef(BaseModel):
+    code: str
+    name: str
+    level: int
+
+
+class Me(BaseModel):
+    handle: str
+    name: str
+    roles: list[str]
+    leads: list[GridRef]
+    via: str
+
+
+class Person(BaseModel):
+    handle: str
+    name: str
+    roles: list[str]
+    has_password: bool
+    leads: list[str]
+
+
+class PeopleList(BaseModel):
+    items: list[Person]
+
+
+class TokenInfo(BaseModel):
+    id: int
+    handle: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenList(BaseModel):
+    items: list[TokenInfo]
+
+
+class NewTokenOut(BaseModel):
+    id: int
+    handle: str
+    label: str
+    token: str = Field(description="shown once; store it now")
+
+
+class Done(BaseModel):
+    ok: bool = True
+
+
+class Leader(BaseModel):
+    handle: str
+    name: str
+    phone: str | None
+    email: str | None
+
+
+class GridChild(BaseModel):
+    code: str
+    name: str
+    level: int
+    kind: str
+    leader: str | None
+
+
+class GridDetail(BaseModel):
+    code: str
+    name: str
+    level: int
+    level_name: str
+    kind: str
+    parent: str | None
+    leader: Leader | None
+    path: list[GridRef]
+    children: list[GridChild]
+    subtree_size: int
+
+
+class TicketItems(BaseModel):
+    items: list[TicketSummary]
+
+
+class StepDone(BaseModel):
+    ref: str
+    step: str
+    state: str
+    state_name: str
+    ticket: TicketDetail | None = Field(
+        description="the ticket after the step; null when the caller can no longer see it"
+    )
+
+
+class OverdueItem(BaseModel):
+    """A ticket past its deadline (closeloop.escalation.overdue); later fields pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ref: str
+    state: str
+    category: str
+    title: str
+    stage: str | None
+    due_at: datetime | None
+    overdue_hours: float
+    escalation_level: int
+    supervising_grid: str | None
+    supervisor: str | None
+    grid: str
+    responsible_grid: str
+    assignee: str | None
+
+
+class OverdueList(BaseModel):
+    items: list[OverdueItem]
+
+
+class DeferralItem(BaseModel):
+    id: int
+    ticket: TicketSummary
+    by: str
+    at: datetime
+    reason: str
+    review_on: datetime
+    review_due: bool
+    remaining_hours: float | None
+
+
+class DeferralList(BaseModel):
+    items: list[DeferralItem]
+
+
+class ExtensionItem(BaseModel):
+    id: int
+    ticket: TicketSummary
+    stage_no: int
+    current_stage: bool
+    requested_by: str
+    requested_at: datetime
+    reason: str
+    until: datetime
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+
+
+class ExtensionList(BaseModel):
+    items: list[ExtensionItem]

@@ -1,0 +1,62 @@
+"""The `[web]` and `[open311]` sections of config.toml, read and checked once per app."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from closeloop.config import ConfigError, Settings
+from closeloop.evidence import MAX_BYTES
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    public_url: str
+    secure_cookies: bool | None  # None: Secure when the request came over HTTPS
+    forwarded_allow_ips: str
+    session_idle_hours: float
+    session_max_hours: float
+    login_max_failures: int
+    login_window_minutes: float
+    max_upload_bytes: int
+    max_photos: int
+    secret_key: str
+    open311_jurisdiction: str
+    open311_default_grid: str | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebSettings:
+        web = settings.section("web")
+        o311 = settings.section("open311")
+        secure = web.get("secure_cookies", "auto")
+        if secure not in ("auto", True, False):
+            raise ConfigError(f'[web] secure_cookies must be "auto", true or false, not {secure!r}')
+        return cls(
+            public_url=_text(web, "public_url", "web").rstrip("/"),
+            secure_cookies=None if secure == "auto" else bool(secure),
+            forwarded_allow_ips=_text(web, "forwarded_allow_ips", "web", "127.0.0.1"),
+            session_idle_hours=_positive(web, "session_idle_hours", "web", 12),
+            session_max_hours=_positive(web, "session_max_hours", "web", 168),
+            login_max_failures=int(_positive(web, "login_max_failures", "web", 5)),
+            login_window_minutes=_positive(web, "login_window_minutes", "web", 15),
+            max_upload_bytes=int(_positive(web, "max_upload_bytes", "web", MAX_BYTES)),
+            max_photos=int(_positive(web, "max_photos", "web", 6)),
+            secret_key=_text(web, "secret_key", "web"),
+            open311_jurisdiction=_text(o311, "jurisdiction_id", "open311", "closeloop"),
+            open311_default_grid=_text(o311, "default_grid", "open311") or None,
+        )
+
+
+def _text(section: Mapping[str, Any], key: str, name: str, default: str = "") -> str:
+    value = section.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"[{name}] {key} must be a string, not {value!r}")
+    return value.strip()
+
+
+def _positive(section: Mapping[str, Any], key: str, name: str, default: float) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"[{name}] {key} must be a positive number, not {value!r}")
+    return float(value)

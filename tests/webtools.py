@@ -1,0 +1,75 @@
+"""What the web tests share: the service on a test clock, with a client and helpers per role.
+
+Each test module defines its `web` fixture with `make_web`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx2 import Response
+
+from closeloop.bootstrap import App
+from closeloop.web import auth
+from closeloop.web.app import ManualClock, create_app
+from tests.conftest import NOW
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
+
+# The example zone: a micro grid of Yantou village, the village above it, another village.
+MICRO = "JS-A1-V01-G03"  # led by yantou.g3
+VILLAGE = "JS-A1-V01"  # led by yantou.lead
+OTHER_MICRO = "JS-A1-V02-G01"  # Caoyuan village, led by caoyuan.g1
+
+
+@dataclass
+class Web:
+    app: App
+    clock: ManualClock
+    client: TestClient
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, handle: str) -> str:
+        if handle not in self.tokens:
+            self.tokens[handle] = auth.create_token(self.app, handle, "test", self.clock()).token
+        return self.tokens[handle]
+
+    def auth(self, handle: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(handle)}"} if handle else {}
+
+    def get(self, url: str, as_: str | None = None, **kw: Any) -> Response:
+        return self.client.get(url, headers={**self.auth(as_), **kw.pop("headers", {})}, **kw)
+
+    def post(self, url: str, as_: str | None = None, **kw: Any) -> Response:
+        return self.client.post(url, headers={**self.auth(as_), **kw.pop("headers", {})}, **kw)
+
+    def submit(self, **fields: Any) -> dict[str, Any]:
+        body = {"grid": MICRO, "category": "random_piling", "title": "河边垃圾堆", **fields}
+        r = self.client.post("/api/tickets", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def step(self, ref: str, step: str, as_: str, **body: Any) -> Response:
+        return self.post(f"/api/tickets/{ref}/steps/{step}", as_, json=body)
+
+    def state(self, ref: str) -> str:
+        r = self.get(f"/api/tickets/{ref}", "duban.wang")
+        assert r.status_code == 200, r.text
+        return r.json()["state"]  # type: ignore[no-any-return]
+
+
+def with_config(app: App, section: str, **values: Any) -> App:
+    """The app with some keys of a config section changed."""
+    raw = dict(app.settings.raw)
+    raw[section] = {**raw.get(section, {}), **values}
+    return replace(app, settings=replace(app.settings, raw=raw))
+
+
+def make_web(app: App) -> Iterator[Web]:
+    clock = ManualClock(NOW)
+    with TestClient(create_app(app, clock=clock)) as client:
+        yield Web(app, clock, client)
