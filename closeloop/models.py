@@ -120,6 +120,7 @@ tickets = Table(
     Index("ix_tickets_recurrence", "grid_id", "category", "closed_at"),
     Index("ix_tickets_assignee_state", "assignee_id", "state"),
     Index("ix_tickets_state_due", "state", "due_at"),
+    Index("ix_tickets_created", "created_at"),  # reports: what was filed in a period
 )
 
 ticket_events = Table(
@@ -271,4 +272,80 @@ web_keys = Table(
     Column("name", String(32), primary_key=True),
     Column("value", String(128), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# --- reports (closeloop.reports): the monthly exam, its results, the month's campaigns ----------
+
+# One inspector's score for one item of one answer sheet of one grid in one month (月考).
+# Scores are kept as the decimal text of the file, so the exam arithmetic stays exact.
+exam_lines = Table(
+    "exam_lines",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("month", String(7), nullable=False),  # "YYYY-MM"
+    Column("inspector_grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("sheet", String(16), nullable=False),  # basic | required | bonus
+    Column("item", String(200), nullable=False),
+    Column("score", String(32), nullable=False),
+    Column("max_score", String(32), nullable=False),
+    Column("note", Text),
+    Column("source", String(300)),  # the file it came from, with its line: "april.csv:12"
+    Column("imported_at", UTCDateTime, nullable=False),
+    UniqueConstraint(
+        "month", "inspector_grid_id", "grid_id", "sheet", "item", name="uq_exam_line"
+    ),
+    Index("ix_exam_lines_month", "month"),
+)
+
+# A grid's line on a month's board as published: the history of scores, tiers and penalties.
+month_results = Table(
+    "month_results",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("score", String(16), nullable=False),  # decimal text, 2 places
+    Column("exam", String(16), nullable=False),
+    Column("on_time_rate", Float),  # 0..1; NULL: no ticket was due that month
+    Column("closure_rate", Float),
+    Column("tier_zh", String(32)),
+    Column("tier_en", String(32)),
+    Column("reward", String(16), nullable=False),
+    Column("reward_lost", String(16), nullable=False),
+    Column("below_floor", Boolean, nullable=False),  # accountability (问责) starts this month
+    Column("penalised", Boolean, nullable=False),
+    Column("penalty_source_month", String(7)),
+    Column("penalty_until", String(7)),
+    Column("red", Boolean, nullable=False),
+    Column("yellow", Boolean, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("month", "grid_id", name="uq_month_result"),
+    Index("ix_month_results_grid", "grid_id", "month"),
+)
+
+# The month's concentrated campaign (一月一村大会战) on one or more villages. Tickets are not
+# tagged when filed: a ticket belongs to a campaign when its grid is in the subtree of one of
+# the campaign's grids and it was filed in the campaign month (zone time), computed in SQL.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("theme", String(200), nullable=False),
+    Column("action", String(32), nullable=False),  # clean-up | rectification | demolition | ...
+    Column("weekly_themes", JSON, nullable=False),  # list of texts, one per week of the month
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_campaigns_month", "month"),
+)
+
+campaign_grids = Table(
+    "campaign_grids",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("campaign_id", Id, ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("month", String(7), nullable=False),  # one campaign per village and month
+    UniqueConstraint("month", "grid_id", name="uq_campaign_grid_month"),
 )
