@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -557,17 +557,34 @@ def close_stage(conn: Connection, ticket_id: int, stage_no: int, now: datetime) 
 def overdue(
     app: App, now: datetime, *, grid: str | None = None, level: int | None = None
 ) -> list[dict[str, Any]]:
-    """Every ticket past its current deadline, most overdue first; deferred tickets have no
-    deadline and are not in it, extended ones count from their new deadline.
+    """Every ticket that missed the deadline of its current stage and is not done with it,
+    most overdue first: those past `due_at`, and those already escalated (their `due_at` is the
+    next rung's). Deferred tickets have no deadline and are not in it; extended ones count from
+    their new deadline. `overdue_hours` runs from the first deadline the stage missed.
 
     `grid` keeps the tickets of that grid and the grids below it; `level` keeps those with that
-    escalation level (0 = not escalated yet, 1 = one rung up, ...)."""
+    escalation level (0 = not escalated yet, 1 = one rung up, ...). The query reads the open
+    tickets through the (state, due_at) index, never the closed history."""
     from closeloop import service  # service imports this module's steps: import it late
 
     stage_states = [s for s, st in app.workflow.states.items() if st.stage is not None]
+    missed = (
+        select(func.min(escalations.c.deadline))
+        .where(
+            escalations.c.ticket_id == tickets.c.id,
+            escalations.c.stage_no == tickets.c.stage_no,
+        )
+        .scalar_subquery()
+        .label("missed_at")
+    )
     with app.engine.connect() as conn:
-        q = service.listing_select().where(
-            tickets.c.state.in_(stage_states), tickets.c.due_at <= now
+        q = (
+            service.listing_select()
+            .add_columns(missed)
+            .where(
+                tickets.c.state.in_(stage_states),
+                or_(tickets.c.due_at <= now, tickets.c.escalation_level > 0),
+            )
         )
         if grid is not None:
             try:
@@ -577,34 +594,35 @@ def overdue(
             q = q.where(in_subtree(service.HOME.c.path, g.path))
         if level is not None:
             q = q.where(tickets.c.escalation_level == level)
-        q = q.order_by(tickets.c.due_at, tickets.c.id)
-        rows = list(conn.execute(q))
+        rows = sorted(conn.execute(q), key=lambda r: (r.missed_at or r.due_at, r.id))
         supervising = grids_by_ids(conn, {r.supervising_grid_id for r in rows} - {None})
-        out = []
-        for row in rows:
-            item = service.ticket_summary(app, row)
-            out.append(
-                {
-                    "ref": item["ref"],
-                    "state": item["state"],
-                    "category": item["category"],
-                    "title": item["title"],
-                    "stage": item["stage"],
-                    "due_at": item["due_at"],
-                    "overdue_hours": round((now - row.due_at).total_seconds() / 3600, 1),
-                    "escalation_level": item["escalation_level"],
-                    "supervising_grid": item["supervising_grid"],
-                    "supervising_level": (
-                        supervising[row.supervising_grid_id].level
-                        if row.supervising_grid_id in supervising
-                        else None
-                    ),
-                    "supervisor": item["supervisor"],
-                    "grid": item["grid"],
-                    "responsible_grid": item["responsible_grid"],
-                    "assignee": item["assignee"],
-                    "assignee_name": item["assignee_name"],
-                    "extended": item["extension_count"] > 0,
-                }
-            )
-        return out
+    out = []
+    for row in rows:
+        item = service.ticket_summary(app, row)
+        since = row.missed_at or row.due_at
+        out.append(
+            {
+                "ref": item["ref"],
+                "state": item["state"],
+                "category": item["category"],
+                "title": item["title"],
+                "stage": item["stage"],
+                "due_at": item["due_at"],
+                "missed_deadline": since.astimezone(app.tz).isoformat(timespec="seconds"),
+                "overdue_hours": round((now - since).total_seconds() / 3600, 1),
+                "escalation_level": item["escalation_level"],
+                "supervising_grid": item["supervising_grid"],
+                "supervising_level": (
+                    supervising[row.supervising_grid_id].level
+                    if row.supervising_grid_id in supervising
+                    else None
+                ),
+                "supervisor": item["supervisor"],
+                "grid": item["grid"],
+                "responsible_grid": item["responsible_grid"],
+                "assignee": item["assignee"],
+                "assignee_name": item["assignee_name"],
+                "extended": item["extension_count"] > 0,
+            }
+        )
+    return out
