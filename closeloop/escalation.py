@@ -485,22 +485,27 @@ def _sweep_batch(
         + [r.supervisor_id for _, p in done for r in p.rungs if r.supervisor_id is not None],
     )
     notices: list[dict[str, Any]] = []
+    # A reminder is once per (ticket, stage instance, fraction), whatever moved the deadline
+    # since: one already in the outbox is neither written again (its key) nor counted.
+    planned = [
+        cache.notice_rows(
+            "reminder",
+            row.assignee_id,
+            f"reminder:{row.ref}:{row.stage_no}:{fraction:g}",
+            now,
+            row.id,
+            {"stage_no": row.stage_no, "fraction": fraction, "deadline": deadline.isoformat()},
+        )
+        for row, p in done
+        if row.assignee_id is not None
+        for fraction, deadline in p.reminders
+    ]
+    sent = _existing_keys(conn, [n["idempotency_key"] for rows_ in planned for n in rows_])
+    for rows_ in planned:
+        if not any(n["idempotency_key"] in sent for n in rows_):
+            result.reminders += 1
+            notices += rows_
     for row, p in done:
-        if row.assignee_id is not None:
-            result.reminders += len(p.reminders)
-            for fraction, deadline in p.reminders:
-                notices += cache.notice_rows(
-                    "reminder",
-                    row.assignee_id,
-                    f"reminder:{row.ref}:{row.stage_no}:{fraction:g}",
-                    now,
-                    row.id,
-                    {
-                        "stage_no": row.stage_no,
-                        "fraction": fraction,
-                        "deadline": deadline.isoformat(),
-                    },
-                )
         for rung in p.rungs:
             esc_id = ids[(row.id, row.stage_no, rung.level, rung.round)]
             key = f"{row.ref}:{row.stage_no}:{rung.level}:{rung.round}"
@@ -530,6 +535,18 @@ def _sweep_batch(
                 )
     insert_ignoring_duplicates(conn, notifications, notices, "idempotency_key")
     return result
+
+
+_SENT = select(notifications.c.idempotency_key).where(
+    notifications.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+
+
+def _existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
+    """Which of these idempotency keys are already in the outbox."""
+    if not keys:
+        return set()
+    return set(conn.execute(_SENT, {"keys": list(keys)}).scalars())
 
 
 def _rung_ids(conn: Connection, rows: Sequence[Any]) -> dict[tuple[int, int, int, int], int]:

@@ -169,7 +169,7 @@ def _step_command(step: str, help_text: str) -> None:
             review_on=parse_time(review_on, "--review-on"),
             evidence=tuple(evidence),
         )
-        service.run_step(a, ref, step, by, given, now(), at=parse_time(at))
+        service.run_step(a, ref, step.replace("-", "_"), by, given, now(), at=parse_time(at))
         _print_ticket(a, ref, as_json, brief=not as_json)
 
     command.__doc__ = help_text
