@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,24 @@ def worker_app() -> FastAPI:
     return create_app(bootstrap(), run_background=False)
 
 
+def run_until_signal(server: uvicorn.Server) -> None:
+    """Run until SIGTERM or Ctrl-C, then return: a graceful stop exits 0.
+
+    uvicorn restores the handlers it found and sends itself the signal again after its own
+    graceful shutdown; the handlers found here only ask the server to stop, so that repeat is
+    harmless (and a signal during start-up stops it too)."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        server.should_exit = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def serve(
     app: App,
     *,
@@ -86,7 +105,8 @@ def serve(
         echo(f"closeloop serving {app.settings.zone_name} on {url}")
         echo("SQLite: the scheduler (sweep, delivery) runs in this process")
         server = uvicorn.Server(uvicorn.Config(create_app(app, run_background=True), **options))
-        server.run()
+        run_until_signal(server)
+        echo("closeloop stopped")
         return
     os.environ["CLOSELOOP_CONFIG"] = str(app.settings.path)
     os.environ["CLOSELOOP_DB"] = app.settings.database_url

@@ -1,0 +1,146 @@
+"""`closeloop serve` as a real process: it answers, logs one JSON line per request, and stops
+cleanly on SIGTERM (SQLite: one process with the jobs; PostgreSQL: several workers, no jobs)."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from closeloop.bootstrap import App
+from tests.conftest import CONFIG, REPO
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config_in(folder: Path) -> Path:
+    """The example config in a folder of its own, so files the jobs write (notices, evidence)
+    land there and not in the repository."""
+    text = CONFIG.read_text(encoding="utf-8")
+    for relative in ("workflows/environmental.toml", "zones/example/grids.csv"):
+        text = text.replace(f'"{relative}"', f'"{REPO / relative}"')
+    path = folder / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Served:
+    def __init__(self, config: Path, db: str, *extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "closeloop",
+                "--config",
+                str(config),
+                "--db",
+                db,
+                "serve",
+                "--port",
+                str(self.port),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.err: list[str] = []
+
+    def wait_ready(self, marker: str = "Uvicorn running on", times: int = 1) -> None:
+        """Read the server's log until `marker` has appeared `times` times (no polling, no
+        sleeping; the test's timeout bounds a server that says nothing)."""
+        assert self.proc.stderr is not None
+        seen = 0
+        for line in self.proc.stderr:
+            self.err.append(line)
+            seen += marker in line
+            if seen == times:
+                return
+        raise AssertionError("the server did not start:\n" + "".join(self.err))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+    def stop(self) -> tuple[int, str, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, out, "".join(self.err) + err
+
+
+@pytest.fixture
+def served_sqlite(sqlite_app: App, tmp_path: Path) -> Iterator[Served]:
+    sqlite_app.engine.dispose()
+    s = Served(config_in(tmp_path), sqlite_app.settings.database_url)
+    yield s
+    s.kill()
+
+
+@pytest.mark.timeout(120)
+def test_sqlite_serves_runs_the_jobs_and_stops_gracefully(served_sqlite: Served) -> None:
+    s = served_sqlite
+    s.wait_ready()
+    with httpx.Client(base_url=s.url, timeout=10) as client:
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "database": "sqlite"}
+        made = client.post(
+            "/api/tickets",
+            json={"grid": "JS-A1-V01-G03", "category": "sanitation", "title": "墙角垃圾"},
+        )
+        assert made.status_code == 201
+        assert client.get(made.json()["url"]).json()["state"] == "assigned"
+    code, out, err = s.stop()
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    requests: list[dict[str, Any]] = [
+        {k: line[k] for k in ("method", "path", "status")} for line in lines
+    ]
+    assert requests == [
+        {"method": "GET", "path": "/healthz", "status": 200},
+        {"method": "POST", "path": "/api/tickets", "status": 201},
+        {"method": "GET", "path": f"/api/tickets/{made.json()['ref']}", "status": 200},
+    ]
+    assert "SQLite: the scheduler" in out
+    jobs = re.search(r"background jobs: (.*)", err)
+    assert jobs is not None and "sweep" in jobs.group(1).split(", ")
+    assert "Application shutdown complete" in err
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_postgres_runs_several_workers_and_no_jobs(
+    pg_session_app: tuple[App, Any], tmp_path: Path
+) -> None:
+    app, _ = pg_session_app
+    s = Served(config_in(tmp_path), app.settings.database_url, "--workers", "2")
+    try:
+        # Each worker listens once its application has started.
+        s.wait_ready("Application startup complete", times=2)
+        with httpx.Client(base_url=s.url, timeout=10) as client:
+            health = client.get("/healthz")
+            assert health.json() == {"status": "ok", "database": "postgresql"}
+        code, out, err = s.stop()
+        assert code == 0, err
+        assert "closeloop scheduler" in out  # the hint to run the jobs elsewhere
+        assert "background jobs" not in err
+    finally:
+        s.kill()
