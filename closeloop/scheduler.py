@@ -69,6 +69,8 @@ JOBS: list[JobSpec] = [
         "reminders before deadlines, escalation after them",
         stoppable=True,
     ),
+    JobSpec("deliver", "closeloop.delivery:deliver_job", "every 10s", "send due notices", True),
+    JobSpec("digest", "closeloop.digest:digest_job", "every 5m", "digests at each digest time"),
 ]
 
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*([smhd])$", re.IGNORECASE)

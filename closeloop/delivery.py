@@ -1,0 +1,516 @@
+"""The deliverer: send what the outbox holds, retry what failed, give up loudly, lose nothing.
+
+One pass (:func:`deliver_due`) works in batches:
+
+1. **Claim** (one short transaction): rows that are ``pending`` and due, or ``sending`` with an
+   expired claim (their deliverer died), become ``sending`` with ``claimed_until = now + lease``
+   and ``attempts + 1``. On PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so
+   deliverers running side by side take disjoint batches; on SQLite the claim's
+   ``BEGIN IMMEDIATE`` makes claims take turns.
+2. **Render and send**, outside any transaction: each row is rendered from the database as it is
+   now (:mod:`closeloop.notices`) and handed to its channel.
+3. **Mark**: ``sent`` with ``sent_at``; or back to ``pending`` with ``next_attempt_at`` pushed by
+   exponential backoff with jitter; or ``dead`` after ``max_attempts`` or at once when the
+   failure is permanent, with ``last_error`` in every case. A mark only lands if the row is
+   still the one this deliverer claimed (status ``sending`` and the same attempt number).
+
+Why a notice is never sent twice at once, and at most once more after a crash: only the holder
+of an unexpired claim sends a row, and a deliverer does not start a send once its claim is
+about to expire. A deliverer killed after sending and before marking leaves the row
+``sending``; when the lease runs out another deliverer claims and sends it again, with the same
+idempotency key (the email Message-ID and the webhook ``Idempotency-Key`` header come from it),
+so receivers that honour it see one notice.
+
+Digest mode: ticket notices of people with ``people.digest`` are not claimed here; the digest job
+(:mod:`closeloop.digest`) folds them into one notice per period.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, not_, or_, select, update
+
+from closeloop.bootstrap import App
+from closeloop.db import is_postgres, read_only
+from closeloop.digest import DIGESTIBLE
+from closeloop.models import notifications, people, tickets
+from closeloop.notices import Notice, Prepared, prepare
+from closeloop.tickets import Conflict, NotFound
+from notifiers import Channel, DeliveryError, Message, Renderer, build_channels, build_renderer
+
+log = logging.getLogger("closeloop.delivery")
+
+# [notifiers] keys that belong to the engine; the rest configure the channels (notifiers.config).
+ENGINE_KEYS = frozenset(
+    {"default_channels", "base_url", "supervision_contact", "daily_digest", "delivery", "digest"}
+)
+STATUSES = ("pending", "sending", "sent", "dead", "digested")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """``[notifiers.delivery]``: batch size, claim lease, retries and their backoff."""
+
+    batch: int = 100
+    poll_seconds: float = 5.0
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 8
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_max: timedelta = timedelta(hours=1)
+    jitter: float = 0.2  # the delay is scaled by a factor drawn from [1 - jitter, 1 + jitter]
+
+    def backoff(self, attempts: int, rng: random.Random) -> timedelta:
+        """The wait after the ``attempts``-th failed try: base, 2 x base, 4 x base ... up to
+        max, each with jitter so that notices failing together do not retry together."""
+        doubled = self.backoff_base * (2 ** min(max(attempts - 1, 0), 30))
+        delay = min(doubled, self.backoff_max)
+        return delay * rng.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+# key: (whole numbers only, Policy field)
+_POLICY_KEYS: dict[str, tuple[bool, str]] = {
+    "batch": (True, "batch"),
+    "poll_seconds": (False, "poll_seconds"),
+    "lease_seconds": (False, "lease"),
+    "max_attempts": (True, "max_attempts"),
+    "backoff_base_seconds": (False, "backoff_base"),
+    "backoff_max_seconds": (False, "backoff_max"),
+    "jitter": (False, "jitter"),
+}
+
+
+def policy(app: App) -> Policy:
+    section = app.settings.section("notifiers").get("delivery", {})
+    if not isinstance(section, Mapping):
+        raise ValueError("[notifiers.delivery] must be a table")
+    unknown = set(section) - set(_POLICY_KEYS)
+    if unknown:
+        raise ValueError(
+            f"[notifiers.delivery] unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(_POLICY_KEYS))}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in section.items():
+        whole, attr = _POLICY_KEYS[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (whole and not isinstance(value, int))
+            or value < 0
+        ):
+            raise ValueError(f"[notifiers.delivery] {key} = {value!r} must be a positive number")
+        timed = key.endswith("_seconds") and key != "poll_seconds"
+        values[attr] = timedelta(seconds=float(value)) if timed else value
+    result = Policy(**values)
+    if result.batch < 1 or result.max_attempts < 1:
+        raise ValueError("[notifiers.delivery] batch and max_attempts must be at least 1")
+    if not 0 <= result.jitter < 1:
+        raise ValueError("[notifiers.delivery] jitter must be at least 0 and below 1")
+    if result.backoff_base <= timedelta(0) or result.backoff_max < result.backoff_base:
+        raise ValueError(
+            "[notifiers.delivery] backoff_base_seconds must be positive and at most "
+            "backoff_max_seconds"
+        )
+    if result.lease < timedelta(seconds=10):
+        raise ValueError("[notifiers.delivery] lease_seconds must be at least 10")
+    return result
+
+
+def channel_config(app: App) -> dict[str, Any]:
+    """The part of ``[notifiers]`` that notifiers.config reads (it refuses unknown keys)."""
+    return {k: v for k, v in app.settings.section("notifiers").items() if k not in ENGINE_KEYS}
+
+
+def make_channels(app: App) -> dict[str, Channel]:
+    return build_channels(channel_config(app), app.settings.path.parent)
+
+
+def make_renderer(app: App) -> Renderer:
+    return build_renderer(channel_config(app), app.settings.path.parent)
+
+
+def close_channels(channels: Mapping[str, Channel]) -> None:
+    for channel in channels.values():
+        close = getattr(channel, "close", None)
+        if callable(close):
+            close()
+
+
+# --- one pass ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0  # failed, and due again later
+    dead: int = 0
+    lost_claims: int = 0  # outcomes not written: the claim had expired and was taken over
+    unsent: int = 0  # left claimed, not sent: the claim was about to expire (taken again later)
+    errors: list[str] = field(default_factory=list)  # the first few, for the log
+
+    def add(self, other: DeliveryReport) -> None:
+        self.claimed += other.claimed
+        self.sent += other.sent
+        self.retried += other.retried
+        self.dead += other.dead
+        self.lost_claims += other.lost_claims
+        self.unsent += other.unsent
+        self.errors.extend(other.errors[: max(0, 5 - len(self.errors))])
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "claimed": self.claimed,
+            "sent": self.sent,
+            "retried": self.retried,
+            "dead": self.dead,
+            "lost_claims": self.lost_claims,
+            "unsent": self.unsent,
+        }
+
+
+def _held() -> Any:
+    """Ticket notices of people in digest mode: the digest job collects them instead."""
+    digest_people = select(people.c.id).where(people.c.digest.is_(True))
+    return and_(
+        notifications.c.kind.in_(DIGESTIBLE),
+        notifications.c.recipient_id.in_(digest_people),
+    )
+
+
+def claim(conn: Connection, now: datetime, size: int, lease: timedelta) -> list[Notice]:
+    """Take up to ``size`` due rows for this deliverer (call inside a write transaction)."""
+    due = or_(
+        and_(
+            notifications.c.status == "pending",
+            notifications.c.next_attempt_at <= now,
+            not_(_held()),
+        ),
+        and_(notifications.c.status == "sending", notifications.c.claimed_until < now),
+    )
+    q = (
+        select(notifications.c.id)
+        .where(due)
+        .order_by(notifications.c.next_attempt_at, notifications.c.id)
+        .limit(size)
+    )
+    if is_postgres(conn):
+        q = q.with_for_update(skip_locked=True)
+    ids = list(conn.execute(q).scalars())
+    if not ids:
+        return []
+    rows = conn.execute(
+        update(notifications)
+        .where(notifications.c.id.in_(ids))
+        .values(
+            status="sending",
+            claimed_until=now + lease,
+            attempts=notifications.c.attempts + 1,
+        )
+        .returning(*notifications.c)
+    )
+    return sorted((Notice.from_row(r) for r in rows), key=lambda n: n.id)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    notice: Notice
+    sent_at: datetime | None = None
+    error: str | None = None
+    permanent: bool = False
+
+
+def _mark(
+    app: App,
+    outcomes: Sequence[_Outcome],
+    policy_: Policy,
+    rng: random.Random,
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    if not outcomes:
+        return
+    with app.engine.begin() as conn:
+        for o in outcomes:
+            n = o.notice
+            mine = and_(
+                notifications.c.id == n.id,
+                notifications.c.status == "sending",
+                notifications.c.attempts == n.attempts,
+            )
+            if o.error is None:
+                values: dict[str, Any] = {
+                    "status": "sent",
+                    "sent_at": o.sent_at,
+                    "claimed_until": None,
+                    "last_error": None,
+                }
+            elif o.permanent or n.attempts >= policy_.max_attempts:
+                values = {"status": "dead", "claimed_until": None, "last_error": o.error}
+            else:
+                values = {
+                    "status": "pending",
+                    "claimed_until": None,
+                    "last_error": o.error,
+                    "next_attempt_at": now + policy_.backoff(n.attempts, rng),
+                }
+            if conn.execute(update(notifications).where(mine).values(**values)).rowcount != 1:
+                report.lost_claims += 1
+                log.warning("notice %s: claim taken over before its outcome was written", n.id)
+                continue
+            if values["status"] == "sent":
+                report.sent += 1
+            elif values["status"] == "dead":
+                report.dead += 1
+                log.error("notice %s (%s) is dead: %s", n.id, n.idempotency_key, o.error)
+            else:
+                report.retried += 1
+            if o.error is not None and len(report.errors) < 5:
+                report.errors.append(f"{n.idempotency_key}: {o.error}")
+
+
+def _send(channel: Channel | None, prepared: Prepared, now: datetime) -> _Outcome:
+    notice = prepared.notice
+    if prepared.error is not None:
+        return _Outcome(notice, error=prepared.error, permanent=True)
+    message = prepared.message
+    assert message is not None
+    if channel is None:
+        return _Outcome(
+            notice,
+            error=f"channel {notice.channel!r} is not configured in [notifiers]",
+            permanent=True,
+        )
+    try:
+        channel.send(message)
+    except DeliveryError as exc:
+        return _Outcome(notice, error=exc.detail, permanent=exc.permanent)
+    except Exception as exc:  # a channel bug must not stop the batch; retried, then dead
+        log.exception("channel %s failed on notice %s", notice.channel, notice.id)
+        return _Outcome(notice, error=f"{type(exc).__name__}: {exc}", permanent=False)
+    return _Outcome(notice, sent_at=now)
+
+
+def deliver_due(
+    app: App,
+    now: datetime,
+    *,
+    batch: int | None = None,
+    channels: Mapping[str, Channel] | None = None,
+    renderer: Renderer | None = None,
+    rng: random.Random | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    mark_every: int = 50,
+) -> DeliveryReport:
+    """Send every notice due at ``now``, batch by batch, until none is left (or ``should_stop``
+    says so between batches). Returns what happened.
+
+    Time inside the pass runs on from ``now`` by the real time elapsed, so sends in a long pass
+    are checked against their lease and stamped with a moving ``sent_at``. Outcomes are written
+    every ``mark_every`` sends and at the end of each batch.
+    """
+    if now.tzinfo is None:
+        raise ValueError("deliver_due needs an aware `now`")
+    policy_ = policy(app)
+    size = batch or policy_.batch
+    own_channels = channels is None
+    chans = make_channels(app) if channels is None else channels
+    render = renderer or make_renderer(app)
+    rng = rng or random.Random()
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - started)
+
+    # Stop starting sends this long before a claim expires: a send may take a channel timeout.
+    margin = min(policy_.lease / 2, timedelta(seconds=60))
+    total = DeliveryReport()
+    try:
+        while True:
+            claimed_at = clock()
+            with app.engine.begin() as conn:
+                rows = claim(conn, claimed_at, size, policy_.lease)
+            if not rows:
+                break
+            done = DeliveryReport(claimed=len(rows))
+            with read_only(app.engine) as conn:
+                prepared = prepare(app, conn, rows, claimed_at, render)
+            pending: list[_Outcome] = []
+            for p in prepared:
+                current = clock()
+                if current >= claimed_at + policy_.lease - margin:
+                    # Too late to send safely: leave it claimed; the lease expires and the row
+                    # is taken again (attempt counted, like a crash, never sent twice at once).
+                    done.unsent += 1
+                    continue
+                pending.append(_send(chans.get(p.notice.channel), p, current))
+                if len(pending) >= mark_every:
+                    _mark(app, pending, policy_, rng, clock(), done)
+                    pending = []
+            _mark(app, pending, policy_, rng, clock(), done)
+            total.add(done)
+            if len(rows) < size or (should_stop is not None and should_stop()):
+                break
+    finally:
+        if own_channels:
+            close_channels(chans)
+    return total
+
+
+# --- the long-running deliverer and the scheduler job -----------------------------------------
+
+
+def run(
+    app: App,
+    *,
+    once: bool = False,
+    batch: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_pass: Callable[[DeliveryReport], None] | None = None,
+    channels: Mapping[str, Channel] | None = None,
+    wait: Callable[[float], Any] = time.sleep,
+) -> DeliveryReport:
+    """`closeloop deliver`: passes of :func:`deliver_due`; with ``once``, one pass; else every
+    ``poll_seconds`` until ``should_stop()`` (checked between batches, so the batch in flight
+    is finished and marked)."""
+    policy_ = policy(app)
+    own = channels is None
+    chans = make_channels(app) if channels is None else channels
+    render = make_renderer(app)
+    total = DeliveryReport()
+    try:
+        while not should_stop():
+            done = deliver_due(
+                app, clock(), batch=batch, channels=chans, renderer=render, should_stop=should_stop
+            )
+            total.add(done)
+            if on_pass is not None:
+                on_pass(done)
+            if once:
+                break
+            wait(policy_.poll_seconds)
+    finally:
+        if own:
+            close_channels(chans)
+    return total
+
+
+_JOB_RUNTIME: dict[int, tuple[App, dict[str, Channel], Renderer]] = {}
+
+
+def deliver_job(
+    app: App, now: datetime, *, should_stop: Callable[[], bool] | None = None
+) -> dict[str, int]:
+    """The scheduler's job: one pass at ``now``, with channels kept between runs (a webhook
+    client keeps its connections)."""
+    cached = _JOB_RUNTIME.get(id(app))
+    if cached is None or cached[0] is not app:
+        cached = (app, make_channels(app), make_renderer(app))
+        _JOB_RUNTIME[id(app)] = cached
+    _, chans, render = cached
+    return deliver_due(app, now, channels=chans, renderer=render, should_stop=should_stop).as_dict()
+
+
+# --- reading and repairing the outbox ---------------------------------------------------------
+
+
+def _iso(value: datetime | None, app: App) -> str | None:
+    return value.astimezone(app.tz).isoformat(timespec="seconds") if value else None
+
+
+def list_outbox(
+    app: App,
+    *,
+    status: str | None = None,
+    ticket: str | None = None,
+    limit: int | None = 50,
+    notice_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Outbox rows, newest first: id, ticket, recipient (handle, or the address of someone
+    without an account), channel, kind, status, attempts, last_error, idempotency_key,
+    created_at, sent_at."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; statuses: {', '.join(STATUSES)}")
+    if limit is not None and limit < 1:
+        raise ValueError("--limit must be at least 1")
+    q = select(
+        notifications,
+        tickets.c.ref.label("ticket_ref"),
+        people.c.handle.label("handle"),
+    ).select_from(
+        notifications.outerjoin(tickets, tickets.c.id == notifications.c.ticket_id).outerjoin(
+            people, people.c.id == notifications.c.recipient_id
+        )
+    )
+    with read_only(app.engine) as conn:
+        if ticket is not None:
+            if conn.execute(select(tickets.c.id).where(tickets.c.ref == ticket)).first() is None:
+                raise NotFound(f"no ticket {ticket}")
+            q = q.where(tickets.c.ref == ticket)
+        if status is not None:
+            q = q.where(notifications.c.status == status)
+        if notice_id is not None:
+            q = q.where(notifications.c.id == notice_id)
+        q = q.order_by(notifications.c.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        return [
+            {
+                "id": r.id,
+                "ticket": r.ticket_ref,
+                "recipient": r.handle if r.handle is not None else r.address,
+                "channel": r.channel,
+                "kind": r.kind,
+                "status": r.status,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "idempotency_key": r.idempotency_key,
+                "created_at": _iso(r.created_at, app),
+                "sent_at": _iso(r.sent_at, app),
+            }
+            for r in conn.execute(q)
+        ]
+
+
+def dead_notices(app: App, *, limit: int | None = 100) -> list[dict[str, Any]]:
+    """Notices that gave up, newest first, with their error: for the supervisors' board."""
+    return list_outbox(app, status="dead", limit=limit)
+
+
+def retry(app: App, notice_id: int, now: datetime) -> dict[str, Any]:
+    """Put a dead notice back to pending, due at ``now``; attempts are kept (so it gets one
+    more try unless max_attempts is raised). Anything but a dead notice is a Conflict."""
+    with app.engine.begin() as conn:
+        row = conn.execute(
+            select(notifications.c.status).where(notifications.c.id == notice_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no notice {notice_id}")
+        if row.status != "dead":
+            raise Conflict(f"notice {notice_id} is {row.status}; only a dead notice can be retried")
+        conn.execute(
+            update(notifications)
+            .where(notifications.c.id == notice_id, notifications.c.status == "dead")
+            .values(status="pending", next_attempt_at=now, claimed_until=None)
+        )
+    [out] = list_outbox(app, notice_id=notice_id)
+    return out
+
+
+def preview_message(app: App, notice: Notice, now: datetime) -> Message:
+    """Render one notice as the deliverer would at ``now`` (for `closeloop notify preview`)."""
+    from closeloop.notices import NoticeError
+
+    with read_only(app.engine) as conn:
+        [p] = prepare(app, conn, [notice], now, make_renderer(app))
+    if p.message is None:
+        raise NoticeError(p.error or "cannot render")
+    return p.message
