@@ -193,11 +193,25 @@ def build_scheduler(
     stopping: threading.Event | None = None,
     jobs: Sequence[JobSpec] = (),
 ) -> BaseScheduler:
-    """A scheduler (not started) with every configured job, in UTC, one instance of each job
-    at a time, late runs coalesced into one."""
+    """A scheduler (not started) in UTC with every configured job; `background=True` gives a
+    BackgroundScheduler for the one process that may own it (never one per web worker)."""
     cls = BackgroundScheduler if background else BlockingScheduler
     sched: BaseScheduler = cls(timezone=UTC)
+    register_jobs(sched, app, stopping=stopping, jobs=jobs)
+    return sched
+
+
+def register_jobs(
+    sched: BaseScheduler,
+    app: App,
+    *,
+    stopping: threading.Event | None = None,
+    jobs: Sequence[JobSpec] = (),
+) -> list[str]:
+    """Add (or replace, by their fixed ids) the configured jobs: one instance of each at a
+    time, late runs coalesced into one, a run up to one interval late still taken."""
     stop = stopping or threading.Event()
+    added = []
     for job_id, (job, schedule) in schedules(app, jobs).items():
         sched.add_job(
             run_job,
@@ -211,7 +225,8 @@ def build_scheduler(
             misfire_grace_time=schedule.grace_seconds,
             **({"next_run_time": clock()} if schedule.run_at_start else {}),
         )
-    return sched
+        added.append(job_id)
+    return added
 
 
 def run_forever(app: App, echo: Callable[[str], None] = print) -> int:
