@@ -38,6 +38,7 @@ def _global(
 from closeloop.cli import core  # noqa: E402,F401
 from closeloop.cli import escalation  # noqa: E402,F401
 from closeloop.cli import notify  # noqa: E402,F401
+from closeloop.cli import reports  # noqa: E402,F401
 from closeloop.cli import web  # noqa: E402,F401
 
 

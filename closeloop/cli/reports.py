@@ -1,0 +1,274 @@
+"""Commands of the reports: the weekly report and the tickets behind its figures, the monthly
+exam (import, board, history) and the month's campaigns."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from closeloop.cli import app
+from closeloop.cli.common import get_app, now, print_json
+from closeloop.db import read_only
+from closeloop.grid import UnknownGrid, get_grid
+from closeloop.reports import campaigns as campaigns_mod
+from closeloop.reports import indicators as ind
+from closeloop.reports import store
+from closeloop.reports.render import FORMATS, LOCALES, check_format, render_board, render_weekly
+from closeloop.reports.weekly import build_weekly, resolve_week
+from closeloop.tickets import Invalid, NotFound
+
+report_app = typer.Typer(
+    help="The weekly example-meeting report and the tickets behind its figures.",
+    no_args_is_help=True,
+)
+exam_app = typer.Typer(
+    help="The monthly exam: import scores, publish the red and yellow boards, history.",
+    no_args_is_help=True,
+)
+campaign_app = typer.Typer(
+    help="The month's concentrated campaign (一月一村大会战).", no_args_is_help=True
+)
+app.add_typer(report_app, name="report")
+app.add_typer(exam_app, name="exam")
+app.add_typer(campaign_app, name="campaign")
+
+_FORMAT_HELP = f"Output format: {', '.join(FORMATS)}."
+_LOCALE_HELP = f"Language of the report: {', '.join(LOCALES)} (default: the zone's)."
+
+
+def _write(content: bytes, out: Path | None, fmt: str) -> None:
+    if out is None:
+        if fmt == "xlsx":
+            raise Invalid("--format xlsx needs --out FILE")
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    typer.echo(f"wrote {out}", err=True)
+
+
+def _locale(a: object, locale: str | None) -> str:
+    chosen = locale or a.settings.locale  # type: ignore[attr-defined]
+    if chosen not in LOCALES:
+        raise Invalid(f"unknown locale {chosen!r}; locales: {', '.join(LOCALES)}")
+    return chosen
+
+
+@report_app.command("weekly")
+def report_weekly(
+    ctx: typer.Context,
+    week: str | None = typer.Option(
+        None, "--week", help="ISO week, e.g. 2026-W14 (default: the last full week)."
+    ),
+    level: int | None = typer.Option(
+        None, "--level", help="Level of the grids listed (default 3: villages, enterprise grids)."
+    ),
+    fmt: str = typer.Option("html", "--format", help=_FORMAT_HELP),
+    locale: str | None = typer.Option(None, "--locale", help=_LOCALE_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file (default: stdout)."),
+) -> None:
+    """The weekly report for the example meeting (定期例会周报)."""
+    a = get_app(ctx)
+    check_format(fmt)
+    lang = _locale(a, locale)
+    report = build_weekly(a, now=now(), week=week, level=level)
+    _write(render_weekly(report, fmt, locale=lang, workflow=a.workflow), out, fmt)
+
+
+@report_app.command("items")
+def report_items(
+    ctx: typer.Context,
+    figure: str = typer.Option(..., "--figure", help=f"One of: {', '.join(ind.FIGURES)}."),
+    week: str | None = typer.Option(None, "--week", help="ISO week (default: the last full)."),
+    month: str | None = typer.Option(None, "--month", help="A month instead of a week."),
+    grid: str | None = typer.Option(None, "--grid", help="Grid code (default: the whole zone)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The tickets behind one figure of the report: their number is the figure."""
+    a = get_app(ctx)
+    if week and month:
+        raise Invalid("give --week or --month, not both")
+    period = ind.month_period(month, a.tz) if month else resolve_week(a, now(), week)
+    with read_only(a.engine) as conn:
+        path = None
+        if grid is not None:
+            try:
+                path = get_grid(conn, grid).path
+            except UnknownGrid as exc:
+                raise NotFound(str(exc)) from None
+        listed = ind.items(conn, a, period, figure, within=path)
+    locale = a.settings.locale
+
+    def local(value: object) -> str | None:
+        return value.astimezone(a.tz).isoformat(timespec="minutes") if value else None  # type: ignore[attr-defined]
+
+    if as_json:
+        print_json(
+            [
+                {
+                    "ref": i.ref,
+                    "title": i.title,
+                    "category": i.category,
+                    "state": i.state,
+                    "grid": i.grid_code,
+                    "assignee": i.assignee_name,
+                    "created_at": local(i.created_at),
+                    "deadline": local(i.due_at),
+                    "closed_at": local(i.closed_at),
+                    **({"level": i.level} if i.level is not None else {}),
+                }
+                for i in listed
+            ]
+        )
+        return
+    typer.echo(f"{figure} {period.label} {grid or a.settings.zone_name}: {len(listed)}")
+    wf = a.workflow
+    for i in listed:
+        state = wf.states[i.state].label.get(locale) if i.state in wf.states else i.state
+        level = f"  L{i.level}" if i.level is not None else ""
+        typer.echo(
+            f"  {i.ref}  {i.grid_code:<16} {state:<6} {local(i.due_at) or '-':<22} {i.title}{level}"
+        )
+
+
+@exam_app.command("import")
+def exam_import(
+    ctx: typer.Context, file: Path = typer.Argument(..., help="CSV file of exam scores")
+) -> None:
+    """Import cross-inspection scores; a file with any bad line is refused whole."""
+    a = get_app(ctx)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise Invalid(f"file not found: {file}") from None
+    except IsADirectoryError:
+        raise Invalid(f"{file} is a folder, not a CSV file") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"{file} is not UTF-8 text; save it as CSV UTF-8") from None
+    typer.echo(f"{file}: {store.import_exam(a, text, now(), source=file.name)}")
+
+
+@exam_app.command("board")
+def exam_board(
+    ctx: typer.Context,
+    month: str = typer.Option(..., "--month", help="Month, e.g. 2026-04."),
+    fmt: str = typer.Option("md", "--format", help=_FORMAT_HELP),
+    locale: str | None = typer.Option(None, "--locale", help=_LOCALE_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file (default: stdout)."),
+) -> None:
+    """Publish the month's red and yellow boards with tiers and penalties (and show them)."""
+    a = get_app(ctx)
+    check_format(fmt)
+    lang = _locale(a, locale)
+    view = store.publish_board(a, month, now())
+    _write(render_board(view, fmt, locale=lang), out, fmt)
+
+
+@exam_app.command("history")
+def exam_history(
+    ctx: typer.Context,
+    grid: str = typer.Argument(..., help="Grid code"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A grid's monthly scores, ranks, tiers, rewards and penalties."""
+    a = get_app(ctx)
+    name, results = store.grid_history(a, grid)
+    if as_json:
+        print_json([store._result_json(r, name) for r in results])
+        return
+    typer.echo(f"{grid}  {name}: {len(results)} month(s)")
+    for r in results:
+        flags = []
+        if r.red:
+            flags.append("红榜 red")
+        if r.yellow:
+            flags.append("黄榜 yellow")
+        if r.penalised:
+            flags.append(f"处罚 penalty {r.penalty_source_month}..{r.penalty_until}")
+        if r.below_floor:
+            flags.append("问责 accountability")
+        typer.echo(
+            f"  {r.month}  #{r.rank:<3} {r.score:>6}  exam {r.exam:>6}  "
+            f"{r.tier_zh or '-'}  reward {r.reward}  {'; '.join(flags)}"
+        )
+
+
+@campaign_app.command("add")
+def campaign_add(
+    ctx: typer.Context,
+    month: str = typer.Option(..., "--month", help="Month, e.g. 2026-04."),
+    grid: list[str] = typer.Option(..., "--grid", help="Village grid code (repeat for more)."),
+    theme: str = typer.Option(..., "--theme"),
+    action: str = typer.Option(
+        ..., "--action", help="clean-up | rectification | demolition | construction"
+    ),
+    weekly_themes: list[str] = typer.Option(
+        [], "--weekly-themes", help="A theme per week of the month, in order (repeat)."
+    ),
+) -> None:
+    """Record the month's concentrated campaign on one or more villages."""
+    a = get_app(ctx)
+    c = campaigns_mod.add_campaign(
+        a,
+        month=month,
+        grid_codes=grid,
+        theme=theme,
+        action=action,
+        weekly_themes=weekly_themes,
+        now=now(),
+    )
+    typer.echo(
+        f"campaign {c.id} {c.month} {c.theme} ({c.action}): "
+        + ", ".join(f"{code} {name}" for code, name, _ in c.grids)
+    )
+
+
+@campaign_app.command("list")
+def campaign_list(
+    ctx: typer.Context,
+    month: str | None = typer.Option(None, "--month", help="Only this month."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The campaigns with their progress: found, fixed, still open."""
+    a = get_app(ctx)
+    with read_only(a.engine) as conn:
+        found = campaigns_mod.list_campaigns(conn, month)
+        progress = [campaigns_mod.progress(conn, a, c, until=now()) for c in found]
+    locale = a.settings.locale
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": p.campaign.id,
+                    "month": p.campaign.month,
+                    "theme": p.campaign.theme,
+                    "action": p.campaign.action,
+                    "weekly_themes": list(p.campaign.weekly_themes),
+                    "grids": [code for code, _, _ in p.campaign.grids],
+                    "found": p.total.found,
+                    "fixed": p.total.fixed,
+                    "open": p.total.open,
+                    "by_action": {
+                        x.key: {"found": x.found, "fixed": x.fixed, "open": x.open}
+                        for x in p.by_action
+                    },
+                }
+                for p in progress
+            ]
+        )
+        return
+    if not progress:
+        typer.echo("no campaign" + (f" in {month}" if month else ""))
+    for p in progress:
+        c = p.campaign
+        typer.echo(
+            f"{c.id}  {c.month}  {c.theme}  {p.action_name.get(locale)}: "
+            f"found {p.total.found}, fixed {p.total.fixed}, open {p.total.open}"
+        )
+        for code, name, _ in c.grids:
+            typer.echo(f"    {code} {name}")

@@ -1,0 +1,769 @@
+"""Render the weekly report and the exam board as HTML, Markdown, XLSX or JSON.
+
+- html: one self-contained file (inline CSS and SVG charts, no script, no font files: the
+  browser picks a font with the Chinese glyphs), laid out for A4 portrait via `@page`. Every
+  number in the grid tables carries the `closeloop report items` command that lists its tickets
+  (tooltip), and due/closed figures link to the appendix listing the week's due tickets.
+- md: a short version for chat groups (the zone, the lists, the example, the oldest overdue).
+- xlsx: one sheet per table, numbers as numbers (rates as fractions with a percent format).
+- json: `WeeklyReport.as_json()` / `BoardView.as_json()`.
+
+Chinese (zh_CN) by default, English with locale "en". Templates live in `templates/`, Jinja2
+with autoescaping for HTML.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from closeloop.reports import charts
+from closeloop.reports.indicators import ESCALATION_LEVELS, Figures
+from closeloop.tickets import Invalid
+from closeloop.workflow import Names, Workflow
+
+if TYPE_CHECKING:
+    from closeloop.reports.store import BoardView
+    from closeloop.reports.weekly import WeeklyReport
+
+FORMATS = ("html", "md", "xlsx", "json")
+LOCALES = ("zh_CN", "en")
+TEMPLATES = Path(__file__).parent / "templates"
+
+# Column order of the grid tables, everywhere.
+GRID_COLUMNS = (
+    "reported",
+    "dispatched",
+    "due",
+    "deferred",
+    "closed",
+    "closed_on_time",
+    "closure_rate",
+    "on_time_rate",
+    "rework_rate",
+    "extension_rate",
+    "overdue_open",
+    "escalations",
+    "recurrences",
+)
+RATES = ("closure_rate", "on_time_rate", "rework_rate", "extension_rate")
+APPENDIX_FIGURES = ("due", "deferred", "closed", "closed_on_time")
+
+LABELS: Mapping[str, Mapping[str, str]] = {
+    "zh_CN": {
+        "lang": "zh-CN",
+        "title": "{zone}环境整治工作周报",
+        "week": "{year}年第{week}周（{start}至{end}）",
+        "generated": "生成时间",
+        "level_3": "小网格（村、联企小网格、社区片区）",
+        "level_2": "中网格",
+        "level_4": "微网格",
+        "summary": "一、全区概况",
+        "boards": "二、红榜与黄榜",
+        "example": "三、本周典型",
+        "grids": "四、各网格指标",
+        "overdue": "五、超期未结案件（最久的）",
+        "hotspots": "六、复发热点（近{weeks}周）",
+        "campaigns": "七、本月大会战进展",
+        "appendix": "附录：本周应结案件清单",
+        "trend_chart": "近{weeks}周全区结案率与按期结案率",
+        "group_chart": "各中网格按期结案率",
+        "heat_chart": "复发热点：网格 × 问题类别",
+        "figure": "指标",
+        "this_week": "本周",
+        "previous_mean": "前{weeks}周平均",
+        "change": "变化",
+        "reported": "受理数",
+        "dispatched": "派遣数",
+        "due": "应结案数",
+        "deferred": "缓办数",
+        "closed": "结案数",
+        "closed_on_time": "按期结案数",
+        "closure_rate": "结案率",
+        "on_time_rate": "按期结案率",
+        "rework_rate": "返工率",
+        "extension_rate": "延期率",
+        "overdue_open": "超期未结",
+        "escalations": "升级督办",
+        "recurrences": "复发数",
+        "grid": "网格",
+        "group_total": "小计",
+        "zone_total": "全区合计",
+        "red": "红榜（按期结案率最高）",
+        "yellow": "黄榜（按期结案率最低）",
+        "rank": "名次",
+        "none": "无",
+        "no_red": "本周无可排名网格",
+        "no_example": "本周没有网格的按期结案率高于其前几周水平。",
+        "example_text": "{name}（{code}）本周按期结案率{now}，"
+        "前{weeks}周合计{then}，提高{delta}个百分点。",
+        "ref": "编号",
+        "ticket": "问题",
+        "category": "类别",
+        "state": "状态",
+        "deadline": "期限",
+        "late": "已超期",
+        "responsible": "责任人",
+        "supervising": "督办人",
+        "level": "督办级别",
+        "count": "次数",
+        "no_overdue": "无超期未结案件。",
+        "no_hotspots": "近期无复发问题。",
+        "no_campaigns": "本月未登记大会战。",
+        "theme": "主题",
+        "action": "行动",
+        "week_theme": "本周主题",
+        "found": "发现",
+        "fixed": "已整改",
+        "open": "未整改",
+        "by_action": "按行动",
+        "by_grid": "按村",
+        "outcome": "结果",
+        "on_time": "按期结案",
+        "on_time_short": "按期",
+        "late_closed": "逾期结案",
+        "open_outcome": "未结案",
+        "deferred_outcome": "缓办",
+        "closed_at": "结案时间",
+        "left_out": "另有{n}件未列出，请用 closeloop report items 查询。",
+        "trace": "表中每个数字都可追溯到具体案件：鼠标悬停可见查询命令，"
+        "应结案、缓办、结案数链接到附录。",
+        "definitions": "口径：应结案数为整改期限（含批准延期、扣除缓办暂停时间）落在本周的案件；"
+        "结案率＝结案数÷（应结案数－缓办数）；按期结案指被采纳的整改在期限内完成；"
+        "返工率＝被退回返工的应结案件÷应结案数；延期率＝获批延期的应结案件÷应结案数。",
+        "days": "{d}天{h}小时",
+        "hours": "{h}小时",
+        "pp": "个百分点",
+        "board_title": "{zone}{month}月考红黄榜",
+        "board_month": "{year}年{month}月",
+        "score": "总分",
+        "exam": "考核分",
+        "tier": "奖励档次",
+        "reward": "奖励（元）",
+        "reward_lost": "取消奖励（元）",
+        "penalty": "处罚",
+        "penalty_text": "{source}月得分低于{floor}分，取消奖励至{until}",
+        "accountability": "启动问责",
+        "penalties": "处罚与问责",
+        "red_board": "红榜",
+        "yellow_board": "黄榜",
+        "results": "月考成绩",
+        "not_examined": "本月未参加考核",
+        "no_penalties": "本月无处罚。",
+        "history_title": "{name}（{code}）历月成绩",
+        "month": "月份",
+        "yes": "是",
+        "no": "否",
+        "tiers_rule": "奖励档次：{tiers}；低于{floor}分取消三个月奖励并启动问责。",
+        "weights_rule": "总分＝考核分×{exam}＋按期结案率×{on_time}＋结案率×{closure}"
+        "（无应结案件时按比例折算）。",
+    },
+    "en": {
+        "lang": "en",
+        "title": "{zone}: weekly environmental work report",
+        "week": "week {year}-W{week:02d} ({start} to {end})",
+        "generated": "Generated",
+        "level_3": "small grids (villages, enterprise grids, community sections)",
+        "level_2": "medium grids",
+        "level_4": "micro grids",
+        "summary": "1. Zone summary",
+        "boards": "2. Red and yellow lists",
+        "example": "3. Example of the week",
+        "grids": "4. Indicators by grid",
+        "overdue": "5. Oldest overdue tickets",
+        "hotspots": "6. Recurrence hot spots (last {weeks} weeks)",
+        "campaigns": "7. The month's campaign",
+        "appendix": "Appendix: tickets due this week",
+        "trend_chart": "Zone closure and on-time rates, last {weeks} weeks",
+        "group_chart": "On-time closure by medium grid",
+        "heat_chart": "Recurrence hot spots: grid × category",
+        "figure": "Figure",
+        "this_week": "This week",
+        "previous_mean": "Previous {weeks} weeks",
+        "change": "Change",
+        "reported": "Reported",
+        "dispatched": "Dispatched",
+        "due": "Due",
+        "deferred": "Deferred",
+        "closed": "Closed",
+        "closed_on_time": "Closed on time",
+        "closure_rate": "Closure rate",
+        "on_time_rate": "On-time rate",
+        "rework_rate": "Rework rate",
+        "extension_rate": "Extension rate",
+        "overdue_open": "Overdue open",
+        "escalations": "Escalations",
+        "recurrences": "Recurrences",
+        "grid": "Grid",
+        "group_total": "Subtotal",
+        "zone_total": "Zone total",
+        "red": "Red list (best on-time closure)",
+        "yellow": "Yellow list (lagging)",
+        "rank": "Rank",
+        "none": "none",
+        "no_red": "No grid can be ranked this week",
+        "no_example": "No grid's on-time rate rose above its previous weeks.",
+        "example_text": "{name} ({code}): on-time rate {now} this week against {then} over the"
+        " previous {weeks} weeks, up {delta} points.",
+        "ref": "Ref",
+        "ticket": "Problem",
+        "category": "Category",
+        "state": "State",
+        "deadline": "Deadline",
+        "late": "Late by",
+        "responsible": "Responsible",
+        "supervising": "Supervising",
+        "level": "Level",
+        "count": "Count",
+        "no_overdue": "No overdue open ticket.",
+        "no_hotspots": "No recurrence lately.",
+        "no_campaigns": "No campaign recorded for this month.",
+        "theme": "Theme",
+        "action": "Action",
+        "week_theme": "This week's theme",
+        "found": "Found",
+        "fixed": "Fixed",
+        "open": "Still open",
+        "by_action": "By action",
+        "by_grid": "By village",
+        "outcome": "Outcome",
+        "on_time": "closed on time",
+        "on_time_short": "On time",
+        "late_closed": "closed late",
+        "open_outcome": "open",
+        "deferred_outcome": "deferred",
+        "closed_at": "Closed",
+        "left_out": "{n} more not listed; use closeloop report items.",
+        "trace": "Every number traces to its tickets: hover for the command that lists them; due,"
+        " deferred and closed figures link to the appendix.",
+        "definitions": "Due: tickets whose fix deadline (with approved extensions, plus paused"
+        " deferral time) fell this week. Closure rate = closed / (due - deferred); on time: the"
+        " accepted fix was made by the deadline; rework rate = due tickets with a rejected fix /"
+        " due; extension rate = due tickets with an approved extension / due.",
+        "days": "{d} d {h} h",
+        "hours": "{h} h",
+        "pp": "points",
+        "board_title": "{zone}: monthly exam {month}, red and yellow boards",
+        "board_month": "{year}-{month:02d}",
+        "score": "Score",
+        "exam": "Exam",
+        "tier": "Tier",
+        "reward": "Reward (yuan)",
+        "reward_lost": "Reward withheld (yuan)",
+        "penalty": "Penalty",
+        "penalty_text": "scored below {floor} in {source}: no reward until {until}",
+        "accountability": "Accountability procedure",
+        "penalties": "Penalties and accountability",
+        "red_board": "Red board",
+        "yellow_board": "Yellow board",
+        "results": "Results",
+        "not_examined": "not examined this month",
+        "no_penalties": "No penalty this month.",
+        "history_title": "{name} ({code}): monthly results",
+        "month": "Month",
+        "yes": "yes",
+        "no": "no",
+        "tiers_rule": "Tiers: {tiers}; below {floor}: no reward for three months and an"
+        " accountability procedure.",
+        "weights_rule": "Score = exam × {exam} + on-time rate × {on_time} + closure rate ×"
+        " {closure} (rescaled when nothing was due).",
+    },
+}
+
+
+def labels(locale: str) -> Mapping[str, str]:
+    if locale not in LABELS:
+        raise Invalid(f"unknown locale {locale!r}; locales: {', '.join(LOCALES)}")
+    return LABELS[locale]
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise Invalid(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    return fmt
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def signed(value: float | None, *, rate: bool = False) -> str:
+    if value is None:
+        return "—"
+    if rate:
+        return f"{value * 100:+.1f}"
+    return f"{value:+.0f}" if float(value).is_integer() else f"{value:+.1f}"
+
+
+def plain(value: float | None, *, rate: bool = False) -> str:
+    if value is None:
+        return "—"
+    if rate:
+        return pct(value)
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def duration(value: timedelta, locale: str) -> str:
+    hours = int(value.total_seconds() // 3600)
+    days, hours = divmod(hours, 24)
+    t = labels(locale)
+    return t["days"].format(d=days, h=hours) if days else t["hours"].format(h=hours)
+
+
+def escalation_text(f: Figures) -> str:
+    return "/".join(str(f.escalations.get(level, 0)) for level in ESCALATION_LEVELS)
+
+
+def cell_value(f: Figures, column: str) -> str:
+    if column in RATES:
+        return pct(getattr(f, column))
+    if column == "escalations":
+        return str(f.escalation_total)
+    return str(getattr(f, column))
+
+
+@cache
+def _env(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["pct"] = pct
+    env.filters["signed"] = signed
+    env.filters["plain"] = plain
+    return env
+
+
+def _local(tz: ZoneInfo) -> Callable[[datetime | None, str], str]:
+    def fmt(value: datetime | None, pattern: str = "%m-%d %H:%M") -> str:
+        return "—" if value is None else value.astimezone(tz).strftime(pattern)
+
+    return fmt
+
+
+# --------------------------------------------------------------------------- weekly
+
+
+def render_weekly(report: WeeklyReport, fmt: str, *, locale: str, workflow: Workflow) -> bytes:
+    """The report as bytes in ``fmt`` (html, md, xlsx or json)."""
+    check_format(fmt)
+    t = labels(locale)
+    if fmt == "json":
+        return (json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n").encode()
+    context = _weekly_context(report, locale, t, workflow)
+    if fmt == "xlsx":
+        return _weekly_xlsx(report, context, t, locale)
+    template = "weekly.html.j2" if fmt == "html" else "weekly.md.j2"
+    return _env(fmt == "html").get_template(template).render(**context).encode()
+
+
+def _week_title(report: WeeklyReport, t: Mapping[str, str]) -> str:
+    tz = ZoneInfo(report.tz_name)
+    start = report.week.start.astimezone(tz)
+    last = (report.week.end - timedelta(seconds=1)).astimezone(tz)
+    year, week, _ = start.isocalendar()
+    return t["week"].format(
+        year=year, week=week, start=start.strftime("%m-%d"), end=last.strftime("%m-%d")
+    )
+
+
+def _weekly_context(
+    report: WeeklyReport, locale: str, t: Mapping[str, str], workflow: Workflow
+) -> dict[str, Any]:
+    tz = ZoneInfo(report.tz_name)
+    weeks = len(report.previous)
+    trend = report.trend
+    trend_chart = charts.line_chart(
+        {
+            t["closure_rate"]: [
+                (label, None if f.closure_rate is None else f.closure_rate * 100)
+                for label, f in trend
+            ],
+            t["on_time_rate"]: [
+                (label, None if f.on_time_rate is None else f.on_time_rate * 100)
+                for label, f in trend
+            ],
+        },
+        title=t["trend_chart"].format(weeks=weeks + 1),
+        unit="%",
+        max_value=100,
+        width=680,
+        height=240,
+        no_data=t["none"],
+    )
+    yellow_groups = {row.group_code for row in report.yellow}
+    group_chart = charts.bar_chart(
+        [
+            (
+                g.name,
+                None if g.total.on_time_rate is None else g.total.on_time_rate * 100,
+            )
+            for g in report.groups
+        ],
+        title=t["group_chart"],
+        max_value=100,
+        width=680,
+        highlight=[g.name for g in report.groups if g.code in yellow_groups],
+        no_data=t["none"],
+    )
+    spot_rows = list(dict.fromkeys(h.grid_name for h in report.hotspots))
+    spot_cols = list(dict.fromkeys(h.category_label.get(locale) for h in report.hotspots))
+    values: list[list[float | None]] = [[0 for _ in spot_cols] for _ in spot_rows]
+    for h in report.hotspots:
+        values[spot_rows.index(h.grid_name)][spot_cols.index(h.category_label.get(locale))] = (
+            h.count
+        )
+    heat_chart = charts.heatmap(
+        spot_rows, spot_cols, values, title=t["heat_chart"], no_data=t["none"]
+    )
+    appendix_codes = {g.row.code for g in report.appendix}
+
+    def command(code: str | None, figure: str) -> str:
+        grid = f" --grid {code}" if code else ""
+        return f"closeloop report items --week {report.week.label}{grid} --figure {figure}"
+
+    return {
+        "t": t,
+        "locale": locale,
+        "r": report,
+        "title": t["title"].format(zone=report.zone_name),
+        "week_title": _week_title(report, t),
+        "level_name": t.get(f"level_{report.level}", str(report.level)),
+        "weeks": weeks,
+        "columns": GRID_COLUMNS,
+        "rates": RATES,
+        "appendix_figures": APPENDIX_FIGURES,
+        "appendix_codes": appendix_codes,
+        "cell": cell_value,
+        "esc": escalation_text,
+        "command": command,
+        "local": _local(tz),
+        "duration": lambda d: duration(d, locale),
+        "label": lambda names: names.get(locale) if isinstance(names, Names) else str(names),
+        "state_label": lambda s: (
+            workflow.states[s].label.get(locale) if s in workflow.states else s
+        ),
+        "category_label": lambda c: (
+            workflow.categories[c].label.get(locale) if c in workflow.categories else c
+        ),
+        "charts": {
+            "trend": Markup(trend_chart),
+            "groups": Markup(group_chart),
+            "heat": Markup(heat_chart),
+        },
+        "outcome_label": {
+            "on_time": t["on_time"],
+            "late": t["late_closed"],
+            "open": t["open_outcome"],
+            "deferred": t["deferred_outcome"],
+        },
+    }
+
+
+def _weekly_xlsx(
+    report: WeeklyReport, context: Mapping[str, Any], t: Mapping[str, str], locale: str
+) -> bytes:
+    book = Book()
+    weeks = len(report.previous)
+    summary = book.sheet(
+        t["summary"].split("、", 1)[-1].split(". ", 1)[-1],
+        [t["figure"], t["this_week"], t["previous_mean"].format(weeks=weeks), t["change"]],
+    )
+    for change in report.changes:
+        summary.row(
+            [t[change.key], change.current, change.previous, change.delta],
+            rate=change.is_rate,
+        )
+    summary.row([t["overdue_open"], report.zone.overdue_open, None, None])
+
+    headers = [t["grid"], "code", *(t[c] for c in GRID_COLUMNS)]
+    grid_sheet = book.sheet(t["grids"].split("、", 1)[-1].split(". ", 1)[-1], headers)
+    for group in report.groups:
+        for row in group.rows:
+            grid_sheet.figures(row.name, row.code, row.figures)
+        grid_sheet.figures(f"{group.name} {t['group_total']}", group.code or "", group.total)
+    grid_sheet.figures(t["zone_total"], "", report.zone)
+
+    for key, rows in (("red", report.red), ("yellow", report.yellow)):
+        sheet = book.sheet(t[key].split("（", 1)[0].split(" (", 1)[0], [t["rank"], *headers])
+        for i, row in enumerate(rows, start=1):
+            sheet.figures(row.name, row.code, row.figures, lead=[i])
+
+    ex = book.sheet(
+        t["example"].split("、", 1)[-1].split(". ", 1)[-1],
+        [t["grid"], "code", t["this_week"], t["previous_mean"].format(weeks=weeks), t["change"]],
+    )
+    if report.example is not None:
+        e = report.example
+        ex.row([e.row.name, e.row.code, e.current_rate, e.baseline_rate, e.improvement], rate=True)
+
+    od = book.sheet(
+        t["overdue"].split("、", 1)[-1].split(". ", 1)[-1].split("（", 1)[0],
+        [
+            t["ref"],
+            t["ticket"],
+            t["category"],
+            t["grid"],
+            t["deadline"],
+            t["late"],
+            t["responsible"],
+            t["supervising"],
+            t["level"],
+        ],
+    )
+    local = context["local"]
+    for o in report.overdue:
+        od.row(
+            [
+                o.ref,
+                o.title,
+                o.category.get(locale),
+                o.grid_name,
+                local(o.due_at, "%Y-%m-%d %H:%M"),
+                round(o.late.total_seconds() / 3600, 1),
+                _leader_text(o.responsible),
+                _leader_text(o.supervising),
+                o.escalation_level,
+            ]
+        )
+
+    hs = book.sheet(
+        t["hotspots"].split("、", 1)[-1].split(". ", 1)[-1].split("（", 1)[0].split(" (", 1)[0],
+        [t["grid"], "code", t["category"], t["count"]],
+    )
+    for h in report.hotspots:
+        hs.row([h.grid_name, h.grid_code, h.category_label.get(locale), h.count])
+
+    cp = book.sheet(
+        t["campaigns"].split("、", 1)[-1].split(". ", 1)[-1],
+        [t["theme"], t["action"], t["grid"], t["found"], t["fixed"], t["open"]],
+    )
+    for c in report.campaigns:
+        for p in c.by_grid:
+            cp.row([c.campaign.theme, c.action_name.get(locale), p.name, p.found, p.fixed, p.open])
+        for p in c.by_action:
+            if p.found:
+                cp.row([c.campaign.theme, p.name.get(locale), "", p.found, p.fixed, p.open])
+
+    ap = book.sheet(
+        t["appendix"].split("：", 1)[-1].split(": ", 1)[-1],
+        [
+            t["grid"],
+            t["ref"],
+            t["ticket"],
+            t["category"],
+            t["deadline"],
+            t["closed_at"],
+            t["outcome"],
+        ],
+    )
+    outcome = context["outcome_label"]
+    for listed in report.appendix:
+        for item, result in listed.items:
+            ap.row(
+                [
+                    listed.row.name,
+                    item.ref,
+                    item.title,
+                    context["category_label"](item.category),
+                    local(item.due_at, "%Y-%m-%d %H:%M"),
+                    local(item.closed_at, "%Y-%m-%d %H:%M") if item.closed_at else None,
+                    outcome[result],
+                ]
+            )
+    return book.save()
+
+
+def _leader_text(leader: Any) -> str:
+    if leader is None:
+        return "—"
+    who = leader.name or "—"
+    phone = f" {leader.phone}" if leader.phone else ""
+    return f"{leader.grid_name} {who}{phone}"
+
+
+class Sheet:
+    """One worksheet: a bold header row, then rows; rates get a percent format."""
+
+    def __init__(self, ws: Any, headers: Sequence[str]) -> None:
+        from openpyxl.styles import Font
+
+        self.ws = ws
+        ws.append(list(headers))
+        for c in ws[1]:
+            c.font = Font(bold=True)
+        ws.freeze_panes = "A2"
+        for i, h in enumerate(headers, start=1):
+            ws.column_dimensions[_column_letter(i)].width = max(8, min(40, len(str(h)) * 2 + 2))
+
+    def row(
+        self, values: Iterable[Any], *, rate: bool = False, rate_columns: Iterable[int] = ()
+    ) -> None:
+        values = list(values)
+        self.ws.append(values)
+        marked = set(rate_columns)
+        if rate:
+            marked.update(i for i, v in enumerate(values) if isinstance(v, float))
+        for i in marked:
+            self.ws.cell(row=self.ws.max_row, column=i + 1).number_format = "0.0%"
+
+    def figures(self, name: str, code: str, f: Figures, *, lead: Sequence[Any] = ()) -> None:
+        values: list[Any] = [*lead, name, code]
+        rate_cols = []
+        for column in GRID_COLUMNS:
+            if column in RATES:
+                rate_cols.append(len(values))
+                values.append(getattr(f, column))
+            elif column == "escalations":
+                values.append(f.escalation_total)
+            else:
+                values.append(getattr(f, column))
+        self.row(values, rate_columns=rate_cols)
+
+
+def _column_letter(i: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(i)
+
+
+class Book:
+    def __init__(self) -> None:
+        from openpyxl import Workbook
+
+        self.wb = Workbook()
+        self._first = True
+
+    def sheet(self, title: str, headers: Sequence[str]) -> Sheet:
+        # Sheet titles: at most 31 characters, none of []:*?/\
+        clean = "".join(ch for ch in title if ch not in "[]:*?/\\")[:31] or "Sheet"
+        if self._first:
+            ws = self.wb.active
+            ws.title = clean
+            self._first = False
+        else:
+            ws = self.wb.create_sheet(clean)
+        return Sheet(ws, headers)
+
+    def save(self) -> bytes:
+        buf = io.BytesIO()
+        self.wb.save(buf)
+        return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- exam board
+
+
+def render_board(view: BoardView, fmt: str, *, locale: str) -> bytes:
+    """The month's exam board as bytes in ``fmt``."""
+    check_format(fmt)
+    t = labels(locale)
+    if fmt == "json":
+        return (json.dumps(view.as_json(), ensure_ascii=False, indent=2) + "\n").encode()
+    context = _board_context(view, locale, t)
+    if fmt == "xlsx":
+        return _board_xlsx(view, context, t)
+    template = "board.html.j2" if fmt == "html" else "board.md.j2"
+    return _env(fmt == "html").get_template(template).render(**context).encode()
+
+
+def _month_text(month: str, t: Mapping[str, str]) -> str:
+    return t["board_month"].format(year=int(month[:4]), month=int(month[5:]))
+
+
+def _board_context(view: BoardView, locale: str, t: Mapping[str, str]) -> dict[str, Any]:
+    cfg = view.config
+    tiers = "，" if locale != "en" else "; "
+    tier_text = tiers.join(
+        f"{(tier.name_en if locale == 'en' else tier.name_zh)} ≥ {tier.min_score} ({tier.reward})"
+        for tier in cfg.tiers
+    )
+    return {
+        "t": t,
+        "v": view,
+        "locale": locale,
+        "title": t["board_title"].format(zone=view.zone_name, month=_month_text(view.month, t)),
+        "tier_name": lambda row: (row.tier_en if locale == "en" else row.tier_zh) or "—",
+        "month_text": lambda m: _month_text(m, t) if m else "—",
+        "tiers_rule": t["tiers_rule"].format(tiers=tier_text, floor=cfg.floor),
+        "weights_rule": t["weights_rule"].format(
+            exam=cfg.weights["exam"],
+            on_time=cfg.weights["on_time_rate"],
+            closure=cfg.weights["closure_rate"],
+        ),
+        "penalty_text": lambda p: t["penalty_text"].format(
+            source=_month_text(p.source_month, t),
+            until=_month_text(p.until, t),
+            floor=cfg.floor,
+        ),
+    }
+
+
+def _board_xlsx(view: BoardView, context: Mapping[str, Any], t: Mapping[str, str]) -> bytes:
+    book = Book()
+    headers = [
+        t["rank"],
+        t["grid"],
+        "code",
+        t["score"],
+        t["exam"],
+        t["on_time_rate"],
+        t["closure_rate"],
+        t["tier"],
+        t["reward"],
+        t["reward_lost"],
+        t["penalty"],
+        t["accountability"],
+    ]
+
+    def add(sheet: Sheet, rows: Iterable[Any]) -> None:
+        for line in rows:
+            r = line.result
+            sheet.row(
+                [
+                    r.rank,
+                    line.name,
+                    r.grid,
+                    float(r.score),
+                    float(r.exam),
+                    None if r.on_time_rate is None else float(r.on_time_rate),
+                    None if r.closure_rate is None else float(r.closure_rate),
+                    context["tier_name"](r),
+                    float(r.reward),
+                    float(r.reward_lost),
+                    context["month_text"](r.penalty_source_month) if r.penalised else "",
+                    t["yes"] if r.below_floor else "",
+                ],
+                rate_columns=(5, 6),
+            )
+
+    add(book.sheet(t["results"], headers), view.lines)
+    add(book.sheet(t["red_board"], headers), view.red)
+    add(book.sheet(t["yellow_board"], headers), view.yellow)
+    pen = book.sheet(t["penalties"], [t["grid"], "code", t["penalty"], t["accountability"]])
+    for p in view.penalties:
+        pen.row(
+            [
+                p.name,
+                p.penalty.grid,
+                context["penalty_text"](p.penalty),
+                t["yes"] if p.penalty.source_month == view.month else "",
+            ]
+        )
+    return book.save()

@@ -1,0 +1,108 @@
+"""The `[report]` and `[exam]` sections of config.toml, checked once; errors name the key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from closeloop.config import ConfigError
+from closeloop.reports.exam import ScoringConfig, ScoringConfigError
+
+
+def _whole(section: Mapping[str, Any], key: str, default: int, where: str, low: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"[{where}] {key}: must be a whole number >= {low}, got {value!r}")
+    return value
+
+
+def _text(section: Mapping[str, Any], key: str, default: str, where: str) -> str:
+    value = section.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"[{where}] {key}: must be a string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """How the weekly report is made and sent."""
+
+    level: int = 3  # the grids listed: 3 = villages, enterprise grids, community sections
+    red_size: int = 5
+    yellow_size: int = 5
+    previous_weeks: int = 4  # the change and the example compare against this many weeks
+    example_min_due: int = 3  # the example needs this many tickets due (net of deferrals)
+    overdue_rows: int = 10
+    hotspot_rows: int = 10
+    appendix_rows: int = 2000  # due tickets listed in the HTML appendix; beyond: `report items`
+    out_dir: str = "var/reports"
+    base_url: str = ""  # "" = the notice links the file itself (file:// URL)
+    recipients_role: str = "supervisor"
+    # When it is sent: the job "weekly_report" of [scheduler.jobs] (default "weekly mon 08:00").
+
+    KEYS = (
+        "level",
+        "red_size",
+        "yellow_size",
+        "previous_weeks",
+        "example_min_due",
+        "overdue_rows",
+        "hotspot_rows",
+        "appendix_rows",
+        "out_dir",
+        "base_url",
+        "recipients_role",
+    )
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> ReportSettings:
+        where = "report"
+        unknown = sorted(set(section) - set(cls.KEYS))
+        if unknown:
+            raise ConfigError(
+                f"[{where}] unknown key(s) {', '.join(unknown)} (expected {', '.join(cls.KEYS)})"
+            )
+        level = _whole(section, "level", cls.level, where, 1)
+        if level > 4:
+            raise ConfigError(f"[{where}] level: the grid has levels 1 to 4, got {level}")
+        return cls(
+            level=level,
+            red_size=_whole(section, "red_size", cls.red_size, where, 0),
+            yellow_size=_whole(section, "yellow_size", cls.yellow_size, where, 0),
+            previous_weeks=_whole(section, "previous_weeks", cls.previous_weeks, where, 1),
+            example_min_due=_whole(section, "example_min_due", cls.example_min_due, where, 1),
+            overdue_rows=_whole(section, "overdue_rows", cls.overdue_rows, where, 0),
+            hotspot_rows=_whole(section, "hotspot_rows", cls.hotspot_rows, where, 0),
+            appendix_rows=_whole(section, "appendix_rows", cls.appendix_rows, where, 0),
+            out_dir=_text(section, "out_dir", cls.out_dir, where),
+            base_url=_text(section, "base_url", cls.base_url, where),
+            recipients_role=_text(section, "recipients_role", cls.recipients_role, where),
+        )
+
+
+@dataclass(frozen=True)
+class ExamSettings:
+    """The exam part of `[exam]`: who is examined and who inspects, beside the scoring rules."""
+
+    scoring: ScoringConfig
+    level: int = 3  # grids under exam: those of this level
+    inspectors: tuple[str, ...] = ()  # inspecting grid codes; () = any grid may inspect
+
+    OWN_KEYS = ("level", "inspectors")
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> ExamSettings:
+        where = "exam"
+        scoring_part = {k: v for k, v in section.items() if k not in cls.OWN_KEYS}
+        try:
+            scoring = ScoringConfig.from_config(scoring_part, where=where)
+        except ScoringConfigError as exc:
+            raise ConfigError(f"[{where}] {str(exc).removeprefix(where + '.')}") from None
+        level = _whole(section, "level", cls.level, where, 1)
+        if level > 4:
+            raise ConfigError(f"[{where}] level: the grid has levels 1 to 4, got {level}")
+        inspectors = section.get("inspectors", [])
+        if not isinstance(inspectors, list) or not all(isinstance(c, str) for c in inspectors):
+            raise ConfigError(f"[{where}] inspectors: must be a list of grid codes")
+        return cls(scoring=scoring, level=level, inspectors=tuple(inspectors))

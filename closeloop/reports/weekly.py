@@ -1,0 +1,568 @@
+"""The weekly example-meeting report (定期例会周报): the data, and the job that sends it.
+
+`build_weekly` gathers everything the meeting looks at for one ISO week (by default the last
+full week in the zone): zone totals with the change against the previous weeks, a table per
+grid of the report level grouped by their medium grid, the red and yellow lists, the oldest
+overdue tickets with their responsible and supervising leaders, recurrence hot spots, the
+example of the week and the month's campaigns. `closeloop.reports.render` turns it into HTML,
+Markdown, XLSX or JSON.
+
+Rules decided here:
+
+- Red list (红榜): the grids with a rate (something was due, net of deferrals), best on-time
+  rate first, then fewest overdue, then most due, then code. Yellow list (黄榜): the same order
+  from the other end, worst first. Each list takes at most half of the ranked grids, so no grid
+  is on both and with an odd count the middle one is on neither.
+- Change against the previous weeks: for counts, this week minus the mean of the previous
+  weeks; for rates, this week's rate minus the pooled rate of the previous weeks (their sums
+  divided), in percentage points. Overdue open has no history (it is a count of now) and is
+  shown without a change.
+- Example of the week (本周典型): the grid whose on-time rate rose most over its own pooled
+  rate of the previous weeks, among grids with at least `example_min_due` tickets due (net of
+  deferrals) this week and some due before; ties go to the higher rate this week, then more
+  due, then the code. No grid improved: no example.
+- Recurrence hot spots: recurrences filed in this and the previous weeks, by grid of the
+  report level and category, most first.
+- Campaigns: those of the month holding the week's Thursday (the ISO rule for which month a
+  week belongs to), tickets filed up to the end of the week, their states as of now.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from closeloop import outbox
+from closeloop.bootstrap import App
+from closeloop.db import read_only
+from closeloop.models import grids, notifications, people, tickets
+from closeloop.reports import campaigns as campaigns_mod
+from closeloop.reports.campaigns import CampaignProgress
+from closeloop.reports.indicators import (
+    OPEN_STATES,
+    Figures,
+    GridRef,
+    Item,
+    Period,
+    Query,
+    last_full_week,
+    level_ancestor,
+    month_of,
+    pooled,
+    recurrence_hotspots,
+    week_period,
+    weeks_before,
+)
+from closeloop.reports.settings import ReportSettings
+from closeloop.service import listing_select
+from closeloop.tickets import Invalid
+from closeloop.workflow import Names
+
+COUNT_CHANGES = ("reported", "dispatched", "due", "closed", "closed_on_time", "recurrences")
+RATE_CHANGES = ("closure_rate", "on_time_rate")
+# Which way is good news: +1 more is better, -1 less is better, 0 neither (workload).
+BETTER = {"closed": 1, "closed_on_time": 1, "recurrences": -1, "escalations": -1}
+
+
+@dataclass(frozen=True)
+class GridRow:
+    code: str
+    name: str
+    kind: str
+    level: int
+    path: str
+    group_code: str | None
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    code: str | None
+    name: str
+    rows: tuple[GridRow, ...]
+    total: Figures
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    current: float | None
+    previous: float | None
+    delta: float | None
+    is_rate: bool
+
+    @property
+    def tone(self) -> str:
+        """How the change reads, for colour: good, bad or neither ("")."""
+        better = 1 if self.is_rate else BETTER.get(self.key, 0)
+        if self.delta is None or self.delta == 0 or better == 0:
+            return ""
+        return "good" if (self.delta > 0) == (better > 0) else "bad"
+
+
+@dataclass(frozen=True)
+class Leader:
+    grid_code: str
+    grid_name: str
+    name: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class OverdueTicket:
+    ref: str
+    title: str
+    category: Names
+    state: Names
+    grid_code: str
+    grid_name: str
+    due_at: datetime
+    late: timedelta  # at the end of the week
+    escalation_level: int
+    responsible: Leader
+    supervising: Leader | None
+
+
+@dataclass(frozen=True)
+class HotSpot:
+    grid_code: str
+    grid_name: str
+    category: str
+    category_label: Names
+    count: int
+
+
+@dataclass(frozen=True)
+class Example:
+    row: GridRow
+    baseline: Figures  # pooled figures of the previous weeks
+    current_rate: float
+    baseline_rate: float
+
+    @property
+    def improvement(self) -> float:
+        return self.current_rate - self.baseline_rate
+
+
+@dataclass(frozen=True)
+class AppendixGroup:
+    row: GridRow
+    items: tuple[tuple[Item, str], ...]  # (ticket, outcome: on_time | late | open | deferred)
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    zone_name: str
+    week: Period
+    previous: tuple[Period, ...]
+    level: int
+    generated_at: datetime
+    zone: Figures
+    zone_previous: tuple[Figures, ...]
+    changes: tuple[Change, ...]
+    groups: tuple[GroupTable, ...]
+    red: tuple[GridRow, ...]
+    yellow: tuple[GridRow, ...]
+    overdue: tuple[OverdueTicket, ...]
+    hotspots: tuple[HotSpot, ...]
+    example: Example | None
+    campaigns: tuple[CampaignProgress, ...]
+    appendix: tuple[AppendixGroup, ...]
+    appendix_left_out: int  # due tickets not listed (appendix_rows reached)
+    tz_name: str
+
+    @property
+    def rows(self) -> tuple[GridRow, ...]:
+        return tuple(row for group in self.groups for row in group.rows)
+
+    @property
+    def trend(self) -> list[tuple[str, Figures]]:
+        periods = [*self.previous, self.week]
+        figures = [*self.zone_previous, self.zone]
+        return [(p.label, f) for p, f in zip(periods, figures, strict=True)]
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures for scripts: `zone`, `grids` by code, `red`, `yellow`, `example`."""
+        return {
+            "week": self.week.label,
+            "zone": self.zone.as_json(),
+            "grids": {row.code: row.figures.as_json() for row in self.rows},
+            "red": [row.code for row in self.red],
+            "yellow": [row.code for row in self.yellow],
+            "example": self.example.row.code if self.example else None,
+        }
+
+
+# --------------------------------------------------------------------------- pure rules
+
+
+def _best_first(rows: Sequence[GridRow]) -> list[GridRow]:
+    ranked = [r for r in rows if r.figures.on_time_rate is not None]
+    ranked.sort(key=lambda r: r.code)
+    ranked.sort(
+        key=lambda r: (-(r.figures.on_time_rate or 0.0), r.figures.overdue_open, -r.figures.net_due)
+    )
+    return ranked
+
+
+def red_and_yellow(
+    rows: Sequence[GridRow], red_size: int, yellow_size: int
+) -> tuple[tuple[GridRow, ...], tuple[GridRow, ...]]:
+    """The red list (best first) and the yellow list (worst first); see the module docstring."""
+    ranked = _best_first(rows)
+    half = len(ranked) // 2
+    red = ranked[: min(red_size, half)]
+    yellow = ranked[::-1][: min(yellow_size, half)]
+    return tuple(red), tuple(yellow)
+
+
+def example_of_week(
+    rows: Sequence[GridRow], baselines: Mapping[str, Figures], min_due: int
+) -> Example | None:
+    """The grid that improved most over its own previous weeks (None: nobody improved)."""
+    best: tuple[Any, ...] | None = None
+    chosen: Example | None = None
+    for row in rows:
+        now_rate = row.figures.on_time_rate
+        base = baselines.get(row.code, Figures())
+        then_rate = base.on_time_rate
+        if now_rate is None or then_rate is None or row.figures.net_due < min_due:
+            continue
+        if now_rate <= then_rate:
+            continue
+        key = (-(now_rate - then_rate), -now_rate, -row.figures.net_due, row.code)
+        if best is None or key < best:
+            best, chosen = key, Example(row, base, now_rate, then_rate)
+    return chosen
+
+
+def changes(current: Figures, previous: Sequence[Figures]) -> tuple[Change, ...]:
+    out = []
+    n = len(previous)
+    for key in COUNT_CHANGES:
+        now_value = float(getattr(current, key))
+        mean = sum(float(getattr(f, key)) for f in previous) / n if n else None
+        out.append(Change(key, now_value, mean, None if mean is None else now_value - mean, False))
+    escalated = float(current.escalation_total)
+    mean_esc = sum(f.escalation_total for f in previous) / n if n else None
+    out.append(
+        Change(
+            "escalations",
+            escalated,
+            mean_esc,
+            None if mean_esc is None else escalated - mean_esc,
+            False,
+        )
+    )
+    base = pooled(previous)
+    for key in RATE_CHANGES:
+        now_rate, then_rate = getattr(current, key), getattr(base, key)
+        delta = None if now_rate is None or then_rate is None else now_rate - then_rate
+        out.append(Change(key, now_rate, then_rate, delta, True))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def resolve_week(app: App, now: datetime, week: str | None) -> Period:
+    return week_period(week, app.tz) if week else last_full_week(now, app.tz)
+
+
+def build_weekly(
+    app: App,
+    *,
+    now: datetime,
+    week: str | None = None,
+    level: int | None = None,
+    settings: ReportSettings | None = None,
+) -> WeeklyReport:
+    """Everything the weekly report shows, read in one transaction."""
+    cfg = settings or ReportSettings.from_config(app.settings.section("report"))
+    level = cfg.level if level is None else level
+    if not 2 <= level <= 4:
+        raise Invalid(f"--level must be 2, 3 or 4 (the grids listed), not {level}")
+    period = resolve_week(app, now, week)
+    if period.end > now:
+        raise Invalid(f"week {period.label} has not ended yet; a report covers a whole week")
+    previous = weeks_before(period, cfg.previous_weeks, app.tz)
+    with read_only(app.engine) as conn, Query(conn, app, [*previous, period]) as q:
+        result = q.indicators()
+        refs = result.grids
+        due_items = {
+            name: q.items(name) for name in ("due", "deferred", "closed", "closed_on_time")
+        }
+        spots = recurrence_hotspots(conn, previous[0].start, period.end)
+        overdue = _oldest_overdue(conn, app, period, refs, cfg.overdue_rows)
+        month = month_of(period.start + timedelta(days=3), app.tz)
+        progress = tuple(
+            campaigns_mod.progress(conn, app, c, until=period.end)
+            for c in campaigns_mod.list_campaigns(conn, month)
+        )
+
+    listed = sorted((g for g in refs.values() if g.level == level), key=lambda g: g.code)
+    group_level = 2 if level >= 3 else 1
+    rows = [
+        GridRow(
+            code=g.code,
+            name=g.name,
+            kind=g.kind,
+            level=g.level,
+            path=g.path,
+            group_code=(level_ancestor(g, group_level, refs) or g).code,
+            figures=result.figures(g.path),
+        )
+        for g in listed
+    ]
+    groups = []
+    for parent in sorted(
+        (g for g in refs.values() if g.level == group_level), key=lambda g: g.code
+    ):
+        members = tuple(r for r in rows if r.group_code == parent.code)
+        if members:
+            groups.append(
+                GroupTable(parent.code, parent.name, members, result.figures(parent.path))
+            )
+    baselines = {
+        g.code: pooled(result.figures(g.path, k) for k in range(len(previous))) for g in listed
+    }
+    red, yellow = red_and_yellow(rows, cfg.red_size, cfg.yellow_size)
+    zone = result.figures(None)
+    zone_previous = tuple(result.figures(None, k) for k in range(len(previous)))
+    appendix, left_out = _appendix(rows, refs, level, due_items, cfg.appendix_rows)
+    return WeeklyReport(
+        zone_name=app.settings.zone_name,
+        week=period,
+        previous=tuple(previous),
+        level=level,
+        generated_at=now,
+        zone=zone,
+        zone_previous=zone_previous,
+        changes=changes(zone, zone_previous),
+        groups=tuple(groups),
+        red=red,
+        yellow=yellow,
+        overdue=overdue,
+        hotspots=_hotspots(app, spots, refs, level, cfg.hotspot_rows),
+        example=example_of_week(rows, baselines, cfg.example_min_due),
+        campaigns=progress,
+        appendix=appendix,
+        appendix_left_out=left_out,
+        tz_name=app.tz.key,
+    )
+
+
+def _appendix(
+    rows: Sequence[GridRow],
+    refs: Mapping[int, GridRef],
+    level: int,
+    due_items: Mapping[str, list[Item]],
+    limit: int,
+) -> tuple[tuple[AppendixGroup, ...], int]:
+    on_time = {i.ticket_id for i in due_items["closed_on_time"]}
+    closed = {i.ticket_id for i in due_items["closed"]}
+    deferred = {i.ticket_id for i in due_items["deferred"]}
+    by_grid: dict[str, list[tuple[Item, str]]] = {}
+    for item in due_items["due"]:
+        home = refs[item.grid_id]
+        top = level_ancestor(home, level, refs)
+        if top is None:
+            continue
+        outcome = (
+            "on_time"
+            if item.ticket_id in on_time
+            else "late"
+            if item.ticket_id in closed
+            else "deferred"
+            if item.ticket_id in deferred
+            else "open"
+        )
+        by_grid.setdefault(top.code, []).append((item, outcome))
+    groups = []
+    shown = 0
+    total = sum(len(v) for v in by_grid.values())
+    for row in rows:
+        listed = by_grid.get(row.code, [])
+        if not listed or shown >= limit:
+            continue
+        take = listed[: limit - shown]
+        shown += len(take)
+        groups.append(AppendixGroup(row, tuple(take)))
+    return tuple(groups), total - shown
+
+
+def _hotspots(
+    app: App,
+    spots: Counter[tuple[int, str]],
+    refs: Mapping[int, GridRef],
+    level: int,
+    limit: int,
+) -> tuple[HotSpot, ...]:
+    rolled: Counter[tuple[str, str]] = Counter()
+    for (grid_id, category), n in spots.items():
+        top = level_ancestor(refs[grid_id], level, refs)
+        if top is not None:
+            rolled[(top.code, category)] += n
+    codes = {g.code: g for g in refs.values()}
+    ordered = sorted(rolled.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1]))[:limit]
+    wf = app.workflow
+    return tuple(
+        HotSpot(
+            code,
+            codes[code].name,
+            category,
+            wf.categories[category].label
+            if category in wf.categories
+            else Names(category, category),
+            n,
+        )
+        for (code, category), n in ordered
+    )
+
+
+def _oldest_overdue(
+    conn: Connection, app: App, period: Period, refs: Mapping[int, GridRef], limit: int
+) -> tuple[OverdueTicket, ...]:
+    if limit == 0:
+        return ()
+    rows = conn.execute(
+        listing_select()
+        .where(tickets.c.state.in_(OPEN_STATES), tickets.c.due_at < period.end)
+        .order_by(tickets.c.due_at, tickets.c.id)
+        .limit(limit)
+    ).all()
+    wanted: set[int] = set()
+    for r in rows:
+        wanted.update(x for x in (r.assignee_id, r.supervisor_id) if x is not None)
+        above = _nearest_led_above(refs[r.responsible_grid_id], refs)
+        if above is not None and above.leader_id is not None:
+            wanted.add(above.leader_id)
+    persons = (
+        {
+            p.id: p
+            for p in conn.execute(
+                select(people.c.id, people.c.name, people.c.phone).where(people.c.id.in_(wanted))
+            )
+        }
+        if wanted
+        else {}
+    )
+
+    def leader(grid: GridRef, person_id: int | None) -> Leader:
+        p = persons.get(person_id) if person_id is not None else None
+        return Leader(grid.code, grid.name, p.name if p else None, p.phone if p else None)
+
+    wf = app.workflow
+    out = []
+    for r in rows:
+        responsible_grid = refs[r.responsible_grid_id]
+        if r.supervising_grid_id is not None:
+            supervising: Leader | None = leader(refs[r.supervising_grid_id], r.supervisor_id)
+        else:
+            above = _nearest_led_above(responsible_grid, refs)
+            supervising = leader(above, above.leader_id) if above is not None else None
+        out.append(
+            OverdueTicket(
+                ref=r.ref,
+                title=r.title,
+                category=wf.category(r.category).label,
+                state=wf.states[r.state].label,
+                grid_code=r.grid_code,
+                grid_name=r.grid_name,
+                due_at=r.due_at,
+                late=period.end - r.due_at,
+                escalation_level=r.escalation_level,
+                responsible=leader(responsible_grid, r.assignee_id),
+                supervising=supervising,
+            )
+        )
+    return tuple(out)
+
+
+def _nearest_led_above(grid: GridRef, refs: Mapping[int, GridRef]) -> GridRef | None:
+    """The nearest grid above with a leader, read from the materialised path."""
+    ids = [int(p) for p in grid.path.strip("/").split("/")][:-1]
+    for gid in reversed(ids):
+        g = refs.get(gid)
+        if g is not None and g.leader_id is not None:
+            return g
+    return None
+
+
+# --------------------------------------------------------------------------- the weekly job
+
+
+@dataclass(frozen=True)
+class Sent:
+    week: str
+    file: Path
+    url: str
+    notices: int  # rows newly queued (0 when the week was already sent)
+
+    def __str__(self) -> str:
+        return f"weekly report {self.week}: {self.file}, {self.notices} notices queued"
+
+
+def report_path(app: App, week: str, settings: ReportSettings | None = None) -> Path:
+    cfg = settings or ReportSettings.from_config(app.settings.section("report"))
+    return app.settings.resolve(cfg.out_dir) / f"weekly-{week}.html"
+
+
+def send_weekly_report(app: App, now: datetime) -> Sent:
+    """Render the last full week's report to a file and queue a `weekly_report` notice for every
+    supervisor; idempotent per week (key "weekly_report:<week>:<person id>")."""
+    from closeloop.reports.render import render_weekly
+
+    cfg = ReportSettings.from_config(app.settings.section("report"))
+    report = build_weekly(app, now=now, settings=cfg)
+    week = report.week.label
+    path = report_path(app, week, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = render_weekly(report, "html", locale=app.settings.locale, workflow=app.workflow)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(content)
+    tmp.replace(path)  # readers never see half a file
+    url = f"{cfg.base_url.rstrip('/')}/{path.name}" if cfg.base_url else path.as_uri()
+    defaults = app.settings.section("notifiers").get("default_channels", ["console"])
+    with app.engine.begin() as conn:
+        recipients = [
+            pid
+            for pid, roles in conn.execute(
+                select(people.c.id, people.c.roles).order_by(people.c.id)
+            )
+            if cfg.recipients_role in (roles or "").split(",")
+        ]
+        before = _queued(conn, week)
+        for pid in recipients:
+            outbox.enqueue(
+                conn,
+                kind="weekly_report",
+                recipient_id=pid,
+                key=f"weekly_report:{week}:{pid}",
+                now=now,
+                default_channels=defaults,
+                payload={"week": week, "file": str(path), "url": url},
+            )
+        # Counted rather than summed from enqueue(): its row count is -1 on PostgreSQL.
+        queued = _queued(conn, week) - before
+    return Sent(week, path, url, queued)
+
+
+def _queued(conn: Connection, week: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(notifications)
+            .where(notifications.c.idempotency_key.like(f"weekly_report:{week}:%"))
+        ).scalar_one()
+    )
+
+
+def grid_paths(conn: Connection) -> dict[str, str]:
+    return dict(conn.execute(select(grids.c.code, grids.c.path)).all())

@@ -1,0 +1,479 @@
+"""The weekly report: lists, example of the week, changes, the four formats, the weekly job and
+the commands, on the fixed week of tests/report_data.py plus earlier weeks for four villages.
+
+The earlier weeks (sanitation: 24 h to fix; "on time" = fixed within 24 h):
+  苏溪村 JS-A2-V08  W12: 4 due, 1 on time (25%)     W14: 3 due, 3 on time (100%)  +75 points
+  九龙村 JS-A2-V09  W13: 2 due, 0 on time (0%)      W14: 3 due, 2 on time (66.7%) +66.7
+  新屋村 JS-A2-V10  W11: 1 due, 1 on time (100%)    W14: 4 due, 4 on time (100%)  +0
+  溪口村 JS-A2-V11  W13: 1 due, 0 on time (0%)      W14: 2 due, 2 on time (100%)  fewer than 3 due
+So the example of the week is 苏溪村.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from closeloop.bootstrap import App
+from closeloop.cli import app as cli_app
+from closeloop.cli.common import State
+from closeloop.models import metadata, notifications, people
+from closeloop.reports.indicators import Figures
+from closeloop.reports.render import render_weekly
+from closeloop.reports.weekly import (
+    GridRow,
+    WeeklyReport,
+    build_weekly,
+    example_of_week,
+    red_and_yellow,
+    send_weekly_report,
+)
+from closeloop.tickets import Invalid
+from tests.conftest import CONFIG
+from tests.report_data import REAL_NOW, build_week14, step, submit, z
+
+VILLAGES = {
+    "suxi": ("JS-A2-V08", "suxi.lead"),
+    "jiulong": ("JS-A2-V09", "jiulong.lead"),
+    "xinwu": ("JS-A2-V10", "xinwu.lead"),
+    "xikou": ("JS-A2-V11", "xikou.lead"),
+}
+
+
+def sanitation(app: App, village: str, filed: datetime, fix_after_hours: float) -> str:
+    code, lead = VILLAGES[village]
+    ref = submit(app, code, "sanitation", filed)
+    fixed = filed + timedelta(hours=fix_after_hours)
+    step(app, ref, "fix", lead, fixed, note="已清理")
+    step(app, ref, "verify", "duban.wang", fixed + timedelta(minutes=30))
+    step(app, ref, "close", "duban.wang", fixed + timedelta(hours=1))
+    return ref
+
+
+def build_history(app: App) -> None:
+    sanitation(app, "xinwu", z(3, 10, 9), 2)  # W11, on time
+    for hour, after in ((9, 2), (10, 30), (11, 30), (12, 30)):  # W12: 1 of 4 on time
+        sanitation(app, "suxi", z(3, 16, hour), after)
+    for hour in (9, 10):  # W13: late
+        sanitation(app, "jiulong", z(3, 24, hour), 30)
+    sanitation(app, "xikou", z(3, 24, 12), 30)
+    for hour in (9, 10, 11):  # W14
+        sanitation(app, "suxi", z(3, 31, hour), 2)
+    for hour, after in ((9, 2), (10, 2), (11, 30)):
+        sanitation(app, "jiulong", z(3, 31, hour), after)
+    for hour in (9, 10, 11, 12):
+        sanitation(app, "xinwu", z(3, 31, hour), 3)
+    for hour in (9, 10):
+        sanitation(app, "xikou", z(3, 31, hour), 3)
+
+
+@pytest.fixture
+def report_app(app: App, tmp_path: Path) -> App:
+    """The test app with the report tables, writing reports under tmp_path."""
+    metadata.create_all(app.engine)
+    raw = dict(app.settings.raw)
+    raw["report"] = {**raw.get("report", {}), "out_dir": str(tmp_path / "reports")}
+    return replace(app, settings=replace(app.settings, raw=raw))
+
+
+@pytest.fixture
+def weekly(report_app: App) -> WeeklyReport:
+    build_week14(report_app)
+    build_history(report_app)
+    return build_weekly(report_app, now=REAL_NOW, week="2026-W14")
+
+
+def row(code: str, **figures: Any) -> GridRow:
+    return GridRow(code, code, "village", 3, f"/{code}/", "G", Figures(**figures))
+
+
+# --------------------------------------------------------------------------- pure rules
+
+
+def test_red_and_yellow_take_at_most_half_and_break_ties() -> None:
+    rows = [
+        row("A", due=4, closed_on_time=4, overdue_open=1),  # 100%, 1 overdue
+        row("B", due=2, closed_on_time=2),  # 100%, 0 overdue, 2 due
+        row("C", due=3, closed_on_time=3),  # 100%, 0 overdue, 3 due -> before B
+        row("D", due=4, closed_on_time=1),  # 25%
+        row("E", due=2, closed_on_time=1, overdue_open=3),  # 50%
+        row("F"),  # nothing due: not ranked
+    ]
+    red, yellow = red_and_yellow(rows, red_size=5, yellow_size=5)
+    # ranked: C B A E D (5 grids) -> each list takes at most 2; E and D from the bottom
+    assert [r.code for r in red] == ["C", "B"]
+    assert [r.code for r in yellow] == ["D", "E"]
+    assert red_and_yellow(rows, 1, 0) == ((rows[2],), ())
+    assert red_and_yellow(rows[:1], 5, 5) == ((), ())
+
+
+def test_example_needs_enough_due_and_a_rise() -> None:
+    rows = [
+        row("A", due=3, closed_on_time=3),  # 100% vs 50%: +50
+        row("B", due=2, closed_on_time=2),  # too few due
+        row("C", due=4, closed_on_time=2),  # 50% vs 0%: +50, lower rate now
+        row("D", due=3, closed_on_time=3),  # no baseline
+    ]
+    baselines = {
+        "A": Figures(due=2, closed_on_time=1),
+        "B": Figures(due=2),
+        "C": Figures(due=5),
+    }
+    chosen = example_of_week(rows, baselines, min_due=3)
+    assert chosen is not None and chosen.row.code == "A"
+    assert chosen.improvement == 0.5
+    assert example_of_week(rows[1:2], baselines, min_due=3) is None
+    assert example_of_week(rows, {"A": Figures(due=1, closed_on_time=1)}, 3) is None
+
+
+# --------------------------------------------------------------------------- golden report
+
+
+def test_weekly_golden(report_app: App, weekly: WeeklyReport) -> None:
+    data = weekly.as_json()
+    assert set(data) == {"week", "zone", "grids", "red", "yellow", "example"}
+    assert data["week"] == "2026-W14"
+    # On-time rates this week: 新屋 4/4, 苏溪 3/3, 溪口 2/2 (100%: more due first), 堰头 5/7,
+    # 九龙 2/3, 曹园 2/4, 东河 0/1: 7 ranked grids, 3 per list.
+    assert data["red"] == ["JS-A2-V10", "JS-A2-V08", "JS-A2-V11"]
+    assert data["yellow"] == ["JS-A1-V03", "JS-A1-V02", "JS-A2-V09"]
+    assert data["example"] == "JS-A2-V08"
+    assert weekly.example is not None
+    assert (weekly.example.current_rate, weekly.example.baseline_rate) == (1.0, 0.25)
+    assert len(data["grids"]) == 117  # every small grid, with or without tickets
+    assert data["grids"]["JS-A1-V01"] == {
+        "reported": 9,
+        "dispatched": 9,
+        "due": 8,
+        "deferred": 1,
+        "closed": 6,
+        "closed_on_time": 5,
+        "closure_rate": 0.8571,  # 6 / 7
+        "on_time_rate": 0.7143,  # 5 / 7
+        "rework_rate": 0.125,  # 1 / 8
+        "extension_rate": 0.125,
+        "overdue_open": 1,
+        "escalations": {"3": 1, "2": 0, "1": 0},
+        "recurrences": 1,
+    }
+    assert data["grids"]["JS-E01-S01"]["closure_rate"] is None
+    # zone due: 13 (report_data) + 3 + 3 + 4 + 2 = 25; on time 7 + 3 + 2 + 4 + 2 = 18 of 24
+    assert (data["zone"]["due"], data["zone"]["closed_on_time"]) == (25, 18)
+    assert data["zone"]["on_time_rate"] == 0.75
+
+    change = {c.key: c for c in weekly.changes}
+    # previous weeks' due: W10 0, W11 1, W12 4, W13 2 + 1 -> mean 2.0
+    assert (change["due"].current, change["due"].previous, change["due"].delta) == (25, 2.0, 23.0)
+    # on time before: 1 (新屋) + 1 (苏溪) of 1 + 4 + 2 + 1 = 8 -> 25%; now 75%: +0.5
+    assert change["on_time_rate"].previous == 0.25
+    assert change["on_time_rate"].delta == pytest.approx(0.5)
+    assert change["on_time_rate"].tone == "good"
+    assert change["escalations"].tone == "bad"  # 3 now against 0.25 a week before
+    assert [p.label for p in weekly.previous] == ["2026-W10", "2026-W11", "2026-W12", "2026-W13"]
+
+    # groups: the level-3 grids under their medium grid; subtotals are the medium grids' figures
+    first = weekly.groups[0]
+    assert (first.code, first.name, len(first.rows)) == ("JS-A1", "第一农村工作片", 7)
+    assert first.total.due == 13
+
+    # oldest overdue first, with who is responsible and who supervises
+    assert [(o.grid_code, o.responsible.name) for o in weekly.overdue] == [
+        ("JS-A1-V01-G01", "徐军艳"),
+        ("JS-A1-V03-G01", "曹琴敏"),
+        ("JS-A1-V02-G02", "梁涛磊"),
+    ]
+    assert [o.supervising.grid_code for o in weekly.overdue if o.supervising] == [
+        "JS-A1-V01",
+        "JS-A1-V03",
+        "JS-A1-V02",
+    ]
+    assert weekly.overdue[0].late == timedelta(days=2, hours=15)  # 3 Apr 09:00 to 6 Apr 00:00
+    # Sanitation filed on a village within 30 days of a closed one there is a recurrence:
+    # 苏溪 the 12:00 filing of 16 Mar (the 09:00 one closed at 12:00) and all 3 of W14; 新屋 all
+    # 4 of W14; 九龙 3 and 溪口 2 of W14; then T7 -> R1 and C1 -> C3. Most first, then by code.
+    assert [(h.grid_code, h.category, h.count) for h in weekly.hotspots] == [
+        ("JS-A2-V08", "sanitation", 4),
+        ("JS-A2-V10", "sanitation", 4),
+        ("JS-A2-V09", "sanitation", 3),
+        ("JS-A2-V11", "sanitation", 2),
+        ("JS-A1-V01", "random_piling", 1),
+        ("JS-A1-V02", "sanitation", 1),
+    ]
+    outcomes = {i.ref: o for g in weekly.appendix for i, o in g.items}
+    assert sorted(outcomes.values()).count("on_time") == 18
+    assert sorted(outcomes.values()).count("deferred") == 1
+
+
+def test_a_week_not_over_is_refused(report_app: App) -> None:
+    with pytest.raises(Invalid, match="has not ended"):
+        build_weekly(report_app, now=z(4, 5, 23), week="2026-W14")
+    with pytest.raises(Invalid, match="--level"):
+        build_weekly(report_app, now=REAL_NOW, week="2026-W14", level=1)
+
+
+def test_default_week_and_other_levels(report_app: App) -> None:
+    build_week14(report_app)
+    monday = z(4, 6, 8)
+    assert build_weekly(report_app, now=monday).week.label == "2026-W14"
+    medium = build_weekly(report_app, now=monday, level=2)
+    assert [g.code for g in medium.groups] == ["JS"]
+    assert medium.as_json()["grids"]["JS-A1"]["due"] == 13
+    micro = build_weekly(report_app, now=monday, level=4)
+    assert micro.as_json()["grids"]["JS-A1-V01-G02"]["due"] == 2  # T1, T5
+
+
+# --------------------------------------------------------------------------- formats
+
+
+class Outline(HTMLParser):
+    """What the structure checks need: headings, tables, SVGs, anchors, links, titles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headings: list[tuple[str, str]] = []
+        self.tables = 0
+        self.svgs = 0
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.titles: list[str] = []
+        self.external: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in ("h1", "h2", "h3"):
+            self._in = tag
+            self.headings.append((tag, ""))
+        self.tables += tag == "table"
+        self.svgs += tag == "svg"
+        if a.get("id"):
+            self.ids.add(a["id"] or "")
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"] or "")
+        if a.get("title"):
+            self.titles.append(a["title"] or "")
+        for key in ("src", "href"):
+            value = a.get(key) or ""
+            if tag in ("script", "link", "img") or value.startswith(("http:", "https:")):
+                self.external.append(f"{tag} {value}")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._in:
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            tag, text = self.headings[-1]
+            self.headings[-1] = (tag, text + data)
+
+
+def test_html_structure_in_chinese_and_english(report_app: App, weekly: WeeklyReport) -> None:
+    html = render_weekly(weekly, "html", locale="zh_CN", workflow=report_app.workflow).decode()
+    o = Outline()
+    o.feed(html)
+    h2 = [text.strip() for tag, text in o.headings if tag == "h2"]
+    assert h2 == [
+        "一、全区概况",
+        "二、红榜与黄榜",
+        "三、本周典型",
+        "四、各网格指标",
+        "五、超期未结案件（最久的）",
+        "六、复发热点（近5周）",
+        "七、本月大会战进展",
+        "附录：本周应结案件清单",
+    ]
+    assert o.headings[0] == ("h1", "金山经济开发区环境整治工作周报")
+    assert o.svgs == 3  # trend, closure by medium grid, hot spots
+    assert o.external == []  # self-contained
+    # summary, red, yellow, example, 17 medium groups, zone total, overdue, hot spots, appendix
+    assert o.tables >= 1 + 2 + 1 + 17 + 1 + 1 + 1 + 3
+    assert "#g-JS-A1-V01" in o.links and "g-JS-A1-V01" in o.ids
+    assert all(link[1:] in o.ids for link in o.links if link.startswith("#"))
+    assert "closeloop report items --week 2026-W14 --grid JS-A1-V01 --figure due" in o.titles
+    assert "@page" in html and "size: A4" in html
+    assert "<script" not in html
+
+    en = render_weekly(weekly, "html", locale="en", workflow=report_app.workflow).decode()
+    o_en = Outline()
+    o_en.feed(en)
+    assert next(t.strip() for tag, t in o_en.headings if tag == "h2") == "1. Zone summary"
+    assert 'lang="en"' in en and "Random piling" in en
+
+
+def test_html_escapes_what_people_typed(report_app: App) -> None:
+    metadata.create_all(report_app.engine)
+    ref = submit(report_app, "JS-A1-V01-G01", "sanitation", z(3, 31, 9), title="<b>垃圾</b>&")
+    step(report_app, ref, "fix", "yantou.g1", z(3, 31, 10), note="x")
+    report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
+    html = render_weekly(report, "html", locale="zh_CN", workflow=report_app.workflow).decode()
+    assert "<b>垃圾</b>" not in html and "&lt;b&gt;垃圾&lt;/b&gt;&amp;" in html
+
+
+def test_markdown_and_json(report_app: App, weekly: WeeklyReport) -> None:
+    md = render_weekly(weekly, "md", locale="zh_CN", workflow=report_app.workflow).decode()
+    assert md.startswith("## 金山经济开发区环境整治工作周报\n")
+    assert "1. 新屋村 100.0%" in md
+    assert "苏溪村（JS-A2-V08）本周按期结案率100.0%，前4周合计25.0%，提高75.0个百分点。" in md
+    data = json.loads(render_weekly(weekly, "json", locale="en", workflow=report_app.workflow))
+    assert data == weekly.as_json()
+
+
+def test_xlsx_read_back(report_app: App, weekly: WeeklyReport) -> None:
+    content = render_weekly(weekly, "xlsx", locale="zh_CN", workflow=report_app.workflow)
+    book = load_workbook(io.BytesIO(content))
+    assert book.sheetnames == [
+        "全区概况",
+        "各网格指标",
+        "红榜",
+        "黄榜",
+        "本周典型",
+        "超期未结案件",
+        "复发热点",
+        "本月大会战进展",
+        "本周应结案件清单",
+    ]
+    grids = book["各网格指标"]
+    header = [c.value for c in grids[1]]
+    assert header[:5] == ["网格", "code", "受理数", "派遣数", "应结案数"]
+    lines = {r[1]: r for r in grids.iter_rows(min_row=2, values_only=True)}
+    yantou = lines["JS-A1-V01"]
+    assert yantou[0] == "堰头村"
+    assert yantou[2:8] == (9, 9, 8, 1, 6, 5)
+    assert yantou[header.index("按期结案率")] == pytest.approx(5 / 7)
+    assert grids.cell(row=2, column=header.index("按期结案率") + 1).number_format == "0.0%"
+    red = [r[:2] for r in book["红榜"].iter_rows(min_row=2, values_only=True)]
+    assert red == [(1, "新屋村"), (2, "苏溪村"), (3, "溪口村")]
+    due_sheet = list(book["本周应结案件清单"].iter_rows(min_row=2, values_only=True))
+    assert len(due_sheet) == 25
+
+
+def test_unknown_format_or_locale(report_app: App, weekly: WeeklyReport) -> None:
+    with pytest.raises(Invalid, match="unknown format 'pdf'"):
+        render_weekly(weekly, "pdf", locale="zh_CN", workflow=report_app.workflow)
+    with pytest.raises(Invalid, match="unknown locale 'fr'"):
+        render_weekly(weekly, "html", locale="fr", workflow=report_app.workflow)
+
+
+# --------------------------------------------------------------------------- the weekly job
+
+
+def test_send_weekly_report_once_per_week_to_every_supervisor(report_app: App) -> None:
+    build_week14(report_app)
+    monday = z(4, 6, 8)
+    sent = send_weekly_report(report_app, monday)
+    assert sent.week == "2026-W14"
+    assert sent.file.name == "weekly-2026-W14.html" and sent.file.exists()
+    assert "金山经济开发区环境整治工作周报" in sent.file.read_text(encoding="utf-8")
+    assert sent.url == sent.file.as_uri()
+    assert sent.notices == 3  # 王督查, 赵督查, admin: one file channel each
+    again = send_weekly_report(report_app, monday + timedelta(minutes=5))
+    assert again.notices == 0
+    with report_app.engine.connect() as conn:
+        rows = conn.execute(
+            select(people.c.handle, notifications.c.payload, notifications.c.idempotency_key)
+            .select_from(notifications.join(people, people.c.id == notifications.c.recipient_id))
+            .where(notifications.c.kind == "weekly_report")
+            .order_by(people.c.handle)
+        ).all()
+    assert [r.handle for r in rows] == ["admin", "duban.wang", "duban.zhao"]
+    assert all(
+        r.payload == {"week": "2026-W14", "file": str(sent.file), "url": sent.url} for r in rows
+    )
+    assert all(r.idempotency_key.startswith("weekly_report:2026-W14:") for r in rows)
+
+
+def test_the_link_uses_base_url_when_set(report_app: App) -> None:
+    raw = dict(report_app.settings.raw)
+    raw["report"] = {**raw["report"], "base_url": "https://closeloop.example.org/reports/"}
+    a = replace(report_app, settings=replace(report_app.settings, raw=raw))
+    sent = send_weekly_report(a, z(4, 6, 8))
+    assert sent.url == "https://closeloop.example.org/reports/weekly-2026-W14.html"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cli(app: App, *args: str) -> Any:
+    with patch.object(State, "app", lambda _self: app):
+        result = CliRunner().invoke(cli_app, ["--config", str(CONFIG), *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def test_commands_report_weekly_and_items(report_app: App, tmp_path: Path) -> None:
+    refs = build_week14(report_app)
+    name = {ref: n for n, ref in refs.items()}
+    out = cli(report_app, "report", "weekly", "--week", "2026-W14", "--format", "json")
+    data = json.loads(out.stdout)
+    assert data["grids"]["JS-A1-V01"]["due"] == 8
+    target = tmp_path / "w14.xlsx"
+    cli(
+        report_app,
+        "report",
+        "weekly",
+        "--week",
+        "2026-W14",
+        "--format",
+        "xlsx",
+        "--out",
+        str(target),
+    )
+    assert load_workbook(target).sheetnames[0] == "全区概况"
+    html = cli(report_app, "report", "weekly", "--week", "2026-W14", "--locale", "en").stdout
+    assert "<h1>金山经济开发区: weekly environmental work report</h1>" in html
+
+    listed = json.loads(
+        cli(
+            report_app,
+            "report",
+            "items",
+            "--week",
+            "2026-W14",
+            "--grid",
+            "JS-A1-V01",
+            "--figure",
+            "closed_on_time",
+            "--json",
+        ).stdout
+    )
+    assert sorted(name[i["ref"]] for i in listed) == ["R1", "T1", "T3", "T7", "T9"]
+    text = cli(report_app, "report", "items", "--week", "2026-W14", "--figure", "escalations")
+    assert text.stdout.splitlines()[0] == "escalations 2026-W14 金山经济开发区: 3"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "items", "--week", "2026-W14", "--figure", "late"], "unknown figure 'late'"),
+        (["report", "items", "--figure", "due", "--grid", "NOPE"], "unknown grid 'NOPE'"),
+        (["report", "weekly", "--week", "2026-W60"], "does not exist"),
+        (["report", "weekly", "--format", "xlsx"], "--format xlsx needs --out"),
+        (["report", "weekly", "--locale", "fr"], "unknown locale"),
+    ],
+)
+def test_command_errors_are_one_line(
+    report_app: App, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from closeloop.cli import main
+
+    with (
+        patch.object(State, "app", lambda _self: report_app),
+        patch("sys.argv", ["closeloop", *args]),
+        pytest.raises(SystemExit) as info,
+    ):
+        main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
