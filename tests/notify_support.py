@@ -178,6 +178,8 @@ class Receiver:
     status: int = 200
     reply: bytes = b'{"errcode": 0, "errmsg": "ok"}'
     delay: float = 0.0  # seconds before answering: a slow receiver
+    hold_after: int | None = None  # requests after this many are recorded, then held ...
+    gate: threading.Event = field(default_factory=threading.Event)  # ... until this is set
     seen: list[Request] = field(default_factory=list)
     active: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -209,11 +211,18 @@ class Receiver:
                         time.sleep(receiver.delay)
                     with receiver.lock:
                         receiver.seen.append(Request(self.path, dict(self.headers.items()), body))
+                        held = receiver.hold_after is not None and (
+                            len(receiver.seen) > receiver.hold_after
+                        )
+                    if held:
+                        receiver.gate.wait(timeout=60)
                     self.send_response(receiver.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(receiver.reply)))
                     self.end_headers()
                     self.wfile.write(receiver.reply)
+                except OSError:
+                    pass  # the sender died while we held its request
                 finally:
                     with receiver.lock:
                         receiver.active -= 1
@@ -230,6 +239,7 @@ class Receiver:
         return self
 
     def stop(self) -> None:
+        self.gate.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
