@@ -25,7 +25,6 @@ from closeloop.grid import in_subtree, level_name
 from closeloop.models import evidence, grids, people, tickets
 from closeloop.tickets import Invalid, NotFound, NotPermitted, StepInput
 from closeloop.web import access, registers, schemas
-from closeloop.web.app import ERROR_RESPONSES
 from closeloop.web.auth import (
     AdminUser,
     CurrentUser,
@@ -44,7 +43,7 @@ from closeloop.web.auth import (
 )
 from closeloop.web.uploads import body_schema, read_body, store_uploads
 
-router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api", responses=schemas.ERROR_RESPONSES)
 
 Ref = Annotated[str, Path(max_length=32, description="ticket reference, e.g. EP-2026-000001")]
 SecretQuery = Annotated[

@@ -71,27 +71,6 @@ class ManualClock:
 # --- errors ------------------------------------------------------------------------------------
 
 
-class ErrorBody(BaseModel):
-    """Every error of the JSON API: one message saying what was wrong and what is allowed."""
-
-    error: str
-    details: list[dict[str, Any]] | None = None
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": what}
-    for status, what in (
-        (400, "bad request (malformed JSON or form, unknown step)"),
-        (401, "not logged in, or an unknown or revoked token"),
-        (403, "not permitted (or the CSRF token is missing)"),
-        (404, "not found, or not visible to the caller"),
-        (409, "not allowed in the ticket's current state, or changed meanwhile"),
-        (413, "the request body is too large"),
-        (422, "a field is missing or invalid"),
-        (429, "too many failed logins"),
-    )
-}
-
 _DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (StepNotAllowed, 409),
     (EvidenceError, 422),
@@ -114,6 +93,9 @@ def error_response(
 ) -> Response:
     """An error in the caller's dialect: `{"error": ...}`, or Open311's list of code and
     description (in XML when the path asks for .xml)."""
+    page_error = getattr(request.app.state, "page_error", None)  # HTML for browsers on pages
+    if page_error is not None and (page := page_error(request, status, message, headers)):
+        return page
     if _is_open311(request):
         status = 400 if status == 422 else status  # GeoReport v2 knows 400, not 422
         if request.url.path.endswith(".xml"):
@@ -326,7 +308,7 @@ class BackgroundJobs:
 def create_app(app: App, *, clock: Clock | None = None, run_background: bool = False) -> FastAPI:
     """The web service for one zone. `run_background` also runs the scheduler in this process
     (the single-process SQLite set-up); several web workers leave it to `closeloop scheduler`."""
-    from closeloop.web import api, auth, open311
+    from closeloop.web import api, auth, open311, pages
 
     cfg = WebSettings.from_settings(app.settings)
 
@@ -362,4 +344,6 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     fa.include_router(auth.router)
     fa.include_router(api.router)
     fa.include_router(open311.router)
+    fa.include_router(pages.router)
+    fa.state.page_error = pages.error_page
     return fa

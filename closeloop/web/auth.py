@@ -41,7 +41,7 @@ from closeloop.bootstrap import App
 from closeloop.db import insert_ignoring_duplicates, read_only
 from closeloop.models import api_tokens, grids, login_attempts, people, web_keys, web_sessions
 from closeloop.tickets import Actor, DomainError, Invalid, NotFound, NotPermitted
-from closeloop.web.schemas import Text
+from closeloop.web.schemas import ERROR_RESPONSES, Text
 from closeloop.web.settings import WebSettings
 
 SESSION_COOKIE = "closeloop_session"
@@ -625,7 +625,7 @@ def safe_next(target: str | None) -> str:
 
 # --- routes: the login and logout forms, and the CSRF token for scripts ------------------------
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
 
 @router.get("/api/csrf", summary="A CSRF token for forms and X-CSRF-Token")

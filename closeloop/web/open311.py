@@ -64,13 +64,18 @@ class ErrorItem(BaseModel):
     description: str
 
 
+_XML = {"text/xml": {"schema": {"type": "string", "description": "<errors><error>..."}}}
 OPEN311_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": list[ErrorItem], "description": "bad request (missing or invalid field)"},
-    403: {"model": list[ErrorItem], "description": "api_key missing, unknown or revoked"},
-    404: {"model": list[ErrorItem], "description": "unknown jurisdiction, service or request"},
-    # Never sent (invalid parameters are 400s, as the spec has it); declared so that the
-    # schema does not promise FastAPI's own validation error body instead.
-    422: {"model": list[ErrorItem], "description": "not used: invalid parameters are 400"},
+    status: {"model": list[ErrorItem], "description": what, "content": _XML}
+    for status, what in (
+        (400, "bad request (missing or invalid field)"),
+        (403, "api_key missing, unknown or revoked"),
+        (404, "unknown jurisdiction, service or request"),
+        (413, "the request body is too large"),
+        # Never sent (invalid parameters are 400s, as the spec has it); declared so that the
+        # schema does not promise FastAPI's own validation error body instead.
+        (422, "not used: invalid parameters are 400"),
+    )
 }
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], responses=OPEN311_ERRORS)

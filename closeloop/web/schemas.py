@@ -32,6 +32,32 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Every error of the JSON API: one message saying what was wrong and what is allowed."""
+
+    error: str
+    details: list[dict[str, Any]] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": what}
+    for status, what in (
+        (400, "bad request (malformed JSON or form, unknown step)"),
+        (401, "not logged in, or an unknown or revoked token"),
+        (403, "not permitted (or the CSRF token is missing)"),
+        (404, "not found, or not visible to the caller"),
+        (409, "not allowed in the ticket's current state, or changed meanwhile"),
+        (413, "the request body is too large"),
+        (415, "the body is neither JSON nor a form"),
+        (422, "a field is missing or invalid"),
+        (429, "too many failed logins"),
+    )
+}
+
+
 # --- requests ----------------------------------------------------------------------------------
 
 
