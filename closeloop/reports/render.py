@@ -151,7 +151,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "reward": "奖励（元）",
         "reward_lost": "取消奖励（元）",
         "penalty": "处罚",
-        "penalty_text": "{source}月得分低于{floor}分，取消奖励至{until}",
+        "penalty_text": "{source}得分低于{floor}分，取消奖励至{until}",
         "accountability": "启动问责",
         "penalties": "处罚与问责",
         "red_board": "红榜",
