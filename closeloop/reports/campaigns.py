@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, case, func, insert, select
 
@@ -233,7 +233,8 @@ def progress(
     return CampaignProgress(
         campaign=campaign,
         action_name=action_name(campaign.action),
-        week_theme=campaign.week_theme(window.end if until is None else until, app),
+        # The last moment of the window: its end is exclusive.
+        week_theme=campaign.week_theme(window.end - timedelta(seconds=1), app),
         by_action=action_rows,
         by_grid=grid_rows,
         total=total,

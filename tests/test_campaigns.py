@@ -1,0 +1,173 @@
+"""The month's campaign (一月一村大会战): recording it, and its progress on the fixed week of
+tests/report_data.py.
+
+April campaign on 堰头村 and 曹园村. Tickets filed there from 1 April (zone time), not dismissed:
+  堰头: T8 sanitation (open), T3 random_piling (closed), T4 sanitation (open), T5 sanitation
+        (deferred), R1 random_piling (closed), T6 sanitation (open)   -> found 6, fixed 2
+  曹园: W1 other (open), C3 sanitation (open), P1 random_parking (closed); X1 dismissed
+                                                                       -> found 3, fixed 1
+By action (from the category): clean-up = random_piling + sanitation: 6 + 1 = 7 found, 2 fixed;
+rectification = other + random_parking: 2 found, 1 fixed. T1, T2, T10 (30-31 March) are not
+counted, nor anything in 东河村.
+"""
+
+from __future__ import annotations
+
+import json
+from unittest.mock import patch
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from closeloop.bootstrap import App
+from closeloop.cli import app as cli_app
+from closeloop.cli.common import State
+from closeloop.db import read_only
+from closeloop.models import campaign_grids, campaigns, metadata
+from closeloop.reports import campaigns as cmod
+from closeloop.reports.render import render_weekly
+from closeloop.reports.weekly import build_weekly
+from closeloop.tickets import Invalid
+from tests.conftest import CONFIG
+from tests.report_data import REAL_NOW, build_week14, submit, z
+
+THEMES = ("清理垃圾", "拆除违建", "整治停车", "绿化建设")
+
+
+@pytest.fixture
+def camp_app(app: App) -> App:
+    metadata.create_all(app.engine)
+    return app
+
+
+def add(app: App, **kwargs: object) -> cmod.Campaign:
+    given: dict = {
+        "month": "2026-04",
+        "grid_codes": ["JS-A1-V01", "JS-A1-V02"],
+        "theme": "堰头曹园环境大会战",
+        "action": "clean-up",
+        "weekly_themes": THEMES,
+        "now": REAL_NOW,
+    }
+    given.update(kwargs)
+    return cmod.add_campaign(app, **given)  # type: ignore[arg-type]
+
+
+def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
+    with app.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_progress_by_village_and_action(camp_app: App) -> None:
+    build_week14(camp_app)
+    c = add(camp_app)
+    assert [code for code, _, _ in c.grids] == ["JS-A1-V01", "JS-A1-V02"]
+    with read_only(camp_app.engine) as conn:
+        p = cmod.progress(conn, camp_app, c, until=z(4, 6, 0))
+    assert [(g.key, g.found, g.fixed, g.open) for g in p.by_grid] == [
+        ("JS-A1-V01", 6, 2, 4),
+        ("JS-A1-V02", 3, 1, 2),
+    ]
+    assert [(a.key, a.found, a.fixed, a.open) for a in p.by_action] == [
+        ("clean-up", 7, 2, 5),
+        ("rectification", 2, 1, 1),
+        ("demolition", 0, 0, 0),
+        ("construction", 0, 0, 0),
+    ]
+    assert (p.total.found, p.total.fixed, p.total.open) == (9, 3, 6)
+    assert p.action_name.zh == "大清理" and p.week_theme == "清理垃圾"  # 1-7 April: week 1
+    # Only what was filed before `until` counts: at 07:30 on 3 April, P1 and R1 are not yet filed.
+    with read_only(camp_app.engine) as conn:
+        early = cmod.progress(conn, camp_app, c, until=z(4, 3, 7, 30))
+    assert (early.total.found, early.total.fixed) == (6, 1)  # T8 T3 T4 T5 W1 C3; T3 fixed
+
+
+def test_tickets_of_other_months_and_villages_do_not_count(camp_app: App) -> None:
+    c = add(camp_app)
+    submit(camp_app, "JS-A1-V01-G01", "sanitation", z(3, 31, 23, 59))  # March, zone time
+    submit(camp_app, "JS-A1-V03-G01", "sanitation", z(4, 10, 9))  # another village
+    inside = submit(camp_app, "JS-A1-V01", "sanitation", z(4, 1, 0))  # the village itself
+    with read_only(camp_app.engine) as conn:
+        p = cmod.progress(conn, camp_app, c)
+    assert (p.total.found, p.total.open) == (1, 1)
+    assert inside.startswith("EP-2026-")
+
+
+def test_the_weekly_report_shows_the_month_campaign(camp_app: App) -> None:
+    build_week14(camp_app)
+    add(camp_app)
+    report = build_weekly(camp_app, now=REAL_NOW, week="2026-W14")
+    (shown,) = report.campaigns
+    assert (shown.total.found, shown.total.fixed) == (9, 3)
+    html = render_weekly(report, "html", locale="zh_CN", workflow=camp_app.workflow).decode()
+    assert "堰头曹园环境大会战 · 大清理" in html and "本周主题：清理垃圾" in html
+    march = build_weekly(camp_app, now=REAL_NOW, week="2026-W12")
+    assert march.campaigns == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"action": "bulldoze"}, "unknown action 'bulldoze'"),
+        ({"month": "2026-13"}, "YYYY-MM"),
+        ({"grid_codes": ["NOPE"]}, "unknown grid 'NOPE'"),
+        ({"grid_codes": []}, "at least one --grid"),
+        ({"grid_codes": ["JS"]}, "the whole zone"),
+        ({"theme": "  "}, "a theme is needed"),
+        ({"weekly_themes": ["a", "b", "c", "d", "e", "f"]}, "at most 5 weekly themes"),
+    ],
+)
+def test_bad_campaigns_write_nothing(camp_app: App, change: dict, message: str) -> None:
+    with pytest.raises(Invalid, match=message):
+        add(camp_app, **change)
+    assert count(camp_app, campaigns) == 0 and count(camp_app, campaign_grids) == 0
+
+
+def test_one_campaign_per_village_and_month(camp_app: App) -> None:
+    add(camp_app)
+    with pytest.raises(Invalid, match="JS-A1-V02 already has the campaign '堰头曹园环境大会战'"):
+        add(camp_app, grid_codes=["JS-A1-V02", "JS-A1-V03"], theme="另一场")
+    assert count(camp_app, campaign_grids) == 2
+    add(camp_app, month="2026-05", grid_codes=["JS-A1-V02"], theme="五月")
+    with read_only(camp_app.engine) as conn:
+        assert [c.month for c in cmod.list_campaigns(conn)] == ["2026-04", "2026-05"]
+        assert [c.theme for c in cmod.list_campaigns(conn, "2026-05")] == ["五月"]
+
+
+def run(app: App, *args: str) -> str:
+    with patch.object(State, "app", lambda _self: app):
+        result = CliRunner().invoke(cli_app, ["--config", str(CONFIG), *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def test_campaign_commands(camp_app: App) -> None:
+    build_week14(camp_app)
+    out = run(
+        camp_app,
+        "campaign",
+        "add",
+        "--month",
+        "2026-04",
+        "--grid",
+        "JS-A1-V01",
+        "--grid",
+        "JS-A1-V02",
+        "--theme",
+        "大会战",
+        "--action",
+        "demolition",
+        "--weekly-themes",
+        "拆",
+        "--weekly-themes",
+        "建",
+    )
+    assert out.startswith("campaign 1 2026-04 大会战 (demolition): JS-A1-V01 堰头村, JS-A1-V02")
+    listed = json.loads(run(camp_app, "campaign", "list", "--json"))
+    assert [
+        (c["grids"], c["weekly_themes"], c["found"], c["fixed"], c["open"]) for c in listed
+    ] == [(["JS-A1-V01", "JS-A1-V02"], ["拆", "建"], 9, 3, 6)]
+    assert listed[0]["by_action"]["clean-up"] == {"found": 7, "fixed": 2, "open": 5}
+    assert "found 9, fixed 3, open 6" in run(camp_app, "campaign", "list", "--month", "2026-04")
+    assert run(camp_app, "campaign", "list", "--month", "2026-06") == "no campaign in 2026-06\n"
