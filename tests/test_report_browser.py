@@ -1,0 +1,135 @@
+"""The weekly report and the exam board in headless Chromium (Debian's package, driven by
+Playwright): a PNG for a person to look at, and the print layout fits A4 portrait.
+
+Outside CI these tests skip when /usr/bin/chromium is missing; in CI (env CI set) they fail.
+Chinese text needs a CJK font on the machine (Debian: fonts-noto-cjk), not in the report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from closeloop.bootstrap import App
+from closeloop.models import metadata
+from closeloop.reports import store
+from closeloop.reports.render import render_board, render_weekly
+from closeloop.reports.weekly import build_weekly
+from tests.conftest import REPO
+from tests.report_data import REAL_NOW, build_week14
+from tests.test_exam_store import APRIL
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO / "test-artifacts"
+A4_WIDTH_PX = 794  # 210 mm at 96 CSS px per inch
+MARGIN_PX = 38  # the report's @page side margins: 10 mm
+PRINTABLE_PX = A4_WIDTH_PX - 2 * MARGIN_PX
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (Debian package chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests must run in CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def pdf_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
+
+
+def check_page(browser: Any, html: Path, png: Path) -> dict[str, Any]:
+    page = browser.new_page(viewport={"width": A4_WIDTH_PX, "height": 1123})
+    try:
+        page.goto(html.as_uri())
+        page.screenshot(path=str(png), full_page=True)
+        # Print: lay the page out in the printable width and look for anything sticking out.
+        page.emulate_media(media="print")
+        page.set_viewport_size({"width": PRINTABLE_PX, "height": 1000})
+        widths = page.evaluate(
+            """() => {
+                let right = 0, worst = '';
+                for (const el of document.querySelectorAll('body *')) {
+                    const r = el.getBoundingClientRect();
+                    if (r.width > 0 && r.right > right) { right = r.right; worst = el.tagName; }
+                }
+                return {scroll: document.documentElement.scrollWidth, right, worst};
+            }"""
+        )
+        pdf = page.pdf(format="A4", print_background=True)
+    finally:
+        page.close()
+    return {**widths, "pages": pdf_pages(pdf), "pdf": pdf}
+
+
+def test_weekly_report_in_chromium(sqlite_app: App, browser: Any, tmp_path: Path) -> None:
+    metadata.create_all(sqlite_app.engine)
+    build_week14(sqlite_app)
+    report = build_weekly(sqlite_app, now=REAL_NOW, week="2026-W14")
+    html = tmp_path / "weekly.html"
+    html.write_bytes(render_weekly(report, "html", locale="zh_CN", workflow=sqlite_app.workflow))
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = ARTIFACTS / "weekly-report-2026-W14.png"
+    result = check_page(browser, html, png)
+    assert png.stat().st_size > 50_000  # a real picture of several screens, not a blank page
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result["scroll"] <= PRINTABLE_PX, result
+    assert result["right"] <= PRINTABLE_PX + 1, result
+    assert result["pages"] >= 3, result["pages"]  # 17 grid tables and the appendix
+    (ARTIFACTS / "weekly-report-2026-W14.pdf").write_bytes(result["pdf"])
+
+
+def test_a_cjk_font_is_installed_for_the_screenshots() -> None:
+    """Without one, Chromium draws the Chinese as boxes (Debian: apt-get install fonts-noto-cjk)."""
+    fc_list = shutil.which("fc-list")
+    found = (
+        subprocess.run([fc_list, ":lang=zh-cn", "family"], capture_output=True, text=True).stdout
+        if fc_list
+        else ""
+    )
+    reason = "no font for Chinese (fc-list :lang=zh-cn is empty); install fonts-noto-cjk"
+    if not found.strip() and not os.environ.get("CI"):
+        pytest.skip(reason)
+    assert found.strip(), reason
+
+
+def test_english_report_and_board_fit_a4(sqlite_app: App, browser: Any, tmp_path: Path) -> None:
+    metadata.create_all(sqlite_app.engine)
+    build_week14(sqlite_app)
+    report = build_weekly(sqlite_app, now=REAL_NOW, week="2026-W14")
+    en = tmp_path / "weekly.en.html"
+    en.write_bytes(render_weekly(report, "html", locale="en", workflow=sqlite_app.workflow))
+    store.import_exam(sqlite_app, APRIL, REAL_NOW)
+    board = tmp_path / "board.html"
+    view = store.publish_board(sqlite_app, "2026-04", REAL_NOW)
+    board.write_bytes(render_board(view, "html", locale="zh_CN"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    for source, name in ((en, "weekly-report-2026-W14.en.png"), (board, "exam-board-2026-04.png")):
+        result = check_page(browser, source, ARTIFACTS / name)
+        assert result["scroll"] <= PRINTABLE_PX, (name, result)
+        assert result["right"] <= PRINTABLE_PX + 1, (name, result)
+        assert result["pages"] >= 1
