@@ -243,3 +243,51 @@ def import_rows(conn: Connection, rows: Sequence[GridRow], now: datetime) -> Imp
         existing[row.code] = (gid, path)
         g_created += 1
     return ImportSummary(g_created, g_updated, p_created, p_updated)
+
+
+# --- administration (the admin pages): a grid's leader, a person's channels ---------------------
+
+
+def set_leader(conn: Connection, code: str, handle: str) -> Grid:
+    """Make the person `handle` the leader of grid `code`; tickets already assigned stay where
+    they are (the next assignment, reminder or escalation reaches the new leader)."""
+    grid = get_grid(conn, code)
+    person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
+    if person_id is None:
+        raise UnknownPerson(f"unknown person '{handle}'")
+    conn.execute(update(grids).where(grids.c.id == grid.id).values(leader_id=person_id))
+    return get_grid(conn, code)
+
+
+def set_channels(
+    conn: Connection,
+    handle: str,
+    channels: Sequence[str],
+    *,
+    webhook: str | None,
+    digest: bool,
+) -> None:
+    """How a person receives notices: their channels (empty: the zone's default), the webhook
+    address the webhook channel posts to, and digest mode (notices collected into one)."""
+    from urllib.parse import urlsplit
+
+    from closeloop.gridfile import CHANNELS
+
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        raise ValueError(f"unknown channel {', '.join(unknown)}; known: {', '.join(CHANNELS)}")
+    webhook = (webhook or "").strip() or None
+    if webhook is not None:
+        parts = urlsplit(webhook)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(webhook) > 500:
+            raise ValueError("the webhook must be an http(s) address of at most 500 characters")
+    if "webhook" in channels and webhook is None:
+        raise ValueError("the webhook channel needs a webhook address")
+    person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
+    if person_id is None:
+        raise UnknownPerson(f"unknown person '{handle}'")
+    conn.execute(
+        update(people)
+        .where(people.c.id == person_id)
+        .values(channels=",".join(dict.fromkeys(channels)), webhook=webhook, digest=digest)
+    )
