@@ -493,3 +493,55 @@ class TestService:
         # Query strings (the reporter's secret) never reach the log.
         assert lines[1]["path"] == "/api/tickets/EP-2026-000009" and lines[1]["status"] == 404
         assert "s3cret" not in caplog.text
+
+
+class TestReports:
+    def test_weekly_report_in_every_format(self, web: Web) -> None:
+        web.submit()
+        r = web.get("/api/reports/weekly", SUPERVISOR)
+        assert r.status_code == 200, r.text
+        assert r.json()["week"] == "2026-W13"  # the last full week before Wed 1 April
+        html = web.get("/api/reports/weekly", SUPERVISOR, params={"format": "html"})
+        assert html.headers["content-type"].startswith("text/html") and b"<table" in html.content
+        md = web.get("/api/reports/weekly", SUPERVISOR, params={"format": "md", "locale": "en"})
+        assert md.headers["content-type"].startswith("text/markdown")
+        xlsx = web.get("/api/reports/weekly", SUPERVISOR, params={"format": "xlsx"})
+        assert xlsx.content[:2] == b"PK"
+        assert 'filename="weekly-2026-W13.xlsx"' in xlsx.headers["content-disposition"]
+        week = web.get("/api/reports/weekly", SUPERVISOR, params={"week": "2026-W10"}).json()
+        assert week["week"] == "2026-W10"
+
+    def test_weekly_report_refusals(self, web: Web) -> None:
+        assert web.get("/api/reports/weekly", LEADER).status_code == 403
+        assert web.client.get("/api/reports/weekly").status_code == 401
+        for week, words in (("2026-W14", "has not ended"), ("2026-W60", "does not exist")):
+            r = web.get("/api/reports/weekly", SUPERVISOR, params={"week": week})
+            assert r.status_code == 422 and words in r.json()["error"], r.text
+        assert web.get("/api/reports/weekly", SUPERVISOR, params={"week": "W14"}).status_code == 422
+        r = web.get("/api/reports/weekly", SUPERVISOR, params={"format": "pdf"})
+        assert r.status_code == 422
+
+    def test_exam_board(self, web: Web) -> None:
+        from closeloop.reports import store
+
+        lines = ["month,inspector_grid,grid,sheet,item,score,max_score,note"]
+        for grid, inspector, score in (
+            ("JS-A1-V01", "JS-A1-V02", 9),
+            ("JS-A1-V02", "JS-A1-V01", 5),
+        ):
+            lines.append(f"2026-03,{inspector},{grid},basic,环境卫生,{score},10,")
+        store.import_exam(web.app, "\n".join(lines) + "\n", NOW)
+        assert (
+            web.get("/api/exam/board", SUPERVISOR, params={"month": "2026-03"}).status_code == 404
+        )
+        store.publish_board(web.app, "2026-03", NOW)
+        board = web.get("/api/exam/board", SUPERVISOR, params={"month": "2026-03"}).json()
+        assert board["month"] == "2026-03"
+        assert board["red"] == ["JS-A1-V01"] and board["yellow"] == ["JS-A1-V02"]
+        html = web.get("/api/exam/board", SUPERVISOR, params={"month": "2026-03", "format": "html"})
+        assert html.status_code == 200 and "堰头村" in html.text
+        assert web.get("/api/exam/board", LEADER, params={"month": "2026-03"}).status_code == 403
+        assert (
+            web.get("/api/exam/board", SUPERVISOR, params={"month": "2026-13"}).status_code == 422
+        )
+        assert web.get("/api/exam/board", SUPERVISOR).status_code == 422

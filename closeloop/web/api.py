@@ -12,7 +12,7 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -410,6 +410,96 @@ def extension_requests(
     app = web_app(request)
     wanted = None if status == "all" else status
     return {"items": registers.extension_requests(app, access.scope_clause(principal), wanted)}
+
+
+# --- the weekly report and the monthly boards (supervisors) ----------------------------------
+
+REPORT_MEDIA = {
+    "json": "application/json",
+    "html": "text/html; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+ReportFormat = Literal["json", "html", "md", "xlsx"]
+Locale = Literal["zh_CN", "en"]
+_REPORT_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the report in the format asked for",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/html": {"schema": {"type": "string"}},
+            "text/markdown": {"schema": {"type": "string"}},
+            REPORT_MEDIA["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def _supervisor(principal: Principal) -> None:
+    if not principal.is_supervisor:
+        raise NotPermitted(f"{principal.handle} is not a supervisor; reports are for supervisors")
+
+
+def _report_response(body: bytes, fmt: str, filename: str) -> Response:
+    headers = {"Cache-Control": "private, no-store"}
+    if fmt == "xlsx":
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
+    return Response(body, media_type=REPORT_MEDIA[fmt], headers=headers)
+
+
+@router.get(
+    "/reports/weekly",
+    summary="The weekly example-meeting report (定期例会周报) as JSON, HTML, Markdown or XLSX",
+    tags=["reports"],
+    response_class=Response,
+    responses=_REPORT_DOC,
+)
+def weekly_report(
+    request: Request,
+    principal: CurrentUser,
+    week: Annotated[
+        str | None,
+        Query(
+            pattern=r"^2[0-1]\d\d-W\d\d$",
+            description="ISO week, e.g. 2026-W14 (default: the last full week)",
+        ),
+    ] = None,
+    fmt: Annotated[ReportFormat, Query(alias="format")] = "json",
+    level: Annotated[int | None, Query(ge=2, le=4, description="grids listed")] = None,
+    locale: Locale | None = None,
+) -> Response:
+    from closeloop.reports.render import render_weekly
+    from closeloop.reports.weekly import build_weekly
+
+    _supervisor(principal)
+    app, now = web_app(request), request_now(request)
+    report = build_weekly(app, now=now, week=week, level=level)
+    body = render_weekly(report, fmt, locale=locale or app.settings.locale, workflow=app.workflow)
+    return _report_response(body, fmt, f"weekly-{report.week.label}")
+
+
+@router.get(
+    "/exam/board",
+    summary="A month's published red and yellow boards (月考红黄榜) with tiers and penalties",
+    tags=["reports"],
+    response_class=Response,
+    responses=_REPORT_DOC,
+)
+def exam_board(
+    request: Request,
+    principal: CurrentUser,
+    month: Annotated[str, Query(pattern=r"^2[0-1]\d\d-(0[1-9]|1[0-2])$", examples=["2026-04"])],
+    fmt: Annotated[ReportFormat, Query(alias="format")] = "json",
+    locale: Locale | None = None,
+) -> Response:
+    from closeloop.reports import store
+    from closeloop.reports.render import render_board
+
+    _supervisor(principal)
+    app, now = web_app(request), request_now(request)
+    view = store.board_view(app, month, now)
+    body = render_board(view, fmt, locale=locale or app.settings.locale)
+    return _report_response(body, fmt, f"board-{month}")
 
 
 # --- grids, categories, the caller -------------------------------------------------------------
