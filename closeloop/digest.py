@@ -15,6 +15,10 @@ e.g. ``"daily 17:30"`` in the zone's time, or ``"every 4h"``):
 Weekly reports and digests themselves are never held: their content has no place in a list of
 tickets.
 
+Payload of a digest row: ``since`` and ``at`` bound the period whose held notices it collected
+(``collected``: their ids); the notice itself shows the period from ``at`` to ``until`` (the
+next digest time): "due in the period" means due before the next digest.
+
 Exactly once: the collected rows are marked ``digested`` in the same transaction that writes the
 digest row, whose idempotency key names the person and the period (``digest:<handle>:<end>``).
 Running the job twice in a period, or in two processes, writes one digest; a row that arrives
@@ -35,6 +39,7 @@ from sqlalchemy import Connection, and_, false, or_, select, true, update
 
 from closeloop import outbox
 from closeloop.bootstrap import App
+from closeloop.db import is_postgres, read_only
 from closeloop.grid import in_subtree
 from closeloop.models import grids, notifications, people, tickets
 
@@ -82,6 +87,14 @@ class Schedule:
         end_ts = math.floor(shifted / step) * step - offset.total_seconds()
         end = datetime.fromtimestamp(end_ts, tz)
         return end - self.every, end
+
+    def following(self, moment: datetime, tz: ZoneInfo) -> datetime:
+        """The digest time after the digest time ``moment``."""
+        if self.daily_at is not None:
+            day = moment.astimezone(tz).date() + timedelta(days=1)
+            return datetime.combine(day, self.daily_at, tz)
+        assert self.every is not None
+        return moment + self.every
 
 
 def parse_schedule(text: Any) -> Schedule | None:
@@ -159,6 +172,28 @@ def open_ticket_ids_for(conn: Connection, person_id: int) -> list[int]:
     return list(conn.execute(q).scalars())
 
 
+def _leaders_with_open_work(conn: Connection) -> set[int]:
+    """Leaders whose inbox is not empty, from one pass over the open tickets: an assigned
+    ticket is theirs on any grid of its responsible grid's path, a fix to check on any grid
+    strictly above it. (Which tickets exactly is `open_ticket_ids_for`'s business.)"""
+    resp = grids.alias("resp")
+    open_rows = conn.execute(
+        select(tickets.c.state, resp.c.path)
+        .select_from(tickets.join(resp, resp.c.id == tickets.c.responsible_grid_id))
+        .where(tickets.c.state.in_(("assigned", "fixed", "verified")))
+    )
+    grid_ids: set[int] = set()
+    for state, path in open_rows:
+        chain = [int(i) for i in path.strip("/").split("/")]
+        grid_ids.update(chain if state == "assigned" else chain[:-1])
+    if not grid_ids:
+        return set()
+    leaders = conn.execute(
+        select(grids.c.leader_id).where(grids.c.id.in_(grid_ids), grids.c.leader_id.is_not(None))
+    )
+    return set(leaders.scalars())
+
+
 # --- the job ----------------------------------------------------------------------------------
 
 
@@ -190,18 +225,35 @@ def collect(app: App, now: datetime) -> DigestReport:
     start, end = when.period(now, app.tz)
     report.period_start, report.period_end = start, end
     defaults: Sequence[str] = app.settings.section("notifiers").get("default_channels", ["console"])
-    with app.engine.connect() as conn:
-        q = select(people.c.id, people.c.handle, people.c.digest)
+    with read_only(app.engine) as conn:
+        q = select(people.c.id, people.c.handle, people.c.digest, people.c.channels)
         if who == "all":
-            leaders = select(grids.c.leader_id).where(grids.c.leader_id.is_not(None))
-            q = q.where(or_(people.c.digest.is_(True), people.c.id.in_(leaders)))
+            busy = _leaders_with_open_work(conn)
+            q = q.where(or_(people.c.digest.is_(True), people.c.id.in_(busy)))
         else:
             q = q.where(people.c.digest.is_(True))
         candidates = list(conn.execute(q.order_by(people.c.id)))
-    period = {"period_start": start.isoformat(), "period_end": end.isoformat()}
+    # since/at: the window whose held notices it collects; at/until: the window it looks ahead
+    # to (what falls due before the next digest), which the notice shows as its period.
+    period = {
+        "since": start.isoformat(),
+        "at": end.isoformat(),
+        "until": when.following(end, app.tz).isoformat(),
+    }
     for person in candidates:
+        key = f"digest:{person.handle}:{end.isoformat()}"
         # One transaction per person: the digest row and the marking of what it collected.
         with app.engine.begin() as conn:
+            if is_postgres(conn):
+                # Collectors of one person take turns (SQLite's BEGIN IMMEDIATE does this
+                # already), so the check below is never raced.
+                conn.execute(select(people.c.id).where(people.c.id == person.id).with_for_update())
+            keys = [f"{key}:{c}" for c in outbox.channels_for(person.channels, defaults)]
+            exists = conn.execute(
+                select(notifications.c.id).where(notifications.c.idempotency_key.in_(keys))
+            ).first()
+            if exists is not None:
+                continue  # this period's digest is made; what arrived since waits for the next
             collected: list[int] = []
             if person.digest:
                 collected = list(
@@ -218,17 +270,15 @@ def collect(app: App, now: datetime) -> DigestReport:
                 )
             if not collected and (who == "off" or not open_ticket_ids_for(conn, person.id)):
                 continue
-            written = outbox.enqueue(
+            outbox.enqueue(
                 conn,
                 kind="digest",
                 recipient_id=person.id,
-                key=f"digest:{person.handle}:{end.isoformat()}",
+                key=key,
                 now=now,
                 default_channels=defaults,
                 payload={**period, "collected": collected},
             )
-            if not written:
-                continue  # this period's digest exists; what arrived since waits for the next
             if collected:
                 conn.execute(
                     update(notifications)

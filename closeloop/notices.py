@@ -427,8 +427,8 @@ def _context(
         return ctx, attachments
     if notice.kind == "digest":
         ctx["items"] = [b.ticket(i, locale) for i in digest_items.get(notice.id, ())]
-        ctx["period_start"] = _datetime(p, "period_start", notice)
-        ctx["period_end"] = _datetime(p, "period_end", notice)
+        ctx["period_start"] = _datetime(p, "at", notice)
+        ctx["period_end"] = _datetime(p, "until", notice)
         return ctx, ()
     if notice.ticket_id is None:
         raise NoticeError(f"{notice.kind} notice {notice.id} is about no ticket")

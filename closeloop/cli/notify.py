@@ -212,7 +212,8 @@ def _preview_notice(
     elif kind == "digest":
         when = digest.schedule(a)
         start, end = when.period(at, a.tz) if when else (at - timedelta(days=1), at)
-        payload = {"period_start": start.isoformat(), "period_end": end.isoformat()}
+        until = when.following(end, a.tz) if when else at + timedelta(days=1)
+        payload = {"since": start.isoformat(), "at": end.isoformat(), "until": until.isoformat()}
     if recipient_id is None and address is None:
         raise NoticeError(f"{t.ref} has nobody to send a {kind} notice to; name one with --to")
     if locale is None:
