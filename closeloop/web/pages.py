@@ -129,7 +129,9 @@ class Labels:
 
     def step(self, key: str) -> str:
         found = self.app.workflow.steps.get(key)
-        return found.label.get(self.locale) if found else key
+        text = found.label.get(self.locale) if found else key
+        # The workflow's English step names are verbs in lower case ("fix"): buttons start big.
+        return text[:1].upper() + text[1:] if self.locale == "en" else text
 
     def stage(self, key: str | None) -> str:
         found = self.app.workflow.stages.get(key or "")
@@ -923,6 +925,7 @@ def board(
         request,
         "board.html",
         principal=who,
+        names=_names_of(app, (i["supervisor"] for i in items)),
         items=items,
         by_level=sorted(by_level.items()),
         by_area=sorted(by_area.items(), key=lambda kv: (-kv[1], kv[0][0])),
@@ -968,6 +971,7 @@ def _extensions_page(
         status=code,
         principal=who,
         error=error,
+        names=_names_of(app, (h for i in items for h in (i["requested_by"], i["decided_by"]))),
         items=items,
         allowed=allowed,
         status_filter=status,
@@ -998,6 +1002,7 @@ def _deferred_page(
         status=code,
         principal=who,
         error=error,
+        names=_names_of(app, (i["by"] for i in items)),
         items=items,
         allowed=allowed,
         late_text=lambda s: i18n.duration(s, page_locale(request)),
@@ -1404,7 +1409,6 @@ async def admin_import(
             "admin_import.html",
             status=422,
             principal=who,
-            error=t("admin.csv_refused", n=len(exc.problems)),
             problems=exc.problems,
             summary=None,
             text=content if len(content) < 200_000 else "",
