@@ -71,6 +71,12 @@ JOBS: list[JobSpec] = [
     ),
     JobSpec("deliver", "closeloop.delivery:deliver_job", "every 10s", "send due notices", True),
     JobSpec("digest", "closeloop.digest:digest_job", "every 5m", "digests at each digest time"),
+    JobSpec(
+        "weekly_report",
+        "closeloop.reports.weekly:send_weekly_report",
+        "weekly mon 08:00",
+        "the weekly report to the supervisors",
+    ),
 ]
 
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*([smhd])$", re.IGNORECASE)

@@ -477,3 +477,16 @@ def test_command_errors_are_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_scheduler_runs_the_weekly_job_on_monday_morning(report_app: App) -> None:
+    from closeloop import scheduler
+
+    job, schedule = scheduler.schedules(report_app)["weekly_report"]
+    wednesday = z(4, 1, 9)
+    fire = schedule.trigger.get_next_fire_time(None, wednesday)
+    assert fire == z(4, 6, 8)  # Monday 08:00 in the zone
+    build_week14(report_app)
+    result = scheduler.run_job(report_app, job, now=lambda: z(4, 6, 8))
+    assert str(result).startswith("weekly report 2026-W14: ")
+    assert result.notices == 3

@@ -395,7 +395,11 @@ def case_deadlines(
     not with the history.
     """
     categories = list(app.workflow.categories)
-    a_min = min(earliest_dispatch(app, c, start) for c in categories)
+    # Per category, the dispatch times that can be due in [start, end): from `first` (at most a
+    # second early) to `after` (at most a second late). Only those need the calendar arithmetic.
+    first = {c: earliest_dispatch(app, c, start) for c in categories}
+    after = {c: earliest_dispatch(app, c, end) + timedelta(seconds=1) for c in categories}
+    a_min = min(first.values())
     ev, x, f, t = ticket_events, extensions, deferrals, tickets
     candidates = union(
         select(ev.c.ticket_id).where(
@@ -440,9 +444,12 @@ def case_deadlines(
     for row in info:
         if row.dispatched_at is None:
             continue
+        granted = [e for e in approved.get(row.id, ()) if e.requested_at >= row.dispatched_at]
+        plain = not granted and row.id not in paused and row.category in first
+        if plain and not first[row.category] <= row.dispatched_at < after[row.category]:
+            continue  # its deadline is outside the period: no need to compute it
         deadline = due_fn(row.category, FIX_STAGE, row.dispatched_at)
         anchor = row.dispatched_at
-        granted = [e for e in approved.get(row.id, ()) if e.requested_at >= row.dispatched_at]
         if granted:
             latest = max(granted, key=lambda e: (e.decided_at, e.id))
             deadline, anchor = latest.until, latest.decided_at
