@@ -13,12 +13,13 @@ API does not tell outsiders which references exist.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, false, or_, true
+from sqlalchemy import ColumnElement, Connection, Select, false, or_, true
 
 from closeloop import service
 from closeloop.bootstrap import App
@@ -26,6 +27,13 @@ from closeloop.grid import in_subtree
 from closeloop.models import tickets
 from closeloop.tickets import NotFound, NotPermitted, Ticket, authorize
 from closeloop.web.auth import Principal
+
+
+@functools.cache
+def listing() -> Select[Any]:
+    """`service.listing_select()`, built once: building its joins and aliases costs more than
+    SQLite takes to run the query. Callers add to it (`.where()` returns a new statement)."""
+    return service.listing_select()
 
 
 def scope_clause(principal: Principal) -> ColumnElement[bool]:
@@ -40,9 +48,7 @@ def scope_clause(principal: Principal) -> ColumnElement[bool]:
 
 
 def visible_row(conn: Connection, ref: str, principal: Principal) -> Any:
-    row = conn.execute(
-        service.listing_select().where(tickets.c.ref == ref, scope_clause(principal))
-    ).first()
+    row = conn.execute(listing().where(tickets.c.ref == ref, scope_clause(principal))).first()
     if row is None:
         raise NotFound(f"no ticket {ref}")
     return row
@@ -65,7 +71,7 @@ def secret_matches(stored_hash: str | None, secret: str | None) -> bool:
 
 
 def reporter_row(conn: Connection, ref: str, secret: str | None) -> Any:
-    row = conn.execute(service.listing_select().where(tickets.c.ref == ref)).first()
+    row = conn.execute(listing().where(tickets.c.ref == ref)).first()
     if row is None or not secret_matches(row.reporter_secret_hash, secret):
         raise NotFound(f"no ticket {ref}")
     return row

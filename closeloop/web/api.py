@@ -198,7 +198,7 @@ def list_tickets(
         raise Invalid(
             f"unknown state {', '.join(unknown)}; states: {', '.join(app.workflow.states)}"
         )
-    q = service.listing_select().where(access.scope_clause(principal))
+    q = access.listing().where(access.scope_clause(principal))
     if states:
         q = q.where(tickets.c.state.in_(states))
     with read_only(app.engine) as conn:
@@ -354,7 +354,7 @@ def _only_visible(
         return items
     refs = [i["ref"] for i in items]
     q = (
-        service.listing_select()
+        access.listing()
         .with_only_columns(tickets.c.ref)
         .where(tickets.c.ref.in_(refs), access.scope_clause(principal))
     )

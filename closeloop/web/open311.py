@@ -462,7 +462,7 @@ async def get_requests(
     if bad:
         raise Open311Error(400, f"status must be open or closed, not {', '.join(bad)}")
     final = [name for name, s in app.workflow.states.items() if s.final]
-    q = service.listing_select().where(access.scope_clause(principal))
+    q = access.listing().where(access.scope_clause(principal))
     if ids:
         q = q.where(tickets.c.ref.in_(ids))
     else:

@@ -15,6 +15,7 @@ from closeloop import service
 from closeloop.bootstrap import App
 from closeloop.db import read_only
 from closeloop.models import deferrals, extensions, people, tickets
+from closeloop.web import access
 
 
 def _iso(app: App, value: datetime | None) -> str | None:
@@ -25,7 +26,7 @@ def deferred(app: App, scope: ColumnElement[bool], now: datetime) -> list[dict[s
     """Tickets on the deferral register, the earliest review date first."""
     by = people.alias("deferred_by")
     q = (
-        service.listing_select()
+        access.listing()
         .add_columns(
             deferrals.c.id.label("deferral_id"),
             deferrals.c.at.label("deferred_at"),
@@ -64,7 +65,7 @@ def extension_requests(
     """Extension requests, the oldest first; `status` None gives all of them."""
     asker, decider = people.alias("asker"), people.alias("decider")
     q = (
-        service.listing_select()
+        access.listing()
         .add_columns(
             extensions.c.id.label("extension_id"),
             extensions.c.stage_no.label("extension_stage_no"),
