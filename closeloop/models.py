@@ -250,6 +250,7 @@ login_attempts = Table(
     Column("ip", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Index("ix_login_attempts_key", "handle", "ip", "at"),
+    Index("ix_login_attempts_at", "at"),  # old rows are swept, whoever they were for
 )
 
 web_sessions = Table(
@@ -263,6 +264,7 @@ web_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("ip", String(64)),
     Column("user_agent", String(200)),
+    Index("ix_web_sessions_expires", "expires_at"),  # ended sessions are swept
 )
 
 # Keys every web worker must share (the CSRF signing key), created once by whoever comes first.

@@ -143,6 +143,17 @@ class TestLogin:
         web.clock.advance(timedelta(hours=11))  # 176 h > 168 h
         assert web.client.get("/api/me").status_code == 401
 
+    def test_ended_sessions_are_swept_at_the_next_login(self, web: Web) -> None:
+        login(web, with_password(web))
+        web.clock.advance(timedelta(hours=13))
+        login(web, with_password(web, "yantou.lead"))
+        with web.app.engine.connect() as conn:
+            owners = conn.execute(select(web_sessions.c.person_id)).scalars().all()
+            lead = conn.execute(
+                select(people.c.id).where(people.c.handle == "yantou.lead")
+            ).scalar_one()
+        assert owners == [lead]
+
     def test_a_new_password_ends_old_sessions(self, web: Web) -> None:
         handle = with_password(web)
         login(web, handle)
@@ -181,6 +192,15 @@ class TestRateLimit:
         assert login(web, handle).status_code == 303
         with web.app.engine.connect() as conn:
             assert conn.execute(select(login_attempts)).all() == []
+
+    def test_old_failures_are_swept_whoever_they_were_for(self, web: Web) -> None:
+        for handle in ("guess1", "guess2", "guess3"):
+            login(web, handle, "wrong password")
+        web.clock.advance(timedelta(minutes=16))
+        login(web, "guess4", "wrong password")
+        with web.app.engine.connect() as conn:
+            left = conn.execute(select(login_attempts.c.handle)).scalars().all()
+        assert left == ["guess4"]
 
     def test_limit_from_config(self, app: App) -> None:
         for web in make_web(with_config(app, "web", login_max_failures=2)):
