@@ -312,9 +312,13 @@ def test_login_goes_where_asked_and_logout_ends_the_session(web: Web) -> None:
     assert r.headers["location"] == "/inbox"
     assert b.get("/inbox").status_code == 200
     assert b.get("/").headers["location"] == "/inbox"
-    r = b.post("/logout", token=b.csrf("/inbox"))
+    token = b.csrf("/inbox")
+    r = b.post("/logout", token=token)
     assert r.status_code == 303
     assert b.get("/inbox").status_code == 303
+    # A form sent after the session ended leads back to its page after logging in.
+    r = b.post("/tickets/EP-2026-000001/steps/fix", {"note": "x"}, token=token)
+    assert r.headers["location"] == "/login?next=%2Ftickets%2FEP-2026-000001"
 
 
 # --- grid leaders ------------------------------------------------------------------------------
@@ -606,3 +610,22 @@ def test_admin_imports_a_grid_file_or_sees_every_problem(web: Web) -> None:
         assert conn.execute(
             select(grids.c.name).where(grids.c.code == "JS-A1-V01-G09")
         ).scalar_one()
+
+
+def test_reports_page_shows_the_months_red_and_yellow_boards(web: Web) -> None:
+    from closeloop.reports import store
+    from tests.report_data import REAL_NOW
+    from tests.test_exam_store import APRIL
+
+    store.import_exam(web.app, APRIL, REAL_NOW)
+    store.publish_board(web.app, "2026-04", REAL_NOW + timedelta(days=20))
+    web.clock.set(REAL_NOW + timedelta(days=20))
+    sup = browser(web, SUPERVISOR)
+    page = sup.get("/reports").text
+    red = page.split('id="red-board"')[1].split("</ol>")[0]
+    yellow = page.split('id="yellow-board"')[1].split("</ol>")[0]
+    assert red.count("<li>") >= 1 and yellow.count("<li>") >= 1
+    assert 'src="/reports/board/2026-04.html"' in page
+    xlsx = sup.get("/reports/board/2026-04.xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert sup.get("/reports/board/2026-04.html").headers["x-frame-options"] == "SAMEORIGIN"

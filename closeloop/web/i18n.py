@@ -304,7 +304,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "def.review": ("复查日期 {when}", "review on {when}"),
     "def.review_due": ("已到复查日期", "review is due"),
     "def.by": ("{name} 于 {when} 挂账", "parked by {name}, {when}"),
-    "def.remaining": ("恢复后剩余 {d}", "{d} left when resumed"),
+    "def.remaining": ("恢复后剩余 {h} 小时（按该类问题的计时方式）", "{h} h left when resumed"),
     "def.empty": ("挂账登记册是空的。", "Nothing is deferred."),
     "reports.title": ("周报与月榜", "Reports and boards"),
     "reports.weekly": ("周报（例会用）", "Weekly report (for the meeting)"),

@@ -57,8 +57,8 @@ STATIC = HERE / "static"
 STATIC_FILES = {"site.css": "text/css", "site.js": "text/javascript"}
 LANG_COOKIE = "closeloop_lang"
 CSV_MAX_BYTES = 5 * 1024 * 1024
-PEOPLE_SHOWN = 60
-GRIDS_SHOWN = 60
+PEOPLE_SHOWN = 25
+GRIDS_SHOWN = 25
 LIST_PAGE = 50
 
 # How a step's form looks: the primary step of a state is shown open, the rest folded away;
@@ -268,8 +268,12 @@ def _nav(who: Principal | None, t: i18n.Translator) -> list[dict[str, str]]:
     return items
 
 
-def _login_redirect(request: Request) -> RedirectResponse:
+def _login_redirect(request: Request, back: str = "/") -> RedirectResponse:
+    """To the login page, and after it back here (or to `back` from a form whose session
+    ended: its address answers POST only)."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = back
     return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
 
 
@@ -739,9 +743,9 @@ async def ticket_step(
     principal: OptionalUser,
     back: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Response:
-    who = _staff(request, principal)
-    if isinstance(who, Response):
-        return who
+    if principal is None:
+        return _login_redirect(request, back if back in LIST_PAGES else f"/tickets/{quote(ref)}")
+    who = principal
     try:
         done = await api.take_step(request, ref, step, who)
     except FORM_ERRORS as exc:
@@ -1005,7 +1009,6 @@ def _deferred_page(
         names=_names_of(app, (i["by"] for i in items)),
         items=items,
         allowed=allowed,
-        late_text=lambda s: i18n.duration(s, page_locale(request)),
     )
 
 
