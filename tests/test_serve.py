@@ -144,3 +144,15 @@ def test_postgres_runs_several_workers_and_no_jobs(
         assert "background jobs" not in err
     finally:
         s.kill()
+
+
+def test_serve_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    r = subprocess.run(
+        [sys.executable, "-m", "closeloop", "--db", db, "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "lacks the table(s) tickets, api_tokens" in r.stderr and "closeloop init" in r.stderr

@@ -22,6 +22,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import inspect
 
 from closeloop.bootstrap import App, bootstrap
 from closeloop.tickets import Invalid
@@ -29,6 +30,7 @@ from closeloop.web.app import access_log, create_app
 from closeloop.web.settings import WebSettings
 
 GRACEFUL_SECONDS = 30
+WEB_TABLES = ("api_tokens", "login_attempts", "web_sessions", "web_keys")
 
 
 def configure_logging() -> None:
@@ -73,6 +75,17 @@ def run_until_signal(server: uvicorn.Server) -> None:
             signal.signal(s, handler)
 
 
+def check_schema(app: App) -> None:
+    """Refuse to serve a database without the tables the service needs, before any request
+    meets the gap."""
+    present = set(inspect(app.engine).get_table_names())
+    missing = [t for t in ("tickets", *WEB_TABLES) if t not in present]
+    if missing:
+        raise Invalid(
+            f"the database lacks the table(s) {', '.join(missing)}; run `closeloop init` first"
+        )
+
+
 def serve(
     app: App,
     *,
@@ -90,6 +103,7 @@ def serve(
             "SQLite is served by one process (it has one writer); "
             "--workers needs PostgreSQL ([database] url or CLOSELOOP_DB)"
         )
+    check_schema(app)
     configure_logging()
     options: dict[str, Any] = {
         "host": host,
