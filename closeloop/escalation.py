@@ -51,7 +51,7 @@ from closeloop.calendar import WorkCalendar
 from closeloop.db import insert_ignoring_duplicates
 from closeloop.deadlines import Deadlines
 from closeloop.grid import Grid, UnknownGrid, get_grid, grids_by_ids, in_subtree, nearest_led
-from closeloop.models import escalations, notifications, people, tickets
+from closeloop.models import escalations, grids, notifications, people, tickets
 from closeloop.tickets import Invalid
 
 DEFAULT_BATCH = 200
@@ -368,6 +368,15 @@ _CLOSE_STAGE = (
 )
 
 
+_GRID_FIELDS = tuple(Grid.__dataclass_fields__)
+_GRIDS = select(*(grids.c[k] for k in _GRID_FIELDS)).where(
+    grids.c.id.in_(bindparam("ids", expanding=True))
+)
+_PEOPLE = select(people.c.id, people.c.channels, people.c.locale).where(
+    people.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
 class _SweepCache:
     """What one sweep looks up once: grids, and people's channels and language."""
 
@@ -378,12 +387,17 @@ class _SweepCache:
             "default_channels", ["console"]
         )
 
+    def _load_grids(self, conn: Connection, ids: set[int]) -> None:
+        wanted = ids - self.grids.keys()
+        if wanted:
+            for r in conn.execute(_GRIDS, {"ids": sorted(wanted)}):
+                self.grids[r.id] = Grid(**{k: r._mapping[k] for k in _GRID_FIELDS})
+
     def chains(self, conn: Connection, rows: Iterable[Any]) -> dict[int, list[Grid]]:
         """Zone-first lineage of each responsible grid."""
         responsible = {r.responsible_grid_id for r in rows}
-        self.grids.update(grids_by_ids(conn, responsible - self.grids.keys()))
-        ancestors = {a for gid in responsible for a in self.grids[gid].ancestor_ids}
-        self.grids.update(grids_by_ids(conn, ancestors - self.grids.keys()))
+        self._load_grids(conn, responsible)
+        self._load_grids(conn, {a for gid in responsible for a in self.grids[gid].ancestor_ids})
         return {
             gid: [self.grids[a] for a in (*self.grids[gid].ancestor_ids, gid)]
             for gid in responsible
@@ -392,11 +406,7 @@ class _SweepCache:
     def load_people(self, conn: Connection, ids: Iterable[int]) -> None:
         wanted = set(ids) - self.people.keys()
         if wanted:
-            rows = conn.execute(
-                select(people.c.id, people.c.channels, people.c.locale).where(
-                    people.c.id.in_(wanted)
-                )
-            )
+            rows = conn.execute(_PEOPLE, {"ids": sorted(wanted)})
             self.people.update({r.id: (r.channels, r.locale) for r in rows})
 
     def notice_rows(

@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from closeloop import escalation, service
 from closeloop.bootstrap import App
@@ -188,17 +188,19 @@ def _stage_left(run: StepRun, stage_no: int, stage: str | None) -> None:
     if stage is None or (t.stage_no, t.stage) == (stage_no, stage):
         return
     escalation.close_stage(run.conn, t.id, stage_no, run.now)
-    run.conn.execute(
-        update(extensions)
-        .where(
-            and_(
-                extensions.c.ticket_id == t.id,
-                extensions.c.stage_no == stage_no,
-                extensions.c.status == "pending",
-            )
-        )
-        .values(status="lapsed", decided_at=run.now, decision_note="stage ended")
+    run.conn.execute(_LAPSE, {"b_ticket": t.id, "b_stage_no": stage_no, "b_now": run.now})
+
+
+# Built once: this runs on every step that ends a stage.
+_LAPSE = (
+    update(extensions)
+    .where(
+        extensions.c.ticket_id == bindparam("b_ticket"),
+        extensions.c.stage_no == bindparam("b_stage_no"),
+        extensions.c.status == "pending",
     )
+    .values(status="lapsed", decided_at=bindparam("b_now"), decision_note="stage ended")
+)
 
 
 service.AFTER_STEP.append(_stage_left)

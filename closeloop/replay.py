@@ -23,7 +23,7 @@ Scenario TOML:
     [categories] "Bulky Items" = "random_piling"   "*" = "other"
     [grids]      "1" = "JS-A1-V01-G01"   "*" = "JS-A3-V16-G01"
     [policy]     calendar = "natural"                     # or "working": the clock of every limit
-                 escalation_interval = "24h"              # or { random_piling = "12h", "*" = "24h" }
+                 escalation_interval = "24h"              # or { random_piling = "12h", ... }
                  fix_within = { random_piling = "72h", "*" = "120h" }
                  sweep_every = "15m"
     [calendar]   (optional) the working-time calendar, keys as in config.toml [calendar]
@@ -45,14 +45,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exists, func, inspect, select
+from sqlalchemy import Engine, event, exists, func, inspect, select
 
 from closeloop import escalation, service, zone
 from closeloop.bootstrap import App, bootstrap
 from closeloop.calendar import Limit, WorkCalendar
 from closeloop.config import load_settings
+from closeloop.db import read_only
 from closeloop.deadlines import Deadlines
-from closeloop.grid import get_grid_by_id, lineage, nearest_led
+from closeloop.grid import get_grid, lineage, nearest_led
 from closeloop.models import escalations, notifications, people, tickets
 from closeloop.tickets import Invalid, StepInput
 from closeloop.workflow import StageLimit, Workflow
@@ -296,6 +297,8 @@ def run(
     scenario = load_scenario(scenario_path)
     with _database(database_url) as url:
         base = bootstrap(load_settings(config_path, url))
+        if database_url is None:
+            _throwaway(base.engine)
         try:
             workflow = apply_policy(base.workflow, scenario)
             calendar = (
@@ -309,6 +312,17 @@ def run(
             return Replay(app, scenario, requests, skipped, progress).run()
         finally:
             base.engine.dispose()
+
+
+def _throwaway(engine: Engine) -> None:
+    """The temporary replay database is deleted at the end: no need to sync it to disk."""
+
+    @event.listens_for(engine, "connect")
+    def _no_sync(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+
+_NEXT_DUE = select(func.min(tickets.c.next_check_at))
 
 
 class Replay:
@@ -327,8 +341,7 @@ class Replay:
         self.sweeps = 0
         self.escalations = 0
         self.reminders = 0
-        self._handles: dict[int, str] = {}
-        self._checkers: dict[int, str] = {}
+        self._crew: dict[str, tuple[str, str]] = {}
 
     def run(self) -> dict[str, Any]:
         wall = time.perf_counter()
@@ -347,21 +360,26 @@ class Replay:
             f"{len(events)} events from {start:%Y-%m-%d} to {end:%Y-%m-%d}"
         )
         step = max(len(events) // 20, 1)
+        due = self._next_due()
         for n, (at, kind, _line, request) in enumerate(events, 1):
-            self._sweep_before(at)
+            due = self._ticks_before(at, due)
             if kind == 0:
                 self._submit(request)
             else:
                 self._close(request)
             if n == len(events) or events[n][0] != at:
-                self._sweep_at(at)
+                # the events of this instant are in; then the sweep of this instant
+                due = self._next_due()
+                if due is not None and due <= at:
+                    self._sweep(at)
+                    due = self._next_due()
             if n % step == 0 or n == len(events):
                 self.progress(
                     f"replay: {100 * n // len(events):3d}% ({n}/{len(events)} events), "
                     f"simulated {at.astimezone(self.scenario.tz):%Y-%m-%d %H:%M}, "
                     f"{self.escalations} escalations, {time.perf_counter() - wall:.1f}s"
                 )
-        self._sweep_before(end + timedelta.resolution)
+        self._ticks_before(end + timedelta.resolution, due)
         out = self.summarise(start, end)
         out["wall_seconds"] = round(time.perf_counter() - wall, 1)
         return out
@@ -384,8 +402,8 @@ class Replay:
     # -- the clock ---------------------------------------------------------------------------
 
     def _next_due(self) -> datetime | None:
-        with self.app.engine.connect() as conn:
-            value = conn.execute(select(func.min(tickets.c.next_check_at))).scalar()
+        with read_only(self.app.engine) as conn:
+            value: datetime | None = conn.execute(_NEXT_DUE).scalar()
         return value
 
     def _sweep(self, now: datetime) -> None:
@@ -394,22 +412,17 @@ class Replay:
         self.escalations += result.escalations
         self.reminders += result.reminders
 
-    def _sweep_before(self, until: datetime) -> None:
-        """Run the ticks before `until` that have something to do."""
-        while True:
-            due = self._next_due()
-            if due is None:
-                return
+    def _ticks_before(self, until: datetime, due: datetime | None) -> datetime | None:
+        """Run the ticks before `until` that have something to do; `due` is the earliest
+        next check. Returns the earliest next check after them."""
+        while due is not None:
             ticks = -((self.tick0 - due) // self.every)  # ceil: the first tick at or after `due`
             tick = self.tick0 + max(ticks, 0) * self.every
             if tick >= until:
-                return
+                break
             self._sweep(tick)
-
-    def _sweep_at(self, now: datetime) -> None:
-        due = self._next_due()
-        if due is not None and due <= now:
-            self._sweep(now)
+            due = self._next_due()
+        return due
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -422,40 +435,39 @@ class Replay:
             raise ScenarioError(f"line {r.line}: {exc}") from None
 
     def _close(self, r: Request) -> None:
-        ref = self.refs[r.line]
+        """Fixed by the leader the ticket was assigned to, verified and closed by the leader
+        above (a supervisor where there is none): who would have done it in the zone."""
         assert r.closed is not None
-        app, now = self.app, r.closed
-        with app.engine.connect() as conn:
-            row = conn.execute(
-                select(tickets.c.assignee_id, tickets.c.responsible_grid_id).where(
-                    tickets.c.ref == ref
-                )
-            ).one()
-            fixer = self._handle(conn, row.assignee_id)
-            checker = self._checker(conn, row.responsible_grid_id, fixer)
-        service.run_step(app, ref, "fix", fixer, StepInput(note="replay: closed"), now)
-        service.run_step(app, ref, "verify", checker, StepInput(), now)
-        service.run_step(app, ref, "close", checker, StepInput(), now)
+        ref, now = self.refs[r.line], r.closed
+        fixer, checker = self._people(r.grid)
+        service.run_step(self.app, ref, "fix", fixer, StepInput(note="replay: closed"), now)
+        service.run_step(self.app, ref, "verify", checker, StepInput(), now)
+        service.run_step(self.app, ref, "close", checker, StepInput(), now)
 
-    def _handle(self, conn: Any, person_id: int) -> str:
-        if person_id not in self._handles:
-            self._handles[person_id] = conn.execute(
-                select(people.c.handle).where(people.c.id == person_id)
-            ).scalar_one()
-        return self._handles[person_id]
-
-    def _checker(self, conn: Any, grid_id: int, fixer: str) -> str:
-        """Who verifies and closes: the nearest leader above the responsible grid."""
-        if grid_id not in self._checkers:
-            above = lineage(conn, get_grid_by_id(conn, grid_id))[:-1]
-            led = nearest_led(above)
-            handle = self._handle(conn, led.leader_id) if led and led.leader_id else None
-            if handle is None or handle == fixer:
+    def _people(self, grid_code: str) -> tuple[str, str]:
+        """(fixer, checker) for tickets of a grid; the replay never reassigns, so this holds."""
+        if grid_code not in self._crew:
+            with read_only(self.app.engine) as conn:
+                chain = lineage(conn, get_grid(conn, grid_code))
+                led = nearest_led(chain)
+                above = nearest_led(chain[: chain.index(led)]) if led else None
+                ids = [g.leader_id for g in (led, above) if g is not None]
+                handles: dict[int, str] = {
+                    pid: handle
+                    for pid, handle in conn.execute(
+                        select(people.c.id, people.c.handle).where(people.c.id.in_(ids))
+                    )
+                }
+            fixer = handles[led.leader_id] if led and led.leader_id else None
+            checker = handles.get(above.leader_id) if above and above.leader_id else None
+            if fixer is None:
+                raise ScenarioError(f"no leader from grid {grid_code} up to the zone")
+            if checker is None or checker == fixer:
                 if self.supervisor is None:
                     raise Invalid("nobody can verify at the zone level: config has no supervisor")
-                handle = self.supervisor
-            self._checkers[grid_id] = handle
-        return self._checkers[grid_id]
+                checker = self.supervisor
+            self._crew[grid_code] = (fixer, checker)
+        return self._crew[grid_code]
 
     # -- the summary -------------------------------------------------------------------------
 

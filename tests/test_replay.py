@@ -1,0 +1,206 @@
+"""Policy replay: historical requests through a fresh database on a simulated clock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from closeloop import replay, service
+from closeloop.bootstrap import App
+from closeloop.service import NewProblem
+from closeloop.tickets import Invalid
+from tests.conftest import CONFIG, NOW, REPO
+from tests.sweep_helpers import CLOSELOOP
+
+DATA = REPO.parent / "shared" / "data"
+LA_SCENARIO = REPO / "docs" / "replay-la311.toml"
+
+SCENARIO = """
+[columns]
+id = "SRNumber"
+created = "CreatedDate"
+closed = "ClosedDate"
+category = "RequestType"
+grid = "CD"
+
+[format]
+time = "%m/%d/%Y %I:%M:%S %p"
+timezone = "America/Los_Angeles"
+
+[categories]
+"Bulky Items" = "random_piling"
+"Graffiti Removal" = "sanitation"
+
+[grids]
+"1" = "JS-A1-V01-G01"
+"*" = "JS-A1-V02-G01"
+
+[policy]
+calendar = "natural"
+escalation_interval = "24h"
+fix_within = { random_piling = "72h", "*" = "48h" }
+sweep_every = "15m"
+"""
+
+ROWS = """SRNumber,CreatedDate,ClosedDate,RequestType,CD
+A,01/05/2026 08:00:00 AM,01/06/2026 08:00:00 AM,Bulky Items,1
+B,01/05/2026 09:00:00 AM,01/09/2026 09:30:00 AM,Bulky Items,1
+C,01/05/2026 10:00:00 AM,,Graffiti Removal,7
+D,01/05/2026 11:00:00 AM,01/04/2026 11:00:00 AM,Bulky Items,1
+E,yesterday,,Bulky Items,1
+F,01/05/2026 12:00:00 PM,,Noise,1
+G,01/05/2026 12:30:00 PM
+H,01/06/2026 07:00:00 AM,01/06/2026 07:00:00 AM,graffiti removal,1
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    csv_file = tmp_path / "requests.csv"
+    csv_file.write_text(ROWS.replace("graffiti removal", "Graffiti Removal"), encoding="utf-8")
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    return csv_file, scenario
+
+
+class TestSummary:
+    def test_a_small_file_by_hand(self, files: tuple[Path, Path]) -> None:
+        out = replay.run(*files, config_path=CONFIG)
+        # A: 24 h, on time. B: 96.5 h against 72 h: late at Thursday 09:00 (village leader) and
+        # again a day later (work-area leader). C: never closed; 48 h for graffiti, so two rungs
+        # before the file ends (B's closing). H: closed at once.
+        assert (out["tickets"], out["closed"], out["closed_on_time"], out["open"]) == (4, 3, 2, 1)
+        assert out["skipped"] == {
+            "count": 4,
+            "lines": [
+                {
+                    "line": 5,
+                    "reason": "closed 01/04/2026 11:00:00 AM before created 01/05/2026 11:00:00 AM",
+                },
+                {
+                    "line": 6,
+                    "reason": "time 'yesterday' matches none of ['%m/%d/%Y %I:%M:%S %p']",
+                },
+                {"line": 7, "reason": "category 'Noise' is not in [categories] and there is no *"},
+                {"line": 8, "reason": "2 fields where the header has 5"},
+            ],
+        }
+        assert out["escalations"] == {"3": 2, "2": 2}
+        assert out["tickets_escalated"] == 2
+        assert out["reminders"] == 4  # B and C at 50% and 80%; A closed before its half-time
+        assert out["median_hours_to_close"] == {"random_piling": 60.2, "sanitation": 0.0}
+        assert out["busiest_supervisors"][0] == {
+            "handle": "area1.lead",
+            "name": out["busiest_supervisors"][0]["name"],
+            "supervisions": 2,
+        }
+        assert sorted(b["handle"] for b in out["busiest_supervisors"][1:]) == [
+            "caoyuan.lead",
+            "yantou.lead",
+        ]
+        assert out["simulated"]["from"] == "2026-01-05T08:00:00-08:00"
+        assert out["simulated"]["to"] == "2026-01-09T09:30:00-08:00"
+        assert out["policy"]["fix_within"] == {
+            "random_piling": "72h natural",
+            "sanitation": "48h natural",
+        }
+
+    def test_progress_goes_to_the_callback(self, files: tuple[Path, Path]) -> None:
+        lines: list[str] = []
+        replay.run(*files, config_path=CONFIG, progress=lines.append)
+        assert lines[0].startswith("replay: 4 requests (4 skipped), 7 events")
+        assert lines[-1].startswith("replay: 100% (7/7 events)")
+
+    def test_an_existing_empty_database_can_be_given(
+        self, files: tuple[Path, Path], tmp_path: Path
+    ) -> None:
+        url = f"sqlite:///{tmp_path / 'kept.db'}"
+        out = replay.run(*files, config_path=CONFIG, database_url=url)
+        assert out["tickets"] == 4
+        assert (tmp_path / "kept.db").exists()
+
+    def test_a_database_with_tickets_is_refused(
+        self, files: tuple[Path, Path], sqlite_app: App
+    ) -> None:
+        service.submit(sqlite_app, NewProblem(grid="JS", category="other", title="x"), NOW)
+        with pytest.raises(Invalid, match="already holds tickets"):
+            replay.run(*files, config_path=CONFIG, database_url=sqlite_app.settings.database_url)
+
+
+class TestScenario:
+    def test_the_policy_is_built_in_memory(self, sqlite_app: App) -> None:
+        scenario = replay.load_scenario(LA_SCENARIO)
+        before = sqlite_app.workflow.categories["random_piling"]
+        changed = replay.apply_policy(sqlite_app.workflow, scenario)
+        pile = changed.categories["random_piling"]
+        assert (pile.limits["fix"].within, pile.limits["fix"].clock) == ("72h", "natural")
+        assert (pile.escalate_every.within, pile.escalate_every.clock) == ("24h", "natural")
+        assert changed.categories["illegal_construction"].limits["fix"].within == "120h"
+        assert changed.categories["illegal_construction"].limits["verify"].clock == "natural"
+        # the workflow the zone runs is untouched
+        assert sqlite_app.workflow.categories["random_piling"] is before
+        assert before.limits["fix"].within == "24h" and before.escalate_every.clock == "working"
+
+    @pytest.mark.parametrize(
+        ("edit", "message"),
+        [
+            (('calendar = "natural"', 'calendar = "lunar"'), "calendar must be 'natural'"),
+            (('created = "CreatedDate"', 'created = ""'), r"\[columns\] needs created"),
+            (('sweep_every = "15m"', 'sweep_every = "often"'), "sweep_every: cannot read"),
+            (('random_piling = "72h"', 'noise = "72h"'), r"fix_within: unknown category"),
+            (('timezone = "America/Los_Angeles"', 'timezone = "Mars/Base"'), "unknown time zone"),
+            (('grid = "CD"', 'grid = "District"'), "no such column in requests.csv"),
+            (("[grids]", "[grids"), r"scenario\.toml: .*line"),
+        ],
+    )
+    def test_bad_scenarios_are_refused_with_the_key(
+        self, files: tuple[Path, Path], edit: tuple[str, str], message: str
+    ) -> None:
+        csv_file, scenario = files
+        scenario.write_text(SCENARIO.replace(*edit), encoding="utf-8")
+        with pytest.raises(replay.ScenarioError, match=message):
+            replay.run(csv_file, scenario, config_path=CONFIG)
+
+    def test_a_mapping_to_an_unknown_grid_names_the_line(self, files: tuple[Path, Path]) -> None:
+        csv_file, scenario = files
+        scenario.write_text(SCENARIO.replace('"*" = "JS-A1-V02-G01"', '"*" = "NOPE"'), "utf-8")
+        with pytest.raises(replay.ScenarioError, match="line 4: unknown grid 'NOPE'"):
+            replay.run(csv_file, scenario, config_path=CONFIG)
+
+
+def test_the_command_prints_json_and_progress(files: tuple[Path, Path]) -> None:
+    csv_file, scenario = (str(f) for f in files)
+    proc = subprocess.run(
+        [CLOSELOOP, "--config", str(CONFIG), "replay", csv_file, "--scenario", scenario, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["closed_on_time"] == 2
+    assert "replay: 100%" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", ["la311_2017-12_subset.csv", "la311_2018-12_mini.csv", "la311_2020-01_seed.csv"]
+)
+def test_the_la_311_files_with_the_shipped_scenario(name: str, tmp_path: Path) -> None:
+    """The first 1,500 rows of each Los Angeles file (three formats, one scenario)."""
+    source = DATA / name
+    if not source.exists():
+        pytest.fail(f"{source} is missing")
+    head = tmp_path / name
+    with source.open(encoding="utf-8") as f:
+        head.write_text("".join(line for _, line in zip(range(1501), f, strict=False)), "utf-8")
+    lines: list[str] = []
+    out = replay.run(head, LA_SCENARIO, config_path=CONFIG, progress=lines.append)
+    assert out["tickets"] + out["skipped"]["count"] == 1500
+    assert out["closed"] > 1000 and 0 < out["closed_on_time"] < out["closed"]
+    assert set(out["escalations"]) <= {"3", "2", "1"} and out["escalations"]["3"] > 0
+    assert out["busiest_supervisors"][0]["supervisions"] > 0
+    assert all(s["reason"] for s in out["skipped"]["lines"])
+    assert lines[-1].startswith("replay: 100%")
