@@ -214,6 +214,8 @@ def test_errors_on_pages_are_pages_and_on_the_api_json(web: Web) -> None:
     r = b.get("/no-such-page")
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
     assert "找不到这个页面" in flash(r)
+    r = b.get("/tickets/EP-2026-000001/steps/fix")
+    assert r.status_code == 405 and "不能直接打开" in flash(r)
     api = b.get("/api/tickets/EP-2026-999999")
     assert api.headers["content-type"].startswith("application/json")
 
@@ -629,3 +631,12 @@ def test_reports_page_shows_the_months_red_and_yellow_boards(web: Web) -> None:
     xlsx = sup.get("/reports/board/2026-04.xlsx")
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     assert sup.get("/reports/board/2026-04.html").headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_the_reporter_learns_when_a_report_is_dismissed(web: Web) -> None:
+    reporter = Browser(web)
+    ref, secret = report(reporter)
+    sup = browser(web, SUPERVISOR)
+    assert step(sup, ref, "dismiss", {"reason": "重复上报"}).status_code == 303
+    page = reporter.get(f"/track/{ref}?secret={secret}").text
+    assert "已作废" in page and "感谢您的监督" not in page

@@ -139,6 +139,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "The problem has been fixed and closed. Thank you!",
     ),
     "track.open_text": ("已交由 {grid} 处理。", "Handed to {grid}."),
+    "track.dismissed_text": (
+        "这个问题经核实已作废（重复上报或情况不属实）。",
+        "This report was dismissed (a duplicate, or not as reported).",
+    ),
     "track.history": ("办理经过", "What happened"),
     "track.new": ("再报一个问题", "Report another problem"),
     # --- login
@@ -463,6 +467,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
     ),
     "err.not_found": ("找不到这个页面。", "There is no such page."),
     "err.forbidden": ("您无权执行此操作。", "You may not do this."),
+    "err.method": (
+        "这个地址不能直接打开，请回到上一页重新操作。",
+        "This address cannot be opened directly; go back and try again.",
+    ),
     "err.server": ("服务器出了问题，已记录，请稍后再试。", "A server error; it is logged."),
     "err.too_large": ("提交的内容太大了。", "What was sent is too large."),
     "err.other": ("操作没有完成：{message}", "Not done: {message}"),
@@ -640,7 +648,16 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"the board of (?P<month>\S+) is not published", "err.board_missing"),
     )
 )
-_STATUS_KEYS = {404: "err.not_found", 403: "err.forbidden", 500: "err.server", 413: "err.too_large"}
+_STATUS_KEYS = {
+    403: "err.forbidden",
+    404: "err.not_found",
+    405: "err.method",
+    413: "err.too_large",
+    500: "err.server",
+}
+# What the framework itself answers (an unknown path, a GET on a form's address): its words
+# are HTTP's reason phrases, which only the status explains.
+_HTTP_PHRASES = frozenset({"not found", "method not allowed", "internal server error"})
 
 
 def friendly_error(
@@ -666,12 +683,8 @@ def friendly_error(
         if names is not None:
             values.update({k: names(values[k]) for k in ("step", "state") if k in values})
         return t(key, message=message, **values)
-    if status == 500:
-        return t("err.server")
-    if status in _STATUS_KEYS and not first:
+    if status in _STATUS_KEYS and (status == 500 or not first or first.lower() in _HTTP_PHRASES):
         return t(_STATUS_KEYS[status])
-    if status == 404 and first.lower() == "not found":
-        return t("err.not_found")
     return t("err.other", message=message) if message else t("err.forbidden")
 
 
