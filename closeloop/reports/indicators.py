@@ -69,6 +69,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union,
 )
 
@@ -490,6 +491,7 @@ class Query:
         self.app = app
         self.periods = list(periods)
         self.within = within
+        self.due_count = 0
         self.start = periods[0].start
         self.end = periods[-1].end
         self.due_table = Table(
@@ -517,12 +519,19 @@ class Query:
                     "period_end": self.periods[k].end,
                 }
             )
+        self.due_count = len(rows)
         if rows:
             self.conn.execute(self.due_table.insert(), rows)
+            # Without statistics the planners take the temporary table for a big one: SQLite
+            # then scans every ticket and probes it, a cost that grows with the history.
+            self.conn.execute(text(f"ANALYZE {self.due_table.name}"))
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.due_table.drop(self.conn)
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        # After an error the transaction rolls back, and the table with it (DDL is
+        # transactional on both backends); dropping it then would only hide the error.
+        if exc_type is None:
+            self.due_table.drop(self.conn)
 
     def bucket_of(self, moment: datetime) -> int:
         for k, p in enumerate(self.periods):
@@ -621,6 +630,8 @@ class Query:
         )
 
     def counts(self, figure: str) -> Counter[tuple[int, int]]:
+        if self.due_count == 0 and figure not in NOT_DUE_BASED:
+            return Counter()  # nothing due: no query (and no plan that scans the tickets)
         sub = self.select(figure).subquery()
         rows = self.conn.execute(
             select(sub.c.bucket, sub.c.grid_id, func.count()).group_by(sub.c.bucket, sub.c.grid_id)
@@ -708,6 +719,8 @@ def _items(q: Query, figure: str, k: int) -> list[Item]:
     if figure not in FIGURES:
         raise Invalid(f"unknown figure '{figure}'; figures: {', '.join(FIGURES)}")
     k = k % len(q.periods)
+    if q.due_count == 0 and figure not in NOT_DUE_BASED:
+        return []
     sub = q.select(figure).subquery()
     home = grids.alias("home")
     assignee = people.alias("assignee")
