@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, false, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from closeloop import grid as grids_mod
 from closeloop import outbox
@@ -74,21 +86,28 @@ def effect(step: str) -> Callable[[Effect], Effect]:
 # --- loading -------------------------------------------------------------------------------
 
 
+# Statements of the hot path are built once with bound parameters: building and hashing a new
+# statement object per call costs more than SQLite takes to run it.
+_ACTOR = (
+    select(people.c.id, people.c.handle, people.c.name, people.c.roles, grids.c.path)
+    .select_from(people.outerjoin(grids, grids.c.leader_id == people.c.id))
+    .where(people.c.handle == bindparam("handle"))
+)
+_TICKET = select(tickets).where(tickets.c.ref == bindparam("ref"))
+
+
 def load_actor(conn: Connection, handle: str) -> Actor:
-    person = conn.execute(
-        select(people.c.id, people.c.handle, people.c.name, people.c.roles).where(
-            people.c.handle == handle
-        )
-    ).first()
-    if person is None:
+    rows = conn.execute(_ACTOR, {"handle": handle}).all()
+    if not rows:
         raise NotFound(f"unknown person '{handle}'")
-    paths = conn.execute(select(grids.c.path).where(grids.c.leader_id == person.id)).scalars()
+    person = rows[0]
     roles = frozenset(r for r in person.roles.split(",") if r)
-    return Actor(person.id, person.handle, person.name, roles, tuple(paths))
+    paths = tuple(r.path for r in rows if r.path is not None)
+    return Actor(person.id, person.handle, person.name, roles, paths)
 
 
 def _ticket_row(conn: Connection, ref: str) -> Any:
-    row = conn.execute(select(tickets).where(tickets.c.ref == ref)).first()
+    row = conn.execute(_TICKET, {"ref": ref}).first()
     if row is None:
         raise NotFound(f"no ticket {ref}")
     return row
@@ -122,14 +141,19 @@ _MUTABLE = (
 )
 
 
+_SAVE = (
+    update(tickets)
+    .where(tickets.c.id == bindparam("_id"), tickets.c.version == bindparam("_version"))
+    .values({**{k: bindparam(k) for k in _MUTABLE}, "version": bindparam("_new_version")})
+)
+_EVENT = insert(ticket_events).returning(ticket_events.c.id)
+
+
 def save_ticket(conn: Connection, t: Ticket) -> None:
     """Write the changed ticket if nobody else changed it since it was read."""
-    values = {k: getattr(t, k) for k in _MUTABLE}
-    result = conn.execute(
-        update(tickets)
-        .where(tickets.c.id == t.id, tickets.c.version == t.version)
-        .values(**values, version=t.version + 1)
-    )
+    params = {k: getattr(t, k) for k in _MUTABLE}
+    params.update(_id=t.id, _version=t.version, _new_version=t.version + 1)
+    result = conn.execute(_SAVE, params)
     if result.rowcount != 1:
         raise Conflict(f"{t.ref} was changed by someone else meanwhile; reload it and try again")
     t.version += 1
@@ -145,24 +169,19 @@ def record_event(
     actor: Actor | None,
     actor_label: str | None = None,
 ) -> int:
-    return int(
-        conn.execute(
-            insert(ticket_events)
-            .values(
-                ticket_id=ticket_id,
-                at=at,
-                recorded_at=recorded_at,
-                step=change.step,
-                actor_id=actor.id if actor else None,
-                actor_label=actor_label,
-                from_state=change.from_state,
-                to_state=change.to_state,
-                note=change.note,
-                data=change.data or None,
-            )
-            .returning(ticket_events.c.id)
-        ).scalar_one()
-    )
+    params = {
+        "ticket_id": ticket_id,
+        "at": at,
+        "recorded_at": recorded_at,
+        "step": change.step,
+        "actor_id": actor.id if actor else None,
+        "actor_label": actor_label,
+        "from_state": change.from_state,
+        "to_state": change.to_state,
+        "note": change.note,
+        "data": change.data or None,
+    }
+    return int(conn.execute(_EVENT, params).scalar_one())
 
 
 def _send_notices(
