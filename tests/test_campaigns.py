@@ -161,13 +161,13 @@ def test_campaign_commands(camp_app: App) -> None:
         "--weekly-themes",
         "拆",
         "--weekly-themes",
-        "建",
+        "建，绿",
     )
     assert out.startswith("campaign 1 2026-04 大会战 (demolition): JS-A1-V01 堰头村, JS-A1-V02")
     listed = json.loads(run(camp_app, "campaign", "list", "--json"))
     assert [
         (c["grids"], c["weekly_themes"], c["found"], c["fixed"], c["open"]) for c in listed
-    ] == [(["JS-A1-V01", "JS-A1-V02"], ["拆", "建"], 9, 3, 6)]
+    ] == [(["JS-A1-V01", "JS-A1-V02"], ["拆", "建", "绿"], 9, 3, 6)]
     assert listed[0]["by_action"]["clean-up"] == {"found": 7, "fixed": 2, "open": 5}
     assert "found 9, fixed 3, open 6" in run(camp_app, "campaign", "list", "--month", "2026-04")
     assert run(camp_app, "campaign", "list", "--month", "2026-06") == "no campaign in 2026-06\n"

@@ -270,6 +270,23 @@ def test_three_month_penalty_across_the_year_end(exam_app: App) -> None:
         ("2027-03", Decimal("85.00"), False, False, 20000),
     ]
 
+    # Late lines for December lift 东河 above the floor: publishing December again frees it in
+    # January and February too, which were published before.
+    extra = csv(
+        f"2026-12,JS-E02,{V[3]},basic,环境卫生,10,10,",
+        f"2026-12,JS-E02,{V[3]},required,乱堆乱放整治,10,10,",
+    )
+    store.import_exam(exam_app, extra, later)
+    store.publish_board(exam_app, "2026-12", later)
+    _, history = store.grid_history(exam_app, V[3])
+    # December: basic (5 + 10) / 2, required (5 + 10) / 2 -> 15 / 20 = 75 -> 三档
+    assert [(r.month, r.score, r.penalised, r.reward) for r in history] == [
+        ("2026-12", Decimal("75.00"), False, 10000),
+        ("2027-01", Decimal("95.00"), False, 30000),
+        ("2027-02", Decimal("85.00"), False, 20000),
+        ("2027-03", Decimal("85.00"), False, 20000),
+    ]
+
 
 def test_board_errors(exam_app: App) -> None:
     with pytest.raises(NotFound, match="no exam lines for 2026-05"):

@@ -3,6 +3,7 @@ exam (import, board, history) and the month's campaigns."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -208,18 +209,22 @@ def campaign_add(
         ..., "--action", help="clean-up | rectification | demolition | construction"
     ),
     weekly_themes: list[str] = typer.Option(
-        [], "--weekly-themes", help="A theme per week of the month, in order (repeat)."
+        [],
+        "--weekly-themes",
+        help="A theme per week of the month, in order: repeat it, or separate with commas.",
     ),
 ) -> None:
     """Record the month's concentrated campaign on one or more villages."""
     a = get_app(ctx)
+    # Repeated (--weekly-themes 清理 --weekly-themes 拆除) or in one value: "清理,拆除".
+    themes = [t for value in weekly_themes for t in re.split(r"[,，;；]", value)]
     c = campaigns_mod.add_campaign(
         a,
         month=month,
         grid_codes=grid,
         theme=theme,
         action=action,
-        weekly_themes=weekly_themes,
+        weekly_themes=themes,
         now=now(),
     )
     typer.echo(

@@ -10,7 +10,9 @@ keep every grid's history of scores, tiers and penalties.
   and stores it as that month's results, replacing an earlier publication. Penalties come from
   the stored results of the two months before; a month with exam lines but no stored results
   is published first (oldest first), so a penalty is never lost because a board was skipped.
-  A month already published stays as published: publish it again after importing late lines.
+  A month already published stays as published: publish it again after importing late lines;
+  the two months after it, when published, are published again with it, as their penalties
+  depend on it (a month's own score never depends on earlier months, so that is enough).
 """
 
 from __future__ import annotations
@@ -351,6 +353,10 @@ def publish_board(app: App, month: str, now: datetime) -> BoardView:
         for earlier in sorted(examined - published, key=month_index):
             _publish_one(conn, app, earlier, cfg, now)
         _publish_one(conn, app, month, cfg, now)
+        # The two months after carry this month's penalties: keep their published boards true.
+        for later in (add_months(month, 1), add_months(month, 2)):
+            if later in published:
+                _publish_one(conn, app, later, cfg, now)
     return board_view(app, month, now)
 
 
