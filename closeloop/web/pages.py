@@ -10,6 +10,7 @@ Time comes from the app's clock, so a test can move it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -50,6 +51,8 @@ from closeloop.web.auth import (
     web_settings,
 )
 from closeloop.workflow import StepNotAllowed
+
+log = logging.getLogger("closeloop.web.pages")
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -303,8 +306,6 @@ FORM_ERRORS: tuple[type[Exception], ...] = (
     EvidenceError,
     StepNotAllowed,
     UnknownGrid,
-    UnknownPerson,
-    ValueError,
 )
 
 
@@ -329,20 +330,25 @@ def error_page(
         return None
     if "text/html" not in request.headers.get("accept", ""):
         return None
-    locale = page_locale(request)
-    text = i18n.friendly_error(
-        locale, message, status=status, names=Labels(web_app(request), locale).word
-    )
-    if path == "/login" and request.method == "POST":
-        response = render(
-            request,
-            "login.html",
-            status=status,
-            error=text,
-            next_path=safe_next(request.query_params.get("next")),
+    try:
+        locale = page_locale(request)
+        text = i18n.friendly_error(
+            locale, message, status=status, names=Labels(web_app(request), locale).word
         )
-    else:
-        response = render(request, "error.html", status=status, error=text, status_code=status)
+        if path == "/login" and request.method == "POST":
+            response = render(
+                request,
+                "login.html",
+                status=status,
+                error=text,
+                next_path=safe_next(request.query_params.get("next")),
+            )
+        else:
+            response = render(request, "error.html", status=status, error=text, status_code=status)
+    except Exception:
+        # The page itself failed (the database is gone, say): the plain JSON answer still works.
+        log.exception("error page for %s %s", request.method, path)
+        return None
     for key, value in (headers or {}).items():
         if key.lower() == "retry-after":
             response.headers[key] = value
@@ -395,7 +401,7 @@ def login_page(request: Request, principal: OptionalUser, next: str | None = Non
 # --- reporters ---------------------------------------------------------------------------------
 
 
-def _place_choices(app: App, locale: str) -> dict[str, Any]:
+def _place_choices(app: App) -> dict[str, Any]:
     """The grid picker: small grids (villages, enterprise grids, community sections) grouped by
     the medium grid above them, and the micro grids of each."""
     with read_only(app.engine) as conn:
@@ -423,43 +429,44 @@ def _categories(app: App, locale: str) -> list[dict[str, str]]:
     return [{"key": c.key, "name": c.label.get(locale)} for c in app.workflow.categories.values()]
 
 
-@router.get("/report")
-def report_form(request: Request, principal: OptionalUser) -> Response:
-    app = web_app(request)
-    locale = page_locale(request)
+def _report_page(
+    request: Request,
+    principal: Principal | None,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    values: Mapping[str, str] | None = None,
+) -> Response:
+    app, cfg = web_app(request), web_settings(request)
     return render(
         request,
         "report.html",
+        status=status,
         principal=principal,
-        places=_place_choices(app, locale),
-        categories=_categories(app, locale),
-        max_photos=web_settings(request).max_photos,
-        max_mb=web_settings(request).max_upload_bytes // (1024 * 1024),
-        values={},
+        error=error,
+        places=_place_choices(app),
+        categories=_categories(app, page_locale(request)),
+        max_photos=cfg.max_photos,
+        max_mb=cfg.max_upload_bytes // (1024 * 1024),
+        values=values or {},
     )
+
+
+@router.get("/report")
+def report_form(request: Request, principal: OptionalUser) -> Response:
+    return _report_page(request, principal)
 
 
 @router.post("/report", dependencies=[Depends(require_csrf)])
 async def report_submit(request: Request, principal: OptionalUser) -> Response:
-    app = web_app(request)
     try:
         made = await api.submit_ticket(request)
     except FORM_ERRORS as exc:
         form = await request.form()
         values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != CSRF_FIELD}
-        locale = page_locale(request)
-        cfg = web_settings(request)
-        return render(
-            request,
-            "report.html",
-            status=_status_of(exc),
-            principal=principal,
-            error=_message(request, exc),
-            places=await run_in_threadpool(_place_choices, app, locale),
-            categories=_categories(app, locale),
-            max_photos=cfg.max_photos,
-            max_mb=cfg.max_upload_bytes // (1024 * 1024),
-            values=values,
+        message, code = _message(request, exc), _status_of(exc)
+        return await run_in_threadpool(
+            lambda: _report_page(request, principal, status=code, error=message, values=values)
         )
     query = urlencode({"secret": made["secret"], "new": "1"})
     return RedirectResponse(f"/track/{quote(made['ref'])}?{query}", status_code=303)
@@ -752,10 +759,11 @@ async def ticket_step(
         form = await request.form()
         values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != CSRF_FIELD}
         message, code = _message(request, exc), _status_of(exc)
+        colon = i18n.translator(page_locale(request))("p.colon")
         page = LIST_PAGES.get(back or "")
         if page is not None:
             return await run_in_threadpool(
-                lambda: page(request, who, code=code, error=f"{ref}：{message}")
+                lambda: page(request, who, code=code, error=f"{ref}{colon}{message}")
             )
         try:
             return await run_in_threadpool(
