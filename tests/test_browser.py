@@ -213,7 +213,12 @@ def test_the_loop_in_a_browser(chromium: Any, live: Live) -> None:
     link = page.get_attribute("#track-link", "href")
     assert link and link.startswith(live.url + f"/track/{ref}?secret=")
     assert page.locator(".gallery img").count() == 1
-    assert page.evaluate("document.querySelector('.gallery img').naturalWidth") == 64
+    photo = page.locator(".gallery img")
+    photo.scroll_into_view_if_needed()  # lazy images load near the viewport
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=photo.element_handle()
+    )
+    assert page.evaluate("img => img.naturalWidth", photo.element_handle()) == 64
     shoot(reporter, "02-report-done")
 
     # The micro-grid leader finds it at the top of the inbox and fixes it with a photo.
