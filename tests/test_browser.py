@@ -168,6 +168,23 @@ class Person:
         self.context.close()
 
 
+# Controls a thumb must hit: buttons, fields, menus, folding headers, cards and stand-alone
+# links (a link inside a sentence is text, not a target).
+TOO_SMALL_TO_TAP = """() => {
+    const out = [];
+    const sel = 'button, select, textarea, summary, a.btn, a.card, .menu a, .lang a, .tabs a,'
+        + ' .tally a, label.chip, label.check, input:not([type=hidden]):not([type=checkbox])'
+        + ':not([type=radio]), p > a:only-child, a.card-title';
+    for (const el of document.querySelectorAll(sel)) {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) continue;  // not shown
+        const what = `${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 20)}"`;
+        if (r.height < 44) out.push(`${what} ${Math.round(r.height)}px`);
+    }
+    return out;
+}"""
+
+
 def shoot(person: Person, name: str) -> None:
     """Photograph the page at phone and desktop width; at phone width nothing may stick out."""
     page = person.page
@@ -177,6 +194,9 @@ def shoot(person: Person, name: str) -> None:
         page.set_viewport_size(size)
         widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], f"{name} scrolls sideways at {label} width: {widths}"
+        if size is PHONE:
+            small = page.evaluate(TOO_SMALL_TO_TAP)
+            assert not small, f"{name}: touch targets under 44 px at phone width: {small}"
         page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size(before)
 
