@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, not_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, not_, or_, select, update
 
 from closeloop.bootstrap import App
-from closeloop.db import is_postgres, read_only
+from closeloop.db import UTCDateTime, is_postgres, read_only
 from closeloop.digest import DIGESTIBLE
 from closeloop.models import notifications, people, tickets
 from closeloop.notices import Notice, Prepared, prepare
@@ -235,45 +235,71 @@ def _mark(
     now: datetime,
     report: DeliveryReport,
 ) -> None:
+    """Write the outcomes in one transaction: one UPDATE run for all rows (each guarded by
+    status ``sending`` and this claim's attempt number), then one SELECT to see which landed."""
     if not outcomes:
         return
+    params: list[dict[str, Any]] = []
+    for o in outcomes:
+        n = o.notice
+        if o.error is None:
+            status, next_at = "sent", None
+        elif o.permanent or n.attempts >= policy_.max_attempts:
+            status, next_at = "dead", None
+        else:
+            status, next_at = "pending", now + policy_.backoff(n.attempts, rng)
+        params.append(
+            {
+                "nid": n.id,
+                "natt": n.attempts,
+                "nstatus": status,
+                "nsent": o.sent_at,
+                "nerror": o.error,
+                "nnext": next_at,
+            }
+        )
+    stmt = (
+        update(notifications)
+        .where(
+            notifications.c.id == bindparam("nid"),
+            notifications.c.status == "sending",
+            notifications.c.attempts == bindparam("natt"),
+        )
+        .values(
+            status=bindparam("nstatus"),
+            sent_at=bindparam("nsent", type_=UTCDateTime),
+            last_error=bindparam("nerror"),
+            claimed_until=None,
+            next_attempt_at=func.coalesce(
+                bindparam("nnext", type_=UTCDateTime), notifications.c.next_attempt_at
+            ),
+        )
+    )
     with app.engine.begin() as conn:
-        for o in outcomes:
-            n = o.notice
-            mine = and_(
-                notifications.c.id == n.id,
-                notifications.c.status == "sending",
-                notifications.c.attempts == n.attempts,
+        conn.execute(stmt, params)
+        stored = {
+            r.id: (r.status, r.attempts)
+            for r in conn.execute(
+                select(notifications.c.id, notifications.c.status, notifications.c.attempts).where(
+                    notifications.c.id.in_([p["nid"] for p in params])
+                )
             )
-            if o.error is None:
-                values: dict[str, Any] = {
-                    "status": "sent",
-                    "sent_at": o.sent_at,
-                    "claimed_until": None,
-                    "last_error": None,
-                }
-            elif o.permanent or n.attempts >= policy_.max_attempts:
-                values = {"status": "dead", "claimed_until": None, "last_error": o.error}
-            else:
-                values = {
-                    "status": "pending",
-                    "claimed_until": None,
-                    "last_error": o.error,
-                    "next_attempt_at": now + policy_.backoff(n.attempts, rng),
-                }
-            if conn.execute(update(notifications).where(mine).values(**values)).rowcount != 1:
-                report.lost_claims += 1
-                log.warning("notice %s: claim taken over before its outcome was written", n.id)
-                continue
-            if values["status"] == "sent":
-                report.sent += 1
-            elif values["status"] == "dead":
-                report.dead += 1
-                log.error("notice %s (%s) is dead: %s", n.id, n.idempotency_key, o.error)
-            else:
-                report.retried += 1
-            if o.error is not None and len(report.errors) < 5:
-                report.errors.append(f"{n.idempotency_key}: {o.error}")
+        }
+    for o, p in zip(outcomes, params, strict=True):
+        n = o.notice
+        if stored.get(n.id) != (p["nstatus"], n.attempts):
+            report.lost_claims += 1
+            log.warning("notice %s: claim taken over before its outcome was written", n.id)
+            continue
+        if p["nstatus"] == "sent":
+            report.sent += 1
+        elif p["nstatus"] == "dead":
+            report.dead += 1
+            log.error("notice %s (%s) is dead: %s", n.id, n.idempotency_key, o.error)
+        else:
+            report.retried += 1
+        if o.error is not None and len(report.errors) < 5:
+            report.errors.append(f"{n.idempotency_key}: {o.error}")
 
 
 def _send(channel: Channel | None, prepared: Prepared, now: datetime) -> _Outcome:
