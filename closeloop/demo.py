@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from closeloop import service, zone
+from closeloop import delivery, service, zone
 from closeloop.bootstrap import App
 from closeloop.tickets import DomainError, StepInput
 
@@ -114,4 +114,10 @@ def run(app: App, now: datetime, *, fresh: bool = False, echo: Echo = print) -> 
             f"   {e['at']}  {e['step']:<8} {e['from'] or '-':>9} → {e['to']:<9} "
             f"{e['by'] or ''}  {e['note'] or ''}"
         )
+    sent = delivery.deliver_due(app, now)
+    where = app.settings.section("notifiers").get("file", {}).get("path")
+    echo(
+        f"\n== 通知 notices: {sent.sent} sent" + (f" to {where}" if where else "")
+        + (f", {sent.dead} dead (closeloop outbox --status dead)" if sent.dead else "")
+    )  # fmt: skip
     return [pile, shed, parking, again]
