@@ -16,10 +16,11 @@ One pass (:func:`deliver_due`) works in batches:
 
 Why a notice is never sent twice at once, and at most once more after a crash: only the holder
 of an unexpired claim sends a row, and a deliverer does not start a send once its claim is
-about to expire. A deliverer killed after sending and before marking leaves the row
-``sending``; when the lease runs out another deliverer claims and sends it again, with the same
-idempotency key (the email Message-ID and the webhook ``Idempotency-Key`` header come from it),
-so receivers that honour it see one notice.
+about to expire (it gives the rest of the batch back, untried). A deliverer killed after
+sending and before marking leaves the row ``sending``; when the lease runs out another
+deliverer claims and sends it again, with the same idempotency key (the email Message-ID and
+the webhook ``Idempotency-Key`` header come from it), so receivers that honour it see one
+notice.
 
 Digest mode: ticket notices of people with ``people.digest`` are not claimed here; the digest job
 (:mod:`closeloop.digest`) folds them into one notice per period.
@@ -153,7 +154,7 @@ class DeliveryReport:
     retried: int = 0  # failed, and due again later
     dead: int = 0
     lost_claims: int = 0  # outcomes not written: the claim had expired and was taken over
-    unsent: int = 0  # left claimed, not sent: the claim was about to expire (taken again later)
+    unsent: int = 0  # claimed, not tried (the claim was about to expire), given back
     errors: list[str] = field(default_factory=list)  # the first few, for the log
 
     def add(self, other: DeliveryReport) -> None:
@@ -302,6 +303,24 @@ def _mark(
             report.errors.append(f"{n.idempotency_key}: {o.error}")
 
 
+def _give_back(app: App, notices: Sequence[Notice]) -> int:
+    """Release claimed rows that were never tried: pending again, the attempt not counted."""
+    if not notices:
+        return 0
+    stmt = (
+        update(notifications)
+        .where(
+            notifications.c.id == bindparam("nid"),
+            notifications.c.status == "sending",
+            notifications.c.attempts == bindparam("natt"),
+        )
+        .values(status="pending", claimed_until=None, attempts=notifications.c.attempts - 1)
+    )
+    with app.engine.begin() as conn:
+        conn.execute(stmt, [{"nid": n.id, "natt": n.attempts} for n in notices])
+    return len(notices)
+
+
 def _send(channel: Channel | None, prepared: Prepared, now: datetime) -> _Outcome:
     notice = prepared.notice
     if prepared.error is not None:
@@ -369,20 +388,23 @@ def deliver_due(
             with read_only(app.engine) as conn:
                 prepared = prepare(app, conn, rows, claimed_at, render)
             pending: list[_Outcome] = []
+            unsent: list[Notice] = []
             for p in prepared:
                 current = clock()
                 if current >= claimed_at + policy_.lease - margin:
-                    # Too late to send safely: leave it claimed; the lease expires and the row
-                    # is taken again (attempt counted, like a crash, never sent twice at once).
-                    done.unsent += 1
+                    # Too late to start a send the claim may not outlive: give the row back.
+                    unsent.append(p.notice)
                     continue
                 pending.append(_send(chans.get(p.notice.channel), p, current))
                 if len(pending) >= mark_every:
                     _mark(app, pending, policy_, rng, clock(), done)
                     pending = []
             _mark(app, pending, policy_, rng, clock(), done)
+            done.unsent = _give_back(app, unsent)
             total.add(done)
-            if len(rows) < size or (should_stop is not None and should_stop()):
+            if len(rows) < size or len(unsent) == len(rows):
+                break
+            if should_stop is not None and should_stop():
                 break
     finally:
         if own_channels:
