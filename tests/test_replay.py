@@ -204,3 +204,23 @@ def test_the_la_311_files_with_the_shipped_scenario(name: str, tmp_path: Path) -
     assert out["busiest_supervisors"][0]["supervisions"] > 0
     assert all(s["reason"] for s in out["skipped"]["lines"])
     assert lines[-1].startswith("replay: 100%")
+
+
+def test_a_working_time_policy_counts_the_scenario_calendar(files: tuple[Path, Path]) -> None:
+    csv_file, scenario = files
+    calendar = (
+        '[calendar]\ntimezone = "America/Los_Angeles"\nhours = ["08:00-16:00"]\nbuiltin = false\n'
+    )
+    text = (
+        SCENARIO.replace('calendar = "natural"', 'calendar = "working"')
+        .replace('escalation_interval = "24h"', 'escalation_interval = "1d"')
+        .replace('"*" = "48h"', '"*" = "16h"')
+    )
+    scenario.write_text(text + calendar, encoding="utf-8")
+    out = replay.run(csv_file, scenario, config_path=CONFIG)
+    assert out["policy"]["fix_within"]["sanitation"] == "16h working"
+    # C (graffiti, Monday 10:00, never closed): 16 working hours = Wednesday 10:00, then one
+    # 8-hour working day per rung: Thursday 10:00, Friday 10:00 (the file ends Friday 09:30).
+    # B (Monday 09:00, 72 working hours = 9 working days) is closed long before its deadline.
+    assert out["escalations"] == {"3": 1, "2": 1}
+    assert out["closed_on_time"] == 3
