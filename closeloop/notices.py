@@ -44,7 +44,6 @@ TICKET_PATH = "/tickets/{ref}"  # the ticket page under the base URL
 _WORDS = {
     "zh_CN": {
         "system": "系统",
-        "reporter": "群众",
         "anonymous": "匿名群众",
         "unassigned": "未指派",
         "no_leader": "未设负责人",
@@ -52,7 +51,6 @@ _WORDS = {
     },
     "en": {
         "system": "system",
-        "reporter": "reporter",
         "anonymous": "anonymous reporter",
         "unassigned": "unassigned",
         "no_leader": "no leader",
@@ -262,9 +260,9 @@ class _Builder:
     def words(self, locale: str) -> Mapping[str, str]:
         return _WORDS["en" if locale.startswith("en") else "zh_CN"]
 
-    def person_name(self, person_id: int | None, locale: str, missing: str = "unassigned") -> str:
+    def person_name(self, person_id: int | None, locale: str) -> str:
         person = self.facts.people.get(person_id) if person_id is not None else None
-        return str(person.name) if person is not None else self.words(locale)[missing]
+        return str(person.name) if person is not None else self.words(locale)["unassigned"]
 
     def grid_path(self, grid_id: int) -> str:
         g = self.facts.grids[grid_id]
