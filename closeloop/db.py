@@ -109,14 +109,15 @@ def insert_ignoring_duplicates(
     if not rows:
         return 0
     stmt = _ignoring_duplicates(conn.dialect.name, table, key)
-    return conn.execute(stmt, list(rows)).rowcount or 0
+    # Counted from RETURNING: a driver's rowcount for a batch can be -1 (psycopg does that).
+    return len(conn.execute(stmt, list(rows)).all())
 
 
 @lru_cache(maxsize=64)
 def _ignoring_duplicates(dialect: str, table: Table, key: str) -> Any:
     # One statement object per table and dialect: SQLAlchemy then reuses its compiled form.
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert_fn(table).on_conflict_do_nothing(index_elements=[key])
+    return insert_fn(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
 
 
 def upsert_increment(conn: Connection, table: Table, key_col: str, key: str, count_col: str) -> int:

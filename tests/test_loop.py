@@ -272,3 +272,36 @@ class TestReading:
         ] == [c]
         with pytest.raises(Invalid, match="unknown state"):
             service.list_tickets(app, states=["open"])
+
+
+class TestStorage:
+    def test_insert_ignoring_duplicates_counts_new_rows_on_every_backend(self, app: App) -> None:
+        from closeloop.db import insert_ignoring_duplicates
+
+        def row(key: str) -> dict[str, object]:
+            return {
+                "channel": "file",
+                "kind": "assignment",
+                "locale": "zh_CN",
+                "payload": {},
+                "idempotency_key": key,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": NOW,
+                "created_at": NOW,
+            }
+
+        with app.engine.begin() as conn:
+            assert (
+                insert_ignoring_duplicates(
+                    conn, notifications, [row("a"), row("b")], "idempotency_key"
+                )
+                == 2
+            )
+            assert (
+                insert_ignoring_duplicates(
+                    conn, notifications, [row("b"), row("c"), row("a")], "idempotency_key"
+                )
+                == 1
+            )
+        assert count(app, notifications) == 3
