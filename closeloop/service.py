@@ -7,6 +7,7 @@ second writer gets a Conflict, never a silent overwrite.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from sqlalchemy import (
 from closeloop import grid as grids_mod
 from closeloop import outbox
 from closeloop.bootstrap import App
-from closeloop.db import upsert_increment
+from closeloop.db import read_only, upsert_increment
 from closeloop.evidence import StoredFile
 from closeloop.grid import Grid, UnknownGrid, in_subtree
 from closeloop.models import evidence, grids, people, ref_counters, ticket_events, tickets
@@ -537,8 +538,12 @@ HOME = grids.alias("home")
 RESP = grids.alias("resp")
 
 
+@functools.cache
 def listing_select() -> Select[Any]:
-    """Tickets with the codes and handles people read, in one query (no per-row lookups)."""
+    """Tickets with the codes and handles people read, in one query (no per-row lookups).
+
+    Built once: its joins and aliases cost more to build than SQLite takes to run the query.
+    Callers add to it (`.where()` returns a new statement; this one is never changed)."""
     home, resp = HOME, RESP
     sup = grids.alias("sup")
     assignee = people.alias("assignee")
@@ -604,20 +609,29 @@ def ticket_summary(app: App, row: Any) -> dict[str, Any]:
     }
 
 
+_ACTOR_OF_EVENT = people.alias("actor")
+_SHOW_EVENTS = (
+    select(ticket_events, _ACTOR_OF_EVENT.c.handle.label("actor_handle"))
+    .select_from(
+        ticket_events.outerjoin(_ACTOR_OF_EVENT, _ACTOR_OF_EVENT.c.id == ticket_events.c.actor_id)
+    )
+    .where(ticket_events.c.ticket_id == bindparam("ticket_id"))
+    .order_by(ticket_events.c.id)
+)
+_SHOW_FILES = (
+    select(evidence).where(evidence.c.ticket_id == bindparam("ticket_id")).order_by(evidence.c.id)
+)
+
+
 def show(app: App, ref: str) -> dict[str, Any]:
     """The ticket with its whole timeline and evidence."""
-    with app.engine.connect() as conn:
+    # A read: on SQLite it must not take the write lock (what a plain connection's BEGIN does).
+    with read_only(app.engine) as conn:
         row = conn.execute(listing_select().where(tickets.c.ref == ref)).first()
         if row is None:
             raise NotFound(f"no ticket {ref}")
         out = ticket_summary(app, row)
-        actor = people.alias("actor")
-        events = conn.execute(
-            select(ticket_events, actor.c.handle.label("actor_handle"))
-            .select_from(ticket_events.outerjoin(actor, actor.c.id == ticket_events.c.actor_id))
-            .where(ticket_events.c.ticket_id == row.id)
-            .order_by(ticket_events.c.id)
-        )
+        events = conn.execute(_SHOW_EVENTS, {"ticket_id": row.id})
         out["events"] = [
             {
                 "at": _iso(e.at, app),
@@ -630,9 +644,7 @@ def show(app: App, ref: str) -> dict[str, Any]:
             }
             for e in events
         ]
-        files = conn.execute(
-            select(evidence).where(evidence.c.ticket_id == row.id).order_by(evidence.c.id)
-        )
+        files = conn.execute(_SHOW_FILES, {"ticket_id": row.id})
         out["evidence"] = [
             {
                 "id": f.id,
@@ -658,7 +670,7 @@ OPEN_STATES = ("assigned", "fixed", "verified")
 def inbox(app: App, handle: str) -> list[dict[str, Any]]:
     """What a leader must handle: open tickets on the grids they lead and below, and the fixes
     waiting for them to verify; soonest deadline first."""
-    with app.engine.connect() as conn:
+    with read_only(app.engine) as conn:
         actor = load_actor(conn, handle)
         if not actor.led_paths and not actor.is_supervisor:
             return []

@@ -25,7 +25,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -34,7 +34,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from starlette.concurrency import run_in_threadpool
 
 from closeloop.bootstrap import App
@@ -109,23 +109,51 @@ class Principal:
         return Actor(self.person_id, self.handle, self.name, self.roles, self.led_paths)
 
 
+# The person with the paths of the grids they lead (one row per grid, or one with no path),
+# joined to what proves who they are. Built once with bound parameters: these run on every
+# request, and building a statement costs more than SQLite takes to run it.
+_WHO = (people.c.id, people.c.handle, people.c.name, people.c.roles, grids.c.path)
+_LED = grids.c.leader_id == people.c.id
+_BY_PERSON = (
+    select(*_WHO)
+    .select_from(people.outerjoin(grids, _LED))
+    .where(people.c.id == bindparam("person_id"))
+)
+_BY_TOKEN = (
+    select(*_WHO, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
+    .select_from(
+        api_tokens.join(people, people.c.id == api_tokens.c.person_id).outerjoin(grids, _LED)
+    )
+    .where(api_tokens.c.token_hash == bindparam("digest"), api_tokens.c.revoked_at.is_(None))
+)
+_BY_SESSION = (
+    select(
+        *_WHO,
+        web_sessions.c.id.label("session_id"),
+        web_sessions.c.created_at,
+        web_sessions.c.seen_at,
+        web_sessions.c.expires_at,
+    )
+    .select_from(
+        web_sessions.join(people, people.c.id == web_sessions.c.person_id).outerjoin(grids, _LED)
+    )
+    .where(web_sessions.c.token_hash == bindparam("digest"))
+)
+
+
+def _principal(rows: Sequence[Any], via: str, token_id: int | None = None) -> Principal | None:
+    if not rows:
+        return None
+    p = rows[0]
+    roles = frozenset(r for r in p.roles.split(",") if r)
+    paths = tuple(sorted(r.path for r in rows if r.path is not None))
+    return Principal(p.id, p.handle, p.name, roles, paths, via, token_id)
+
+
 def _load_principal(
     conn: Connection, person_id: int, via: str, token_id: int | None = None
 ) -> Principal | None:
-    p = conn.execute(
-        select(people.c.id, people.c.handle, people.c.name, people.c.roles).where(
-            people.c.id == person_id
-        )
-    ).first()
-    if p is None:
-        return None
-    paths = tuple(
-        conn.execute(select(grids.c.path).where(grids.c.leader_id == p.id).order_by(grids.c.path))
-        .scalars()
-        .all()
-    )
-    roles = frozenset(r for r in p.roles.split(",") if r)
-    return Principal(p.id, p.handle, p.name, roles, paths, via, token_id)
+    return _principal(conn.execute(_BY_PERSON, {"person_id": person_id}).all(), via, token_id)
 
 
 def _sha256(text: str) -> str:
@@ -289,26 +317,25 @@ def open_session(
 
 
 def session_principal(app: App, cfg: WebSettings, value: str, now: datetime) -> Principal | None:
-    digest = _sha256(value)
     with read_only(app.engine) as conn:
-        s = conn.execute(select(web_sessions).where(web_sessions.c.token_hash == digest)).first()
-        if s is None or s.expires_at <= now:
-            return None
-        if s.created_at + timedelta(hours=cfg.session_max_hours) <= now:
-            return None
-        principal = _load_principal(conn, s.person_id, "session")
+        rows = conn.execute(_BY_SESSION, {"digest": _sha256(value)}).all()
+    if not rows:
+        return None
+    s = rows[0]
+    hard_end = s.created_at + timedelta(hours=cfg.session_max_hours)
+    if s.expires_at <= now or hard_end <= now:
+        return None
     if now - s.seen_at >= TOUCH_EVERY:
-        hard_end = s.created_at + timedelta(hours=cfg.session_max_hours)
         with app.engine.begin() as conn:
             conn.execute(
                 update(web_sessions)
-                .where(web_sessions.c.id == s.id)
+                .where(web_sessions.c.id == s.session_id)
                 .values(
                     seen_at=now,
                     expires_at=min(now + timedelta(hours=cfg.session_idle_hours), hard_end),
                 )
             )
-    return principal
+    return _principal(rows, "session")
 
 
 def close_session(app: App, value: str) -> None:
@@ -389,20 +416,16 @@ def token_principal(app: App, token: str, now: datetime) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     with read_only(app.engine) as conn:
-        row = conn.execute(
-            select(api_tokens.c.id, api_tokens.c.person_id, api_tokens.c.last_used_at).where(
-                api_tokens.c.token_hash == _sha256(token), api_tokens.c.revoked_at.is_(None)
-            )
-        ).first()
-        if row is None:
-            return None
-        principal = _load_principal(conn, row.person_id, "token", row.id)
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+        rows = conn.execute(_BY_TOKEN, {"digest": _sha256(token)}).all()
+    if not rows:
+        return None
+    t = rows[0]
+    if t.last_used_at is None or now - t.last_used_at >= TOUCH_EVERY:
         with app.engine.begin() as conn:
             conn.execute(
-                update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
+                update(api_tokens).where(api_tokens.c.id == t.token_id).values(last_used_at=now)
             )
-    return principal
+    return _principal(rows, "token", t.token_id)
 
 
 # --- the request side --------------------------------------------------------------------------
