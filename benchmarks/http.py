@@ -41,12 +41,10 @@ from pathlib import Path
 from typing import Any
 
 # This file is named http.py: its folder must not shadow the standard library's `http`, which
-# httpx imports. (Nothing above imports it.)
+# the closeloop modules it imports use (through starlette). The repository takes its place.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
-
-import httpx  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config.toml"
@@ -155,6 +153,16 @@ class Server:
                 break
         else:
             raise SystemExit("server did not start:\n" + "".join(log))
+        # Workers of a multi-process uvicorn listen only after their start-up.
+        end = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.02)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -191,29 +199,68 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-Client = Callable[[httpx.AsyncClient, Tally, Callable[[], bool]], Awaitable[None]]
+class Connection:
+    """One keep-alive HTTP/1.1 connection, as small as a client can be, so that the clients
+    cost little next to the servers they measure (the answers here always carry a length)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, url: str) -> Connection:
+        hostport = url.removeprefix("http://")
+        host, port = hostport.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        return cls(reader, writer, hostport)
+
+    async def request(
+        self, method: str, path: str, *, token: str | None = None, body: Any = None
+    ) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}"]
+        payload = b""
+        if token:
+            lines.append(f"Authorization: Bearer {token}")
+        if body is not None:
+            payload = json.dumps(body, ensure_ascii=False).encode()
+            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+Client = Callable[[Connection, Tally, Callable[[], bool]], Awaitable[None]]
 
 
 async def timed(
-    tally: Tally, kind: str, call: Awaitable[httpx.Response], expect: int
-) -> httpx.Response | None:
+    tally: Tally, kind: str, call: Awaitable[tuple[int, bytes]], expect: int
+) -> Any | None:
+    """Run one request; its JSON answer when the status is the expected one, else None."""
     started = time.perf_counter()
     try:
-        r = await call
-    except httpx.HTTPError as exc:
+        status, body = await call
+    except (OSError, asyncio.IncompleteReadError) as exc:
         tally.fail(f"{kind}: {type(exc).__name__}")
         return None
     tally.add(kind, time.perf_counter() - started)
-    if r.status_code != expect:
-        tally.fail(f"{kind}: {r.status_code} {r.text[:200]}")
+    if status != expect:
+        tally.fail(f"{kind}: {status} {body[:200]!r}")
         return None
-    return r
+    return json.loads(body) if body else {}
 
 
 def bare_client() -> Client:
-    async def run(http: httpx.AsyncClient, tally: Tally, running: Callable[[], bool]) -> None:
+    async def run(conn: Connection, tally: Tally, running: Callable[[], bool]) -> None:
         while running():
-            await timed(tally, "bare", http.get("/bare"), 200)
+            await timed(tally, "bare", conn.request("GET", "/bare"), 200)
 
     return run
 
@@ -221,66 +268,67 @@ def bare_client() -> Client:
 def closeloop_client(tokens: dict[str, str], n: int) -> Client:
     """One reporter and the leaders of one micro grid: report, follow, and the loop to closed."""
     grid, fixer = MICRO_GRIDS[n % len(MICRO_GRIDS)]
-    headers = {
-        who: {"Authorization": f"Bearer {tokens[handle]}"}
-        for who, handle in (("fixer", fixer), ("village", "yantou.lead"), ("sup", "duban.wang"))
-    }
 
-    async def run(http: httpx.AsyncClient, tally: Tally, running: Callable[[], bool]) -> None:
+    async def run(conn: Connection, tally: Tally, running: Callable[[], bool]) -> None:
         i = 0
         while running():
             i += 1
             body = {"grid": grid, "category": "random_piling", "title": f"负载 {n}-{i}"}
-            made = await timed(tally, "submit", http.post("/api/tickets", json=body), 201)
+            made = await timed(
+                tally, "submit", conn.request("POST", "/api/tickets", body=body), 201
+            )
             if made is None:
                 continue
-            ref, url = made.json()["ref"], made.json()["url"]
-            await _rest_of_loop(http, tally, running, ref, url, headers)
+            ref = made["ref"]
+            village, sup = tokens["yantou.lead"], tokens["duban.wang"]
+            calls: list[tuple[str, str, str, str, dict[str, str] | None]] = [
+                ("follow", "GET", made["url"], "", None),
+                ("inbox", "GET", "/api/inbox", tokens[fixer], None),
+                (
+                    "step",
+                    "POST",
+                    f"/api/tickets/{ref}/steps/fix",
+                    tokens[fixer],
+                    {"note": "已清理"},
+                ),
+                ("step", "POST", f"/api/tickets/{ref}/steps/verify", village, {}),
+                ("step", "POST", f"/api/tickets/{ref}/steps/close", village, {}),
+                ("list", "GET", "/api/tickets?limit=20", sup, None),
+            ]
+            for kind, method, path, token, payload in calls:
+                if not running():
+                    break
+                call = conn.request(method, path, token=token or None, body=payload)
+                if await timed(tally, kind, call, 201 if kind == "submit" else 200) is None:
+                    break
 
     return run
 
 
-async def _rest_of_loop(
-    http: httpx.AsyncClient,
-    tally: Tally,
-    running: Callable[[], bool],
-    ref: str,
-    url: str,
-    headers: dict[str, dict[str, str]],
-) -> None:
-    """After the report: follow, inbox, fix, verify, close, list; stops at the first error."""
-    calls: list[tuple[str, Callable[[], Awaitable[httpx.Response]], int]] = [
-        ("follow", lambda: http.get(url), 200),
-        ("inbox", lambda: http.get("/api/inbox", headers=headers["fixer"]), 200),
-        ("step", lambda: _step(http, ref, "fix", headers["fixer"], note="已清理"), 200),
-        ("step", lambda: _step(http, ref, "verify", headers["village"]), 200),
-        ("step", lambda: _step(http, ref, "close", headers["village"]), 200),
-        ("list", lambda: http.get("/api/tickets?limit=20", headers=headers["sup"]), 200),
-    ]
-    for kind, call, expect in calls:
-        if not running() or await timed(tally, kind, call(), expect) is None:
-            return
-
-
-def _step(
-    http: httpx.AsyncClient, ref: str, step: str, headers: dict[str, str], **body: str
-) -> Awaitable[httpx.Response]:
-    return http.post(f"/api/tickets/{ref}/steps/{step}", json=body, headers=headers)
-
-
 async def load(url: str, clients: list[Client], seconds: float) -> tuple[Tally, float]:
     tally = Tally()
-    limits = httpx.Limits(max_connections=len(clients), max_keepalive_connections=len(clients))
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
-        # A short warm-up: connections opened, first queries planned.
+    conns = [await Connection.open(url) for _ in clients]
+    try:
+        # A short warm-up: connections used once, first queries planned.
         warm_until = time.perf_counter() + min(1.0, seconds / 5)
         await asyncio.gather(
-            *(c(http, Tally(), lambda: time.perf_counter() < warm_until) for c in clients)
+            *(
+                c(conn, Tally(), lambda: time.perf_counter() < warm_until)
+                for c, conn in zip(clients, conns, strict=True)
+            )
         )
         started = time.perf_counter()
         end = started + seconds
-        await asyncio.gather(*(c(http, tally, lambda: time.perf_counter() < end) for c in clients))
+        await asyncio.gather(
+            *(
+                c(conn, tally, lambda: time.perf_counter() < end)
+                for c, conn in zip(clients, conns, strict=True)
+            )
+        )
         elapsed = time.perf_counter() - started
+    finally:
+        for conn in conns:
+            conn.close()
     return tally, elapsed
 
 
@@ -362,7 +410,8 @@ def main() -> None:
                 folder.mkdir()
                 config = config_in(folder)
                 tokens = prepare(config, url)
-                marker = "Application startup complete"
+                # One process logs that it listens; workers each log their start-up.
+                marker = "Application startup complete" if extra else "Uvicorn running on"
                 server = Server(
                     [
                         py,

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,19 @@ class Served:
                 return
         raise AssertionError("the server did not start:\n" + "".join(self.err))
 
+    def wait_listening(self, deadline: float = 30) -> None:
+        """uvicorn's workers listen on the parent's socket only after their start-up; until
+        then a connection is refused. Ask until one is accepted (bounded)."""
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+                return
+            except ConnectionRefusedError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.02)
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -135,6 +149,7 @@ def test_postgres_runs_several_workers_and_no_jobs(
     try:
         # Each worker listens once its application has started.
         s.wait_ready("Application startup complete", times=2)
+        s.wait_listening()
         with httpx.Client(base_url=s.url, timeout=10) as client:
             health = client.get("/healthz")
             assert health.json() == {"status": "ok", "database": "postgresql"}

@@ -42,6 +42,7 @@ from closeloop.web.auth import (
     web_settings,
 )
 from closeloop.web.uploads import body_schema, read_body, store_uploads
+from closeloop.web.writers import one_writer
 
 router = APIRouter(prefix="/api", responses=schemas.ERROR_RESPONSES)
 
@@ -168,7 +169,12 @@ async def submit_ticket(request: Request) -> dict[str, Any]:
         reporter_secret_hash=secret_hash,
     )
     now = request_now(request)
-    ref = await run_in_threadpool(lambda: service.submit(app, problem, now, uploads=stored))
+
+    def run() -> str:
+        with one_writer(app.engine):
+            return service.submit(app, problem, now, uploads=stored)
+
+    ref = await run_in_threadpool(run)
     return {
         "ref": ref,
         "secret": secret,
@@ -265,9 +271,10 @@ async def take_step(
     )
 
     def run() -> dict[str, Any]:
-        t = service.run_step(
-            app, ref, name, principal.handle, given, now, at=body.at, uploads=stored
-        )
+        with one_writer(app.engine):
+            t = service.run_step(
+                app, ref, name, principal.handle, given, now, at=body.at, uploads=stored
+            )
         try:
             detail: dict[str, Any] | None = ticket_detail(app, principal, ref, now)
         except NotFound:

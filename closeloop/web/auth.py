@@ -43,6 +43,7 @@ from closeloop.models import api_tokens, grids, login_attempts, people, web_keys
 from closeloop.tickets import Actor, DomainError, Invalid, NotFound, NotPermitted
 from closeloop.web.schemas import ERROR_RESPONSES, Text
 from closeloop.web.settings import WebSettings
+from closeloop.web.writers import one_writer
 
 SESSION_COOKIE = "closeloop_session"
 CSRF_COOKIE = "closeloop_csrf"
@@ -326,7 +327,7 @@ def session_principal(app: App, cfg: WebSettings, value: str, now: datetime) -> 
     if s.expires_at <= now or hard_end <= now:
         return None
     if now - s.seen_at >= TOUCH_EVERY:
-        with app.engine.begin() as conn:
+        with one_writer(app.engine), app.engine.begin() as conn:
             conn.execute(
                 update(web_sessions)
                 .where(web_sessions.c.id == s.session_id)
@@ -421,7 +422,7 @@ def token_principal(app: App, token: str, now: datetime) -> Principal | None:
         return None
     t = rows[0]
     if t.last_used_at is None or now - t.last_used_at >= TOUCH_EVERY:
-        with app.engine.begin() as conn:
+        with one_writer(app.engine), app.engine.begin() as conn:
             conn.execute(
                 update(api_tokens).where(api_tokens.c.id == t.token_id).values(last_used_at=now)
             )

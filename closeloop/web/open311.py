@@ -47,6 +47,7 @@ from closeloop.web.auth import (
 from closeloop.web.schemas import Text, When
 from closeloop.web.settings import WebSettings
 from closeloop.web.uploads import FORM_TYPES, BadRequest
+from closeloop.web.writers import one_writer
 
 Format = Literal["json", "xml"]
 LIST_DAYS = 90  # the spec's default window for a request list
@@ -417,7 +418,12 @@ async def post_request(request: Request, fmt: Format) -> Response:
         reporter_email=body.email,
     )
     now = request_now(request)
-    ref = await run_in_threadpool(lambda: service.submit(app, problem, now))
+
+    def run() -> str:
+        with one_writer(app.engine):
+            return service.submit(app, problem, now)
+
+    ref = await run_in_threadpool(run)
     del principal  # the key proved the client; the report itself is anonymous
     created = {
         "service_request_id": ref,
