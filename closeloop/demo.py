@@ -121,3 +121,35 @@ def run(app: App, now: datetime, *, fresh: bool = False, echo: Echo = print) -> 
         + (f", {sent.dead} dead (closeloop outbox --status dead)" if sent.dead else "")
     )  # fmt: skip
     return [pile, shed, parking, again]
+
+
+# One account per role the pages serve; reporters need none.
+DEMO_LOGINS = (
+    ("微网格长 micro-grid leader", "yantou.g3"),
+    ("村网格长 village leader", "yantou.lead"),
+    ("督查 supervisor", "duban.wang"),
+    ("管理员 administrator", "admin"),
+)
+
+
+def prepare_service(app: App, now: datetime, *, echo: Echo = print) -> list[tuple[str, str, str]]:
+    """Set up the example zone with demo tickets (once) and give each demo account a fresh
+    password, returned so the caller can print it: nothing is stored in clear."""
+    import secrets
+
+    from sqlalchemy import func, select
+
+    from closeloop.models import tickets
+    from closeloop.web import auth
+
+    zone.init(app, now)
+    with app.engine.connect() as conn:
+        empty = conn.execute(select(func.count()).select_from(tickets)).scalar_one() == 0
+    if empty:
+        run(app, now, echo=echo)
+    logins = []
+    for label, handle in DEMO_LOGINS:
+        password = secrets.token_urlsafe(9)
+        auth.set_password(app, handle, password)
+        logins.append((label, handle, password))
+    return logins

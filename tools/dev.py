@@ -83,19 +83,9 @@ def ensure_browser() -> None:
 def start(args: argparse.Namespace) -> None:
     install("")
     cmd = [str(BIN / "closeloop"), "serve", "--demo", "--host", args.host, "--port", str(args.port)]
-    if not (BIN / "closeloop").exists():
-        sys.exit("installation failed: .venv/bin/closeloop is missing")
-    if not _serve_available():
-        cmd = [str(BIN / "closeloop"), "demo"]
     say(" ".join(cmd[1:]))
+    os.chdir(ROOT)
     os.execv(cmd[0], cmd)
-
-
-def _serve_available() -> bool:
-    out = subprocess.run(
-        [str(BIN / "closeloop"), "--help"], capture_output=True, text=True, cwd=ROOT
-    )
-    return " serve " in out.stdout
 
 
 def test(args: argparse.Namespace) -> None:

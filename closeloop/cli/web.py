@@ -29,11 +29,28 @@ def serve(
     workers: int = typer.Option(
         1, "--workers", min=1, help="Web worker processes (PostgreSQL only)."
     ),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="Create the example zone with demo tickets first and print a login for each role "
+        "(each start gives the demo accounts new passwords).",
+    ),
 ) -> None:
     """Run the web pages, the JSON API and Open311; on SQLite the scheduler runs inside too."""
     from closeloop.web.serve import serve as run
 
-    run(get_app(ctx), host=host, port=port, workers=workers, echo=typer.echo)
+    a = get_app(ctx)
+    if demo:
+        from closeloop import demo as demo_mod
+
+        logins = demo_mod.prepare_service(a, now(), echo=typer.echo)
+        base = f"http://{host}:{port}"
+        typer.echo(f"\n== {a.settings.zone_name} 演示 demo: {base}/")
+        typer.echo(f"   群众上报 reporter (no account): {base}/report")
+        for label, handle, password in logins:
+            typer.echo(f"   {label:<28} {handle:<12} password {password}")
+        typer.echo("")
+    run(a, host=host, port=port, workers=workers, echo=typer.echo)
 
 
 @user_app.command("set-password")
