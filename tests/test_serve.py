@@ -171,3 +171,38 @@ def test_serve_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "lacks the table(s) tickets, api_tokens" in r.stderr and "closeloop init" in r.stderr
+
+
+@pytest.mark.timeout(180)
+def test_demo_start_prints_a_login_per_role_that_works(tmp_path: Path) -> None:
+    """The README's first command ends in `serve --demo` on a new database: it creates the zone
+    and demo tickets, prints the address and one login per role, and those logins work."""
+    s = Served(config_in(tmp_path), f"sqlite:///{tmp_path / 'demo.db'}", "--demo")
+    try:
+        s.wait_ready()
+        assert s.proc.stdout is not None
+        printed: list[str] = []
+        for line in s.proc.stdout:
+            printed.append(line)
+            if line.startswith("closeloop serving"):
+                break
+        text = "".join(printed)
+        assert f"{s.url}/report" in text
+        logins = dict(re.findall(r"\s(\S+)\s+password (\S+)", text))
+        assert set(logins) == {"yantou.g3", "yantou.lead", "duban.wang", "admin"}
+        for handle, password in logins.items():
+            with httpx.Client(base_url=s.url, timeout=10) as client:
+                token = client.get("/api/csrf").json()["csrf_token"]
+                answer = client.post(
+                    "/login",
+                    data={"handle": handle, "password": password, "csrf_token": token},
+                    follow_redirects=False,
+                )
+                assert answer.status_code == 303, (handle, answer.text[:200])
+                me = client.get("/api/me")
+                assert me.status_code == 200 and me.json()["handle"] == handle
+                if handle == "yantou.lead":
+                    inbox = client.get("/api/inbox").json()
+                    assert inbox, "the demo leaves the village leader something to do"
+    finally:
+        s.kill()
