@@ -440,6 +440,7 @@ def _context(
             "deadline": deadline,
             "remaining": max(deadline - b.now, timedelta(0)),
             "fraction": float(fraction),
+            "late_by": max(b.now - deadline, timedelta(0)) if p.get("late") else timedelta(0),
         }
         ctx["reminder"] = reminder
     elif notice.kind == "supervision":

@@ -71,6 +71,7 @@ class ReminderView(TypedDict):
     deadline: datetime
     remaining: timedelta
     fraction: float  # share of the stage time already used, e.g. 0.5
+    late_by: timedelta  # zero before the deadline; after it, the leader who is late is told
 
 
 class ReportView(TypedDict):

@@ -163,6 +163,7 @@ def sample_context(kind: str, now: datetime = NOW, locale: str = "zh_CN") -> dic
             "deadline": NOW + timedelta(hours=3, minutes=20),
             "remaining": timedelta(hours=3, minutes=20),
             "fraction": 0.5,
+            "late_by": timedelta(0),
         }
         ctx["reminder"] = reminder
     elif kind == "supervision":
@@ -299,6 +300,23 @@ def test_reminder_says_how_much_time_is_used(renderer: Renderer, locale: str) ->
     for body in (out.text, out.html, out.markdown):
         assert "50%" in body
     assert ("3小时20分钟" if locale == "zh_CN" else "3 h 20 min") in out.subject
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_late_reminder_says_how_late_not_time_left(renderer: Renderer, locale: str) -> None:
+    ctx = sample_context("reminder", locale=locale)
+    ctx["reminder"] = {
+        "deadline": NOW - timedelta(hours=2),
+        "remaining": timedelta(0),
+        "fraction": 1.0,
+        "late_by": timedelta(hours=2),
+    }
+    out = renderer.render("reminder", locale, ctx)
+    late = "已超期2小时" if locale == "zh_CN" else "2 h late"
+    assert late in out.subject
+    for body in (out.text, out.html, out.markdown):
+        assert ("已超期 2小时" if locale == "zh_CN" else "2 h late") in body
+    assert ("剩余" if locale == "zh_CN" else "left") not in out.subject
 
 
 @pytest.mark.parametrize("locale", LOCALES)
