@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,10 +223,29 @@ def test_reminder_says_deadline_time_left_and_share_used(walked: tuple[App, Walk
     at = NOW + timedelta(hours=18)
     ctx = context(app, reminder, at)
     assert ctx["ticket"]["ref"] == w.late
-    assert ctx["reminder"] == {"deadline": due, "remaining": due - at, "fraction": 0.5}
+    assert ctx["reminder"] == {
+        "deadline": due,
+        "remaining": due - at,
+        "fraction": 0.5,
+        "late_by": timedelta(0),
+    }
     assert ctx["recipient"]["handle"] == "caoyuan.g2"
-    # Sent after the deadline, the time left is nothing, never negative.
-    assert context(app, reminder, due + timedelta(hours=3))["reminder"]["remaining"] == timedelta(0)
+    # Sent after the deadline, the time left is nothing, never negative; an ordinary reminder
+    # does not turn into a late notice (only the sweep's `late` reminders do).
+    after = context(app, reminder, due + timedelta(hours=3))["reminder"]
+    assert (after["remaining"], after["late_by"]) == (timedelta(0), timedelta(0))
+
+
+def test_the_late_leader_is_told_how_late(walked: tuple[App, Walked]) -> None:
+    app, _ = walked
+    late = [n for n in rows(app, "reminder") if n.payload.get("late")]
+    assert late, "the sweep tells the leader who missed the deadline"
+    first = late[0]
+    deadline = datetime.fromisoformat(first.payload["deadline"])
+    ctx = context(app, first, deadline + timedelta(hours=5))
+    assert ctx["reminder"]["late_by"] == timedelta(hours=5)
+    out = Renderer().render("reminder", "zh_CN", ctx)
+    assert "已超期5小时" in out.subject and "剩余" not in out.subject
 
 
 def test_supervision_names_who_failed_how_late_what_level_and_whom_to_call(
