@@ -150,13 +150,17 @@ _SAVE = (
 _EVENT = insert(ticket_events).returning(ticket_events.c.id)
 
 
+class StaleTicket(Conflict):
+    """The ticket changed between reading and writing it (another step, or the sweep)."""
+
+
 def save_ticket(conn: Connection, t: Ticket) -> None:
     """Write the changed ticket if nobody else changed it since it was read."""
     params = {k: getattr(t, k) for k in _MUTABLE}
     params.update(_id=t.id, _version=t.version, _new_version=t.version + 1)
     result = conn.execute(_SAVE, params)
     if result.rowcount != 1:
-        raise Conflict(f"{t.ref} was changed by someone else meanwhile; reload it and try again")
+        raise StaleTicket(f"{t.ref} was changed by someone else meanwhile; reload it and try again")
     t.version += 1
 
 
@@ -386,11 +390,37 @@ def run_step(
 
     `given.evidence` names files on disk (the CLI); `uploads` are files already stored by
     content (the web); both are attached to the step's event."""
-    wf = app.workflow
-    step = wf.steps.get(step_name)
+    step = app.workflow.steps.get(step_name)
     if step is None or step_name == "submit" or step_name not in EFFECTS:
-        runnable = ", ".join(s for s in wf.steps if s in EFFECTS)
+        runnable = ", ".join(s for s in app.workflow.steps if s in EFFECTS)
         raise Invalid(f"unknown step '{step_name}'; steps: {runnable}")
+    # A ticket changed under us (most often by the sweep moving its reminder time) is read
+    # again and every rule checked afresh: a person acting a moment after the sweep must not
+    # get an error, while a step that another person's step made impossible still fails.
+    for attempt in range(STEP_ATTEMPTS):
+        try:
+            return _run_step_once(app, ref, step_name, by, given, now, at, uploads)
+        except StaleTicket:
+            if attempt == STEP_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+STEP_ATTEMPTS = 3
+
+
+def _run_step_once(
+    app: App,
+    ref: str,
+    step_name: str,
+    by: str,
+    given: StepInput,
+    now: datetime,
+    at: datetime | None,
+    uploads: Sequence[StoredFile],
+) -> Ticket:
+    wf = app.workflow
+    step = wf.steps[step_name]
     with app.engine.begin() as conn:
         t = get_ticket(conn, ref)
         when = _check_time(at, now, after=t.updated_at)

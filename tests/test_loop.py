@@ -305,3 +305,37 @@ class TestStorage:
                 == 1
             )
         assert count(app, notifications) == 3
+
+
+class TestStaleReads:
+    def test_a_step_that_met_a_concurrent_change_is_checked_again_and_runs(
+        self, app: App, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ref = service.submit(app, PILE, NOW)
+        real = service.save_ticket
+        calls = []
+
+        def stale_once(conn, t):  # type: ignore[no-untyped-def]
+            calls.append(t.version)
+            if len(calls) == 1:
+                raise service.StaleTicket("changed meanwhile")
+            real(conn, t)
+
+        monkeypatch.setattr(service, "save_ticket", stale_once)
+        step(app, ref, "fix", "yantou.g3", 10, note="x")
+        assert len(calls) == 2
+        assert events_of(app, ref)[-1] == ("fix", "assigned", "fixed")
+        assert len(events_of(app, ref)) == 2
+
+    def test_a_ticket_that_keeps_changing_gives_up_with_nothing_written(
+        self, app: App, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ref = service.submit(app, PILE, NOW)
+
+        def always_stale(conn, t):  # type: ignore[no-untyped-def]
+            raise service.StaleTicket(f"{t.ref} was changed by someone else meanwhile")
+
+        monkeypatch.setattr(service, "save_ticket", always_stale)
+        with pytest.raises(Conflict, match="changed by someone else"):
+            step(app, ref, "fix", "yantou.g3", 10, note="x")
+        assert events_of(app, ref) == [("submit", "reported", "assigned")]
