@@ -8,6 +8,7 @@ from pathlib import Path
 
 from closeloop import delivery, service, zone
 from closeloop.bootstrap import App
+from closeloop.db import read_only
 from closeloop.tickets import DomainError, StepInput
 
 Echo = Callable[[str], None]
@@ -143,7 +144,7 @@ def prepare_service(app: App, now: datetime, *, echo: Echo = print) -> list[tupl
     from closeloop.web import auth
 
     zone.init(app, now)
-    with app.engine.connect() as conn:
+    with read_only(app.engine) as conn:
         empty = conn.execute(select(func.count()).select_from(tickets)).scalar_one() == 0
     if empty:
         run(app, now, echo=echo)

@@ -48,7 +48,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from closeloop import outbox
 from closeloop.bootstrap import App
 from closeloop.calendar import WorkCalendar
-from closeloop.db import insert_ignoring_duplicates
+from closeloop.db import insert_ignoring_duplicates, read_only
 from closeloop.deadlines import Deadlines
 from closeloop.grid import Grid, UnknownGrid, get_grid, grids_by_ids, in_subtree, nearest_led
 from closeloop.models import escalations, grids, notifications, people, tickets
@@ -604,7 +604,7 @@ def overdue(
         .scalar_subquery()
         .label("missed_at")
     )
-    with app.engine.connect() as conn:
+    with read_only(app.engine) as conn:
         q = (
             service.listing_select()
             .add_columns(missed)

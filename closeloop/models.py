@@ -294,9 +294,7 @@ exam_lines = Table(
     Column("note", Text),
     Column("source", String(300)),  # the file it came from, with its line: "april.csv:12"
     Column("imported_at", UTCDateTime, nullable=False),
-    UniqueConstraint(
-        "month", "inspector_grid_id", "grid_id", "sheet", "item", name="uq_exam_line"
-    ),
+    UniqueConstraint("month", "inspector_grid_id", "grid_id", "sheet", "item", name="uq_exam_line"),
     Index("ix_exam_lines_month", "month"),
 )
 

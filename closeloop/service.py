@@ -739,7 +739,7 @@ def list_tickets(
         raise Invalid(
             f"unknown state {', '.join(unknown)}; states: {', '.join(app.workflow.states)}"
         )
-    with app.engine.connect() as conn:
+    with read_only(app.engine) as conn:
         q = listing_select()
         if states:
             q = q.where(tickets.c.state.in_(states))

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from closeloop import grid as grid_mod
 from closeloop import schema
 from closeloop.bootstrap import App
+from closeloop.db import read_only
 from closeloop.grid import ImportSummary, UnknownGrid, level_name
 from closeloop.gridfile import decode_grid_csv, read_grid_csv
 from closeloop.models import grids, people
@@ -80,7 +81,7 @@ def _leader(conn: Any, leader_id: int | None) -> dict[str, Any] | None:
 def describe(app: App, code: str | None) -> dict[str, Any]:
     """A grid with its leader, its ancestors, its children and the size of its subtree."""
     locale = app.settings.locale
-    with app.engine.connect() as conn:
+    with read_only(app.engine) as conn:
         try:
             if code is None:
                 top = grid_mod.children(conn, None)

@@ -35,11 +35,7 @@ def _global(
 
 
 # Command modules register themselves on `app` when imported.
-from closeloop.cli import core  # noqa: E402,F401
-from closeloop.cli import escalation  # noqa: E402,F401
-from closeloop.cli import notify  # noqa: E402,F401
-from closeloop.cli import reports  # noqa: E402,F401
-from closeloop.cli import web  # noqa: E402,F401
+from closeloop.cli import core, escalation, notify, reports, web  # noqa: E402,F401
 
 
 def main() -> None:

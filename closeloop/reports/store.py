@@ -27,6 +27,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.bootstrap import App
+from closeloop.db import read_only
 from closeloop.models import exam_lines, grids, month_results
 from closeloop.reports import indicators as ind
 from closeloop.reports.exam import (
@@ -363,7 +364,7 @@ def publish_board(app: App, month: str, now: datetime) -> BoardView:
 def board_view(app: App, month: str, now: datetime) -> BoardView:
     """A published board as stored, with the penalties active in that month."""
     cfg = exam_settings(app).scoring
-    with app.engine.connect() as conn:
+    with read_only(app.engine) as conn:
         results = stored_results(conn, [month])
         if not results:
             raise NotFound(f"the board of {month} is not published; run `closeloop exam board`")
@@ -391,7 +392,7 @@ def board_view(app: App, month: str, now: datetime) -> BoardView:
 
 def grid_history(app: App, code: str) -> tuple[str, list[GridResult]]:
     """A grid's name and its published results, oldest month first."""
-    with app.engine.connect() as conn:
+    with read_only(app.engine) as conn:
         name = conn.execute(select(grids.c.name).where(grids.c.code == code)).scalar()
         if name is None:
             raise NotFound(f"unknown grid '{code}'")
