@@ -209,10 +209,10 @@ service.AFTER_STEP.append(_stage_left)
 # --- ticket show -------------------------------------------------------------------------------
 
 
-def _show(app: App, conn: Connection, row: Any, out: dict[str, Any]) -> None:
+def _rungs_select() -> Any:
     grid, failed = grids.alias("g"), grids.alias("failed")
     supervisor = people.alias("sup")
-    rungs = conn.execute(
+    return (
         select(
             escalations,
             grid.c.code.label("grid_code"),
@@ -224,9 +224,45 @@ def _show(app: App, conn: Connection, row: Any, out: dict[str, Any]) -> None:
             .outerjoin(failed, failed.c.id == escalations.c.failed_grid_id)
             .outerjoin(supervisor, supervisor.c.id == escalations.c.supervisor_id)
         )
-        .where(escalations.c.ticket_id == row.id)
+        .where(escalations.c.ticket_id == bindparam("ticket_id"))
         .order_by(escalations.c.deadline, escalations.c.id)
     )
+
+
+def _asks_select() -> Any:
+    asker, decider = people.alias("asker"), people.alias("decider")
+    return (
+        select(extensions, asker.c.handle.label("asker"), decider.c.handle.label("decider"))
+        .select_from(
+            extensions.join(asker, asker.c.id == extensions.c.requested_by_id).outerjoin(
+                decider, decider.c.id == extensions.c.decided_by_id
+            )
+        )
+        .where(extensions.c.ticket_id == bindparam("ticket_id"))
+        .order_by(extensions.c.id)
+    )
+
+
+def _parks_select() -> Any:
+    parker, resumer = people.alias("parker"), people.alias("resumer")
+    return (
+        select(deferrals, parker.c.handle.label("parker"), resumer.c.handle.label("resumer"))
+        .select_from(
+            deferrals.join(parker, parker.c.id == deferrals.c.by_id).outerjoin(
+                resumer, resumer.c.id == deferrals.c.resumed_by_id
+            )
+        )
+        .where(deferrals.c.ticket_id == bindparam("ticket_id"))
+        .order_by(deferrals.c.id)
+    )
+
+
+# Built once: `ticket show` runs them for every ticket page and every step's answer.
+_RUNGS, _ASKS, _PARKS = _rungs_select(), _asks_select(), _parks_select()
+
+
+def _show(app: App, conn: Connection, row: Any, out: dict[str, Any]) -> None:
+    key = {"ticket_id": row.id}
     out["escalations"] = [
         {
             "level": e.level,
@@ -240,23 +276,8 @@ def _show(app: App, conn: Connection, row: Any, out: dict[str, Any]) -> None:
             "at": _iso(e.at, app),
             "closed_at": _iso(e.closed_at, app),
         }
-        for e in rungs
+        for e in conn.execute(_RUNGS, key)
     ]
-    asker, decider = people.alias("asker"), people.alias("decider")
-    asks = conn.execute(
-        select(
-            extensions,
-            asker.c.handle.label("asker"),
-            decider.c.handle.label("decider"),
-        )
-        .select_from(
-            extensions.join(asker, asker.c.id == extensions.c.requested_by_id).outerjoin(
-                decider, decider.c.id == extensions.c.decided_by_id
-            )
-        )
-        .where(extensions.c.ticket_id == row.id)
-        .order_by(extensions.c.id)
-    )
     out["extensions"] = [
         {
             "stage_no": x.stage_no,
@@ -269,23 +290,8 @@ def _show(app: App, conn: Connection, row: Any, out: dict[str, Any]) -> None:
             "decided_at": _iso(x.decided_at, app),
             "decision_note": x.decision_note,
         }
-        for x in asks
+        for x in conn.execute(_ASKS, key)
     ]
-    parker, resumer = people.alias("parker"), people.alias("resumer")
-    parks = conn.execute(
-        select(
-            deferrals,
-            parker.c.handle.label("parker"),
-            resumer.c.handle.label("resumer"),
-        )
-        .select_from(
-            deferrals.join(parker, parker.c.id == deferrals.c.by_id).outerjoin(
-                resumer, resumer.c.id == deferrals.c.resumed_by_id
-            )
-        )
-        .where(deferrals.c.ticket_id == row.id)
-        .order_by(deferrals.c.id)
-    )
     out["deferrals"] = [
         {
             "at": _iso(d.at, app),
@@ -296,7 +302,7 @@ def _show(app: App, conn: Connection, row: Any, out: dict[str, Any]) -> None:
             "resumed_at": _iso(d.resumed_at, app),
             "resumed_by": d.resumer,
         }
-        for d in parks
+        for d in conn.execute(_PARKS, key)
     ]
     open_ = [d for d in out["deferrals"] if d["resumed_at"] is None]
     out["deferred"] = open_[-1] if row.state == "deferred" and open_ else None
