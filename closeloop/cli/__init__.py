@@ -18,6 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts name config sections like [scheduler.jobs]; rich markup would swallow them.
+    rich_markup_mode=None,
 )
 
 
