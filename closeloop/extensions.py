@@ -32,7 +32,7 @@ from closeloop.bootstrap import App
 from closeloop.calendar import Limit
 from closeloop.models import deferrals, escalations, extensions, grids, people
 from closeloop.service import StepRun
-from closeloop.tickets import Conflict, Invalid, Ticket, enter_state
+from closeloop.tickets import Conflict, Invalid, Ticket
 
 
 def _iso(value: datetime | None, app: App) -> str | None:
@@ -149,7 +149,7 @@ def _defer(run: StepRun) -> None:
     run.change.data.update(
         deferral_id=new_id, review_on=review_on.isoformat(), remaining_seconds=remaining
     )
-    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.enter()
 
 
 @service.effect("resume")
@@ -164,7 +164,7 @@ def _resume(run: StepRun) -> None:
     ).first()
     if parked is None:
         raise Conflict(f"{t.ref} is not on the deferral register")
-    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.enter()
     assert t.stage is not None
     clock = run.app.deadlines.limit(t.category, t.stage).clock
     remaining = float(parked.remaining_seconds or 0.0)

@@ -15,17 +15,9 @@ from sqlalchemy import Connection, bindparam, select
 
 from closeloop.db import insert_ignoring_duplicates
 from closeloop.models import notifications, people
+from notifiers.message import KINDS as NOTICE_KINDS
 
-KINDS = (
-    "assignment",
-    "reminder",
-    "supervision",
-    "verification_request",
-    "rejection",
-    "closure",
-    "digest",
-    "weekly_report",
-)
+KINDS = NOTICE_KINDS  # the notice kinds the templates know
 
 
 _PERSON = select(people.c.channels, people.c.locale).where(people.c.id == bindparam("id"))

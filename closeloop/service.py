@@ -69,6 +69,10 @@ class StepRun:
     change: Change
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def enter(self) -> None:
+        """Open the stage of the state the step led to (a fresh deadline, the ladder reset)."""
+        enter_state(self.ticket, self.app.workflow, self.ticket.state, self.now, self.app.deadlines)
+
 
 # Called after a step's effect, in its transaction, with the ticket's (stage_no, stage) from
 # before the step: the escalation module closes the ladder of a stage instance that was left.
@@ -486,7 +490,7 @@ def _fix(run: StepRun) -> None:
     t = run.ticket
     assert run.actor is not None
     t.fixed_by_id = run.actor.id
-    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.enter()
     verifier = _verifier(run.conn, run.extra["responsible"])
     if verifier is not None and verifier != run.actor.id:
         run.change.notices.append(("verification_request", verifier))
@@ -496,7 +500,7 @@ def _fix(run: StepRun) -> None:
 def _reject(run: StepRun) -> None:
     t = run.ticket
     t.rework_count += 1
-    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.enter()
     run.change.data["reason"] = run.given.reason
     if t.assignee_id is not None:
         run.change.notices.append(("rejection", t.assignee_id))
@@ -504,13 +508,13 @@ def _reject(run: StepRun) -> None:
 
 @effect("verify")
 def _verify(run: StepRun) -> None:
-    enter_state(run.ticket, run.app.workflow, run.ticket.state, run.now, run.app.deadlines)
+    run.enter()
 
 
 @effect("close")
 def _close(run: StepRun) -> None:
     t = run.ticket
-    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.enter()
     if t.reporter_email:
         outbox.enqueue_address(
             run.conn,
@@ -527,7 +531,7 @@ def _close(run: StepRun) -> None:
 @effect("reopen")
 def _reopen(run: StepRun) -> None:
     t = run.ticket
-    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.enter()
     run.change.data["reason"] = run.given.reason
     if t.assignee_id is not None:
         run.change.notices.append(("assignment", t.assignee_id))
@@ -535,7 +539,7 @@ def _reopen(run: StepRun) -> None:
 
 @effect("dismiss")
 def _dismiss(run: StepRun) -> None:
-    enter_state(run.ticket, run.app.workflow, run.ticket.state, run.now, run.app.deadlines)
+    run.enter()
     run.change.data["reason"] = run.given.reason
 
 
@@ -556,7 +560,7 @@ def _reassign(run: StepRun) -> None:
     t.grid_id = target.id
     t.responsible_grid_id = led.id
     t.assignee_id = led.leader_id
-    enter_state(t, run.app.workflow, t.state, run.now, run.app.deadlines)
+    run.enter()
     if led.leader_id is not None:
         run.change.notices.append(("assignment", led.leader_id))
 
