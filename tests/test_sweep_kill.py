@@ -52,11 +52,21 @@ def test_sigkill_mid_sweep_then_restart_writes_each_rung_once(big: tuple[App, Pa
     expected = TICKETS * RUNGS
     first = spawn(config, "scheduler")
     try:
-        # Wait (bounded) until a few batches have committed, then kill without warning.
-        started = poll(lambda: count(app, escalations) >= 5 * BATCH * RUNGS, limit=120, every=0.01)
-        assert started, "the scheduler wrote nothing: " + _stop(first)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
+
+        def kill_once_batches_committed() -> bool:
+            # Count and kill while holding SQLite's write lock (our transactions begin
+            # IMMEDIATE): the sweeper cannot commit in between, so however slow this test
+            # process is on a busy machine, the kill lands mid-sweep, never after it.
+            with app.engine.begin() as conn:
+                done = conn.execute(select(func.count()).select_from(escalations)).scalar_one()
+                if done < BATCH * RUNGS:
+                    return False
+                first.send_signal(signal.SIGKILL)
+                first.wait(timeout=30)
+                return True
+
+        killed = poll(kill_once_batches_committed, limit=120, every=0.01)
+        assert killed, "the scheduler wrote nothing: " + _stop(first)
     finally:
         _stop(first)
     assert first.returncode == -signal.SIGKILL
