@@ -140,7 +140,8 @@ def test_preview_every_kind_of_a_real_ticket(sqlite_cli: Run, sqlite_walked: Wal
     ).stdout
     assert "谢燕超：" in first and "曹园村第2户组（负责人 梁涛磊" in first
     reminder = cli("notify", "preview", "reminder", "--ticket", walked.late).stdout
-    assert reminder.startswith(f"Subject: 【提醒】{walked.late}")
+    # the newest reminder of a ticket that climbed the ladder is the one telling the late leader
+    assert reminder.startswith(f"Subject: 【逾期提醒】{walked.late} 整改已超期")
     digest = cli("notify", "preview", "digest", "--ticket", walked.late, "--to", "caoyuan.lead")
     assert "【每日待办】" in digest.stdout and walked.late in digest.stdout
     verification = cli("notify", "preview", "verification_request", "--ticket", walked.closed)
