@@ -11,7 +11,7 @@ Time comes from the app's clock, so a test can move it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cached_property
@@ -24,7 +24,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from closeloop import escalation, service, zone
@@ -32,9 +32,9 @@ from closeloop import grid as grid_mod
 from closeloop.bootstrap import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError
-from closeloop.grid import UnknownGrid, UnknownPerson, in_subtree, level_name
+from closeloop.grid import UnknownGrid, UnknownPerson, level_name
 from closeloop.gridfile import CHANNELS, GridFileError, decode_grid_csv
-from closeloop.models import escalations, grids, people, ticket_events, tickets
+from closeloop.models import grids, people, ticket_events, tickets
 from closeloop.tickets import DomainError, NotFound, NotPermitted
 from closeloop.web import access, api, i18n, registers
 from closeloop.web.auth import (
@@ -789,98 +789,19 @@ async def ticket_step(
 # --- supervisors -------------------------------------------------------------------------------
 
 
-def _stage_states(app: App) -> list[str]:
-    return [s for s, st in app.workflow.states.items() if st.stage is not None]
-
-
-def _first_missed(app: App, rows: Sequence[tuple[int, int]]) -> dict[int, datetime]:
-    """The first deadline each ticket missed in its current stage (its oldest escalation)."""
-    if not rows:
-        return {}
-    ids = [tid for tid, _ in rows]
-    with read_only(app.engine) as conn:
-        found = conn.execute(
-            select(
-                escalations.c.ticket_id, escalations.c.stage_no, func.min(escalations.c.deadline)
-            )
-            .where(escalations.c.ticket_id.in_(ids))
-            .group_by(escalations.c.ticket_id, escalations.c.stage_no)
-        ).all()
-    current = dict(rows)
-    return {tid: deadline for tid, stage_no, deadline in found if current.get(tid) == stage_no}
-
-
 def supervision_board(
     app: App, principal: Principal, now: datetime, *, grid: str | None, level: int | None
 ) -> list[dict[str, Any]]:
-    """Tickets past a deadline or under supervision, the latest first.
-
-    `escalation.overdue` lists the tickets whose current deadline has passed. A ticket that has
-    climbed a rung has a new deadline (the next rung's), so it leaves that list until the next
-    rung is missed; a supervisor still has to see it, so escalated open tickets are added, and
-    how late a ticket is counts from the first deadline it missed in this stage."""
-    overdue = api._only_visible(
-        app, principal, escalation.overdue(app, now, grid=grid, level=level)
-    )
-    seen = {i["ref"] for i in overdue}
-    q = service.listing_select().where(
-        tickets.c.state.in_(_stage_states(app)),
-        tickets.c.escalation_level > 0,
-        tickets.c.due_at > now,
-        access.scope_clause(principal),
-    )
-    if level is not None:
-        q = q.where(tickets.c.escalation_level == level)
-    with read_only(app.engine) as conn:
-        if grid is not None:
-            g = grid_mod.get_grid(conn, grid)
-            q = q.where(in_subtree(service.HOME.c.path, g.path))
-        escalated = [r for r in conn.execute(q) if r.ref not in seen]
-        refs = [*seen, *(r.ref for r in escalated)]
-        meta = {
-            r.ref: r
-            for r in conn.execute(
-                select(
-                    tickets.c.ref,
-                    tickets.c.id,
-                    tickets.c.stage_no,
-                    tickets.c.due_at,
-                    tickets.c.supervising_grid_id,
-                    tickets.c.assignee_id,
-                ).where(tickets.c.ref.in_(refs))
-            )
-        }
-    items = [dict(i) for i in overdue]
-    for r in escalated:
-        s = service.ticket_summary(app, r)
-        items.append(
-            {
-                k: s[k]
-                for k in (
-                    "ref",
-                    "state",
-                    "category",
-                    "title",
-                    "stage",
-                    "due_at",
-                    "escalation_level",
-                    "supervising_grid",
-                    "supervisor",
-                    "grid",
-                    "responsible_grid",
-                    "assignee",
-                    "assignee_name",
-                )
-            }
-            | {"extended": s["extension_count"] > 0}
-        )
-    first = _first_missed(app, [(meta[i["ref"]].id, meta[i["ref"]].stage_no) for i in items])
+    """The tickets this person may see that missed a deadline or climbed the ladder (the
+    escalation module's overdue list), the latest first, with how late each is counted from
+    the first deadline its stage missed."""
+    items = api._only_visible(app, principal, escalation.overdue(app, now, grid=grid, level=level))
     for item in items:
-        m = meta[item["ref"]]
-        missed = first.get(m.id) or m.due_at
-        item["late_seconds"] = max(0.0, (now - missed).total_seconds())
+        missed = datetime.fromisoformat(item["missed_deadline"])
         item["missed_at"] = missed
-        item["overdue_now"] = m.due_at <= now
+        item["late_seconds"] = max(0.0, (now - missed).total_seconds())
+        # An escalated ticket has the next rung's deadline ahead of it: shown as "next rung at".
+        item["overdue_now"] = datetime.fromisoformat(item["due_at"]) <= now
     items.sort(key=lambda i: (-i["late_seconds"], i["ref"]))
     return items
 
