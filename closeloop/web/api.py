@@ -70,7 +70,7 @@ def summary(app: App, row: Any, now: datetime) -> dict[str, Any]:
     return out
 
 
-def _with_left(items: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+def with_left(items: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     for item in items:
         item["seconds_left"] = _seconds_left(item.get("due_at"), now)
     return items
@@ -351,10 +351,10 @@ def get_evidence(
 )
 def inbox(request: Request, principal: CurrentUser) -> dict[str, Any]:
     app, now = web_app(request), request_now(request)
-    return {"items": _with_left(service.inbox(app, principal.handle), now)}
+    return {"items": with_left(service.inbox(app, principal.handle), now)}
 
 
-def _only_visible(
+def only_visible(
     app: App, principal: Principal, items: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     if principal.is_supervisor or not items:
@@ -387,7 +387,7 @@ def overdue(
 ) -> dict[str, Any]:
     app, now = web_app(request), request_now(request)
     items = escalation.overdue(app, now, grid=grid, level=level)
-    return {"items": _only_visible(app, principal, items)}
+    return {"items": only_visible(app, principal, items)}
 
 
 @router.get(

@@ -533,7 +533,7 @@ def inbox(request: Request, principal: OptionalUser) -> Response:
     if isinstance(who, Response):
         return who
     app, now = web_app(request), request_now(request)
-    items = api._with_left(service.inbox(app, who.handle), now)
+    items = api.with_left(service.inbox(app, who.handle), now)
     todo = [i for i in items if i["state"] == "assigned"]
     check = [i for i in items if i["state"] != "assigned"]
     return render(
@@ -795,7 +795,7 @@ def supervision_board(
     """The tickets this person may see that missed a deadline or climbed the ladder (the
     escalation module's overdue list), the latest first, with how late each is counted from
     the first deadline its stage missed."""
-    items = api._only_visible(app, principal, escalation.overdue(app, now, grid=grid, level=level))
+    items = api.only_visible(app, principal, escalation.overdue(app, now, grid=grid, level=level))
     for item in items:
         missed = datetime.fromisoformat(item["missed_deadline"])
         item["missed_at"] = missed
