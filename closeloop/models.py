@@ -109,7 +109,6 @@ tickets = Table(
     Column("reporter_phone", String(32)),
     Column("reporter_email", String(200)),
     Column("reporter_secret_hash", String(200)),
-    Column("campaign_id", Id),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),

@@ -4,7 +4,7 @@ A campaign is a month, one or more villages (grids), a theme, the assault action
 (大清理 clean-up, 大整治 rectification, 大拆除 demolition, 大建设 construction) and optionally
 a theme per week. A ticket belongs to a campaign when it was filed during the campaign month
 (zone time) in the subtree of one of its grids. That is decided in SQL when the report is made
-rather than stamped on the ticket when it is filed (`tickets.campaign_id` stays unused): a
+rather than stamped on the ticket when it is filed: a
 campaign recorded on the 3rd still counts the problems found on the 1st, and filing a problem
 needs no knowledge of campaigns.
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 05:10:33.648591
+Create Date: 2026-11-28 05:21:44.258064
 """
 
 from __future__ import annotations
@@ -266,9 +266,6 @@ def upgrade() -> None:
         sa.Column("reporter_phone", sa.String(length=32), nullable=True),
         sa.Column("reporter_email", sa.String(length=200), nullable=True),
         sa.Column("reporter_secret_hash", sa.String(length=200), nullable=True),
-        sa.Column(
-            "campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
         sa.Column("created_at", closeloop.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", closeloop.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("closed_at", closeloop.db.UTCDateTime(timezone=True), nullable=True),
