@@ -24,6 +24,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert, text, update
 
+# This folder holds http.py, which would shadow the standard library's http module for
+# everything imported after (httpx, starlette): the repository takes the folder's place.
+sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from closeloop import service, zone

@@ -32,6 +32,9 @@ from typing import Any
 
 from sqlalchemy import insert, select, text
 
+# This folder holds http.py, which would shadow the standard library's http module for
+# everything imported after (httpx, starlette): the repository takes the folder's place.
+sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from closeloop import grid as grid_mod

@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# This folder holds http.py, which would shadow the standard library's http module for
+# everything imported after (httpx, starlette): the repository takes the folder's place.
+sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 
 from sqlalchemy import create_engine, delete, select, text, update  # noqa: E402
