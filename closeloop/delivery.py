@@ -52,7 +52,7 @@ log = logging.getLogger("closeloop.delivery")
 ENGINE_KEYS = frozenset(
     {"default_channels", "base_url", "supervision_contact", "daily_digest", "delivery", "digest"}
 )
-STATUSES = ("pending", "sending", "sent", "dead", "digested")
+STATUSES = ("pending", "sending", "sent", "dead", "digested", "cancelled")
 
 
 @dataclass(frozen=True)

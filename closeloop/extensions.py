@@ -30,7 +30,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from closeloop import escalation, service
 from closeloop.bootstrap import App
 from closeloop.calendar import Limit
-from closeloop.models import deferrals, escalations, extensions, grids, people
+from closeloop.models import deferrals, escalations, extensions, grids, notifications, people
 from closeloop.service import StepRun
 from closeloop.tickets import Conflict, Invalid, Ticket
 
@@ -183,12 +183,18 @@ def _resume(run: StepRun) -> None:
 
 
 def _stage_left(run: StepRun, stage_no: int, stage: str | None) -> None:
-    """A step ended a stage instance: close its escalation ladder and lapse its open request."""
+    """A step ended a stage instance: close its escalation ladder, lapse its open request and
+    cancel its reminders still waiting in the outbox (a "hurry up" for work already done, sent
+    after a channel outage, would mislead)."""
     t = run.ticket
     if stage is None or (t.stage_no, t.stage) == (stage_no, stage):
         return
     escalation.close_stage(run.conn, t.id, stage_no, run.now)
     run.conn.execute(_LAPSE, {"b_ticket": t.id, "b_stage_no": stage_no, "b_now": run.now})
+    run.conn.execute(
+        _CANCEL_REMINDERS,
+        {"b_ticket": t.id, "b_key": f"reminder:{t.ref}:{stage_no}:%", "b_step": run.change.step},
+    )
 
 
 # Built once: this runs on every step that ends a stage.
@@ -200,6 +206,21 @@ _LAPSE = (
         extensions.c.status == "pending",
     )
     .values(status="lapsed", decided_at=bindparam("b_now"), decision_note="stage ended")
+)
+
+
+# Reminder keys begin "reminder:<ref>:<stage_no>:" (see escalation.py), late ones included.
+_CANCEL_REMINDERS = (
+    update(notifications)
+    .where(
+        notifications.c.ticket_id == bindparam("b_ticket"),
+        notifications.c.kind == "reminder",
+        notifications.c.status == "pending",
+        notifications.c.idempotency_key.like(bindparam("b_key")),
+    )
+    .values(
+        status="cancelled", last_error="the stage ended before delivery: " + bindparam("b_step")
+    )
 )
 
 

@@ -214,7 +214,7 @@ notifications = Table(
     Column("locale", String(10), nullable=False),
     Column("payload", JSON, nullable=False),  # what the notice is about; rendered at send time
     Column("idempotency_key", String(200), nullable=False, unique=True),
-    Column("status", String(16), nullable=False),  # pending | sending | sent | dead | digested
+    Column("status", String(16), nullable=False),  # pending|sending|sent|dead|digested|cancelled
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("claimed_until", UTCDateTime),

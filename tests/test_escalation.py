@@ -201,6 +201,28 @@ class TestLadder:
         assert [r[1:5] for r in rungs(app, ref)][-1] == (2, 3, 0, "JS-A1-V01")
         assert count(app, escalations, escalations.c.closed_at.is_(None)) == 1
 
+    def test_reminders_still_in_the_outbox_are_cancelled_when_the_stage_ends(
+        self, app: App
+    ) -> None:
+        ref = service.submit(app, PILE, NOW)
+        other = service.submit(app, PILE, NOW)
+        escalation.sweep(app, utc(cn(3, 9)))  # reminders and a late reminder for both
+
+        def reminders(r: str) -> list[str]:
+            with app.engine.connect() as conn:
+                return list(
+                    conn.execute(
+                        select(notifications.c.status)
+                        .join(tickets, tickets.c.id == notifications.c.ticket_id)
+                        .where(tickets.c.ref == r, notifications.c.kind == "reminder")
+                    ).scalars()
+                )
+
+        assert set(reminders(ref)) == {"pending"} and len(reminders(ref)) >= 2
+        service.run_step(app, ref, "fix", "yantou.g3", StepInput(note="清运完毕"), utc(cn(3, 10)))
+        assert set(reminders(ref)) == {"cancelled"}
+        assert set(reminders(other)) == {"pending"}  # another ticket's stage is still open
+
     def test_twice_late_or_backwards_writes_each_rung_once(self, app: App) -> None:
         refs = [service.submit(app, PILE, NOW) for _ in range(3)]
         first = escalation.sweep(app, utc(cn(7, 9)))

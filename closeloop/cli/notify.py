@@ -91,7 +91,7 @@ def deliver(
 def outbox(
     ctx: typer.Context,
     status: str | None = typer.Option(
-        None, "--status", help="pending | sending | sent | dead | digested"
+        None, "--status", help="pending | sending | sent | dead | digested | cancelled"
     ),
     ticket: str | None = typer.Option(None, "--ticket", help="Only notices about this ticket."),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
