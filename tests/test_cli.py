@@ -317,3 +317,17 @@ def test_help_texts(cli) -> None:  # type: ignore[no-untyped-def]
     for command in ("init", "submit", "ticket", "inbox", "tickets", "grid", "demo"):
         assert command in top
     assert "--to-grid" in cli("ticket", "reassign", "--help").stdout
+
+
+def test_a_database_that_is_not_ready_is_one_clear_line(tmp_path: Path) -> None:
+    def run(db: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "closeloop", "--db", db, "tickets"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    expect_error(run(f"sqlite:///{empty}"), "no such table", "closeloop init")
+    expect_error(run(f"sqlite:///{tmp_path}/no/such/folder.db"), "unable to open database file")
+    assert len(run(f"sqlite:///{empty}").stderr.strip().splitlines()) == 1

@@ -41,8 +41,17 @@ from closeloop.cli import core, escalation, notify, reports, web  # noqa: E402,F
 
 
 def main() -> None:
+    from sqlalchemy.exc import OperationalError
+
     try:
         app(standalone_mode=False)
+    except OperationalError as exc:
+        # The driver's own words, without the SQL: most often a missing table or a server
+        # that does not answer.
+        said = str(exc.orig).strip().splitlines()[0]
+        missing = "no such table" in said or "does not exist" in said
+        hint = "; `closeloop init` creates or upgrades the schema" if missing else ""
+        fail(f"the database refused: {said}{hint}")
     except known_errors() as exc:
         fail(str(exc))
     except typer.Abort:
