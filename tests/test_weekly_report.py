@@ -327,6 +327,10 @@ def test_markdown_and_json(report_app: App, weekly: WeeklyReport) -> None:
     assert "苏溪村（JS-A2-V08）本周按期结案率100.0%，前4周合计25.0%，提高75.0个百分点。" in md
     data = json.loads(render_weekly(weekly, "json", locale="en", workflow=report_app.workflow))
     assert data == weekly.as_json()
+    english = render_weekly(weekly, "md", locale="en", workflow=report_app.workflow).decode()
+    assert "Zone summary" in english
+    # English punctuation in English: no full-width colons, brackets or commas from zh_CN.
+    assert not set("：（），") & set(english.replace(weekly.zone_name, "")), english[:400]
 
 
 def test_xlsx_read_back(report_app: App, weekly: WeeklyReport) -> None:

@@ -61,6 +61,11 @@ APPENDIX_FIGURES = ("due", "deferred", "closed", "closed_on_time")
 LABELS: Mapping[str, Mapping[str, str]] = {
     "zh_CN": {
         "lang": "zh-CN",
+        # Punctuation differs between the languages (full-width in Chinese).
+        "p_colon": "：",
+        "p_open": "（",
+        "p_close": "）",
+        "p_comma": "，",
         "title": "{zone}环境整治工作周报",
         "week": "{year}年第{week}周（{start}至{end}）",
         "generated": "生成时间",
@@ -169,6 +174,10 @@ LABELS: Mapping[str, Mapping[str, str]] = {
     },
     "en": {
         "lang": "en",
+        "p_colon": ": ",
+        "p_open": " (",
+        "p_close": ")",
+        "p_comma": ", ",
         "title": "{zone}: weekly environmental work report",
         "week": "week {year}-W{week:02d} ({start} to {end})",
         "generated": "Generated",
