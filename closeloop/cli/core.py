@@ -114,7 +114,7 @@ def _print_ticket(a: Any, ref: str, as_json: bool, *, brief: bool = False) -> No
     )
     typer.echo(
         f"  网格 grid {data['grid']} {data['grid_name']}; 责任人 assignee "
-        f"{data['assignee_name']} ({data['assignee']}); 期限 due {data['due_at'] or '-'}"
+        f"{data['assignee_name']} ({data['assignee']}); 期限 due {_short(data['due_at'])}"
     )
     if data["recurrence_of"]:
         typer.echo(f"  复发 recurrence of {data['recurrence_of']}")
@@ -124,14 +124,25 @@ def _print_ticket(a: Any, ref: str, as_json: bool, *, brief: bool = False) -> No
         f"  返工 rework {data['rework_count']}; 督办级别 escalation level "
         f"{data['escalation_level']}"
     )
-    for extra in ("escalations", "extensions", "deferred"):
-        if data.get(extra):
-            typer.echo(f"  {extra}: {data[extra]}")
+    for e in data.get("escalations", []):
+        closed = f", closed {_short(e['closed_at'])}" if e["closed_at"] else ""
+        typer.echo(
+            f"  督办 escalation: {e['stage']} missed {_short(e['deadline'])} → level {e['level']} "
+            f"{e['grid']} ({e['supervisor'] or '-'}), round {e['round']}{closed}"
+        )
+    for x in data.get("extensions", []):
+        typer.echo(
+            f"  延期 extension: {x['status']} until {_short(x['until'])} asked by "
+            f"{x['requested_by']} — {x['reason']}"
+        )
+    if data.get("deferred"):
+        d = data["deferred"]
+        typer.echo(f"  缓办 deferred by {d['by']}, review {_short(d['review_on'])} — {d['reason']}")
     typer.echo("  时间线 timeline:")
     for e in data["events"]:
         note = f"  — {e['note']}" if e["note"] else ""
         typer.echo(
-            f"    {e['at']}  {e['step']:<10} {e['from'] or '-'} → {e['to']}  "
+            f"    {_short(e['at'])}  {e['step']:<10} {e['from'] or '-'} → {e['to']}  "
             f"[{e['by'] or '-'}]{note}"
         )
 
@@ -240,8 +251,13 @@ def _print_rows(a: Any, items: list[dict[str, Any]]) -> None:
             left = f"剩 {hours:.1f}h" if hours >= 0 else f"超时 {-hours:.1f}h"
         typer.echo(
             f"{t['ref']}  {t['state_name']:<5} {t['category_name']:<5} {t['grid']:<14} "
-            f"{(t['assignee'] or '-'):<14} {due or '-':<26} {left}  {t['title']}"
+            f"{(t['assignee'] or '-'):<14} {_short(due):<16} {left}  {t['title']}"
         )
+
+
+def _short(iso: str | None) -> str:
+    """A time as people read it: the zone's wall clock to the minute (JSON keeps the offset)."""
+    return iso[:16].replace("T", " ") if iso else "-"
 
 
 @app.command()
