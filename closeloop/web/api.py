@@ -178,7 +178,8 @@ async def submit_ticket(request: Request) -> dict[str, Any]:
     return {
         "ref": ref,
         "secret": secret,
-        "state": "assigned",
+        # Where the workflow's submit step leads (即交即办: straight to the grid's leader).
+        "state": app.workflow.steps["submit"].dest,
         "url": f"/api/tickets/{ref}?secret={quote(secret)}",
     }
 
