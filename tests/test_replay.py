@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -192,7 +193,12 @@ def test_the_la_311_files_with_the_shipped_scenario(name: str, tmp_path: Path) -
     """The first 1,500 rows of each Los Angeles file (three formats, one scenario)."""
     source = DATA / name
     if not source.exists():
-        pytest.fail(f"{source} is missing")
+        # The data lives in the shared/ folder beside the repository, as in CI; a clone
+        # elsewhere has none. Outside CI that is a reason to skip, in CI a failure.
+        reason = f"{source} is missing (needs the shared/ folder beside the repository)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     head = tmp_path / name
     with source.open(encoding="utf-8") as f:
         head.write_text("".join(line for _, line in zip(range(1501), f, strict=False)), "utf-8")
