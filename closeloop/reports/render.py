@@ -30,6 +30,7 @@ from closeloop.reports import charts
 from closeloop.reports.indicators import ESCALATION_LEVELS, Figures
 from closeloop.tickets import Invalid
 from closeloop.workflow import Names, Workflow
+from closeloop.xlsxsafe import safe_row
 
 if TYPE_CHECKING:
     from closeloop.reports.store import BoardView
@@ -608,13 +609,14 @@ def _leader_text(leader: Any) -> str:
 
 
 class Sheet:
-    """One worksheet: a bold header row, then rows; rates get a percent format."""
+    """One worksheet: a bold header row, then rows; rates get a percent format. Every value
+    passes `closeloop.xlsxsafe.safe_row`, so text people typed is never a formula."""
 
     def __init__(self, ws: Any, headers: Sequence[str]) -> None:
         from openpyxl.styles import Font
 
         self.ws = ws
-        ws.append(list(headers))
+        ws.append(safe_row(list(headers)))
         for c in ws[1]:
             c.font = Font(bold=True)
         ws.freeze_panes = "A2"
@@ -625,7 +627,7 @@ class Sheet:
         self, values: Iterable[Any], *, rate: bool = False, rate_columns: Iterable[int] = ()
     ) -> None:
         values = list(values)
-        self.ws.append(values)
+        self.ws.append(safe_row(values))
         marked = set(rate_columns)
         if rate:
             marked.update(i for i, v in enumerate(values) if isinstance(v, float))
