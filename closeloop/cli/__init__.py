@@ -7,6 +7,9 @@ written when a command fails.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -40,11 +43,60 @@ def _global(
 from closeloop.cli import core, escalation, notify, reports, web  # noqa: E402,F401
 
 
-def main() -> None:
+def usage_error_base() -> type[Exception]:
+    """The base class of the usage errors of the click that typer runs on.
+
+    typer up to 0.1x runs on the `click` package; later releases carry click inside as
+    `typer._click`, whose exceptions a `click` import does not match. `typer.BadParameter` is the
+    framework's own usage error in every release, so its ancestry names the base in use.
+    """
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    raise RuntimeError("typer.BadParameter does not derive from a ClickException")
+
+
+def _show_usage_error(
+    exc: Exception, args: Sequence[str] | None, prog_name: str | None
+) -> NoReturn:
+    """One `error:` line with the usage hint, exit status 2 (click's own layout spans lines)."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # A group called without a subcommand: its help, as click shows it, and status 2.
+        typer.echo(exc.format_message(), err=True)  # type: ignore[attr-defined]
+        sys.exit(2)
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    if ctx is not None:
+        usage = " ".join(ctx.get_usage().split())
+        message += f" ({usage}; see '{ctx.command_path} --help')"
+    else:  # some parser errors (an option without its value) carry no context
+        message += f" (see '{_command_path(args, prog_name)} --help')"
+    fail(message)
+
+
+def _command_path(args: Sequence[str] | None, prog_name: str | None) -> str:
+    """The command the words on the line name, e.g. `closeloop ticket fix`, for a help hint."""
+    words = list(sys.argv[1:] if args is None else args)
+    script = Path(sys.argv[0]).name
+    path = [prog_name or ("python -m closeloop" if script == "__main__.py" else script)]
+    command = typer.main.get_command(app)
+    for word in words:
+        children = getattr(command, "commands", None)
+        if children is None or word not in children:
+            if not word.startswith("-"):
+                break
+            continue
+        command = children[word]
+        path.append(word)
+    return " ".join(path)
+
+
+def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoReturn:
+    """Run the command line and exit: 0, the command's own status, or 2 with one `error:` line."""
     from sqlalchemy.exc import OperationalError
 
     try:
-        app(standalone_mode=False)
+        status = app(args=args, prog_name=prog_name, standalone_mode=False)
     except OperationalError as exc:
         # The driver's own words, without the SQL: most often a missing table or a server
         # that does not answer.
@@ -58,12 +110,8 @@ def main() -> None:
         fail("aborted")
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+    except usage_error_base() as exc:
+        _show_usage_error(exc, args, prog_name)
+    # Outside standalone mode the framework returns, not raises, the status of `--help`,
+    # `typer.Exit(n)` and Ctrl-C (130); commands themselves return None.
+    sys.exit(status if isinstance(status, int) else 0)
