@@ -9,18 +9,22 @@ One pass (:func:`deliver_due`) works in batches:
    ``BEGIN IMMEDIATE`` makes claims take turns.
 2. **Render and send**, outside any transaction: each row is rendered from the database as it is
    now (:mod:`closeloop.notices`) and handed to its channel.
-3. **Mark**: ``sent`` with ``sent_at``; or back to ``pending`` with ``next_attempt_at`` pushed by
-   exponential backoff with jitter; or ``dead`` after ``max_attempts`` or at once when the
-   failure is permanent, with ``last_error`` in every case. A mark only lands if the row is
-   still the one this deliverer claimed (status ``sending`` and the same attempt number).
+3. **Mark**: a notice its channel accepted is marked ``sent`` (with ``sent_at``) at once, in a
+   one-row transaction of its own, before the next send starts. Failures are written together
+   at the end of the batch: back to ``pending`` with ``next_attempt_at`` pushed by exponential
+   backoff with jitter, or ``dead`` after ``max_attempts`` or at once when the failure is
+   permanent, with ``last_error`` in every case. A mark only lands if the row is still the one
+   this deliverer claimed (status ``sending`` and the same attempt number).
 
-Why a notice is never sent twice at once, and at most once more after a crash: only the holder
-of an unexpired claim sends a row, and a deliverer does not start a send once its claim is
-about to expire (it gives the rest of the batch back, untried). A deliverer killed after
-sending and before marking leaves the row ``sending``; when the lease runs out another
-deliverer claims and sends it again, with the same idempotency key (the email Message-ID and
-the webhook ``Idempotency-Key`` header come from it), so receivers that honour it see one
-notice.
+Why a notice is never sent twice at once, and at most one notice once more after a crash: only
+the holder of an unexpired claim sends a row, and a deliverer does not start a send once its
+claim is about to expire (it gives the rest of the batch back, untried). Sends are strictly one
+after the other and each accepted send is marked before the next begins, so a deliverer killed
+at any moment leaves at most one row that was sent and not marked: the one in flight. When the
+lease runs out another deliverer claims the rows left ``sending`` (that one and the untried rest
+of the batch) and sends them; the repeated one carries the same idempotency key (the email
+Message-ID and the webhook ``Idempotency-Key`` header come from it), so receivers that honour
+it see one notice. A failed send left unmarked by a kill is merely tried again.
 
 Digest mode: ticket notices of people with ``people.digest`` are not claimed here; the digest job
 (:mod:`closeloop.digest`) folds them into one notice per period.
@@ -303,6 +307,38 @@ def _mark(
             report.errors.append(f"{n.idempotency_key}: {o.error}")
 
 
+# Built once: the deliverer runs it once per notice sent.
+_MARK_SENT = (
+    update(notifications)
+    .where(
+        notifications.c.id == bindparam("nid"),
+        notifications.c.status == "sending",
+        notifications.c.attempts == bindparam("natt"),
+    )
+    .values(
+        status="sent",
+        sent_at=bindparam("nsent", type_=UTCDateTime),
+        last_error=None,
+        claimed_until=None,
+    )
+)
+
+
+def _mark_sent(conn: Connection, outcome: _Outcome, report: DeliveryReport) -> None:
+    """Mark one accepted notice ``sent`` in a transaction of its own: a single-row UPDATE
+    guarded like :func:`_mark`'s, its row count saying whether the claim still held."""
+    n = outcome.notice
+    with conn.begin():
+        landed = conn.execute(
+            _MARK_SENT, {"nid": n.id, "natt": n.attempts, "nsent": outcome.sent_at}
+        ).rowcount
+    if landed == 1:
+        report.sent += 1
+    else:
+        report.lost_claims += 1
+        log.warning("notice %s: claim taken over before its outcome was written", n.id)
+
+
 def _give_back(app: App, notices: Sequence[Notice]) -> int:
     """Release claimed rows that were never tried: pending again, the attempt not counted."""
     if not notices:
@@ -352,14 +388,13 @@ def deliver_due(
     renderer: Renderer | None = None,
     rng: random.Random | None = None,
     should_stop: Callable[[], bool] | None = None,
-    mark_every: int = 50,
 ) -> DeliveryReport:
     """Send every notice due at ``now``, batch by batch, until none is left (or ``should_stop``
     says so between batches). Returns what happened.
 
     Time inside the pass runs on from ``now`` by the real time elapsed, so sends in a long pass
-    are checked against their lease and stamped with a moving ``sent_at``. Outcomes are written
-    every ``mark_every`` sends and at the end of each batch.
+    are checked against their lease and stamped with a moving ``sent_at``. Each accepted send is
+    marked before the next one starts; failures are written at the end of each batch.
     """
     if now.tzinfo is None:
         raise ValueError("deliver_due needs an aware `now`")
@@ -387,19 +422,23 @@ def deliver_due(
             done = DeliveryReport(claimed=len(rows))
             with read_only(app.engine) as conn:
                 prepared = prepare(app, conn, rows, claimed_at, render)
-            pending: list[_Outcome] = []
+            failed: list[_Outcome] = []
             unsent: list[Notice] = []
-            for p in prepared:
-                current = clock()
-                if current >= claimed_at + policy_.lease - margin:
-                    # Too late to start a send the claim may not outlive: give the row back.
-                    unsent.append(p.notice)
-                    continue
-                pending.append(_send(chans.get(p.notice.channel), p, current))
-                if len(pending) >= mark_every:
-                    _mark(app, pending, policy_, rng, clock(), done)
-                    pending = []
-            _mark(app, pending, policy_, rng, clock(), done)
+            # One connection for the batch's marks: a pool checkout (with its pre-ping on
+            # PostgreSQL) per notice would cost as much as the mark itself.
+            with app.engine.connect() as marks:
+                for p in prepared:
+                    current = clock()
+                    if current >= claimed_at + policy_.lease - margin:
+                        # Too late to start a send the claim may not outlive: give it back.
+                        unsent.append(p.notice)
+                        continue
+                    outcome = _send(chans.get(p.notice.channel), p, current)
+                    if outcome.error is None:
+                        _mark_sent(marks, outcome, done)  # before the next send starts
+                    else:
+                        failed.append(outcome)
+            _mark(app, failed, policy_, rng, clock(), done)
             done.unsent = _give_back(app, unsent)
             total.add(done)
             if len(rows) < size or len(unsent) == len(rows):

@@ -1,6 +1,6 @@
 """Deliverers as real processes: several at once never send a notice twice; one killed with
-SIGKILL in the middle of a batch loses nothing and repeats at most the notices it had sent but
-not yet marked, with the same idempotency key. On SQLite and PostgreSQL.
+SIGKILL in the middle of a batch loses nothing and repeats at most one notice (the one in flight,
+sent and not yet marked), with the same idempotency key. On SQLite and PostgreSQL.
 
 The receiver is a real HTTP server in the test process that counts what arrives by its
 Idempotency-Key header.
@@ -121,13 +121,14 @@ def test_deliverer_processes_never_send_a_notice_twice(
     assert statuses(napp) == Counter({"sent": 200})
 
 
-def test_a_deliverer_killed_mid_batch_loses_nothing_and_repeats_only_what_it_had_not_marked(
+def test_a_deliverer_killed_mid_batch_loses_nothing_and_repeats_only_the_send_in_flight(
     napp: App,  # noqa: F811
     receiver: Make,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     # The receiver records every request and holds the 16th and later ones open: the
-    # deliverer has sent batch 1 (10 notices, marked) and 6 of batch 2 when it is killed.
+    # deliverer has sent batch 1 (10 notices, marked) and 6 of batch 2 when it is killed, the
+    # first 5 of them answered and marked, the 6th received and never answered.
     hook = receiver(hold_after=15)
     keys = prepared(napp, hook, 59)
     go = tmp_path / "go"
@@ -147,10 +148,10 @@ def test_a_deliverer_killed_mid_batch_loses_nothing_and_repeats_only_what_it_had
             for r in conn.execute(select(notifications).where(notifications.c.status == "sending"))
         }
     assert len(received) == 16
-    assert len(left) == 10  # the batch in flight: claimed, not marked
+    assert len(left) == 5  # the send in flight and the 4 untried rows of batch 2
     sent_unmarked = set(left) & set(received)
-    assert len(sent_unmarked) == 6
-    assert statuses(napp) == Counter({"sent": 10, "sending": 10, "pending": 40})
+    assert len(sent_unmarked) == 1
+    assert statuses(napp) == Counter({"sent": 15, "sending": 5, "pending": 40})
 
     # Restarted before the lease ends, a deliverer leaves the dead one's batch alone ...
     lease = delivery.policy(napp).lease
@@ -158,20 +159,20 @@ def test_a_deliverer_killed_mid_batch_loses_nothing_and_repeats_only_what_it_had
     try:
         early = delivery.deliver_due(napp, datetime.now(UTC), channels={"webhook": channel})
         assert early.sent == 40
-        assert statuses(napp) == Counter({"sent": 50, "sending": 10})
+        assert statuses(napp) == Counter({"sent": 55, "sending": 5})
         # ... and after it, takes that batch over.
         later = datetime.now(UTC) + lease + timedelta(seconds=1)
         late = delivery.deliver_due(napp, later, channels={"webhook": channel})
     finally:
         channel.close()
-    assert late.sent == 10
+    assert late.sent == 5
     assert statuses(napp) == Counter({"sent": 60})
 
     counts = hook.keys()
     assert set(counts) == set(keys)  # every notice arrived
     assert max(counts.values()) == 2  # none more than twice
     twice = {k for k, n in counts.items() if n == 2}
-    assert twice == sent_unmarked  # only those sent and not marked when it died
+    assert twice == sent_unmarked  # only the one sent and not marked when it died
     for key in twice:
         first, second = [r for r in hook.seen if r.key == key]
         a, b = first.json(), second.json()
@@ -187,3 +188,49 @@ def test_a_deliverer_killed_mid_batch_loses_nothing_and_repeats_only_what_it_had
         )
     assert {attempts[k] for k in left} == {2}
     assert {attempts[k] for k in set(keys) - set(left)} == {1}
+
+
+@pytest.mark.parametrize("sends", [1, 30, 80])
+def test_a_deliverer_killed_after_n_sends_repeats_at_most_one_notice(
+    napp: App,  # noqa: F811
+    receiver: Make,  # noqa: F811
+    tmp_path: Path,
+    sends: int,
+) -> None:
+    # A receiver that answers in 5 ms, nothing held: the kill lands wherever the deliverer is
+    # once N posts have arrived (sending, marking, claiming or rendering), in batches of 100.
+    hook = receiver(delay=0.005)
+    keys = prepared(napp, hook, 149)
+    go = tmp_path / "go"
+    [proc] = start_deliverers(napp, 1, "loop", 100, go)
+    go.touch()
+    wait_for(lambda: len(hook.seen) >= sends)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    wait_for(lambda: hook.active == 0)
+    before = hook.keys()
+    assert len(before) >= sends
+    with napp.engine.connect() as conn:
+        unmarked = set(
+            conn.execute(
+                select(notifications.c.idempotency_key).where(notifications.c.status == "sending")
+            ).scalars()
+        )
+    assert len(unmarked & set(before)) <= 1  # at most the send in flight was not marked
+
+    # Another deliverer, once the dead one's lease has run out, sends everything left.
+    lease = delivery.policy(napp).lease
+    channel = WebhookChannel(timeout=5, trust_env=False)
+    try:
+        later = datetime.now(UTC) + lease + timedelta(seconds=1)
+        delivery.deliver_due(napp, later, channels={"webhook": channel})
+    finally:
+        channel.close()
+    assert statuses(napp) == Counter({"sent": 150})
+    counts = hook.keys()
+    assert set(counts) == set(keys)  # every notice arrived
+    twice = [k for k, n in counts.items() if n > 1]
+    assert len(twice) <= 1, f"{len(twice)} notices delivered more than once"
+    assert all(counts[k] == 2 for k in twice)
+    assert set(twice) <= unmarked & set(before)
