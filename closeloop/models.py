@@ -66,6 +66,16 @@ grids = Table(
     Column("leader_id", Id, ForeignKey("people.id")),
 )
 
+# A grid's polygon or multipolygon, GeoJSON in longitude/latitude (`closeloop grid
+# import-geometry`); a table of its own so that the grid rows every step reads stay small.
+grid_geometries = Table(
+    "grid_geometries",
+    metadata,
+    Column("grid_id", Id, ForeignKey("grids.id"), primary_key=True),
+    Column("geojson", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 ref_counters = Table(
     "ref_counters",
     metadata,

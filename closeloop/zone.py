@@ -13,6 +13,7 @@ from closeloop import grid as grid_mod
 from closeloop import schema
 from closeloop.bootstrap import App
 from closeloop.db import read_only
+from closeloop.geo import service as geo
 from closeloop.grid import ImportSummary, UnknownGrid, level_name
 from closeloop.gridfile import decode_grid_csv, read_grid_csv
 from closeloop.models import grids, people
@@ -24,6 +25,7 @@ class InitResult:
     revision: str | None
     grids: ImportSummary
     people_total: int
+    geometry: int = 0  # grids whose geometry the zone's geometry file brought
 
 
 def read_file(path: Path) -> str:
@@ -68,7 +70,11 @@ def init(app: App, now: datetime) -> InitResult:
                 roles=person.roles,
             )
         total = conn.execute(select(func.count()).select_from(people)).scalar_one()
-    return InitResult(revision, summary, total)
+    shapes = 0
+    geometry_file = app.settings.section("zone").get("geometry_file")
+    if geometry_file:
+        shapes = geo.import_geometry_file(app, app.settings.resolve(geometry_file), now).grids
+    return InitResult(revision, summary, total, shapes)
 
 
 def _leader(conn: Any, leader_id: int | None) -> dict[str, Any] | None:

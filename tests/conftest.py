@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, insert, select, text
 from closeloop.bootstrap import App, bootstrap
 from closeloop.config import load_settings
 from closeloop.db import make_engine
-from closeloop.models import grids, metadata, people
+from closeloop.models import grid_geometries, grids, metadata, people
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config.toml"
@@ -84,6 +84,7 @@ def _zone_snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
         return {
             "people": [dict(r._mapping) for r in conn.execute(select(people))],
             "grids": [dict(r._mapping) for r in conn.execute(select(grids).order_by(grids.c.id))],
+            "grid_geometries": [dict(r._mapping) for r in conn.execute(select(grid_geometries))],
         }
 
 
@@ -119,6 +120,8 @@ def _reset_pg(app: App, snapshot: dict[str, list[dict[str, Any]]]) -> None:
         conn.execute(insert(people), snapshot["people"])
         # Parents first: ids ascend down the tree, as the import wrote them.
         conn.execute(insert(grids), snapshot["grids"])
+        if snapshot["grid_geometries"]:
+            conn.execute(insert(grid_geometries), snapshot["grid_geometries"])
         for table in ("people", "grids"):
             conn.execute(
                 text(

@@ -28,6 +28,10 @@ def cli(app: App, tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
         f'grid_file = "{CONFIG.parent / "zones/example/grids.csv"}"',
     )
     text = text.replace(
+        'geometry_file = "zones/example/grids.geojson"',
+        f'geometry_file = "{CONFIG.parent / "zones/example/grids.geojson"}"',
+    )
+    text = text.replace(
         'file = "workflows/environmental.toml"',
         f'file = "{CONFIG.parent / "workflows/environmental.toml"}"',
     )

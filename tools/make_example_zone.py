@@ -1,26 +1,51 @@
-"""Generate zones/example/grids.csv: the article's development zone as a four-level grid.
+"""Generate zones/example/grids.csv and grids.geojson: the article's zone as a four-level grid.
 
 The shape and the counts are the article's (1 zone; 3 rural work areas + 13 enterprise-liaison
 grids + 1 community; 21 villages + 91 enterprise small grids + 5 community sections; micro grids
 under them). The five villages the article names keep their names; every other name, every
-person and every phone number is invented. Same seed, same file:
+person and every phone number is invented.
 
-    .venv/bin/python tools/make_example_zone.py            # writes the file
-    .venv/bin/python tools/make_example_zone.py --check    # exit 1 if the file is stale
+The map (grids.geojson) is invented too, in a real place: a lon/lat box in central Zhejiang
+(浙江, around 119.98-120.25 E, 29.32-29.46 N, where villages of these names lie). The zone is
+an irregular oval; its seventeen medium grids are the Voronoi cells of seeds laid out as a zone
+is (rural work areas around, the enterprise-liaison grids together in an industrial belt, the
+community in the middle), clipped to the zone; every grid below is cut the same way from its
+parent with relaxed random seeds, so children tile their parent without overlap. Coordinates are
+rounded to 1e-6 degrees (about 0.1 m). Same seed, same files:
+
+    .venv/bin/python tools/make_example_zone.py            # writes the files
+    .venv/bin/python tools/make_example_zone.py --check    # exit 1 if a file is stale
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sys
 from collections import Counter
 from pathlib import Path
 
+import shapely
+from shapely.geometry import MultiPoint, MultiPolygon, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from closeloop.geo.rules import feature_collection
 from closeloop.gridfile import GridRow, format_grid_csv
 
 DEFAULT_SEED = 4231  # the article's "4231 work method"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "zones" / "example" / "grids.csv"
+GEOMETRY_NAME = "grids.geojson"  # beside the CSV
+
+# The zone on the map: an oval around this centre (lon, lat), radii in degrees.
+CENTRE = (120.115, 29.39)
+RADII = (0.11, 0.062)
+PRECISION = 1e-6
+# Medium grids' seeds, as fractions of the radii from the centre: work areas around, the
+# enterprise groups in a belt east of the centre, the community in the middle.
+AREA_SEEDS = ((-0.62, 0.42), (0.5, 0.6), (-0.35, -0.62))
+COMMUNITY_SEED = (-0.12, 0.05)
+ENTERPRISE_BELT = (0.42, -0.18)  # the belt's centre; 13 seeds on a 4 x 4 lattice around it
 
 # The article never names the zone ("开发区"); this name is invented.
 ZONE_CODE = "JS"
@@ -230,6 +255,112 @@ def render(seed: int = DEFAULT_SEED) -> str:
     return format_grid_csv(build_rows(seed))
 
 
+# --- the map -----------------------------------------------------------------------------------
+
+
+def _rounded(geom: BaseGeometry) -> BaseGeometry:
+    return shapely.set_precision(geom, PRECISION)
+
+
+def _polygonal(geom: BaseGeometry) -> BaseGeometry:
+    """Only the areas of a clipping result (an intersection may also leave lines or points)."""
+    parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and p.area > 0]
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
+
+
+def _zone_outline(rng: random.Random) -> BaseGeometry:
+    cx, cy = CENTRE
+    rx, ry = RADII
+    points = []
+    for i in range(28):
+        a = 2 * math.pi * i / 28
+        r = rng.uniform(0.9, 1.08)
+        points.append((cx + rx * r * math.cos(a), cy + ry * r * math.sin(a)))
+    return _rounded(Polygon(points))
+
+
+def _cells(parent: BaseGeometry, seeds: list[Point]) -> list[BaseGeometry]:
+    """The parent cut into the Voronoi cells of the seeds (each inside it), in seed order."""
+    if len(seeds) == 1:
+        return [parent]
+    regions = shapely.get_parts(shapely.voronoi_polygons(MultiPoint(seeds), extend_to=parent))
+    cells = []
+    for seed in seeds:
+        region = next(r for r in regions if r.covers(seed))
+        cells.append(_polygonal(_rounded(region.intersection(parent))))
+    return cells
+
+
+def _random_seeds(parent: BaseGeometry, n: int, rng: random.Random) -> list[Point]:
+    """n points inside the parent, spread by two rounds of Lloyd's relaxation."""
+    minx, miny, maxx, maxy = parent.bounds
+    seeds: list[Point] = []
+    while len(seeds) < n:
+        p = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+        if parent.contains(p) and all(p.distance(q) > 1e-5 for q in seeds):
+            seeds.append(p)
+    for _ in range(2):
+        if n == 1:
+            break
+        moved = []
+        for cell, old in zip(_cells(parent, seeds), seeds, strict=True):
+            c = cell.centroid
+            moved.append(c if parent.contains(c) else old)
+        seeds = moved
+    return seeds
+
+
+def build_geometry(rows: list[GridRow], seed: int = DEFAULT_SEED) -> dict[str, BaseGeometry]:
+    """A polygon (or multipolygon) for every grid of `rows`, nested as the grid is."""
+    rng = random.Random(seed * 7 + 1)
+    children: dict[str, list[GridRow]] = {}
+    for r in rows:
+        if r.parent_code is not None:
+            children.setdefault(r.parent_code, []).append(r)
+    zone = next(r for r in rows if r.level == 1)
+    shapes: dict[str, BaseGeometry] = {zone.code: _zone_outline(rng)}
+
+    cx, cy = CENTRE
+    rx, ry = RADII
+    mediums = children[zone.code]
+    lattice = [(i, j) for j in range(4) for i in range(4)][:13]
+    areas = iter(AREA_SEEDS)
+    belt = iter(lattice)
+    seeds: list[Point] = []
+    for m in mediums:
+        if m.kind == "work_area":
+            u, v = next(areas)
+        elif m.kind == "community":
+            u, v = COMMUNITY_SEED
+        else:
+            i, j = next(belt)
+            u = ENTERPRISE_BELT[0] + (i - 1.5) * 0.13 + rng.uniform(-0.02, 0.02)
+            v = ENTERPRISE_BELT[1] + (j - 1.5) * 0.16 + rng.uniform(-0.02, 0.02)
+        seeds.append(Point(cx + u * rx, cy + v * ry))
+    for m, cell in zip(mediums, _cells(shapes[zone.code], seeds), strict=True):
+        shapes[m.code] = cell
+
+    for r in rows:  # parents come before their children in `rows`
+        kids = children.get(r.code)
+        if not kids or r.level < 2:
+            continue
+        parent = shapes[r.code]
+        cells = _cells(parent, _random_seeds(parent, len(kids), rng))
+        for k, cell in zip(kids, cells, strict=True):
+            shapes[k.code] = cell
+    return shapes
+
+
+def render_geometry(rows: list[GridRow], seed: int = DEFAULT_SEED) -> str:
+    shapes = build_geometry(rows, seed)
+    return (
+        feature_collection(
+            (r.code, shapes[r.code], {"name": r.name, "level": r.level}) for r in rows
+        )
+        + "\n"
+    )
+
+
 def summary(rows: list[GridRow]) -> str:
     by_level = Counter(r.level for r in rows)
     by_kind = Counter(r.kind for r in rows)
@@ -246,16 +377,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = build_rows(args.seed)
     text = format_grid_csv(rows)
+    geo_out = args.out.with_name(GEOMETRY_NAME)
+    geo_text = render_geometry(rows, args.seed)
     if args.check:
-        current = args.out.read_text(encoding="utf-8-sig") if args.out.exists() else None
-        if current != text:
-            print(f"{args.out} is not what seed {args.seed} generates", file=sys.stderr)
+        stale = False
+        for path, wanted, encoding in ((args.out, text, "utf-8-sig"), (geo_out, geo_text, "utf-8")):
+            current = path.read_text(encoding=encoding) if path.exists() else None
+            if current != wanted:
+                print(f"{path} is not what seed {args.seed} generates", file=sys.stderr)
+                stale = True
+        if stale:
             return 1
-        print(f"{args.out} is up to date: {summary(rows)}")
+        print(f"{args.out} and {geo_out.name} are up to date: {summary(rows)}")
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8-sig")  # a BOM, so Excel shows Chinese
-    print(f"wrote {args.out}: {summary(rows)}")
+    geo_out.write_text(geo_text, encoding="utf-8")
+    print(f"wrote {args.out} and {geo_out.name}: {summary(rows)}")
     return 0
 
 

@@ -65,6 +65,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
 
     from closeloop.config import ConfigError
     from closeloop.evidence import EvidenceError
+    from closeloop.geo.rules import GeometryFileError
     from closeloop.gridfile import GridFileError
     from closeloop.tickets import DomainError
     from closeloop.workflow import StepNotAllowed, WorkflowError
@@ -74,6 +75,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
         ConfigError,
         WorkflowError,
         GridFileError,
+        GeometryFileError,
         EvidenceError,
         StepNotAllowed,
         OperationalError,

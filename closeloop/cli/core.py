@@ -11,6 +11,7 @@ import typer
 from closeloop import service, zone
 from closeloop.cli import app
 from closeloop.cli.common import fail, get_app, now, parse_time, print_json
+from closeloop.geo import service as geo
 from closeloop.tickets import StepInput
 
 grid_app = typer.Typer(
@@ -32,6 +33,7 @@ def init(ctx: typer.Context) -> None:
         f"schema {result.revision}; zone {a.settings.zone_name}: "
         f"{result.grids.grids_created} grids created, {result.grids.grids_updated} updated; "
         f"{result.people_total} people"
+        + (f"; geometry of {result.geometry} grids" if result.geometry else "")
     )
 
 
@@ -55,6 +57,7 @@ def grid_show(
     """Show a grid, its leader, its place in the tree and the grids under it."""
     a = get_app(ctx)
     info = zone.describe(a, code)
+    info["geometry"] = geo.geometry_of(a, info["code"])
     if as_json:
         print_json(info)
         return
@@ -76,7 +79,9 @@ def grid_show(
 @app.command()
 def submit(
     ctx: typer.Context,
-    grid: str = typer.Option(..., "--grid", help="Code of the grid where the problem is."),
+    grid: str | None = typer.Option(
+        None, "--grid", help="Code of the grid where the problem is (default: from --lat --lon)."
+    ),
     category: str = typer.Option(..., "--category", help="Category key, e.g. random_piling."),
     title: str = typer.Option(..., "--title"),
     description: str = typer.Option("", "--description"),
@@ -87,8 +92,14 @@ def submit(
     at: str | None = typer.Option(None, "--at", help="When it was reported (ISO 8601)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Report a problem; it is assigned at once to the leader of its grid (即交即办)."""
+    """Report a problem; it is assigned at once to the leader of its grid (即交即办).
+
+    Without --grid, the grid is the deepest one containing --lat --lon."""
     a = get_app(ctx)
+    if grid is None:
+        if lat is None or lon is None:
+            fail("name the grid with --grid, or give --lat and --lon to find it")
+        grid = geo.route(a, lat, lon)
     problem = service.NewProblem(
         grid=grid,
         category=category,
