@@ -8,6 +8,7 @@ test session (so parallel runs never meet); outside CI they skip when no server 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,17 @@ PG_ADMIN_URL = os.environ.get(
     "CLOSELOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = bool(os.environ.get("CI"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drift tests (network, a venv of their own) run only when `-m` names them."""
+    if re.search(r"(?<!not )\bdrift\b", config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="drift test: run with `-m drift`")
+    for item in items:
+        if "drift" in item.keywords:
+            item.add_marker(skip)
+
 
 # A Wednesday, a working day, at 09:00 in the zone: tests pass it (or a time after it) as `now`.
 NOW = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)

@@ -110,8 +110,8 @@ def install(kind: str) -> None:
     The dev lock holds every pin of the run lock, so an environment installed for `test` serves
     `start` as it is.
     """
-    ensure_venv()
     lock = check_lock(kind)
+    ensure_venv()
     said = STAMP.read_text() if STAMP.exists() else ""
     if said in {stamp_for(k) for k in (["dev"] if kind == "dev" else ["run", "dev"])}:
         return
@@ -122,7 +122,7 @@ def install(kind: str) -> None:
     run(PY, "-m", "pip", "install", "--require-hashes", "-r", lock)
     say("installing closeloop itself (editable)")
     # The build backend comes from the lock too (no isolated build env fetched on the side).
-    run(PY, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", ".")
+    run(PY, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", ".")
     STAMP.write_text(stamp_for(kind))
     say(f"installed in {time.monotonic() - began:.0f} s")
 
