@@ -142,7 +142,9 @@ def test_start_after_test_installs_nothing_and_test_after_start_installs_the_dev
     dev.PY.parent.mkdir(parents=True)
     dev.PY.touch()  # an existing .venv
     commands: list[tuple[str, ...]] = []
-    monkeypatch.setattr(dev, "run", lambda *cmd, **_: commands.append(tuple(map(str, cmd))))
+    record = lambda *cmd, **_: commands.append(tuple(map(str, cmd)))  # noqa: E731
+    monkeypatch.setattr(dev, "run", record)
+    monkeypatch.setattr(dev, "run_talking", record)
 
     dev.STAMP.write_text(dev.stamp_for("dev"))  # what `test` leaves behind
     dev.install("run")

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import venv
@@ -56,7 +57,45 @@ def say(message: str) -> None:
 
 
 def run(*cmd: str | Path, **kwargs: object) -> None:
-    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    done = subprocess.run([str(c) for c in cmd], cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    if done.returncode != 0:
+        sys.exit(f"[closeloop] {Path(cmd[0]).name} failed (exit status {done.returncode})")
+
+
+def run_talking(*cmd: str | Path, what: str, env: dict[str, str] | None = None) -> None:
+    """Run a long step showing its own lines, and a line of ours whenever it is silent for 10 s.
+
+    pip says nothing while it unpacks dozens of packages; on a busy 2-core machine that is
+    minutes of silence without this.
+    """
+    began = time.monotonic()
+    proc = subprocess.Popen(
+        [str(c) for c in cmd],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    assert proc.stdout is not None
+    last = [time.monotonic()]
+
+    def forward() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            print(line, end="", flush=True)
+            last[0] = time.monotonic()
+
+    reader = threading.Thread(target=forward, daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        reader.join(timeout=1)
+        if time.monotonic() - last[0] >= 10:
+            say(f"still {what} ({time.monotonic() - began:.0f} s)")
+            last[0] = time.monotonic()
+    reader.join()
+    if proc.returncode != 0:
+        sys.exit(f"[closeloop] {what} failed (exit status {proc.returncode}); see the lines above")
 
 
 def lock_inputs(kind: str) -> dict[str, list[str]]:
@@ -116,13 +155,23 @@ def install(kind: str) -> None:
     if said in {stamp_for(k) for k in (["dev"] if kind == "dev" else ["run", "dev"])}:
         return
     began = time.monotonic()
-    seconds = "about 60 s" if kind == "run" else "about 90 s"
+    seconds = "about 1 min" if kind == "run" else "2-4 min"
     say(f"installing the locked packages of {lock.relative_to(ROOT)} ({seconds} the first time)")
     # pip's own output shows each package as it is fetched; --require-hashes: nothing but the lock.
-    run(PY, "-m", "pip", "install", "--require-hashes", "-r", lock)
+    run_talking(PY, "-m", "pip", "install", "--require-hashes", "-r", lock, what="installing")
     say("installing closeloop itself (editable)")
     # The build backend comes from the lock too (no isolated build env fetched on the side).
-    run(PY, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", ".")
+    run_talking(
+        PY,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "-e",
+        ".",
+        what="installing",
+    )
     STAMP.write_text(stamp_for(kind))
     say(f"installed in {time.monotonic() - began:.0f} s")
 
@@ -142,8 +191,17 @@ def ensure_browser() -> None:
     say(f"installing Debian packages: {', '.join(missing)} (about 40 s; apt's lines follow)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     # -q: apt's status lines (Get:, Unpacking, Setting up) without the progress bars.
-    run("apt-get", "update", "-q", env=env)
-    run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=env)
+    run_talking("apt-get", "update", "-q", what="updating apt's package lists", env=env)
+    run_talking(
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        *missing,
+        what="installing Debian packages",
+        env=env,
+    )
 
 
 def ensure_uv() -> Path:
