@@ -82,7 +82,7 @@ class Plan:
 
     reminders: tuple[tuple[float, datetime], ...]  # (fraction, deadline it reminds of)
     rungs: tuple[Rung, ...]
-    due_at: datetime | None
+    next_escalation_at: datetime | None
     next_check_at: datetime | None
     escalation_level: int
     escalation_round: int
@@ -103,6 +103,12 @@ class TicketClock:
     escalation_round: int
     supervising_grid_id: int | None
     supervisor_id: int | None
+    next_escalation_at: datetime | None = None  # None: at the deadline
+
+    @property
+    def next_rung(self) -> datetime | None:
+        """When the next rung is due: its own time once planned, else the deadline."""
+        return self.next_escalation_at or self.due_at
 
     @classmethod
     def of(cls, row: Any) -> TicketClock:
@@ -155,22 +161,21 @@ def reminder_points(
     return points
 
 
-def next_check(
-    deadlines: Deadlines, t: TicketClock, after: datetime, due: datetime | None = None
-) -> datetime | None:
-    """The next moment after `after` the sweep must look at the ticket (NULL: nothing due)."""
-    due = t.due_at if due is None else due
-    if t.stage is None or due is None:
+def next_check(deadlines: Deadlines, t: TicketClock, after: datetime) -> datetime | None:
+    """The next moment after `after` the sweep must look at the ticket (NULL: nothing due):
+    a reminder before the deadline while not escalated, else the next rung."""
+    due, rung = t.due_at, t.next_rung
+    if t.stage is None or due is None or rung is None:
         return None
     if t.escalation_level == 0 and t.stage_started_at is not None:
         later = [
             p
             for _, p in reminder_points(deadlines, t.category, t.stage, t.stage_started_at, due)
-            if after < p < due
+            if after < p < min(due, rung)
         ]
         if later:
             return min(later)
-    return due
+    return rung
 
 
 def climb(chain: Sequence[Grid], at: Grid | None) -> tuple[Grid, int, Grid]:
@@ -193,12 +198,13 @@ def plan(
     chain: Sequence[Grid],
     now: datetime,
 ) -> Plan:
-    """Decide what a sweep at `now` does to a ticket; pure."""
-    if t.stage is None or t.due_at is None:
+    """Decide what a sweep at `now` does to a ticket; pure. The deadline (`due_at`) is never
+    moved here: only the time of the next rung (`next_escalation_at`) is."""
+    if t.stage is None or t.due_at is None or t.next_rung is None:
         return Plan(
             (),
             (),
-            t.due_at,
+            t.next_escalation_at,
             None,
             t.escalation_level,
             t.escalation_round,
@@ -212,7 +218,8 @@ def plan(
             if cursor <= p <= now:
                 reminders.append((f, t.due_at))
     rungs: list[Rung] = []
-    due = t.due_at
+    due = t.next_rung
+    assert due is not None
     level, rnd = t.escalation_level, t.escalation_round
     by_id = {g.id: g for g in chain}
     at = by_id.get(t.supervising_grid_id) if t.supervising_grid_id is not None else None
@@ -233,7 +240,7 @@ def plan(
     supervising = at.id if at else t.supervising_grid_id
     after = replace(
         t,
-        due_at=due,
+        next_escalation_at=due,
         escalation_level=level,
         escalation_round=rnd,
         supervising_grid_id=supervising,
@@ -337,7 +344,7 @@ _CAS = (
     update(tickets)
     .where(tickets.c.id == bindparam("b_id"), tickets.c.version == bindparam("b_version"))
     .values(
-        due_at=bindparam("b_due_at"),
+        next_escalation_at=bindparam("b_next_escalation_at"),
         next_check_at=bindparam("b_next_check_at"),
         escalation_level=bindparam("b_level"),
         escalation_round=bindparam("b_round"),
@@ -456,7 +463,7 @@ def _sweep_batch(
             {
                 "b_id": row.id,
                 "b_version": row.version,
-                "b_due_at": p.due_at,
+                "b_next_escalation_at": p.next_escalation_at,
                 "b_next_check_at": p.next_check_at,
                 "b_level": p.escalation_level,
                 "b_round": p.escalation_round,
@@ -625,7 +632,7 @@ def overdue(
         supervising = grids_by_ids(conn, {r.supervising_grid_id for r in rows} - {None})
     out = []
     for row in rows:
-        item = service.ticket_summary(app, row)
+        item = service.ticket_summary(app, row, now)
         since = row.missed_at or row.due_at
         out.append(
             {
@@ -635,8 +642,10 @@ def overdue(
                 "title": item["title"],
                 "stage": item["stage"],
                 "due_at": item["due_at"],
+                "next_escalation_at": item["next_escalation_at"],
                 "missed_deadline": since.astimezone(app.tz).isoformat(timespec="seconds"),
-                "overdue_hours": round((now - since).total_seconds() / 3600, 1),
+                "overdue": item["overdue"],
+                "overdue_hours": item["overdue_hours"],
                 "escalation_level": item["escalation_level"],
                 "supervising_grid": item["supervising_grid"],
                 "supervising_level": (

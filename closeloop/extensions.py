@@ -115,6 +115,7 @@ def _approve_extension(run: StepRun) -> None:
     request = _decide(run, "approved", run.given.note)
     run.change.data["previous_due"] = t.due_at.isoformat() if t.due_at else None
     t.due_at = request.until
+    t.next_escalation_at = request.until  # the next rung only if the new deadline passes too
     t.extension_count += 1
     _reschedule(run)
 
@@ -173,6 +174,7 @@ def _resume(run: StepRun) -> None:
         if remaining > 0
         else run.now
     )
+    t.next_escalation_at = t.due_at
     _reschedule(run)
     run.conn.execute(
         update(deferrals)

@@ -104,8 +104,13 @@ tickets = Table(
         "stage_no", Integer, nullable=False, default=0
     ),  # counts stage entries; keys escalations
     Column("stage_started_at", UTCDateTime),
+    # The deadline the assignee of the current stage must meet: set when the stage starts, moved
+    # only by an approved extension or a resume, never by escalation.
     Column("due_at", UTCDateTime),
-    # The next moment the sweep must look at this ticket (reminder or deadline); NULL = nothing due.
+    # When the next rung of the ladder is due (NULL: none planned): the missed deadline, then one
+    # escalation interval after each rung.
+    Column("next_escalation_at", UTCDateTime),
+    # The next moment the sweep must look at this ticket (reminder or rung); NULL = nothing due.
     Column("next_check_at", UTCDateTime),
     Column("escalation_level", Integer, nullable=False, default=0),
     Column("escalation_round", Integer, nullable=False, default=0),
@@ -148,6 +153,28 @@ ticket_events = Table(
     Column("data", JSON),
     Index("ix_ticket_events_ticket", "ticket_id", "id"),
     Index("ix_ticket_events_step_at", "step", "at"),
+)
+
+# One row per stage instance (tickets.stage_no), written when the stage starts: the deadline as it
+# was set then, and when and by which step the instance ended. Extensions (`extensions`, approved
+# with decided_at) and deferrals (a defer ends an instance, a resume starts one) are the events
+# that move it. Reports judge a period from these rows, never from today's workflow limits.
+stages = Table(
+    "stages",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False),
+    Column("stage_no", Integer, nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("started_by", String(32), nullable=False),  # the step that opened it
+    Column("due_at", UTCDateTime, nullable=False),  # the deadline as set at the start
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),  # the grid that must act
+    Column("ended_at", UTCDateTime),
+    Column("ended_by", String(32)),
+    UniqueConstraint("ticket_id", "stage_no", name="uq_stage_instance"),
+    Index("ix_stages_due", "due_at"),
+    Index("ix_stages_open_due", "ended_at", "due_at"),
 )
 
 evidence = Table(
@@ -227,6 +254,8 @@ notifications = Table(
     Column("status", String(16), nullable=False),  # pending|sending|sent|dead|digested|cancelled
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
+    # The earliest moment it may be delivered (quiet hours); NULL or created_at: at once.
+    Column("not_before", UTCDateTime),
     Column("claimed_until", UTCDateTime),
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -33,7 +33,15 @@ from closeloop.bootstrap import App
 from closeloop.db import read_only, upsert_increment
 from closeloop.evidence import StoredFile
 from closeloop.grid import Grid, UnknownGrid, in_subtree
-from closeloop.models import evidence, grids, people, ref_counters, ticket_events, tickets
+from closeloop.models import (
+    evidence,
+    grids,
+    people,
+    ref_counters,
+    stages,
+    ticket_events,
+    tickets,
+)
 from closeloop.tickets import (
     Actor,
     Change,
@@ -133,6 +141,7 @@ _MUTABLE = (
     "stage_no",
     "stage_started_at",
     "due_at",
+    "next_escalation_at",
     "next_check_at",
     "escalation_level",
     "escalation_round",
@@ -191,6 +200,68 @@ def record_event(
         "data": change.data or None,
     }
     return int(conn.execute(_EVENT, params).scalar_one())
+
+
+_STAGE_END = (
+    update(stages)
+    .where(
+        stages.c.ticket_id == bindparam("b_ticket"),
+        stages.c.stage_no == bindparam("b_stage_no"),
+        stages.c.ended_at.is_(None),
+    )
+    .values(ended_at=bindparam("b_at"), ended_by=bindparam("b_step"))
+)
+
+
+def verifier_grid(chain: Sequence[Grid]) -> Grid | None:
+    """Who checks and closes a fix: the nearest led grid above the responsible one (the last of
+    the zone-first `chain`); None when the responsible grid is the top led one."""
+    return grids_mod.nearest_led(chain[:-1])
+
+
+def record_stages(
+    conn: Connection,
+    t: Ticket,
+    before: tuple[int, str | None],
+    step: str,
+    at: datetime,
+    acting_grid_id: int,
+) -> None:
+    """Keep `stages` in step with the ticket: the instance left ends at `at`, a new one starts
+    with the deadline as set now. Written in the step's transaction; never rewritten."""
+    stage_no, stage = before
+    if t.stage_no == stage_no:
+        return
+    if stage is not None:
+        conn.execute(
+            _STAGE_END, {"b_ticket": t.id, "b_stage_no": stage_no, "b_at": at, "b_step": step}
+        )
+    if t.stage is not None and t.due_at is not None and t.stage_started_at is not None:
+        conn.execute(
+            insert(stages).values(
+                ticket_id=t.id,
+                stage_no=t.stage_no,
+                stage=t.stage,
+                started_at=t.stage_started_at,
+                started_by=step,
+                due_at=t.due_at,
+                grid_id=acting_grid_id,
+            )
+        )
+
+
+def _acting_grid(conn: Connection, t: Ticket) -> int:
+    """The grid whose leader must act in the ticket's stage (the verifier's for verify/close)."""
+    if t.stage in VERIFIER_STAGES:
+        responsible = grids_mod.get_grid_by_id(conn, t.responsible_grid_id)
+        above = verifier_grid(grids_mod.lineage(conn, responsible))
+        if above is not None:
+            return above.id
+    return t.responsible_grid_id
+
+
+# Stages whose work is the verifier's (the leader above the responsible grid), not the fixer's.
+VERIFIER_STAGES = ("verify", "close")
 
 
 def _send_notices(
@@ -338,6 +409,7 @@ def submit(
         values = {k: getattr(t, k) for k in Ticket.__dataclass_fields__ if k != "id"}
         values.update(workflow=wf.name, reporter_secret_hash=problem.reporter_secret_hash)
         t.id = conn.execute(insert(tickets).values(**values).returning(tickets.c.id)).scalar_one()
+        record_stages(conn, t, (0, None), "submit", when, led.id)
         change = Change("submit", wf.initial, t.state, problem.description or None)
         change.data = {"assigned_grid": led.code}
         if recurrence_of is not None:
@@ -445,6 +517,8 @@ def _run_step_once(
             hook(run, *stage_before)
         t.updated_at = when
         save_ticket(conn, t)
+        if t.stage_no != stage_before[0]:
+            record_stages(conn, t, stage_before, step_name, when, _acting_grid(conn, t))
         event_id = record_event(conn, t.id, change, at=when, recorded_at=now, actor=actor)
         if given.evidence or uploads:
             _attach_evidence(app, conn, t.id, event_id, given.evidence, now, uploads)
@@ -593,6 +667,7 @@ def listing_select() -> Select[Any]:
         assignee.c.handle.label("assignee_handle"),
         assignee.c.name.label("assignee_name"),
         sup.c.code.label("supervising_code"),
+        sup.c.level.label("supervising_level"),
         supervisor.c.handle.label("supervisor_handle"),
         earlier.c.ref.label("recurrence_ref"),
     ).select_from(
@@ -609,9 +684,18 @@ def _iso(value: datetime | None, app: App) -> str | None:
     return value.astimezone(app.tz).isoformat(timespec="seconds") if value else None
 
 
-def ticket_summary(app: App, row: Any) -> dict[str, Any]:
+def lateness(due: datetime | None, now: datetime) -> tuple[bool, float]:
+    """(overdue, hours since the deadline): a stage is late once its deadline has passed."""
+    if due is None or due > now:
+        return False, 0.0
+    return True, round((now - due).total_seconds() / 3600, 1)
+
+
+def ticket_summary(app: App, row: Any, now: datetime | None = None) -> dict[str, Any]:
+    """A ticket as every listing shows it. `now` (default: the clock) judges lateness."""
     m = row._mapping
     wf = app.workflow
+    late, late_hours = lateness(m["due_at"], now or datetime.now(UTC))
     return {
         "ref": m["ref"],
         "state": m["state"],
@@ -626,6 +710,9 @@ def ticket_summary(app: App, row: Any) -> dict[str, Any]:
         "assignee_name": m["assignee_name"],
         "stage": m["stage"],
         "due_at": _iso(m["due_at"], app),
+        "next_escalation_at": _iso(m["next_escalation_at"], app),
+        "overdue": late,
+        "overdue_hours": late_hours,
         "created_at": _iso(m["created_at"], app),
         "updated_at": _iso(m["updated_at"], app),
         "closed_at": _iso(m["closed_at"], app),
@@ -634,6 +721,7 @@ def ticket_summary(app: App, row: Any) -> dict[str, Any]:
         "recurrence_of": m["recurrence_ref"],
         "escalation_level": m["escalation_level"],
         "supervising_grid": m["supervising_code"],
+        "supervising_level": m["supervising_level"],
         "supervisor": m["supervisor_handle"],
         "address": m["address"],
         "lat": m["lat"],
@@ -657,18 +745,19 @@ _SHOW_FILES = (
 )
 
 
-def show(app: App, ref: str) -> dict[str, Any]:
+def show(app: App, ref: str, now: datetime | None = None) -> dict[str, Any]:
     """The ticket with its whole timeline and evidence."""
     # A read: on SQLite it must not take the write lock (what a plain connection's BEGIN does).
     with read_only(app.engine) as conn:
         row = conn.execute(listing_select().where(tickets.c.ref == ref)).first()
         if row is None:
             raise NotFound(f"no ticket {ref}")
-        out = ticket_summary(app, row)
+        out = ticket_summary(app, row, now)
         events = conn.execute(_SHOW_EVENTS, {"ticket_id": row.id})
         out["events"] = [
             {
                 "at": _iso(e.at, app),
+                "recorded_at": _iso(e.recorded_at, app),
                 "step": e.step,
                 "by": e.actor_handle or e.actor_label,
                 "from": e.from_state,
@@ -701,9 +790,10 @@ EXTENDERS: list[Callable[[App, Connection, Any, dict[str, Any]], None]] = []
 OPEN_STATES = ("assigned", "fixed", "verified")
 
 
-def inbox(app: App, handle: str) -> list[dict[str, Any]]:
+def inbox(app: App, handle: str, now: datetime | None = None) -> list[dict[str, Any]]:
     """What a leader must handle: open tickets on the grids they lead and below, and the fixes
-    waiting for them to verify; soonest deadline first."""
+    waiting for them to verify; late ones first (the longest late at the top: the deadline never
+    moves with escalation), then the soonest deadline."""
     with read_only(app.engine) as conn:
         actor = load_actor(conn, handle)
         if not actor.led_paths and not actor.is_supervisor:
@@ -727,7 +817,7 @@ def inbox(app: App, handle: str) -> list[dict[str, Any]]:
             )
             .order_by(tickets.c.due_at.is_(None), tickets.c.due_at, tickets.c.id)
         )
-        return [ticket_summary(app, r) for r in conn.execute(q)]
+        return [ticket_summary(app, r, now) for r in conn.execute(q)]
 
 
 def list_tickets(
@@ -736,6 +826,7 @@ def list_tickets(
     states: Iterable[str] = (),
     grid: str | None = None,
     limit: int | None = None,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     states = list(states)
     unknown = [s for s in states if s not in app.workflow.states]
@@ -756,7 +847,7 @@ def list_tickets(
         q = q.order_by(tickets.c.id)
         if limit is not None:
             q = q.limit(limit)
-        return [ticket_summary(app, r) for r in conn.execute(q)]
+        return [ticket_summary(app, r, now) for r in conn.execute(q)]
 
 
 def count_by_state(conn: Connection) -> dict[str, int]:

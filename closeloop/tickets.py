@@ -71,6 +71,8 @@ class Ticket:
     reporter_name: str | None = None
     reporter_phone: str | None = None
     reporter_email: str | None = None
+    # When the next rung of the ladder is due (the deadline, then each escalation interval).
+    next_escalation_at: datetime | None = None
 
     @classmethod
     def from_row(cls, m: Mapping[str, Any]) -> Ticket:
@@ -185,10 +187,12 @@ def enter_state(
     if stage is None:
         ticket.stage_started_at = None
         ticket.due_at = None
+        ticket.next_escalation_at = None
         ticket.next_check_at = None
     else:
         ticket.stage_no += 1
         ticket.stage_started_at = now
         ticket.due_at = plan.due(ticket.category, stage, now)
+        ticket.next_escalation_at = ticket.due_at  # the first rung comes at the deadline
         ticket.next_check_at = plan.first_check(ticket.category, stage, now)
     ticket.closed_at = now if workflow.states[state].final else None

@@ -128,7 +128,9 @@ class TestLadder:
             (ref, 1, 1, 1, "JS", "zone.lead", utc(cn(8, 9))),
         ]
         row = ticket_row(app, ref)
-        assert (row.escalation_level, row.escalation_round, row.due_at) == (3, 1, utc(cn(9, 9)))
+        # The deadline stays the one the fixer missed; the next rung has a time of its own.
+        assert (row.escalation_level, row.escalation_round) == (3, 1)
+        assert (row.due_at, row.next_escalation_at) == (utc(cn(2, 9)), utc(cn(9, 9)))
         shown = service.show(app, ref)
         assert (shown["supervising_grid"], shown["supervisor"]) == ("JS", "zone.lead")
         assert [(e["level"], e["grid"], e["deadline"], e["at"]) for e in shown["escalations"]] == [
@@ -286,7 +288,14 @@ class TestCatchUp:
         for ref_id in {tid for tid, _ in order}:
             deadlines = [d for tid, d in order if tid == ref_id]
             assert deadlines == sorted(deadlines)
-        fields = ("due_at", "next_check_at", "escalation_level", "escalation_round", "stage_no")
+        fields = (
+            "due_at",
+            "next_escalation_at",
+            "next_check_at",
+            "escalation_level",
+            "escalation_round",
+            "stage_no",
+        )
         for ref in refs:
             a, b = ticket_row(app, ref), ticket_row(always, ref)
             assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields], ref
@@ -354,7 +363,7 @@ class TestPureRules:
             ("Z", 1, 0, 100),
         ]
         assert [r.failed_grid.code for r in p.rungs] == ["U", "S", "M"]
-        assert p.due_at == NOW + hours(14) and p.next_check_at == NOW + hours(14)
+        assert p.next_escalation_at == NOW + hours(14) and p.next_check_at == NOW + hours(14)
         assert (p.escalation_level, p.supervising_grid_id, p.supervisor_id) == (3, 1, 100)
 
 
