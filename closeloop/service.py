@@ -230,12 +230,14 @@ def record_stages(
     """Keep `stages` in step with the ticket: the instance left ends at `at`, a new one starts
     with the deadline as set now. Written in the step's transaction; never rewritten."""
     stage_no, stage = before
-    if t.stage_no == stage_no:
+    if (t.stage_no, t.stage) == (stage_no, stage):
         return
     if stage is not None:
         conn.execute(
             _STAGE_END, {"b_ticket": t.id, "b_stage_no": stage_no, "b_at": at, "b_step": step}
         )
+    if t.stage_no == stage_no:
+        return  # a state without a stage (closed, deferred, dismissed): nothing new starts
     if t.stage is not None and t.due_at is not None and t.stage_started_at is not None:
         conn.execute(
             insert(stages).values(
@@ -517,7 +519,7 @@ def _run_step_once(
             hook(run, *stage_before)
         t.updated_at = when
         save_ticket(conn, t)
-        if t.stage_no != stage_before[0]:
+        if (t.stage_no, t.stage) != stage_before:
             record_stages(conn, t, stage_before, step_name, when, _acting_grid(conn, t))
         event_id = record_event(conn, t.id, change, at=when, recorded_at=now, actor=actor)
         if given.evidence or uploads:

@@ -58,7 +58,7 @@ from sqlalchemy import insert, select, update
 
 from closeloop import service
 from closeloop.bootstrap import App
-from closeloop.models import deferrals, escalations, extensions, grids, people, tickets
+from closeloop.models import escalations, extensions, grids, people, tickets
 from closeloop.tickets import StepInput
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -157,25 +157,14 @@ def extend(
 def defer(
     app: App, ref: str, at: datetime, resumed: datetime | None, new_due: datetime | None = None
 ) -> None:
-    ticket_id, _ = _ids(app, ref)
-    supervisor = _person(app, "duban.wang")
-    with app.engine.begin() as conn:
-        conn.execute(
-            insert(deferrals).values(
-                ticket_id=ticket_id,
-                by_id=supervisor,
-                at=at,
-                reason="待拆迁",
-                review_on=at + timedelta(days=30),
-                resumed_at=resumed,
-                resumed_by_id=supervisor if resumed else None,
-            )
-        )
-        if resumed is None:
-            values: dict[str, Any] = {"state": "deferred", "due_at": None, "next_check_at": None}
-        else:
-            values = {"state": "assigned", "due_at": new_due}
-        conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
+    """Defer (and resume) through the steps, so the stage instances are stored as the engine
+    stores them; `new_due` is the hand-worked deadline after the resume, checked here."""
+    step(app, ref, "defer", "duban.wang", at, reason="待拆迁", review_on=at + timedelta(days=30))
+    if resumed is not None:
+        step(app, ref, "resume", "duban.wang", resumed)
+        with app.engine.connect() as conn:
+            due = conn.execute(select(tickets.c.due_at).where(tickets.c.ref == ref)).scalar_one()
+        assert due == new_due, (ref, due, new_due)
 
 
 def build_week14(app: App) -> dict[str, str]:

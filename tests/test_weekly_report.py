@@ -187,18 +187,23 @@ def test_weekly_golden(report_app: App, weekly: WeeklyReport) -> None:
     assert (first.code, first.name, len(first.rows)) == ("JS-A1", "第一农村工作片", 7)
     assert first.total.due == 13
 
-    # oldest overdue first, with who is responsible and who supervises
+    # oldest overdue first (from the stored stage deadlines: C2's closing stage, due 2 Apr
+    # 10:30, was still open at the end of the week), with who is responsible and who supervises
     assert [(o.grid_code, o.responsible.name) for o in weekly.overdue] == [
+        ("JS-A1-V02-G03", "叶艳"),
         ("JS-A1-V01-G01", "徐军艳"),
         ("JS-A1-V03-G01", "曹琴敏"),
         ("JS-A1-V02-G02", "梁涛磊"),
     ]
     assert [o.supervising.grid_code for o in weekly.overdue if o.supervising] == [
+        "JS-A1-V02",
         "JS-A1-V01",
         "JS-A1-V03",
-        "JS-A1-V02",
+        "JS-A1",  # C3's rung of 4 Apr: the work area supervises it
     ]
-    assert weekly.overdue[0].late == timedelta(days=2, hours=15)  # 3 Apr 09:00 to 6 Apr 00:00
+    assert weekly.overdue[1].late == timedelta(days=2, hours=15)  # 3 Apr 09:00 to 6 Apr 00:00
+    # C3 was escalated twice (3 and 4 Apr): its deadline stays the one it missed
+    assert (weekly.overdue[3].due_at, weekly.overdue[3].escalation_level) == (z(4, 3, 12), 2)
     # Sanitation filed on a village within 30 days of a closed one there is a recurrence:
     # 苏溪 the 12:00 filing of 16 Mar (the 09:00 one closed at 12:00) and all 3 of W14; 新屋 all
     # 4 of W14; 九龙 3 and 溪口 2 of W14; then T7 -> R1 and C1 -> C3. Most first, then by code.

@@ -10,16 +10,14 @@ Definitions, for a period [start, end) (boundaries are midnights in the zone's t
 - dispatched (派遣数): tickets dispatched in the period: filed (即交即办 assigns at once) or
   reassigned (改派) to another grid. A ticket dispatched twice in one period counts once.
 - due (应结案数): tickets whose *case deadline* fell in the period, dismissed ones left out.
-  The case deadline is the fix deadline the engine sets when the ticket is dispatched: the
-  fix-stage limit of its category (workflow) counted from its latest dispatch (submit or
-  reassign: a reassigned ticket starts a fresh clock on its new grid, as the engine does).
-  A rejected fix (返工) or a reopened ticket does not earn new time. An approved extension
-  (延期) replaces it by its `until` (the latest approved extension requested after that
-  dispatch wins). A deferral (缓办) that started before the deadline and was resumed adds the
-  paused time to it; one still running leaves the deadline where it was.
-  The deadline is recomputed from the workflow limits and the zone calendar, so no column needs
-  to store it; the consequence is that a change of the limits in the workflow file also changes
-  how past periods are judged.
+  The case deadline is the fix deadline stored when the ticket was last dispatched (submit or
+  reassign: a reassigned ticket starts a fresh clock on its new grid) or resumed after a
+  deferral (the clock restarts with the time that was left): the `stages` row of that fix-stage
+  instance, as the engine set it then. A rejected fix (返工) or a reopened ticket does not earn
+  new time. An approved extension (延期) replaces it by its `until` (the latest approved
+  extension requested after that start wins, if decided before the end of the period). The
+  deadlines are read as they were recorded, never recomputed from today's workflow limits: a
+  zone that changes its limits in June does not re-judge March.
 - deferred (缓办数): among the due, tickets deferred at the end of the period.
 - closed (结案数): among the due, tickets closed (销号) before the end of the period.
 - closed on time (按期结案数): among the closed, those whose accepted fix (the last `fix` step
@@ -30,8 +28,10 @@ Definitions, for a period [start, end) (boundaries are midnights in the zone's t
   (due - deferred); rework rate (返工率) = due tickets with a rejected fix (before the end of the
   period) / due; extension rate (延期率) = due tickets with an approved extension / due.
   A rate is None when its denominator is 0.
-- overdue open (超期未结): tickets open now (assigned, fixed, verified) whose current stage
-  deadline (`tickets.due_at`) is before the end of the period.
+- overdue open (超期未结): tickets with a stage instance (fix, verify or close) whose deadline, as
+  it stood at the end of the period (extensions approved by then included), passed before the
+  end of the period, and which was not done by then: escalated or not. A deferral ends the
+  instance, so a ticket deferred by then is not counted (net of deferrals).
 - escalations (升级督办): escalation rows written in the period, by the level of the grid that took
   over supervision (3 small, 2 medium, 1 zone).
 - recurrences (复发数): tickets filed in the period that the engine linked to an earlier closed
@@ -71,6 +71,7 @@ from sqlalchemy import (
     select,
     text,
     union,
+    union_all,
 )
 
 from closeloop.bootstrap import App
@@ -83,6 +84,7 @@ from closeloop.models import (
     extensions,
     grids,
     people,
+    stages,
     ticket_events,
     tickets,
 )
@@ -107,9 +109,6 @@ DISPATCH_STEPS = ("submit", "reassign")
 NOT_DUE_BASED = ("reported", "recurrences", "dispatched", "overdue_open", "escalations")
 FIX_STAGE = "fix"
 ESCALATION_LEVELS = (3, 2, 1)
-# How far before a period a deferral's resumption is still looked at (see `case_deadlines`).
-_DEFERRAL_SLACK = timedelta(days=30)
-_SEARCH_SPAN = timedelta(days=400)
 _WEEK_RE = re.compile(r"(\d{4})-W(\d{2})")
 
 
@@ -364,25 +363,10 @@ class Indicators:
 # --------------------------------------------------------------------------- deadlines
 
 
-def earliest_dispatch(app: App, category: str, target: datetime) -> datetime:
-    """A moment at most a second before the earliest dispatch whose fix deadline reaches ``target``.
-
-    The deadline never moves back when the dispatch moves forward (the calendar is monotone),
-    so a binary search over seconds finds it.
-    """
-    due = app.deadlines.due
-    lo = target - _SEARCH_SPAN
-    if due(category, FIX_STAGE, lo) >= target:
-        return lo
-    hi = target  # due(target) > target: every limit is positive
-    while (hi - lo) > timedelta(seconds=1):
-        mid = lo + (hi - lo) / 2
-        if due(category, FIX_STAGE, mid) >= target:
-            hi = mid
-        else:
-            lo = mid
-    # `lo` is less than a second before the true moment: a safe lower bound for the search.
-    return lo.replace(microsecond=0)
+# Stage instances that start a case's clock: a dispatch (submit, reassign), a resume after a
+# deferral (the clock restarts with the time that was left), or a row carried over by the
+# migration. A rework (reject) or a reopen earns no new time.
+ANCHOR_STARTS = (*DISPATCH_STEPS, "resume", "migrated")
 
 
 def case_deadlines(
@@ -390,76 +374,82 @@ def case_deadlines(
 ) -> dict[int, datetime]:
     """Tickets (by id) whose case deadline falls in [start, end), with that deadline.
 
-    Only tickets that can qualify are read: those dispatched since the earliest moment whose
-    deadline can reach ``start``, those with an approved extension ending in the period, and
-    those whose deferral was resumed not long before it. The cost grows with the period's work,
-    not with the history.
+    Read from stored facts only (`stages`, `extensions`), never recomputed from the workflow
+    limits: a zone that changes its limits later does not re-judge an earlier period. Only
+    tickets that can qualify are read: those with a fix-stage deadline or an approved
+    extension ending in the period. The cost grows with the period's work, not the history.
     """
-    categories = list(app.workflow.categories)
-    # Per category, the dispatch times that can be due in [start, end): from `first` (at most a
-    # second early) to `after` (at most a second late). Only those need the calendar arithmetic.
-    first = {c: earliest_dispatch(app, c, start) for c in categories}
-    after = {c: earliest_dispatch(app, c, end) + timedelta(seconds=1) for c in categories}
-    a_min = min(first.values())
-    ev, x, f, t = ticket_events, extensions, deferrals, tickets
+    s, x, t = stages, extensions, tickets
+    anchor = (s.c.stage == FIX_STAGE) & s.c.started_by.in_(ANCHOR_STARTS)
     candidates = union(
-        select(ev.c.ticket_id).where(
-            ev.c.step.in_(DISPATCH_STEPS), ev.c.at >= a_min, ev.c.at < end
-        ),
+        select(s.c.ticket_id).where(anchor, s.c.due_at >= start, s.c.due_at < end),
         select(x.c.ticket_id).where(x.c.status == "approved", x.c.until >= start, x.c.until < end),
-        select(f.c.ticket_id).where(
-            f.c.resumed_at >= a_min - _DEFERRAL_SLACK, f.c.resumed_at < end
-        ),
     ).subquery()
-    wanted = select(candidates.c.ticket_id)
-    last_dispatch = (
-        select(func.max(ev.c.at))
-        .where(ev.c.ticket_id == t.c.id, ev.c.step.in_(DISPATCH_STEPS), ev.c.at < end)
-        .scalar_subquery()
+    wanted = (
+        select(candidates.c.ticket_id)
+        .join(t, t.c.id == candidates.c.ticket_id)
+        .where(t.c.state != "dismissed")
     )
-    info = conn.execute(
-        select(t.c.id, t.c.category, last_dispatch.label("dispatched_at")).where(
-            t.c.id.in_(wanted), t.c.state != "dismissed"
+    latest: dict[int, Any] = {}
+    for row in conn.execute(
+        select(s.c.ticket_id, s.c.stage_no, s.c.started_at, s.c.due_at).where(
+            s.c.ticket_id.in_(wanted), anchor, s.c.started_at < end
         )
-    ).all()
-    approved: dict[int, list[Any]] = {}
+    ):
+        seen = latest.get(row.ticket_id)
+        if seen is None or (row.started_at, row.stage_no) > (seen.started_at, seen.stage_no):
+            latest[row.ticket_id] = row
+    granted: dict[int, list[Any]] = {}
     for ext in conn.execute(
         select(x.c.ticket_id, x.c.id, x.c.until, x.c.requested_at, x.c.decided_at).where(
             x.c.ticket_id.in_(wanted), x.c.status == "approved", x.c.decided_at < end
         )
     ):
-        approved.setdefault(ext.ticket_id, []).append(ext)
-    paused: dict[int, list[Any]] = {}
-    for pause in conn.execute(
-        select(f.c.ticket_id, f.c.at, f.c.resumed_at).where(
-            f.c.ticket_id.in_(wanted),
-            f.c.at < end,
-            f.c.resumed_at.is_not(None),
-            f.c.resumed_at < end,
-        )
-    ):
-        paused.setdefault(pause.ticket_id, []).append(pause)
-
-    due_fn = app.deadlines.due
+        granted.setdefault(ext.ticket_id, []).append(ext)
     out: dict[int, datetime] = {}
-    for row in info:
-        if row.dispatched_at is None:
-            continue
-        granted = [e for e in approved.get(row.id, ()) if e.requested_at >= row.dispatched_at]
-        plain = not granted and row.id not in paused and row.category in first
-        if plain and not first[row.category] <= row.dispatched_at < after[row.category]:
-            continue  # its deadline is outside the period: no need to compute it
-        deadline = due_fn(row.category, FIX_STAGE, row.dispatched_at)
-        anchor = row.dispatched_at
-        if granted:
-            latest = max(granted, key=lambda e: (e.decided_at, e.id))
-            deadline, anchor = latest.until, latest.decided_at
-        for d in sorted(paused.get(row.id, ()), key=lambda d: d.at):
-            if anchor <= d.at < deadline:
-                deadline += d.resumed_at - d.at
+    for ticket_id, row in latest.items():
+        deadline = row.due_at
+        later = [e for e in granted.get(ticket_id, ()) if e.requested_at >= row.started_at]
+        if later:
+            deadline = max(later, key=lambda e: (e.decided_at, e.id)).until
         if start <= deadline < end:
-            out[row.id] = deadline
+            out[ticket_id] = deadline
     return out
+
+
+def stage_deadline_at(moment: Any) -> ColumnElement[Any]:
+    """The deadline of a stage instance (a `stages` row) as it stood at `moment`: the deadline
+    set at its start, or the `until` of its latest extension approved before then."""
+    s, x = stages, extensions
+    extended = (
+        select(x.c.until)
+        .where(
+            x.c.ticket_id == s.c.ticket_id,
+            x.c.stage_no == s.c.stage_no,
+            x.c.status == "approved",
+            x.c.decided_at < moment,
+        )
+        .order_by(x.c.decided_at.desc(), x.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(extended, s.c.due_at)
+
+
+def late_stages(moment: datetime) -> Select[Any]:
+    """Stage instances late at `moment`: started before it, not ended by it, and their deadline
+    (as it stood then) passed. Escalated or not; a deferral ends the instance, so a ticket
+    deferred by then is not late. Columns: ticket_id, stage_no, stage, deadline."""
+    s = stages
+    deadline = stage_deadline_at(moment)
+    return select(s.c.ticket_id, s.c.stage_no, s.c.stage, deadline.label("deadline")).where(
+        s.c.started_at < moment,
+        or_(s.c.ended_at.is_(None), s.c.ended_at >= moment),
+        # An approved extension only moves a deadline later: a stage due after `moment` as set
+        # cannot be late then. This range is what the index reads.
+        s.c.due_at < moment,
+        deadline < moment,
+    )
 
 
 # --------------------------------------------------------------------------- SQL facts
@@ -569,14 +559,22 @@ class Query:
                 .distinct()
             )
         if figure == "overdue_open":
-            # Bucket = the first period at whose end the ticket was already overdue; a ticket
-            # overdue at the end of period k is overdue at the end of every later one too.
-            whens = [(t.c.due_at < p.end, k) for k, p in enumerate(self.periods)]
-            return self._scope(
-                select(t.c.id.label("ticket_id"), t.c.grid_id, case(*whens).label("bucket")).where(
-                    t.c.state.in_(OPEN_STATES), t.c.due_at < self.end
+            # Per period, the tickets with a stage instance late at its end (one row per
+            # ticket and period, with the deadline it missed).
+            parts = []
+            for k, p in enumerate(self.periods):
+                late = late_stages(p.end).subquery()
+                parts.append(
+                    select(
+                        late.c.ticket_id,
+                        t.c.grid_id,
+                        literal(k, Integer).label("bucket"),
+                        func.min(late.c.deadline).label("deadline"),
+                    )
+                    .select_from(late.join(t, t.c.id == late.c.ticket_id))
+                    .group_by(late.c.ticket_id, t.c.grid_id)
                 )
-            )
+            return self._scope(parts[0]) if len(parts) == 1 else self._scope_union(parts)
         if figure == "escalations":
             x = escalations
             return self._scope(
@@ -612,6 +610,11 @@ class Query:
             )
         return self._scope(q)
 
+    def _scope_union(self, parts: Sequence[Select[Any]]) -> Select[Any]:
+        """The union of per-period selects (each scoped), as one select of the same columns."""
+        u = union_all(*(self._scope(q) for q in parts)).subquery()
+        return select(*u.c)
+
     def _deferred_at_end(self) -> ColumnElement[bool]:
         d, f = self.due_table, deferrals
         return exists().where(
@@ -639,13 +642,6 @@ class Query:
         counter: Counter[tuple[int, int]] = Counter()
         for k, grid_id, n in rows:
             counter[(int(k), grid_id)] = int(n)
-        if figure == "overdue_open":
-            # From "first overdue at the end of k" to "overdue at the end of k".
-            cumulative: Counter[tuple[int, int]] = Counter()
-            for (k, grid_id), n in counter.items():
-                for later in range(k, len(self.periods)):
-                    cumulative[(later, grid_id)] += n
-            return cumulative
         return counter
 
     def indicators(self) -> Indicators:
@@ -733,6 +729,8 @@ def _items(q: Query, figure: str, k: int) -> list[Item]:
         "escalations",
     )
     due_col: ColumnElement[Any] = d.c.deadline if due_based else t.c.due_at
+    if figure == "overdue_open":
+        due_col = sub.c.deadline  # the deadline the late stage missed, as it stood then
     level_col = sub.c.level if figure == "escalations" else literal(None, Integer)
     joined = (
         sub.join(t, t.c.id == sub.c.ticket_id)

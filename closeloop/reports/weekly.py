@@ -41,17 +41,17 @@ from sqlalchemy import Connection, func, select
 from closeloop import outbox
 from closeloop.bootstrap import App
 from closeloop.db import read_only
-from closeloop.models import grids, notifications, people, tickets
+from closeloop.models import escalations, grids, notifications, people, tickets
 from closeloop.reports import campaigns as campaigns_mod
 from closeloop.reports.campaigns import CampaignProgress
 from closeloop.reports.indicators import (
-    OPEN_STATES,
     Figures,
     GridRef,
     Item,
     Period,
     Query,
     last_full_week,
+    late_stages,
     level_ancestor,
     month_of,
     pooled,
@@ -431,15 +431,30 @@ def _oldest_overdue(
 ) -> tuple[OverdueTicket, ...]:
     if limit == 0:
         return ()
+    # From the stored stage deadlines: every stage instance late at the end of the week, escalated
+    # or not, with the deadline it missed (not the time of its next rung).
+    late = late_stages(period.end).subquery()
     rows = conn.execute(
         listing_select()
-        .where(tickets.c.state.in_(OPEN_STATES), tickets.c.due_at < period.end)
-        .order_by(tickets.c.due_at, tickets.c.id)
+        .join(late, late.c.ticket_id == tickets.c.id)
+        .add_columns(late.c.deadline.label("missed"), late.c.stage_no.label("late_stage_no"))
+        .order_by(late.c.deadline, tickets.c.id)
         .limit(limit)
     ).all()
+    # The rungs those stage instances had climbed by the end of the week.
+    x = escalations
+    climbed: dict[tuple[int, int], list[Any]] = {}
+    if rows:
+        for e in conn.execute(
+            select(x.c.ticket_id, x.c.stage_no, x.c.level, x.c.grid_id, x.c.supervisor_id)
+            .where(x.c.ticket_id.in_([r.id for r in rows]), x.c.at < period.end)
+            .order_by(x.c.at, x.c.id)
+        ):
+            climbed.setdefault((e.ticket_id, e.stage_no), []).append(e)
     wanted: set[int] = set()
     for r in rows:
-        wanted.update(x for x in (r.assignee_id, r.supervisor_id) if x is not None)
+        last = climbed.get((r.id, r.late_stage_no), [None])[-1]
+        wanted.update(p for p in (r.assignee_id, last and last.supervisor_id) if p is not None)
         above = _nearest_led_above(refs[r.responsible_grid_id], refs)
         if above is not None and above.leader_id is not None:
             wanted.add(above.leader_id)
@@ -462,8 +477,9 @@ def _oldest_overdue(
     out = []
     for r in rows:
         responsible_grid = refs[r.responsible_grid_id]
-        if r.supervising_grid_id is not None:
-            supervising: Leader | None = leader(refs[r.supervising_grid_id], r.supervisor_id)
+        rungs = climbed.get((r.id, r.late_stage_no), [])
+        if rungs:
+            supervising: Leader | None = leader(refs[rungs[-1].grid_id], rungs[-1].supervisor_id)
         else:
             above = _nearest_led_above(responsible_grid, refs)
             supervising = leader(above, above.leader_id) if above is not None else None
@@ -475,9 +491,9 @@ def _oldest_overdue(
                 state=wf.states[r.state].label,
                 grid_code=r.grid_code,
                 grid_name=r.grid_name,
-                due_at=r.due_at,
-                late=period.end - r.due_at,
-                escalation_level=r.escalation_level,
+                due_at=r.missed,
+                late=period.end - r.missed,
+                escalation_level=len({e.level for e in rungs}),
                 responsible=leader(responsible_grid, r.assignee_id),
                 supervising=supervising,
             )
