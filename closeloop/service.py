@@ -34,6 +34,7 @@ from closeloop.db import read_only, upsert_increment
 from closeloop.evidence import StoredFile
 from closeloop.grid import Grid, UnknownGrid, in_subtree
 from closeloop.models import (
+    escalations,
     evidence,
     grids,
     people,
@@ -42,12 +43,14 @@ from closeloop.models import (
     ticket_events,
     tickets,
 )
+from closeloop.models import extensions as extension_rows
 from closeloop.tickets import (
     Actor,
     Change,
     Conflict,
     Invalid,
     NotFound,
+    NotPermitted,
     StepInput,
     Ticket,
     authorize,
@@ -283,6 +286,81 @@ def _send_notices(
         )
 
 
+DEFAULT_BACKFILL_LIMIT = timedelta(hours=2)
+
+
+def backfill_limit(app: App) -> timedelta:
+    """`[loop] backfill_limit` ("2h", "90m", "1d"): how far before the time the server records a
+    step a leader may date it through the web and the API."""
+    raw = app.settings.section("loop").get("backfill_limit", "2h")
+    units = {"m": 60, "h": 3600, "d": 86400}
+    text = str(raw).strip()
+    try:
+        value = float(text[:-1])
+        seconds = value * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise ValueError(
+            f'[loop] backfill_limit must be like "2h", "90m" or "1d", not {raw!r}'
+        ) from None
+    if seconds < 0:
+        raise ValueError("[loop] backfill_limit may not be negative")
+    return timedelta(seconds=seconds)
+
+
+_LATEST_FACTS = (
+    select(func.max(ticket_events.c.at)).where(ticket_events.c.ticket_id == bindparam("tid")),
+    select(func.max(escalations.c.at)).where(escalations.c.ticket_id == bindparam("tid")),
+    select(func.max(extension_rows.c.decided_at)).where(
+        extension_rows.c.ticket_id == bindparam("tid")
+    ),
+)
+
+
+def latest_fact(conn: Connection, t: Ticket) -> datetime:
+    """The time of the ticket's latest recorded fact: its last event, an escalation rung, an
+    extension decision. No step may be dated before it."""
+    found = [t.updated_at, t.created_at]
+    for q in _LATEST_FACTS:
+        value = conn.execute(q, {"tid": t.id}).scalar()
+        if value is not None:
+            found.append(value)
+    return max(found)
+
+
+class BeforeLatestFact(Invalid):
+    """A step dated before what is already recorded of the ticket: history runs forward."""
+
+
+def _check_order(app: App, t: Ticket, when: datetime, latest: datetime) -> None:
+    if when < latest:
+        raise BeforeLatestFact(
+            f"--at {when.astimezone(app.tz).isoformat(timespec='minutes')} is before the "
+            f"ticket's last change (its latest recorded fact: an event, an escalation rung or an "
+            f"extension decision); history runs forward: the earliest allowed time for "
+            f"{t.ref} is {latest.astimezone(app.tz).isoformat(timespec='seconds')}"
+        )
+
+
+def _check_backfill(
+    app: App, actor: Actor, given: StepInput, when: datetime, now: datetime, limit: timedelta
+) -> str | None:
+    """Web and API back-filling: a leader within `limit` of the recorded time; supervisors and
+    administrators further, with a reason (returned, to be kept with the event)."""
+    if when >= now - limit:
+        return None
+    span = f"{limit.total_seconds() / 3600:g} h"
+    if not (actor.is_supervisor or "admin" in actor.roles):
+        raise NotPermitted(
+            f"{actor.handle} may date a step at most {span} before it is recorded; "
+            f"the earliest allowed time is "
+            f"{(now - limit).astimezone(app.tz).isoformat(timespec='minutes')}"
+        )
+    reason = (given.reason or given.note or "").strip()
+    if not reason:
+        raise Invalid(f"a step dated more than {span} back needs a reason (--reason or --note)")
+    return reason
+
+
 def _check_time(at: datetime | None, real_now: datetime, after: datetime | None = None) -> datetime:
     if at is None:
         return real_now
@@ -463,11 +541,15 @@ def run_step(
     *,
     at: datetime | None = None,
     uploads: Sequence[StoredFile] = (),
+    backfill: timedelta | None = None,
 ) -> Ticket:
     """Run one step of the workflow on a ticket for a person; all or nothing.
 
     `given.evidence` names files on disk (the CLI); `uploads` are files already stored by
-    content (the web); both are attached to the step's event."""
+    content (the web); both are attached to the step's event. A step dated `at` (back-filled)
+    may not be earlier than the ticket's latest recorded fact, whoever runs it; `backfill`
+    (the web and the API: `[loop] backfill_limit`) also bounds how far back a leader may date
+    it, supervisors and administrators going further with a reason. None: the operator's CLI."""
     step = app.workflow.steps.get(step_name)
     if step is None or step_name == "submit" or step_name not in EFFECTS:
         runnable = ", ".join(s for s in app.workflow.steps if s in EFFECTS)
@@ -477,7 +559,7 @@ def run_step(
     # get an error, while a step that another person's step made impossible still fails.
     for attempt in range(STEP_ATTEMPTS):
         try:
-            return _run_step_once(app, ref, step_name, by, given, now, at, uploads)
+            return _run_step_once(app, ref, step_name, by, given, now, at, uploads, backfill)
         except StaleTicket:
             if attempt == STEP_ATTEMPTS - 1:
                 raise
@@ -496,12 +578,14 @@ def _run_step_once(
     now: datetime,
     at: datetime | None,
     uploads: Sequence[StoredFile],
+    backfill: timedelta | None = None,
 ) -> Ticket:
     wf = app.workflow
     step = wf.steps[step_name]
     with app.engine.begin() as conn:
         t = get_ticket(conn, ref)
-        when = _check_time(at, now, after=t.updated_at)
+        when = _check_time(at, now)
+        _check_order(app, t, when, latest_fact(conn, t))
         if not wf.may(t.state, step_name):
             raise Conflict(
                 str(StepNotAllowed(step_name, t.state, step.sources)).replace("a ticket", ref)
@@ -510,11 +594,18 @@ def _run_step_once(
         responsible = grids_mod.get_grid_by_id(conn, t.responsible_grid_id)
         authorize(step, t, actor, responsible.path)
         check_requirements(step, given)
+        backfill_reason = (
+            _check_backfill(app, actor, given, when, now, backfill)
+            if backfill is not None
+            else None
+        )
         from_state, stage_before = t.state, (t.stage_no, t.stage)
         wf.fire(t, step_name)
         change = Change(step_name, from_state, t.state, given.note or given.reason)
         run = StepRun(app, conn, t, actor, given, when, change, {"responsible": responsible})
         EFFECTS[step_name](run)
+        if backfill_reason is not None:
+            change.data["backfill_reason"] = backfill_reason
         for hook in AFTER_STEP:
             hook(run, *stage_before)
         t.updated_at = when

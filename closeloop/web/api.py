@@ -65,7 +65,7 @@ def _seconds_left(due: str | datetime | None, now: datetime) -> float | None:
 
 
 def summary(app: App, row: Any, now: datetime) -> dict[str, Any]:
-    out = service.ticket_summary(app, row)
+    out = service.ticket_summary(app, row, now)
     out["seconds_left"] = _seconds_left(row.due_at, now)
     return out
 
@@ -85,7 +85,7 @@ def ticket_detail(app: App, principal: Principal, ref: str, now: datetime) -> di
     """The whole ticket for a person allowed to see it (404 otherwise)."""
     with read_only(app.engine) as conn:
         row = access.visible_row(conn, ref, principal)
-    out = service.show(app, ref)
+    out = service.show(app, ref, now)
     out["seconds_left"] = _seconds_left(row.due_at, now)
     out["evidence"] = _evidence_items(out["evidence"])
     out["allowed_steps"] = access.allowed_steps(app, row, principal)
@@ -274,7 +274,15 @@ async def take_step(
     def run() -> dict[str, Any]:
         with one_writer(app.engine):
             t = service.run_step(
-                app, ref, name, principal.handle, given, now, at=body.at, uploads=stored
+                app,
+                ref,
+                name,
+                principal.handle,
+                given,
+                now,
+                at=body.at,
+                uploads=stored,
+                backfill=service.backfill_limit(app),
             )
         try:
             detail: dict[str, Any] | None = ticket_detail(app, principal, ref, now)
@@ -352,7 +360,7 @@ def get_evidence(
 )
 def inbox(request: Request, principal: CurrentUser) -> dict[str, Any]:
     app, now = web_app(request), request_now(request)
-    return {"items": with_left(service.inbox(app, principal.handle), now)}
+    return {"items": with_left(service.inbox(app, principal.handle, now), now)}
 
 
 def only_visible(

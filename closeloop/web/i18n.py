@@ -194,6 +194,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "ticket.extended": ("延期 {n} 次", "extended {n}×"),
     "ticket.recurrence": ("复发（上次 {ref}）", "recurs ({ref})"),
     "ticket.supervised": ("{grid}督办", "supervised by {grid}"),
+    "ticket.supervised_level": ("{grid}督办（{level}）", "supervised by {grid} ({level})"),
+    "ticket.next_rung": ("下一次升级：{when}", "next rung: {when}"),
+    "event.recorded_at": ("{when} 录入", "recorded {when}"),
+    "event.backfill_reason": ("补录原因：{reason}", "back-filled: {reason}"),
     "ticket.deferred": (
         "已挂账，复查日期 {when}：{reason}",
         "Deferred until review on {when}: {reason}",

@@ -533,7 +533,7 @@ def inbox(request: Request, principal: OptionalUser) -> Response:
     if isinstance(who, Response):
         return who
     app, now = web_app(request), request_now(request)
-    items = api.with_left(service.inbox(app, who.handle), now)
+    items = api.with_left(service.inbox(app, who.handle, now), now)
     todo = [i for i in items if i["state"] == "assigned"]
     check = [i for i in items if i["state"] != "assigned"]
     return render(
@@ -800,8 +800,7 @@ def supervision_board(
         missed = datetime.fromisoformat(item["missed_deadline"])
         item["missed_at"] = missed
         item["late_seconds"] = max(0.0, (now - missed).total_seconds())
-        # An escalated ticket has the next rung's deadline ahead of it: shown as "next rung at".
-        item["overdue_now"] = datetime.fromisoformat(item["due_at"]) <= now
+        item["overdue_now"] = item["overdue"]
     items.sort(key=lambda i: (-i["late_seconds"], i["ref"]))
     return items
 

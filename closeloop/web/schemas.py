@@ -123,6 +123,11 @@ class TicketSummary(BaseModel):
     stage: str | None
     due_at: datetime | None
     seconds_left: float | None = Field(None, description="until the deadline; negative: this late")
+    next_escalation_at: datetime | None = Field(
+        None, description="when the next rung of supervision is due (null: none planned)"
+    )
+    overdue: bool = Field(False, description="the stage deadline has passed and it is not done")
+    overdue_hours: float = Field(0.0, description="hours since the deadline; 0 when not overdue")
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
@@ -131,6 +136,7 @@ class TicketSummary(BaseModel):
     recurrence_of: str | None
     escalation_level: int
     supervising_grid: str | None
+    supervising_level: int | None = None
     supervisor: str | None
     address: str | None
     lat: float | None
@@ -142,7 +148,8 @@ class TicketSummary(BaseModel):
 class TicketEvent(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    at: datetime
+    at: datetime = Field(description="when it happened (a back-filled step: earlier)")
+    recorded_at: datetime = Field(description="when the server recorded it")
     step: str
     by: str | None
     from_: str | None = Field(alias="from")
@@ -341,6 +348,8 @@ class OverdueItem(BaseModel):
     title: str
     stage: str | None
     due_at: datetime | None
+    next_escalation_at: datetime | None = None
+    overdue: bool = False
     overdue_hours: float
     escalation_level: int
     supervising_grid: str | None
