@@ -142,7 +142,7 @@ def test_example_needs_enough_due_and_a_rise() -> None:
 
 def test_weekly_golden(report_app: App, weekly: WeeklyReport) -> None:
     data = weekly.as_json()
-    assert set(data) == {"week", "zone", "grids", "red", "yellow", "example"}
+    assert set(data) == {"week", "zone", "grids", "red", "yellow", "example", "overdue"}
     assert data["week"] == "2026-W14"
     # On-time rates this week: 新屋 4/4, 苏溪 3/3, 溪口 2/2 (100%: more due first), 堰头 5/7,
     # 九龙 2/3, 曹园 2/4, 东河 0/1: 7 ranked grids, 3 per list.

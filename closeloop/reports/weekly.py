@@ -188,7 +188,8 @@ class WeeklyReport:
         return [(p.label, f) for p, f in zip(periods, figures, strict=True)]
 
     def as_json(self) -> dict[str, Any]:
-        """The figures for scripts: `zone`, `grids` by code, `red`, `yellow`, `example`."""
+        """The figures for scripts: `zone`, `grids` by code, `red`, `yellow`, `example`, and the
+        `overdue` tickets (oldest first) with the deadline their stage missed."""
         return {
             "week": self.week.label,
             "zone": self.zone.as_json(),
@@ -196,6 +197,17 @@ class WeeklyReport:
             "red": [row.code for row in self.red],
             "yellow": [row.code for row in self.yellow],
             "example": self.example.row.code if self.example else None,
+            "overdue": [
+                {
+                    "ref": o.ref,
+                    "grid": o.grid_code,
+                    "due_at": o.due_at.isoformat(timespec="seconds"),
+                    "late_hours": round(o.late.total_seconds() / 3600, 1),
+                    "escalation_level": o.escalation_level,
+                    "supervising_grid": o.supervising.grid_code if o.supervising else None,
+                }
+                for o in self.overdue
+            ],
         }
 
 
