@@ -8,8 +8,8 @@ Existing data: an escalated ticket's due_at had been moved one interval per rung
 it really missed is the earliest escalation deadline of its stage instance, so due_at goes back
 to it and the moved time becomes next_escalation_at. Open stage instances get their row.
 
-Revision ID: 0002_i9_deadlines
-Revises: 0001
+Revision ID: 0003_i9_deadlines
+Revises: 0002_i13_grid_geometries
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from alembic import op
 
 import closeloop.db
 
-revision = "0002_i9_deadlines"
-down_revision = "0001"
+revision = "0003_i9_deadlines"
+down_revision = "0002_i13_grid_geometries"
 branch_labels = None
 depends_on = None
 
