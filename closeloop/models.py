@@ -332,6 +332,9 @@ exam_lines = Table(
     Column("note", Text),
     Column("source", String(300)),  # the file it came from, with its line: "april.csv:12"
     Column("imported_at", UTCDateTime, nullable=False),
+    Column("photo", String(80)),  # stored evidence name of the deduction's photo (the pages)
+    Column("photo_label", String(200)),
+    Column("entered_by", String(64)),  # the handle who entered it on a page; NULL: imported
     UniqueConstraint("month", "inspector_grid_id", "grid_id", "sheet", "item", name="uq_exam_line"),
     Index("ix_exam_lines_month", "month"),
 )
@@ -359,8 +362,116 @@ month_results = Table(
     Column("red", Boolean, nullable=False),
     Column("yellow", Boolean, nullable=False),
     Column("computed_at", UTCDateTime, nullable=False),
+    Column("city_score", String(16)),  # the city's monthly assessment, when recorded
+    Column("basis", String(8)),  # which score decided tier and floor: city | exam
     UniqueConstraint("month", "grid_id", name="uq_month_result"),
     Index("ix_month_results_grid", "grid_id", "month"),
+)
+
+# The month's cross-inspection plan: each examined grid and the one grid that inspects it.
+exam_plans = Table(
+    "exam_plans",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("inspector_grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("month", "grid_id", name="uq_exam_plan"),
+)
+
+# Where a grid's scoring stands in a month when it is scored on the pages.
+exam_gradings = Table(
+    "exam_gradings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("inspector_grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # in_progress | submitted
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("submitted_at", UTCDateTime),
+    UniqueConstraint("month", "grid_id", name="uq_exam_grading"),
+)
+
+# What happened to a grid's scoring: saved, submitted, reopened (with the reason), imported.
+exam_events = Table(
+    "exam_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("reason", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_exam_events_month", "month", "grid_id"),
+)
+
+# The city's monthly assessment (市里月度考核) of a grid.
+city_scores = Table(
+    "city_scores",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("score", String(16), nullable=False),
+    Column("source", String(300)),
+    Column("imported_at", UTCDateTime, nullable=False),
+    UniqueConstraint("month", "grid_id", name="uq_city_score"),
+)
+
+# 问责: opened when a grid is assessed below the floor; closed with an outcome.
+accountability_cases = Table(
+    "accountability_cases",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("leaders", JSON, nullable=False),  # [{grid, handle, name}] of the grid at the time
+    Column("reason", Text, nullable=False),
+    Column("owner", String(64), nullable=False),  # a supervisor's handle
+    Column("due_on", String(10), nullable=False),  # YYYY-MM-DD, zone time
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("outcome", Text),
+    Column("closed_by", String(64)),
+    Column("closed_at", UTCDateTime),
+    UniqueConstraint("grid_id", "month", name="uq_accountability_case"),
+)
+
+# Project funds (项目资金): applied for per project, approved, disbursed against the project.
+fund_projects = Table(
+    "fund_projects",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("project", String(200), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("applied", String(16), nullable=False),  # yuan, decimal text
+    Column("approved", String(16)),  # NULL until decided; "0" refused
+    Column("applied_by", String(64), nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(64)),
+    Column("decided_at", UTCDateTime),
+    Index("ix_fund_projects_month", "month"),
+)
+
+# Money paid out: a month's reward to a grid, or a disbursement naming its project (专款专用).
+fund_payments = Table(
+    "fund_payments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(16), nullable=False),  # reward | project
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("project_id", Id, ForeignKey("fund_projects.id")),
+    Column("amount", String(16), nullable=False),
+    Column("paid_by", String(64), nullable=False),
+    Column("paid_at", UTCDateTime, nullable=False),
+    Column("note", Text),
+    Index("ix_fund_payments_month", "month"),
 )
 
 # The month's concentrated campaign (一月一村大会战) on one or more villages. Tickets are not

@@ -522,14 +522,14 @@ class TestReports:
         assert r.status_code == 422
 
     def test_exam_board(self, web: Web) -> None:
-        from closeloop.reports import store
+        from closeloop.exam import service as store
 
         lines = ["month,inspector_grid,grid,sheet,item,score,max_score,note"]
         for grid, inspector, score in (
-            ("JS-A1-V01", "JS-A1-V02", 9),
-            ("JS-A1-V02", "JS-A1-V01", 5),
+            ("JS-A1-V01", "JS-A2", 9),
+            ("JS-A1-V02", "JS-A3", 5),
         ):
-            lines.append(f"2026-03,{inspector},{grid},basic,环境卫生,{score},10,")
+            lines.append(f"2026-03,{inspector},{grid},basic,道路路面,{score},10,")
         store.import_exam(web.app, "\n".join(lines) + "\n", NOW)
         assert (
             web.get("/api/exam/board", SUPERVISOR, params={"month": "2026-03"}).status_code == 404

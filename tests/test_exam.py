@@ -1,7 +1,8 @@
-"""The monthly exam: CSV checks, exam scores, month's score, tiers, boards and penalties.
+"""The monthly exam's pure rules: CSV checks, exam scores, board score, tiers, boards and the
+three-month deduction.
 
 Golden figures are written as literals with the arithmetic beside them, worked out by hand from
-the rules in closeloop/reports/exam.py, never by calling the code under test.
+the rules in closeloop/exam/ (scoring, boards, rewards), never by calling the code under test.
 """
 
 from __future__ import annotations
@@ -12,26 +13,25 @@ from fractions import Fraction
 
 import pytest
 
-from closeloop.reports.exam import (
-    SHEETS,
+from closeloop.exam.boards import (
     Board,
-    ExamFileError,
-    ExamLine,
     GridIndicators,
     GridResult,
     ScoringConfig,
     ScoringConfigError,
-    Tier,
-    add_months,
-    exam_scores,
     grid_history,
     month_board,
-    month_index,
-    parse_month,
-    parse_sheet,
+)
+from closeloop.exam.rewards import Tier
+from closeloop.exam.scoring import (
+    ExamFileError,
+    ExamLine,
+    exam_scores,
     read_exam_csv,
     round_half_up,
 )
+from closeloop.exam.sheets import SHEETS, parse_sheet
+from closeloop.months import add_months, month_index, parse_month
 
 HEADER = "month,inspector_grid,grid,sheet,item,score,max_score,note"
 INSPECTORS = ("A", "B", "C")
@@ -294,7 +294,9 @@ GOLDEN_INDICATORS: dict[str, GridIndicators | dict[str, float | None]] = {
     "G5": {"on_time_rate": 0.75, "closure_rate": None},
     "A": {"on_time_rate": 0.0, "closure_rate": 0.0},  # not examined: ignored
 }
-SMALL_BOARDS = ScoringConfig(red_size=2, yellow_size=2)
+# The old default, weights mixing in the ticket rates, which a zone may still choose.
+MIXED = {"exam": Decimal("0.7"), "on_time_rate": Decimal("0.2"), "closure_rate": Decimal("0.1")}
+SMALL_BOARDS = ScoringConfig(weights=MIXED, red_size=2, yellow_size=2)
 
 
 def golden_board(history: tuple[GridResult, ...] = ()) -> Board:
@@ -358,13 +360,12 @@ def test_golden_board_scores_ranks_tiers_and_boards() -> None:
     assert [r.grid for r in board.red] == ["G1", "G2"]
     assert [r.grid for r in board.yellow] == ["G3", "G4"]
     g4 = board.rows[-1]
-    assert g4.penalised and g4.accountability
-    assert (g4.penalty_source_month, g4.penalty_until) == ("2026-11", "2027-01")
-    assert g4.reward_lost == 0  # no tier reached, so nothing is withheld
+    # below the floor: accountability now, its deduction starts next month
+    assert g4.accountability and not g4.penalised
+    assert (g4.penalty_source_month, g4.penalty_until) == (None, None)
+    assert g4.reward == 0 and g4.reward_lost == 0  # no tier reached, nothing to withhold
     assert [r.grid for r in board.accountability] == ["G4"]
-    assert [(p.grid, p.source_month, p.until, p.examined) for p in board.penalties] == [
-        ("G4", "2026-11", "2027-01", True)
-    ]
+    assert board.penalties == ()
     assert board.rows[0].on_time_rate == 0.9
     assert board.rows[3].on_time_rate is None and board.rows[3].closure_rate is None
     assert board.results == board.rows
@@ -398,36 +399,42 @@ def row(board: Board, grid: str) -> GridResult:
     return next(r for r in board.rows if r.grid == grid)
 
 
-def test_three_month_penalty_across_the_year_end() -> None:
+def test_three_month_deduction_across_the_year_end() -> None:
+    # A low score in November withholds December, January and February (M+1..M+3); November
+    # itself pays nothing because it reaches no tier.
     boards = run_months(
         {
             "2026-10": {"V1": 85, "V2": 75},
             "2026-11": {"V1": 59, "V2": 75},  # V1 below the floor of 60
             "2026-12": {"V1": 95, "V2": 75},
             "2027-01": {"V1": 85, "V2": 75},
-            "2027-02": {"V1": 95, "V2": 75},
+            "2027-02": {"V1": 75, "V2": 75},
+            "2027-03": {"V1": 95, "V2": 75},
         }
     )
     expected = {
-        # month: (score, tier, reward earned, reward lost, penalised, accountability)
+        # month: (score, tier, reward earned, reward withheld, withheld?, accountability)
         "2026-10": (Decimal("85.00"), "二档", Decimal(20000), Decimal(0), False, False),
-        "2026-11": (Decimal("59.00"), None, Decimal(0), Decimal(0), True, True),
+        "2026-11": (Decimal("59.00"), None, Decimal(0), Decimal(0), False, True),
         "2026-12": (Decimal("95.00"), "一档", Decimal(0), Decimal(30000), True, False),
         "2027-01": (Decimal("85.00"), "二档", Decimal(0), Decimal(20000), True, False),
-        "2027-02": (Decimal("95.00"), "一档", Decimal(30000), Decimal(0), False, False),
+        "2027-02": (Decimal("75.00"), "三档", Decimal(0), Decimal(10000), True, False),
+        "2027-03": (Decimal("95.00"), "一档", Decimal(30000), Decimal(0), False, False),
     }
     for month, want in expected.items():
         v1 = row(boards[month], "V1")
         got = (v1.score, v1.tier_zh, v1.reward, v1.reward_lost, v1.penalised, v1.accountability)
         assert got == want, month
         if v1.penalised:
-            assert (v1.penalty_source_month, v1.penalty_until) == ("2026-11", "2027-01")
+            assert (v1.penalty_source_month, v1.penalty_until) == ("2026-11", "2027-02")
         v2 = row(boards[month], "V2")
         assert (v2.tier_zh, v2.reward, v2.penalised) == ("三档", Decimal(10000), False)
-    assert [r.grid for r in boards["2026-12"].red] == ["V1"]  # penalised, still best this month
+    # three months of reward lost in all: 30000 + 20000 + 10000
+    assert sum(row(b, "V1").reward_lost for b in boards.values()) == 60000
+    assert [r.grid for r in boards["2026-12"].red] == ["V1"]  # withheld, still best this month
 
 
-def test_a_second_low_month_extends_the_penalty_and_names_the_latest_source() -> None:
+def test_a_second_low_month_extends_the_deduction_and_names_the_latest_source() -> None:
     boards = run_months(
         {
             "2026-11": {"V1": 50},
@@ -435,6 +442,7 @@ def test_a_second_low_month_extends_the_penalty_and_names_the_latest_source() ->
             "2027-01": {"V1": 90},
             "2027-02": {"V1": 90},
             "2027-03": {"V1": 90},
+            "2027-04": {"V1": 90},
         }
     )
     got = [
@@ -442,32 +450,35 @@ def test_a_second_low_month_extends_the_penalty_and_names_the_latest_source() ->
         for m, b in boards.items()
     ]
     assert got == [
-        ("2026-11", True, "2026-11", "2027-01"),
-        ("2026-12", True, "2026-12", "2027-02"),
-        ("2027-01", True, "2026-12", "2027-02"),
-        ("2027-02", True, "2026-12", "2027-02"),
-        ("2027-03", False, None, None),
+        ("2026-11", False, None, None),
+        ("2026-12", True, "2026-11", "2027-02"),
+        ("2027-01", True, "2026-12", "2027-03"),
+        ("2027-02", True, "2026-12", "2027-03"),
+        ("2027-03", True, "2026-12", "2027-03"),
+        ("2027-04", False, None, None),
     ]
 
 
-def test_a_penalty_is_listed_for_a_grid_not_examined_this_month() -> None:
+def test_a_deduction_is_listed_for_a_grid_not_examined_this_month() -> None:
     nov = run_months({"2026-11": {"V1": 50, "V2": 80}})["2026-11"]
     dec = month_board("2026-12", simple_exam("2026-12", {"V2": 80}), {}, ScoringConfig(), nov.rows)
     assert [r.grid for r in dec.rows] == ["V2"]
     assert [(p.grid, p.source_month, p.until, p.examined) for p in dec.penalties] == [
-        ("V1", "2026-11", "2027-01", False)
+        ("V1", "2026-11", "2027-02", False)
     ]
 
 
-def test_history_of_the_month_itself_or_older_than_two_months_carries_nothing() -> None:
+def test_history_of_the_month_itself_or_older_than_three_months_carries_nothing() -> None:
+    boards = run_months({"2026-08": {"V1": 10}, "2026-12": {"V1": 90}})
+    assert not row(boards["2026-12"], "V1").penalised  # August is four months back
     boards = run_months({"2026-09": {"V1": 10}, "2026-12": {"V1": 90}})
-    assert not row(boards["2026-12"], "V1").penalised  # September is three months back
+    assert row(boards["2026-12"], "V1").penalised  # September + 3 = December
     # Re-running November with November's own stored low result: the low result is recomputed.
     first = run_months({"2026-11": {"V1": 10}})["2026-11"]
     rerun = month_board(
         "2026-11", simple_exam("2026-11", {"V1": 90}), {}, ScoringConfig(), first.rows
     )
-    assert not row(rerun, "V1").penalised
+    assert not row(rerun, "V1").penalised and not row(rerun, "V1").below_floor
 
 
 def test_grid_history_is_in_month_order() -> None:
@@ -475,7 +486,7 @@ def test_grid_history_is_in_month_order() -> None:
     stored = [*boards["2027-01"].results, *boards["2026-12"].results]
     history = grid_history(stored, "V1")
     assert [(r.month, r.score, r.tier_zh, r.penalised) for r in history] == [
-        ("2026-12", Decimal("50.00"), None, True),
+        ("2026-12", Decimal("50.00"), None, False),
         ("2027-01", Decimal("90.00"), "一档", True),
     ]
     with pytest.raises(ValueError, match="two results for 2026-12"):
@@ -513,7 +524,7 @@ def test_ties_go_to_the_higher_exam_then_the_lower_code() -> None:
         "V2": {"on_time_rate": 0.85, "closure_rate": 0.6},
         "V3": {"on_time_rate": 0.85, "closure_rate": 0.6},
     }
-    board = month_board("2026-04", exam, indicators, ScoringConfig(), ())
+    board = month_board("2026-04", exam, indicators, ScoringConfig(weights=MIXED), ())
     assert [(r.grid, r.score, r.rank) for r in board.rows] == [
         ("V2", Decimal("79.00"), 1),
         ("V3", Decimal("79.00"), 2),
@@ -537,11 +548,12 @@ def test_ties_go_to_the_higher_exam_then_the_lower_code() -> None:
 def test_tiers_by_score(score: int, tier: str | None, reward: int, below_floor: bool) -> None:
     board = month_board("2026-04", simple_exam("2026-04", {"V1": score}), {}, ScoringConfig(), ())
     v1 = board.rows[0]
+    # below the floor: accountability this month, the deduction from the next month on
     assert (v1.tier_zh, v1.reward, v1.below_floor, v1.penalised) == (
         tier,
         Decimal(reward),
         below_floor,
-        below_floor,
+        False,
     )
 
 
@@ -640,11 +652,13 @@ def test_config_from_toml() -> None:
 
 def test_config_defaults() -> None:
     config = ScoringConfig.from_config({})
+    # The board is decided by the exam alone unless a zone sets weights.
     assert dict(config.weights) == {
-        "exam": Decimal("0.7"),
-        "on_time_rate": Decimal("0.2"),
-        "closure_rate": Decimal("0.1"),
+        "exam": Decimal(1),
+        "on_time_rate": Decimal(0),
+        "closure_rate": Decimal(0),
     }
+    assert config.tiers_on == "city"
     assert [(t.name_zh, t.min_score, t.reward) for t in config.tiers] == [
         ("一档", Decimal(90), Decimal(30000)),
         ("二档", Decimal(80), Decimal(20000)),
@@ -657,11 +671,13 @@ def test_config_defaults() -> None:
     ("section", "message"),
     [
         ({"weights": {"exam": 0.7, "on_time_rate": 0.2, "closure_rate": 0.2}}, "sum to 1"),
-        ({"weights": {"exam": 0.8, "on_time_rate": 0.2}}, "missing closure_rate"),
+        ({"weights": {"exam": 0.8}}, "sum to 1"),
+        ({"tiers_on": "zone"}, "tiers_on"),
         (
             {"weights": {"exam": 0.7, "on_time_rate": 0.2, "closure_rate": 0.1, "x": 0}},
             "unknown x",
         ),
+        ({"weights": {"exam": 0.8, "on_time_rate": 0.2}}, None),
         ({"weights": {"exam": 0, "on_time_rate": 0.5, "closure_rate": 0.5}}, "weights.exam"),
         ({"weights": {"exam": 1.2, "on_time_rate": -0.2, "closure_rate": 0}}, "on_time_rate"),
         ({"weights": {"exam": "much", "on_time_rate": 0, "closure_rate": 0}}, "must be a number"),
@@ -679,7 +695,10 @@ def test_config_defaults() -> None:
         ({"ceiling": 100}, "unknown key(s) ceiling"),
     ],
 )
-def test_config_errors_name_the_key(section: dict, message: str) -> None:
+def test_config_errors_name_the_key(section: dict, message: str | None) -> None:
+    if message is None:  # a weight left out is 0
+        assert ScoringConfig.from_config(section).weights["closure_rate"] == 0
+        return
     with pytest.raises(ScoringConfigError) as info:
         ScoringConfig.from_config(section)
     assert message in str(info.value)

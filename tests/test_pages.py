@@ -615,9 +615,9 @@ def test_admin_imports_a_grid_file_or_sees_every_problem(web: Web) -> None:
 
 
 def test_reports_page_shows_the_months_red_and_yellow_boards(web: Web) -> None:
-    from closeloop.reports import store
+    from closeloop.exam import service as store
     from tests.report_data import REAL_NOW
-    from tests.test_exam_store import APRIL
+    from tests.test_exam_service import APRIL
 
     store.import_exam(web.app, APRIL, REAL_NOW)
     store.publish_board(web.app, "2026-04", REAL_NOW + timedelta(days=20))

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 
 from closeloop.bootstrap import App
+from closeloop.exam import service as store
+from closeloop.exam.render import render_board
 from closeloop.models import metadata
-from closeloop.reports import store
-from closeloop.reports.render import render_board, render_weekly
+from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
 from tests.conftest import REPO
 from tests.report_data import REAL_NOW, build_week14
-from tests.test_exam_store import APRIL
+from tests.test_exam_service import APRIL
 
 pytestmark = pytest.mark.browser
 

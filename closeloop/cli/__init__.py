@@ -40,7 +40,7 @@ def _global(
 
 
 # Command modules register themselves on `app` when imported.
-from closeloop.cli import core, escalation, geo, notify, reports, web  # noqa: E402,F401
+from closeloop.cli import core, escalation, exam, geo, notify, reports, web  # noqa: E402,F401
 
 
 def usage_error_base() -> type[Exception]:

@@ -1,5 +1,5 @@
-"""Commands of the reports: the weekly report and the tickets behind its figures, the monthly
-exam (import, board, history) and the month's campaigns."""
+"""Commands of the reports: the weekly report and the tickets behind its figures, and the
+month's campaigns. The monthly exam has its own commands (`closeloop.cli.exam`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid
 from closeloop.reports import campaigns as campaigns_mod
 from closeloop.reports import indicators as ind
-from closeloop.reports import store
-from closeloop.reports.render import FORMATS, LOCALES, check_format, render_board, render_weekly
+from closeloop.reports.render import FORMATS, LOCALES, check_format, render_weekly
 from closeloop.reports.weekly import build_weekly, resolve_week
 from closeloop.tickets import Invalid, NotFound
 
@@ -24,15 +23,10 @@ report_app = typer.Typer(
     help="The weekly example-meeting report and the tickets behind its figures.",
     no_args_is_help=True,
 )
-exam_app = typer.Typer(
-    help="The monthly exam: import scores, publish the red and yellow boards, history.",
-    no_args_is_help=True,
-)
 campaign_app = typer.Typer(
     help="The month's concentrated campaign (一月一村大会战).", no_args_is_help=True
 )
 app.add_typer(report_app, name="report")
-app.add_typer(exam_app, name="exam")
 app.add_typer(campaign_app, name="campaign")
 
 _FORMAT_HELP = f"Output format: {', '.join(FORMATS)}."
@@ -132,70 +126,6 @@ def report_items(
         level = f"  L{i.level}" if i.level is not None else ""
         typer.echo(
             f"  {i.ref}  {i.grid_code:<16} {state:<6} {local(i.due_at) or '-':<22} {i.title}{level}"
-        )
-
-
-@exam_app.command("import")
-def exam_import(
-    ctx: typer.Context, file: Path = typer.Argument(..., help="CSV file of exam scores")
-) -> None:
-    """Import cross-inspection scores; a file with any bad line is refused whole."""
-    a = get_app(ctx)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise Invalid(f"file not found: {file}") from None
-    except IsADirectoryError:
-        raise Invalid(f"{file} is a folder, not a CSV file") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid(f"{file} is not UTF-8 text; save it as CSV UTF-8") from None
-    typer.echo(f"{file}: {store.import_exam(a, text, now(), source=file.name)}")
-
-
-@exam_app.command("board")
-def exam_board(
-    ctx: typer.Context,
-    month: str = typer.Option(..., "--month", help="Month, e.g. 2026-04."),
-    fmt: str = typer.Option("md", "--format", help=_FORMAT_HELP),
-    locale: str | None = typer.Option(None, "--locale", help=_LOCALE_HELP),
-    out: Path | None = typer.Option(None, "--out", help="Write to this file (default: stdout)."),
-) -> None:
-    """Publish the month's red and yellow boards with tiers and penalties (and show them)."""
-    a = get_app(ctx)
-    check_format(fmt)
-    lang = _locale(a, locale)
-    view = store.publish_board(a, month, now())
-    _write(render_board(view, fmt, locale=lang), out, fmt)
-
-
-@exam_app.command("history")
-def exam_history(
-    ctx: typer.Context,
-    grid: str = typer.Argument(..., help="Grid code"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """A grid's monthly scores, ranks, tiers, rewards and penalties."""
-    a = get_app(ctx)
-    name, results = store.grid_history(a, grid)
-    if as_json:
-        print_json([store._result_json(r, name) for r in results])
-        return
-    typer.echo(f"{grid}  {name}: {len(results)} month(s)")
-    for r in results:
-        flags = []
-        if r.red:
-            flags.append("红榜 red")
-        if r.yellow:
-            flags.append("黄榜 yellow")
-        if r.penalised:
-            flags.append(f"处罚 penalty {r.penalty_source_month}..{r.penalty_until}")
-        if r.below_floor:
-            flags.append("问责 accountability")
-        typer.echo(
-            f"  {r.month}  #{r.rank:<3} {r.score:>6}  exam {r.exam:>6}  "
-            f"{r.tier_zh or '-'}  reward {r.reward}  {'; '.join(flags)}"
         )
 
 

@@ -25,7 +25,7 @@ from closeloop import grid as grid_mod
 from closeloop.bootstrap import App
 from closeloop.grid import UnknownGrid, in_subtree
 from closeloop.models import campaign_grids, campaigns, grids, tickets
-from closeloop.reports.exam import parse_month
+from closeloop.months import parse_month
 from closeloop.reports.indicators import Period, month_period
 from closeloop.tickets import Invalid
 from closeloop.workflow import ACTIONS, Names

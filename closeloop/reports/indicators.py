@@ -88,7 +88,7 @@ from closeloop.models import (
     ticket_events,
     tickets,
 )
-from closeloop.reports.exam import add_months, parse_month
+from closeloop.months import add_months, parse_month
 from closeloop.tickets import Invalid
 
 FIGURES: tuple[str, ...] = (

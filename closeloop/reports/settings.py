@@ -1,4 +1,4 @@
-"""The `[report]` and `[exam]` sections of config.toml, checked once; errors name the key."""
+"""The `[report]` section of config.toml, checked once; errors name the key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from closeloop.config import ConfigError
-from closeloop.reports.exam import ScoringConfig, ScoringConfigError
 
 
 def _whole(section: Mapping[str, Any], key: str, default: int, where: str, low: int) -> int:
@@ -79,30 +78,3 @@ class ReportSettings:
             base_url=_text(section, "base_url", cls.base_url, where),
             recipients_role=_text(section, "recipients_role", cls.recipients_role, where),
         )
-
-
-@dataclass(frozen=True)
-class ExamSettings:
-    """The exam part of `[exam]`: who is examined and who inspects, beside the scoring rules."""
-
-    scoring: ScoringConfig
-    level: int = 3  # grids under exam: those of this level
-    inspectors: tuple[str, ...] = ()  # inspecting grid codes; () = any grid may inspect
-
-    OWN_KEYS = ("level", "inspectors")
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> ExamSettings:
-        where = "exam"
-        scoring_part = {k: v for k, v in section.items() if k not in cls.OWN_KEYS}
-        try:
-            scoring = ScoringConfig.from_config(scoring_part, where=where)
-        except ScoringConfigError as exc:
-            raise ConfigError(f"[{where}] {str(exc).removeprefix(where + '.')}") from None
-        level = _whole(section, "level", cls.level, where, 1)
-        if level > 4:
-            raise ConfigError(f"[{where}] level: the grid has levels 1 to 4, got {level}")
-        inspectors = section.get("inspectors", [])
-        if not isinstance(inspectors, list) or not all(isinstance(c, str) for c in inspectors):
-            raise ConfigError(f"[{where}] inspectors: must be a list of grid codes")
-        return cls(scoring=scoring, level=level, inspectors=tuple(inspectors))

@@ -508,8 +508,8 @@ def exam_board(
     fmt: Annotated[ReportFormat, Query(alias="format")] = "json",
     locale: Locale | None = None,
 ) -> Response:
-    from closeloop.reports import store
-    from closeloop.reports.render import render_board
+    from closeloop.exam import service as store
+    from closeloop.exam.render import render_board
 
     _supervisor(principal)
     app, now = web_app(request), request_now(request)

@@ -1000,7 +1000,7 @@ def reports_page(
     who = _supervisor(request, principal)
     if isinstance(who, Response):
         return who
-    from closeloop.reports import store
+    from closeloop.exam import service as store
 
     app, now = web_app(request), request_now(request)
     weeks = _recent_weeks(app, now)
@@ -1067,8 +1067,8 @@ def board_file(
         return who
     if fmt not in REPORT_MEDIA:
         raise NotFound(f"no report format {fmt}")
-    from closeloop.reports import store
-    from closeloop.reports.render import render_board
+    from closeloop.exam import service as store
+    from closeloop.exam.render import render_board
 
     app, now = web_app(request), request_now(request)
     body = render_board(store.board_view(app, month, now), fmt, locale=page_locale(request))

@@ -1,16 +1,19 @@
 """The monthly exam in the database: import refused whole, boards published from stored lines
-and ticket figures, the three-month penalty across the year end, history, commands.
+(with the ticket rates shown beside them), the three-month deduction across the year end,
+history, commands.
 
-Scoring (config.toml [exam]): score = 0.7 exam + 0.2 on-time rate + 0.1 closure rate (rates in
-%, left out and the weights rescaled when nothing was due); tiers 90/80/70 -> 30000/20000/10000
-yuan; floor 60; each board at most half of the grids. Exam = (basic + required) / their max *
-100 + bonus, at most 100; an item's points are the mean over its inspectors.
+Scoring (config.toml [exam]): the board score is the exam score; tiers 90/80/70 ->
+30000/20000/10000 yuan; floor 60; each board at most half of the grids, the red one only at or
+above the floor. Exam = (basic + required) / their max * 100 + bonus, at most 100; an item's
+points are the mean over its inspectors. Items are those of workflows/exam.toml: 道路路面
+(roads, basic, max 10), 乱停车 (parking, required, max 10), 空地围栏 (fencing, bonus, max 4).
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,9 +27,9 @@ from typer.testing import CliRunner
 from closeloop.bootstrap import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
-from closeloop.models import exam_lines, metadata, month_results
-from closeloop.reports import store
-from closeloop.reports.render import render_board
+from closeloop.exam import service as store
+from closeloop.exam.render import render_board
+from closeloop.models import city_scores, exam_lines, exam_plans, metadata, month_results
 from closeloop.tickets import Invalid, NotFound
 from tests.conftest import CONFIG
 from tests.report_data import REAL_NOW, step, submit, z
@@ -41,8 +44,8 @@ def csv(*lines: str) -> str:
 
 def sheet(month: str, inspector: str, grid: str, basic: float, required: float) -> list[str]:
     return [
-        f"{month},{inspector},{grid},basic,环境卫生,{basic},10,",
-        f"{month},{inspector},{grid},required,乱堆乱放整治,{required},10,",
+        f"{month},{inspector},{grid},basic,道路路面,{basic},10,",
+        f"{month},{inspector},{grid},required,乱停车,{required},10,",
     ]
 
 
@@ -50,16 +53,16 @@ APRIL = csv(
     # 堰头: basic (9+8)/2 = 8.5, required (8+9)/2 = 8.5 -> 17/20 = 85, bonus 2 -> exam 87
     *sheet("2026-04", "JS-E01", V[1], 9, 8),
     *sheet("2026-04", "JS-E02", V[1], 8, 9),
-    f"2026-04,JS-E01,{V[1]},加分卷,亮点工作,2,5,示范点",
+    f"2026-04,JS-E01,{V[1]},加分卷,空地围栏,2,4,示范点",
     # 曹园: basic 9.5, required 10 -> 97.5
     *sheet("2026-04", "JS-E01", V[2], 10, 10),
     *sheet("2026-04", "JS-E02", V[2], 9, 10),
     # 东河: 5 + 5 -> 50
     *sheet("2026-04", "JS-E01", V[3], 5, 5),
-    # 西塘: basic 10, required 9.5 -> 97.5, bonus 5 -> 102.5, capped at 100
+    # 西塘: basic 10, required 9.5 -> 97.5, bonus 4 -> 101.5, capped at 100
     *sheet("2026-04", "JS-E01", V[4], 10, 9),
     *sheet("2026-04", "JS-E02", V[4], 10, 10),
-    f"2026-04,JS-E01,{V[4]},bonus,亮点工作,5,5,",
+    f"2026-04,JS-E01,{V[4]},bonus,fencing,4,,",
     # 楼下: 7 + 7 -> 70
     *sheet("2026-04", "JS-C1", V[5], 7, 7),
 )
@@ -98,30 +101,31 @@ def test_import_stores_every_line(exam_app: App) -> None:
     with exam_app.engine.connect() as conn:
         lines = store.stored_lines(conn, "2026-04")
     assert {(ln.grid, ln.sheet, ln.item, ln.score) for ln in lines} >= {
-        (V[1], "bonus", "亮点工作", Decimal(2)),
-        (V[2], "basic", "环境卫生", Decimal(9)),
+        (V[1], "bonus", "fencing", Decimal(2)),
+        (V[2], "basic", "roads", Decimal(9)),
     }
 
 
 def test_a_bad_file_is_refused_whole_with_every_problem(exam_app: App) -> None:
     bad = csv(
         *sheet("2026-04", "JS-E01", V[1], 9, 8),  # lines 2-3: fine
-        f"2026-04,{V[2]},{V[2]},basic,环境卫生,9,10,",  # 4: scores itself
-        "2026-04,JS-E01,JS-X99,basic,环境卫生,9,10,",  # 5: unknown grid
-        f"2026-04,JS-E01,{V[3]},basic,环境卫生,11,10,",  # 6: out of range
-        f"2026-04,JS-E01,{V[1]},basic,环境卫生,7,10,",  # 7: duplicate of line 2
-        "2026-04,JS-E01,JS-A1,basic,环境卫生,7,10,",  # 8: a medium grid is not under exam
+        f"2026-04,{V[2]},{V[2]},basic,道路路面,9,10,",  # 4: scores itself
+        "2026-04,JS-E01,JS-X99,basic,道路路面,9,10,",  # 5: unknown grid
+        f"2026-04,JS-E01,{V[3]},basic,道路路面,11,10,",  # 6: out of range
+        f"2026-04,JS-E01,{V[1]},basic,道路路面,7,10,",  # 7: duplicate of line 2
+        "2026-04,JS-E01,JS-A1,basic,道路路面,7,10,",  # 8: a medium grid is not under exam
     )
     with pytest.raises(store.ExamRefused) as info:
         store.import_exam(exam_app, bad, REAL_NOW)
     assert info.value.problems == [
+        f"line 4: grid '{V[2]}' is not an inspecting grid",
         f"line 4: grid '{V[2]}' scores itself",
         "line 5: unknown grid 'JS-X99'",
         "line 6: score 11 is out of range 0..10",
         "line 7: duplicate of line 2 (same month, inspector_grid, grid, sheet and item)",
         "line 8: grid 'JS-A1' is not under exam",
     ]
-    assert str(info.value).startswith("exam file refused, 5 problems:")
+    assert str(info.value).startswith("exam file refused, 6 problems:")
     assert count(exam_app, exam_lines) == 0
 
 
@@ -129,7 +133,7 @@ def test_lines_already_imported_are_refused(exam_app: App) -> None:
     store.import_exam(exam_app, APRIL, REAL_NOW)
     more = csv(
         *sheet("2026-04", "JS-E03", V[1], 9, 9),  # new inspector: fine
-        f"2026-04,JS-E01,{V[1]},basic,环境卫生,9,10,",  # already stored
+        f"2026-04,JS-E01,{V[1]},basic,道路路面,9,10,",  # already stored
     )
     with pytest.raises(store.ExamRefused) as info:
         store.import_exam(exam_app, more, REAL_NOW)
@@ -177,8 +181,8 @@ def test_april_board_golden(exam_app: App) -> None:
     ]
     assert got == [
         (V[4], 1, Decimal("100.00"), Decimal("100.00"), "一档", Decimal(30000), False),
-        # 0.7 * 97.5 + 0.2 * 50 + 0.1 * 100 = 68.25 + 10 + 10
-        (V[2], 2, Decimal("97.50"), Decimal("88.25"), "二档", Decimal(20000), False),
+        # the exam alone decides: one of 曹园's two tickets was late, which is shown, not mixed in
+        (V[2], 2, Decimal("97.50"), Decimal("97.50"), "一档", Decimal(30000), False),
         (V[1], 3, Decimal("87.00"), Decimal("87.00"), "二档", Decimal(20000), False),
         (V[5], 4, Decimal("70.00"), Decimal("70.00"), "三档", Decimal(10000), False),
         (V[3], 5, Decimal("50.00"), Decimal("50.00"), None, Decimal(0), True),
@@ -191,10 +195,9 @@ def test_april_board_golden(exam_app: App) -> None:
     assert [line.result.grid for line in view.yellow] == [V[5], V[3]]
     data = view.as_json()
     assert data["accountability"] == [V[3]]
-    assert data["penalties"] == [
-        {"grid": V[3], "source_month": "2026-04", "until": "2026-06", "examined": True}
-    ]
-    assert data["rows"][1]["score"] == 88.25 and data["rows"][0]["reward"] == 30000
+    assert data["penalties"] == []  # April's low score withholds May, June and July
+    assert data["rows"][1]["score"] == 97.5 and data["rows"][0]["reward"] == 30000
+    assert data["weights"] == {"exam": 1.0, "on_time_rate": 0.0, "closure_rate": 0.0}
     assert count(exam_app, month_results) == 5
     # publishing again replaces the month, never duplicates it
     store.publish_board(exam_app, "2026-04", REAL_NOW + timedelta(days=21))
@@ -206,22 +209,25 @@ YEAR_END = csv(
     *sheet("2026-12", "JS-E01", V[3], 5, 5),
     *sheet("2026-12", "JS-E01", V[5], 6, 5),
     *sheet("2026-12", "JS-E01", V[1], 9, 9),
-    # 2027-01: 东河 95 (一档, but penalised), 堰头 80; 楼下 not examined
+    # 2027-01: 东河 95 (一档, but withheld), 堰头 80; 楼下 not examined
     *sheet("2027-01", "JS-E01", V[3], 10, 9),
     *sheet("2027-01", "JS-E01", V[1], 8, 8),
-    # 2027-02: 东河 85, 堰头 80, 楼下 90: both still penalised (until 2027-02)
+    # 2027-02: 东河 85, 堰头 80, 楼下 90: both still withheld
     *sheet("2027-02", "JS-E01", V[3], 9, 8),
     *sheet("2027-02", "JS-E01", V[1], 8, 8),
     *sheet("2027-02", "JS-E01", V[5], 9, 9),
-    # 2027-03: 东河 85 and 楼下 90 are free again
-    *sheet("2027-03", "JS-E01", V[3], 9, 8),
+    # 2027-03: 东河 75 and 楼下 90: the third and last month withheld
+    *sheet("2027-03", "JS-E01", V[3], 8, 7),
     *sheet("2027-03", "JS-E01", V[5], 9, 9),
+    # 2027-04: 东河 85 and 楼下 90 are paid again
+    *sheet("2027-04", "JS-E01", V[3], 9, 8),
+    *sheet("2027-04", "JS-E01", V[5], 9, 9),
 )
 
 
-def test_three_month_penalty_across_the_year_end(exam_app: App) -> None:
+def test_three_month_deduction_across_the_year_end(exam_app: App) -> None:
     store.import_exam(exam_app, YEAR_END, REAL_NOW)
-    later = z(4, 5, 9, year=2027)
+    later = z(5, 5, 9, year=2027)
     # Publishing February publishes the unpublished December and January first.
     feb = store.publish_board(exam_app, "2027-02", later)
     with exam_app.engine.connect() as conn:
@@ -229,10 +235,10 @@ def test_three_month_penalty_across_the_year_end(exam_app: App) -> None:
     assert published == ["2026-12", "2027-01", "2027-02"]
 
     dec = store.board_view(exam_app, "2026-12", later)
-    assert [(ln.result.grid, ln.result.below_floor) for ln in dec.lines] == [
-        (V[1], False),
-        (V[5], True),
-        (V[3], True),
+    assert [(ln.result.grid, ln.result.below_floor, ln.result.red) for ln in dec.lines] == [
+        (V[1], False, True),
+        (V[5], True, False),
+        (V[3], True, False),
     ]
 
     jan = store.board_view(exam_app, "2027-01", later)
@@ -241,11 +247,11 @@ def test_three_month_penalty_across_the_year_end(exam_app: App) -> None:
     assert (d[V[3]].penalised, d[V[3]].penalty_source_month, d[V[3]].penalty_until) == (
         True,
         "2026-12",
-        "2027-02",
+        "2027-03",
     )
     assert d[V[3]].below_floor is False  # accountability started in December only
     assert (d[V[1]].reward, d[V[1]].penalised) == (20000, False)
-    # 楼下 was not examined in January, yet its penalty is shown on January's board
+    # 楼下 was not examined in January, yet its deduction is shown on January's board
     assert [(p.penalty.grid, p.penalty.examined) for p in jan.penalties] == [
         (V[3], True),
         (V[5], False),
@@ -257,24 +263,30 @@ def test_three_month_penalty_across_the_year_end(exam_app: App) -> None:
 
     mar = store.publish_board(exam_app, "2027-03", later)
     m = {ln.result.grid: ln.result for ln in mar.lines}
-    assert (m[V[3]].penalised, m[V[3]].reward, m[V[3]].tier_zh) == (False, 20000, "二档")
-    assert (m[V[5]].penalised, m[V[5]].reward) == (False, 30000)
-    assert mar.penalties == ()
+    assert (m[V[3]].penalised, m[V[3]].reward, m[V[3]].reward_lost) == (True, 0, 10000)
+    assert (m[V[5]].penalised, m[V[5]].reward, m[V[5]].reward_lost) == (True, 0, 30000)
+
+    apr = store.publish_board(exam_app, "2027-04", later)
+    a = {ln.result.grid: ln.result for ln in apr.lines}
+    assert (a[V[3]].penalised, a[V[3]].reward, a[V[3]].tier_zh) == (False, 20000, "二档")
+    assert (a[V[5]].penalised, a[V[5]].reward) == (False, 30000)
+    assert apr.penalties == ()
 
     name, history = store.grid_history(exam_app, V[3])
     assert name == "东河村"
     assert [(r.month, r.score, r.below_floor, r.penalised, r.reward) for r in history] == [
-        ("2026-12", Decimal("50.00"), True, True, 0),
+        ("2026-12", Decimal("50.00"), True, False, 0),
         ("2027-01", Decimal("95.00"), False, True, 0),
         ("2027-02", Decimal("85.00"), False, True, 0),
-        ("2027-03", Decimal("85.00"), False, False, 20000),
+        ("2027-03", Decimal("75.00"), False, True, 0),
+        ("2027-04", Decimal("85.00"), False, False, 20000),
     ]
 
     # Late lines for December lift 东河 above the floor: publishing December again frees it in
-    # January and February too, which were published before.
+    # the three months after, which were published before.
     extra = csv(
-        f"2026-12,JS-E02,{V[3]},basic,环境卫生,10,10,",
-        f"2026-12,JS-E02,{V[3]},required,乱堆乱放整治,10,10,",
+        f"2026-12,JS-E02,{V[3]},basic,道路路面,10,10,",
+        f"2026-12,JS-E02,{V[3]},required,乱停车,10,10,",
     )
     store.import_exam(exam_app, extra, later)
     store.publish_board(exam_app, "2026-12", later)
@@ -284,7 +296,8 @@ def test_three_month_penalty_across_the_year_end(exam_app: App) -> None:
         ("2026-12", Decimal("75.00"), False, 10000),
         ("2027-01", Decimal("95.00"), False, 30000),
         ("2027-02", Decimal("85.00"), False, 20000),
-        ("2027-03", Decimal("85.00"), False, 20000),
+        ("2027-03", Decimal("75.00"), False, 10000),
+        ("2027-04", Decimal("85.00"), False, 20000),
     ]
 
 
@@ -305,7 +318,7 @@ def test_board_formats(exam_app: App) -> None:
     html = render_board(view, "html", locale="zh_CN").decode()
     assert "<h1>金山经济开发区2026年4月月考红黄榜</h1>" in html
     assert "<h2>红榜</h2>" in html and "<h2>黄榜</h2>" in html and "启动问责" in html
-    assert "2026年4月得分低于60分，取消奖励至2026年6月" in html
+    assert "总分即月考得分（红黄榜以此评定）" in html
     md = render_board(view, "md", locale="zh_CN").decode()
     assert "1. 西塘村 100.00（一档）" in md
     en = render_board(view, "html", locale="en").decode()
@@ -356,7 +369,10 @@ def test_exam_import_command_refuses_a_bad_file(
     from closeloop.cli import main
 
     path = tmp_path / "bad.csv"
-    path.write_text(csv(f"2026-04,{V[1]},{V[1]},basic,x,5,10,"), encoding="utf-8")
+    path.write_text(
+        csv(f"2026-04,JS-A1,{V[1]},basic,x,5,10,", f"2026-04,JS-A1,{V[2]},bonus,fencing,5,,"),
+        encoding="utf-8",
+    )
     with (
         patch.object(State, "app", lambda _self: exam_app),
         patch("sys.argv", ["closeloop", "exam", "import", str(path)]),
@@ -365,4 +381,107 @@ def test_exam_import_command_refuses_a_bad_file(
         main()
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err == (f"error: exam file refused, 1 problem:\nline 2: grid '{V[1]}' scores itself\n")
+    assert err == (
+        "error: exam file refused, 2 problems:\n"
+        "line 2: unknown item 'x' of the basic sheet"
+        " (its items: dead_corners, piling, roads, street_business)\n"
+        "line 3: score 5 is out of range 0..4\n"
+    )
+
+
+# --------------------------------------------------------------------------- plan, status, city
+
+
+def test_the_plan_is_stored_and_kept_and_the_next_month_repeats_no_pair(exam_app: App) -> None:
+    april = store.make_plan(exam_app, "2026-04", REAL_NOW)
+    assert len(april.lines) == 117 and april.repeats == 0 and april.own_medium == 0
+    counts = sorted(len(v) for v in april.by_inspector().values())
+    assert counts == [11] * 3 + [12] * 7
+    with exam_app.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(exam_plans)).scalar_one() == 117
+    # asked again, the stored plan is the answer
+    assert store.make_plan(exam_app, "2026-04", REAL_NOW).as_json() == april.as_json()
+    assert store.plan_view(exam_app, "2026-04").as_json() == april.as_json()
+    may = store.make_plan(exam_app, "2026-05", REAL_NOW)
+    assert not {tuple(x.values()) for x in may.as_json()} & {
+        tuple(x.values()) for x in april.as_json()
+    }
+    with pytest.raises(NotFound, match="no plan for 2026-06"):
+        store.plan_view(exam_app, "2026-06")
+
+
+def test_status_lists_scored_in_progress_and_missing(exam_app: App) -> None:
+    plan = store.make_plan(exam_app, "2026-04", REAL_NOW)
+    inspector = {x.grid: x.inspector_grid for x in plan.lines}
+    text = csv(
+        f"2026-04,{inspector[V[1]]},{V[1]},basic,roads,9,,",
+        f"2026-04,{inspector[V[2]]},{V[2]},required,parking,8,,",
+    )
+    store.import_exam(exam_app, text, REAL_NOW)
+    found = {s.grid: s for s in store.exam_status(exam_app, "2026-04")}
+    assert len(found) == 117
+    assert (found[V[1]].status, found[V[1]].lines, found[V[1]].inspector_grid) == (
+        "scored",
+        1,
+        inspector[V[1]],
+    )
+    assert Counter(s.status for s in found.values()) == {"scored": 2, "missing": 115}
+
+
+def test_city_scores_are_recorded_and_decide_the_tiers(exam_app: App) -> None:
+    store.import_exam(exam_app, APRIL, REAL_NOW)
+    city = "month,grid,score\n" + f"2026-04,{V[4]},72\n2026-04,{V[1]},58.5\n"
+    result = store.import_city_scores(exam_app, city, REAL_NOW, source="city.csv")
+    assert (result.rows, result.replaced, result.months) == (2, 0, ("2026-04",))
+    view = store.publish_board(exam_app, "2026-04", REAL_NOW)
+    got = {ln.result.grid: ln.result for ln in view.lines}
+    # 西塘: exam 100, city 72 -> 三档; 堰头: exam 87, city 58.5 -> below the floor, 问责
+    assert (got[V[4]].city_score, got[V[4]].tier_zh, got[V[4]].reward) == (72, "三档", 10000)
+    assert (got[V[1]].below_floor, got[V[1]].reward, got[V[1]].red) == (True, 0, False)
+    assert (got[V[2]].basis, got[V[2]].tier_zh) == ("exam", "一档")  # no city score
+    # a second import of the same month and grid replaces the first
+    again = store.import_city_scores(exam_app, f"month,grid,score\n2026-04,{V[1]},91\n", REAL_NOW)
+    assert again.replaced == 1
+    view = store.publish_board(exam_app, "2026-04", REAL_NOW)
+    assert {ln.result.grid: ln.result.tier_zh for ln in view.lines}[V[1]] == "一档"
+
+
+def test_a_bad_city_file_is_refused_whole(exam_app: App) -> None:
+    bad = "month,grid,score\n" + "\n".join(
+        [
+            f"2026-04,{V[1]},80",
+            f"2026-13,{V[2]},80",
+            "2026-04,JS-X1,80",
+            "2026-04,JS-A1,80",
+            f"2026-04,{V[3]},101",
+            f"2026-04,{V[1]},70",
+        ]
+    )
+    with pytest.raises(store.ExamRefused) as info:
+        store.import_city_scores(exam_app, bad + "\n", REAL_NOW)
+    assert info.value.problems == [
+        "line 3: month '2026-13' is not of the form YYYY-MM (e.g. 2026-04)",
+        "line 4: unknown grid 'JS-X1'",
+        "line 5: grid 'JS-A1' is not under exam",
+        "line 6: score '101' is not a number within 0..100",
+        "line 7: duplicate of line 2 (same month and grid)",
+    ]
+    assert count(exam_app, city_scores) == 0
+
+
+def test_plan_sheets_status_and_city_commands(exam_app: App, tmp_path: Path) -> None:
+    sheets = json.loads(run(exam_app, "exam", "sheets", "--json"))
+    assert [i["key"] for i in sheets["bonus"]["items"]] == ["fencing", "greening", "village_rules"]
+    assert sheets["basic"]["name_zh"] == "基础卷" and sheets["required"]["max"] == 50
+    assert "乱搭乱建" in run(exam_app, "exam", "sheets")
+    plan = json.loads(run(exam_app, "exam", "plan", "--month", "2026-04", "--json"))
+    assert len(plan) == 117 and set(plan[0]) == {"inspector_grid", "grid"}
+    assert "JS-A1 第一农村工作片:" in run(exam_app, "exam", "plan", "--month", "2026-04")
+    status = json.loads(run(exam_app, "exam", "status", "--month", "2026-04", "--json"))
+    assert {s["status"] for s in status} == {"missing"}
+    assert "0 scored, 0 in_progress, 117 missing" in run(
+        exam_app, "exam", "status", "--month", "2026-04"
+    )
+    path = tmp_path / "city.csv"
+    path.write_text(f"month,grid,score\n2026-04,{V[1]},88\n", encoding="utf-8")
+    assert "1 city scores in 2026-04" in run(exam_app, "exam", "city-import", str(path))

@@ -1,0 +1,204 @@
+"""Commands of the monthly exam: the answer sheets, the month's plan, scores (CSV import and
+status), the city's assessment, the board and a grid's history."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from closeloop.bootstrap import App
+from closeloop.cli import app
+from closeloop.cli.common import get_app, now, print_json
+from closeloop.exam import service
+from closeloop.exam.render import render_board
+from closeloop.exam.sheets import SHEETS, sheet_name
+from closeloop.reports.render import FORMATS, LOCALES, check_format
+from closeloop.tickets import Invalid
+
+exam_app = typer.Typer(
+    help="The monthly exam (月考): answer sheets, the cross-inspection plan, scores, the red and"
+    " yellow boards, rewards and deductions.",
+    no_args_is_help=True,
+)
+app.add_typer(exam_app, name="exam")
+
+_FORMAT_HELP = f"Output format: {', '.join(FORMATS)}."
+_LOCALE_HELP = f"Language: {', '.join(LOCALES)} (default: the zone's)."
+_MONTH_HELP = "Month, e.g. 2026-04."
+
+
+def write_out(content: bytes, out: Path | None, binary: bool) -> None:
+    if out is None:
+        if binary:
+            raise Invalid("this format needs --out FILE")
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    typer.echo(f"wrote {out}", err=True)
+
+
+def pick_locale(a: App, locale: str | None) -> str:
+    chosen = locale or a.settings.locale
+    if chosen not in LOCALES:
+        raise Invalid(f"unknown locale {chosen!r}; locales: {', '.join(LOCALES)}")
+    return chosen
+
+
+def read_text(file: Path) -> str:
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise Invalid(f"file not found: {file}") from None
+    except IsADirectoryError:
+        raise Invalid(f"{file} is a folder, not a CSV file") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"{file} is not UTF-8 text; save it as CSV UTF-8") from None
+
+
+@exam_app.command("sheets")
+def exam_sheets(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    locale: str | None = typer.Option(None, "--locale", help=_LOCALE_HELP),
+) -> None:
+    """The three answer sheets (基础卷, 必答卷, 加分卷) and their items."""
+    a = get_app(ctx)
+    sheets = service.answer_sheets(a)
+    if as_json:
+        print_json(sheets.as_json())
+        return
+    lang = pick_locale(a, locale)
+    for sheet in SHEETS:
+        typer.echo(f"{sheet_name(sheet, lang)} ({sheet}), max {sheets.max_points(sheet)}")
+        for item in sheets.of(sheet):
+            typer.echo(f"  {item.key:<18} {item.name(lang)}  max {item.max_points}")
+            typer.echo(f"  {'':<18} {item.checks(lang)}")
+
+
+@exam_app.command("plan")
+def exam_plan(
+    ctx: typer.Context,
+    month: str = typer.Option(..., "--month", help=_MONTH_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: [{inspector_grid, grid}]."),
+    replace: bool = typer.Option(
+        False, "--replace", help="Make the plan again (only before any scoring has started)."
+    ),
+) -> None:
+    """The month's cross-inspection plan: every examined grid and the grid that inspects it."""
+    a = get_app(ctx)
+    plan = service.make_plan(a, month, now(), replace=replace)
+    if as_json:
+        print_json(plan.as_json())
+        return
+    groups = plan.by_inspector()
+    typer.echo(f"{month}: {len(plan.lines)} grids, {len(groups)} inspecting grids")
+    for inspector, lines in groups.items():
+        typer.echo(f"{inspector} {lines[0].inspector_name}: {len(lines)}")
+        for line in lines:
+            typer.echo(f"    {line.grid:<16} {line.grid_name}")
+
+
+@exam_app.command("import")
+def exam_import(
+    ctx: typer.Context, file: Path = typer.Argument(..., help="CSV file of exam scores")
+) -> None:
+    """Import cross-inspection scores; a file with any bad line is refused whole."""
+    a = get_app(ctx)
+    text = read_text(file)
+    typer.echo(f"{file}: {service.import_exam(a, text, now(), source=file.name)}")
+
+
+@exam_app.command("status")
+def exam_status(
+    ctx: typer.Context,
+    month: str = typer.Option(..., "--month", help=_MONTH_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Which grids are scored, in progress or missing this month."""
+    a = get_app(ctx)
+    found = service.exam_status(a, month)
+    if as_json:
+        print_json(
+            [
+                {
+                    "grid": s.grid,
+                    "name": s.name,
+                    "inspector_grid": s.inspector_grid,
+                    "status": s.status,
+                    "lines": s.lines,
+                    "updated_by": s.updated_by,
+                }
+                for s in found
+            ]
+        )
+        return
+    counts = {key: sum(s.status == key for s in found) for key in service.STATUSES}
+    typer.echo(f"{month}: " + ", ".join(f"{n} {key}" for key, n in counts.items()))
+    for s in found:
+        if s.status != "scored":
+            typer.echo(f"  {s.status:<12} {s.grid:<16} {s.name}  ({s.inspector_grid or '-'})")
+
+
+@exam_app.command("city-import")
+def exam_city_import(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV file: month,grid,score"),
+) -> None:
+    """Record the city's monthly assessment scores (市里月度考核); refused whole on any bad line."""
+    a = get_app(ctx)
+    text = read_text(file)
+    typer.echo(f"{file}: {service.import_city_scores(a, text, now(), source=file.name)}")
+
+
+@exam_app.command("board")
+def exam_board(
+    ctx: typer.Context,
+    month: str = typer.Option(..., "--month", help=_MONTH_HELP),
+    fmt: str = typer.Option("md", "--format", help=_FORMAT_HELP),
+    locale: str | None = typer.Option(None, "--locale", help=_LOCALE_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file (default: stdout)."),
+) -> None:
+    """Publish the month's red and yellow boards with tiers and deductions (and show them)."""
+    a = get_app(ctx)
+    check_format(fmt)
+    lang = pick_locale(a, locale)
+    view = service.publish_board(a, month, now())
+    write_out(render_board(view, fmt, locale=lang), out, fmt == "xlsx")
+
+
+@exam_app.command("history")
+def exam_history(
+    ctx: typer.Context,
+    grid: str = typer.Argument(..., help="Grid code"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A grid's monthly scores, ranks, tiers, rewards and deductions."""
+    a = get_app(ctx)
+    name, results = service.grid_history(a, grid)
+    if as_json:
+        print_json([service.result_json(r, name) for r in results])
+        return
+    typer.echo(f"{grid}  {name}: {len(results)} month(s)")
+    for r in results:
+        flags = []
+        if r.red:
+            flags.append("红榜 red")
+        if r.yellow:
+            flags.append("黄榜 yellow")
+        if r.penalised:
+            flags.append(
+                f"扣除 withheld {r.reward_lost} ({r.penalty_source_month}..{r.penalty_until})"
+            )
+        if r.below_floor:
+            flags.append("问责 accountability")
+        city = f"  city {r.city_score}" if r.city_score is not None else ""
+        typer.echo(
+            f"  {r.month}  #{r.rank:<3} {r.score:>6}  exam {r.exam:>6}{city}  "
+            f"{r.tier_zh or '-'}  reward {r.reward}  {'; '.join(flags)}"
+        )

@@ -1,0 +1,845 @@
+"""The monthly exam in the database: one transaction per use case.
+
+- `import_exam` checks the whole file (closeloop.exam.scoring.read_exam_csv with the zone's
+  answer sheets: self-scoring, unknown grids and items, grids not under exam, scores above the
+  item's maximum, duplicates) and also refuses lines already stored; any problem refuses the
+  file whole, with every problem by line, and nothing is written.
+- `make_plan` stores the month's cross-inspection plan (closeloop.exam.plan), seeded by the
+  month and avoiding the pairs of the month before; asked again it answers the stored plan.
+- `publish_board` computes a month's board from its stored exam lines, the month's ticket
+  indicators (closeloop.reports.indicators) and the city's assessment scores, and stores it as
+  that month's results, replacing an earlier publication. Deductions come from the stored
+  results of the three months before; a month with exam lines but no stored results is
+  published first (oldest first), so a deduction is never lost because a board was skipped.
+  The three months after it, when published, are published again with it, as their rewards
+  depend on it. A grid assessed below the floor gets an accountability case (问责) in the same
+  transaction; a case whose grid is no longer below the floor after a re-publication is closed
+  with that outcome.
+- Scoring on the pages (`save_grading`, `reopen_grading`) writes the same exam lines as the
+  import, with the state of each grid's scoring and an event for every change.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from closeloop.bootstrap import App
+from closeloop.db import read_only
+from closeloop.exam.boards import (
+    GridIndicators,
+    GridResult,
+    ScoringConfig,
+    month_board,
+)
+from closeloop.exam.plan import Assignment, Plan, PlanError
+from closeloop.exam.plan import make_plan as plan_rules
+from closeloop.exam.rewards import DEDUCTION_MONTHS, Penalty, covering_low_month
+from closeloop.exam.scoring import ExamFileError, ExamLine, exam_scores, read_exam_csv
+from closeloop.exam.settings import ExamSettings
+from closeloop.exam.sheets import AnswerSheets
+from closeloop.models import (
+    accountability_cases,
+    city_scores,
+    exam_events,
+    exam_gradings,
+    exam_lines,
+    exam_plans,
+    grids,
+    month_results,
+    people,
+)
+from closeloop.months import add_months, month_index, parse_month
+from closeloop.reports import indicators as ind
+from closeloop.tickets import Invalid, NotFound
+
+
+class ExamRefused(Invalid):
+    """The exam file is refused whole; ``problems`` lists every problem by line."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(str(ExamFileError(self.problems)))
+
+
+@dataclass(frozen=True)
+class Imported:
+    lines: int
+    months: tuple[str, ...]
+    grids: int
+
+    def __str__(self) -> str:
+        return f"{self.lines} exam lines for {self.grids} grids in {', '.join(self.months)}"
+
+
+def exam_settings(app: App) -> ExamSettings:
+    return ExamSettings.from_settings(app.settings)
+
+
+def answer_sheets(app: App) -> AnswerSheets:
+    return exam_settings(app).sheets()
+
+
+def _month(month: str) -> str:
+    try:
+        return parse_month(month)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def _codes(conn: Connection) -> dict[str, Any]:
+    """Every grid by code: id, level, name, path, parent id."""
+    return {
+        r.code: r
+        for r in conn.execute(
+            select(
+                grids.c.code,
+                grids.c.id,
+                grids.c.level,
+                grids.c.name,
+                grids.c.path,
+                grids.c.parent_id,
+            )
+        )
+    }
+
+
+def _checked_inspectors(cfg: ExamSettings, codes: Mapping[str, Any]) -> None:
+    unknown = [c for c in cfg.inspectors if c not in codes]
+    if unknown:
+        raise Invalid(f"[exam] inspectors: unknown grid(s) {', '.join(unknown)}")
+
+
+def import_exam(app: App, text: str, now: datetime, *, source: str = "") -> Imported:
+    """Check and store an exam CSV in one transaction; all or nothing."""
+    cfg = exam_settings(app)
+    sheets = cfg.sheets()
+    with app.engine.begin() as conn:
+        codes = {code: (r.id, r.level) for code, r in _codes(conn).items()}
+        _checked_inspectors(cfg, codes)
+        under_exam = [c for c, (_, level) in codes.items() if level == cfg.level]
+        try:
+            lines = read_exam_csv(
+                text, codes, under_exam, inspectors=cfg.inspectors or None, sheets=sheets
+            )
+        except ExamFileError as exc:
+            raise ExamRefused(exc.problems) from None
+        months = sorted({ln.month for ln in lines})
+        stored = {
+            (r.month, r.inspector_grid_id, r.grid_id, r.sheet, r.item)
+            for r in conn.execute(
+                select(
+                    exam_lines.c.month,
+                    exam_lines.c.inspector_grid_id,
+                    exam_lines.c.grid_id,
+                    exam_lines.c.sheet,
+                    exam_lines.c.item,
+                ).where(exam_lines.c.month.in_(months))
+            )
+        }
+        problems = [
+            f"line {ln.line}: already imported (same month, inspector_grid, grid, sheet and item)"
+            for ln in lines
+            if (ln.month, codes[ln.inspector_grid][0], codes[ln.grid][0], ln.sheet, ln.item)
+            in stored
+        ]
+        if problems:
+            raise ExamRefused(problems)
+        rows = [
+            {
+                "month": ln.month,
+                "inspector_grid_id": codes[ln.inspector_grid][0],
+                "grid_id": codes[ln.grid][0],
+                "sheet": ln.sheet,
+                "item": ln.item,
+                "score": str(ln.score),
+                "max_score": str(ln.max_score),
+                "note": ln.note,
+                "source": f"{source}:{ln.line}" if source else str(ln.line),
+                "imported_at": now,
+            }
+            for ln in lines
+        ]
+        try:
+            conn.execute(insert(exam_lines), rows)
+        except IntegrityError:
+            raise Invalid(
+                "another import stored some of these lines meanwhile; nothing was written"
+            ) from None
+        conn.execute(
+            insert(exam_events),
+            [
+                {
+                    "month": month,
+                    "grid_id": codes[grid][0],
+                    "kind": "imported",
+                    "actor": source or "import",
+                    "reason": None,
+                    "at": now,
+                }
+                for month, grid in sorted({(ln.month, ln.grid) for ln in lines})
+            ],
+        )
+    return Imported(len(rows), tuple(months), len({ln.grid for ln in lines}))
+
+
+def stored_lines(conn: Connection, month: str) -> list[ExamLine]:
+    inspector = grids.alias("inspector")
+    graded = grids.alias("graded")
+    rows = conn.execute(
+        select(
+            exam_lines.c.id,
+            exam_lines.c.month,
+            inspector.c.code.label("inspector_code"),
+            graded.c.code.label("grid_code"),
+            exam_lines.c.sheet,
+            exam_lines.c.item,
+            exam_lines.c.score,
+            exam_lines.c.max_score,
+            exam_lines.c.note,
+        )
+        .select_from(
+            exam_lines.join(inspector, inspector.c.id == exam_lines.c.inspector_grid_id).join(
+                graded, graded.c.id == exam_lines.c.grid_id
+            )
+        )
+        .where(exam_lines.c.month == month)
+        .order_by(exam_lines.c.id)
+    )
+    return [
+        ExamLine(
+            line=r.id,
+            month=r.month,
+            inspector_grid=r.inspector_code,
+            grid=r.grid_code,
+            sheet=r.sheet,
+            item=r.item,
+            score=Decimal(r.score),
+            max_score=Decimal(r.max_score),
+            note=r.note,
+        )
+        for r in rows
+    ]
+
+
+def _result(row: Any, code: str) -> GridResult:
+    return GridResult(
+        month=row.month,
+        grid=code,
+        rank=row.rank,
+        score=Decimal(row.score),
+        exam=Decimal(row.exam),
+        on_time_rate=row.on_time_rate,
+        closure_rate=row.closure_rate,
+        tier_zh=row.tier_zh,
+        tier_en=row.tier_en,
+        reward=Decimal(row.reward),
+        reward_lost=Decimal(row.reward_lost),
+        below_floor=bool(row.below_floor),
+        penalised=bool(row.penalised),
+        penalty_source_month=row.penalty_source_month,
+        penalty_until=row.penalty_until,
+        red=bool(row.red),
+        yellow=bool(row.yellow),
+        city_score=None if row.city_score is None else Decimal(row.city_score),
+        basis=row.basis or "exam",
+    )
+
+
+def stored_results(
+    conn: Connection, months: Iterable[str] = (), grid: str | None = None
+) -> list[GridResult]:
+    q = select(month_results, grids.c.code).select_from(
+        month_results.join(grids, grids.c.id == month_results.c.grid_id)
+    )
+    wanted = list(months)
+    if wanted:
+        q = q.where(month_results.c.month.in_(wanted))
+    if grid is not None:
+        q = q.where(grids.c.code == grid)
+    rows = conn.execute(q.order_by(month_results.c.month, month_results.c.rank))
+    return [_result(r, r.code) for r in rows]
+
+
+def _month_indicators(
+    conn: Connection, app: App, month: str, codes: Iterable[str]
+) -> dict[str, GridIndicators]:
+    period = ind.month_period(month, app.tz)
+    result = ind.compute(conn, app, [period])
+    paths = dict(conn.execute(select(grids.c.code, grids.c.path)).all())
+    out = {}
+    for code in codes:
+        f = result.figures(paths[code])
+        out[code] = GridIndicators(on_time_rate=f.on_time_rate, closure_rate=f.closure_rate)
+    return out
+
+
+def _city_scores(conn: Connection, month: str) -> dict[str, Decimal]:
+    rows = conn.execute(
+        select(grids.c.code, city_scores.c.score)
+        .select_from(city_scores.join(grids, grids.c.id == city_scores.c.grid_id))
+        .where(city_scores.c.month == month)
+    )
+    return {code: Decimal(score) for code, score in rows}
+
+
+def _earlier_months(month: str) -> list[str]:
+    return [add_months(month, -n) for n in range(DEDUCTION_MONTHS, 0, -1)]
+
+
+def _publish_one(
+    conn: Connection, app: App, month: str, cfg: ExamSettings, now: datetime
+) -> list[GridResult]:
+    lines = stored_lines(conn, month)
+    if not lines:
+        raise NotFound(f"no exam lines for {month}; import them with `closeloop exam import`")
+    scores = exam_scores(lines, month=month)
+    rates = _month_indicators(conn, app, month, scores)
+    history = stored_results(conn, _earlier_months(month))
+    board = month_board(month, scores, rates, cfg.scoring, history, _city_scores(conn, month))
+    ids = dict(conn.execute(select(grids.c.code, grids.c.id)).all())
+    conn.execute(delete(month_results).where(month_results.c.month == month))
+    conn.execute(
+        insert(month_results),
+        [
+            {
+                "month": r.month,
+                "grid_id": ids[r.grid],
+                "rank": r.rank,
+                "score": str(r.score),
+                "exam": str(r.exam),
+                "on_time_rate": None if r.on_time_rate is None else float(r.on_time_rate),
+                "closure_rate": None if r.closure_rate is None else float(r.closure_rate),
+                "tier_zh": r.tier_zh,
+                "tier_en": r.tier_en,
+                "reward": str(r.reward),
+                "reward_lost": str(r.reward_lost),
+                "below_floor": r.below_floor,
+                "penalised": r.penalised,
+                "penalty_source_month": r.penalty_source_month,
+                "penalty_until": r.penalty_until,
+                "red": r.red,
+                "yellow": r.yellow,
+                "computed_at": now,
+                "city_score": None if r.city_score is None else str(r.city_score),
+                "basis": r.basis,
+            }
+            for r in board.rows
+        ],
+    )
+    _open_cases(conn, app, cfg, month, board.rows, ids, now)
+    return list(board.rows)
+
+
+def _case_owner(conn: Connection, cfg: ExamSettings) -> str:
+    if cfg.accountability_owner:
+        return cfg.accountability_owner
+    for handle, roles in conn.execute(
+        select(people.c.handle, people.c.roles).order_by(people.c.id)
+    ):
+        if "supervisor" in (roles or "").split(","):
+            return str(handle)
+    raise Invalid("no supervisor to own the accountability case: set [exam] accountability_owner")
+
+
+def _leaders_of(conn: Connection, grid_id: int) -> list[dict[str, str]]:
+    row = conn.execute(
+        select(grids.c.code, people.c.handle, people.c.name)
+        .select_from(grids.outerjoin(people, people.c.id == grids.c.leader_id))
+        .where(grids.c.id == grid_id)
+    ).one()
+    return [{"grid": row.code, "handle": row.handle, "name": row.name}] if row.handle else []
+
+
+def _open_cases(
+    conn: Connection,
+    app: App,
+    cfg: ExamSettings,
+    month: str,
+    rows: Sequence[GridResult],
+    ids: Mapping[str, int],
+    now: datetime,
+) -> None:
+    """Open a 问责 case for each grid below the floor; close those no longer below it."""
+    existing = {
+        r.grid_id: r
+        for r in conn.execute(
+            select(accountability_cases).where(accountability_cases.c.month == month)
+        )
+    }
+    low = {ids[r.grid]: r for r in rows if r.below_floor}
+    floor = cfg.scoring.floor
+    for grid_id, r in low.items():
+        if grid_id in existing:
+            continue
+        basis = "市考核" if r.basis == "city" else "月考"
+        conn.execute(
+            insert(accountability_cases).values(
+                grid_id=grid_id,
+                month=month,
+                leaders=_leaders_of(conn, grid_id),
+                reason=f"{month} {basis}得分{r.assessment}，低于{floor}分"
+                f" / {month}: assessed {r.assessment}, below the floor of {floor}",
+                owner=_case_owner(conn, cfg),
+                due_on=(
+                    now.astimezone(app.tz).date() + timedelta(cfg.accountability_days)
+                ).isoformat(),
+                opened_at=now,
+            )
+        )
+    for grid_id, case in existing.items():
+        if grid_id not in low and case.closed_at is None:
+            conn.execute(
+                update(accountability_cases)
+                .where(accountability_cases.c.id == case.id)
+                .values(
+                    outcome="重新发布后不再低于底线 / no longer below the floor after"
+                    " re-publication",
+                    closed_by="closeloop",
+                    closed_at=now,
+                )
+            )
+
+
+@dataclass(frozen=True)
+class BoardLine:
+    result: GridResult
+    name: str
+    penalty: Penalty | None
+
+
+@dataclass(frozen=True)
+class PenaltyLine:
+    penalty: Penalty
+    name: str
+
+
+@dataclass(frozen=True)
+class BoardView:
+    """A published month's board, with grid names, ready to render."""
+
+    zone_name: str
+    month: str
+    config: ScoringConfig
+    lines: tuple[BoardLine, ...]
+    penalties: tuple[PenaltyLine, ...]
+    generated_at_text: str
+
+    @property
+    def red(self) -> tuple[BoardLine, ...]:
+        return tuple(line for line in self.lines if line.result.red)
+
+    @property
+    def yellow(self) -> tuple[BoardLine, ...]:
+        return tuple(line for line in self.lines if line.result.yellow)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "rows": [result_json(line.result, line.name) for line in self.lines],
+            "red": [line.result.grid for line in self.red],
+            "yellow": [line.result.grid for line in self.yellow],
+            "accountability": [line.result.grid for line in self.lines if line.result.below_floor],
+            "weights": {k: float(v) for k, v in self.config.weights.items()},
+            "penalties": [
+                {
+                    "grid": p.penalty.grid,
+                    "source_month": p.penalty.source_month,
+                    "until": p.penalty.until,
+                    "examined": p.penalty.examined,
+                }
+                for p in self.penalties
+            ],
+        }
+
+
+def _num(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def result_json(r: GridResult, name: str) -> dict[str, Any]:
+    return {
+        "month": r.month,
+        "grid": r.grid,
+        "name": name,
+        "rank": r.rank,
+        "score": _num(r.score),
+        "exam": _num(r.exam),
+        "on_time_rate": None if r.on_time_rate is None else round(float(r.on_time_rate), 4),
+        "closure_rate": None if r.closure_rate is None else round(float(r.closure_rate), 4),
+        "tier": r.tier_zh,
+        "tier_en": r.tier_en,
+        "reward": _num(r.reward),
+        "reward_lost": _num(r.reward_lost),
+        "below_floor": r.below_floor,
+        "accountability": r.below_floor,
+        "penalised": r.penalised,
+        "penalty_source_month": r.penalty_source_month,
+        "penalty_until": r.penalty_until,
+        "red": r.red,
+        "yellow": r.yellow,
+        "city_score": None if r.city_score is None else _num(r.city_score),
+        "basis": r.basis,
+    }
+
+
+def publish_board(app: App, month: str, now: datetime) -> BoardView:
+    """Compute and store ``month``'s board (and any earlier unpublished month), and return it."""
+    _month(month)
+    cfg = exam_settings(app)
+    with app.engine.begin() as conn:
+        published = set(conn.execute(select(month_results.c.month).distinct()).scalars())
+        examined = set(
+            conn.execute(
+                select(exam_lines.c.month).where(exam_lines.c.month < month).distinct()
+            ).scalars()
+        )
+        for earlier in sorted(examined - published, key=month_index):
+            _publish_one(conn, app, earlier, cfg, now)
+        _publish_one(conn, app, month, cfg, now)
+        # The three months after carry this month's deduction: keep their boards true.
+        for n in range(1, DEDUCTION_MONTHS + 1):
+            later = add_months(month, n)
+            if later in published:
+                _publish_one(conn, app, later, cfg, now)
+    return board_view(app, month, now)
+
+
+def board_view(app: App, month: str, now: datetime) -> BoardView:
+    """A published board as stored, with the deductions active in that month."""
+    cfg = exam_settings(app).scoring
+    with read_only(app.engine) as conn:
+        results = stored_results(conn, [month])
+        if not results:
+            raise NotFound(f"the board of {month} is not published; run `closeloop exam board`")
+        earlier = stored_results(conn, _earlier_months(month))
+        names = dict(conn.execute(select(grids.c.code, grids.c.name)).all())
+    examined = {r.grid for r in results}
+    low: dict[str, list[str]] = {}
+    for r in earlier:
+        if r.below_floor:
+            low.setdefault(r.grid, []).append(r.month)
+    penalties = {}
+    for grid, months in sorted(low.items()):
+        source = covering_low_month(month, months)
+        if source is not None:
+            until = add_months(source, DEDUCTION_MONTHS)
+            penalties[grid] = Penalty(grid, source, until, grid in examined)
+    lines = tuple(BoardLine(r, names.get(r.grid, r.grid), penalties.get(r.grid)) for r in results)
+    return BoardView(
+        zone_name=app.settings.zone_name,
+        month=month,
+        config=cfg,
+        lines=lines,
+        penalties=tuple(PenaltyLine(p, names.get(g, g)) for g, p in penalties.items()),
+        generated_at_text=now.astimezone(app.tz).strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def grid_history(app: App, code: str) -> tuple[str, list[GridResult]]:
+    """A grid's name and its published results, oldest month first."""
+    with read_only(app.engine) as conn:
+        name = conn.execute(select(grids.c.name).where(grids.c.code == code)).scalar()
+        if name is None:
+            raise NotFound(f"unknown grid '{code}'")
+        return name, stored_results(conn, grid=code)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    inspector_grid: str
+    inspector_name: str
+    grid: str
+    grid_name: str
+
+
+@dataclass(frozen=True)
+class PlanView:
+    month: str
+    lines: tuple[PlanLine, ...]  # by inspector, then grid
+    repeats: int
+    own_medium: int
+
+    def by_inspector(self) -> dict[str, list[PlanLine]]:
+        out: dict[str, list[PlanLine]] = {}
+        for line in self.lines:
+            out.setdefault(line.inspector_grid, []).append(line)
+        return out
+
+    def as_json(self) -> list[dict[str, str]]:
+        return [{"inspector_grid": x.inspector_grid, "grid": x.grid} for x in self.lines]
+
+
+def _medium_of(code: str, codes: Mapping[str, Any]) -> str | None:
+    """The medium grid (level 2) a grid belongs to; a medium grid is its own."""
+    by_id = {r.id: c for c, r in codes.items()}
+    row = codes[code]
+    while row is not None and row.level > 2:
+        row = codes.get(by_id.get(row.parent_id, ""))
+    return None if row is None or row.level != 2 else str(row.code)
+
+
+def _stored_plan(conn: Connection, month: str) -> list[Assignment]:
+    inspector, graded = grids.alias("inspector"), grids.alias("graded")
+    rows = conn.execute(
+        select(inspector.c.code, graded.c.code)
+        .select_from(
+            exam_plans.join(inspector, inspector.c.id == exam_plans.c.inspector_grid_id).join(
+                graded, graded.c.id == exam_plans.c.grid_id
+            )
+        )
+        .where(exam_plans.c.month == month)
+    )
+    return [Assignment(i, g) for i, g in rows]
+
+
+def _plan_view(
+    month: str, plan: Sequence[Assignment], codes: Mapping[str, Any], p: Plan | None
+) -> PlanView:
+    lines = sorted(
+        (
+            PlanLine(a.inspector_grid, codes[a.inspector_grid].name, a.grid, codes[a.grid].name)
+            for a in plan
+        ),
+        key=lambda x: (codes[x.inspector_grid].path, codes[x.grid].path),
+    )
+    return PlanView(month, tuple(lines), p.repeats if p else 0, p.own_medium if p else 0)
+
+
+def make_plan(app: App, month: str, now: datetime, *, replace: bool = False) -> PlanView:
+    """Store the month's cross-inspection plan (or answer the stored one); one transaction."""
+    _month(month)
+    cfg = exam_settings(app)
+    with app.engine.begin() as conn:
+        codes = _codes(conn)
+        stored = _stored_plan(conn, month)
+        if stored and not replace:
+            return _plan_view(month, stored, codes, None)
+        if stored:
+            started = conn.execute(
+                select(exam_gradings.c.id).where(exam_gradings.c.month == month).limit(1)
+            ).first()
+            if started is not None:
+                raise Invalid(f"scoring of {month} has started; its plan can no longer change")
+            conn.execute(delete(exam_plans).where(exam_plans.c.month == month))
+        _checked_inspectors(cfg, codes)
+        if not cfg.inspectors:
+            raise Invalid("[exam] inspectors is empty: list the inspecting grids to make a plan")
+        examined = {c: _medium_of(c, codes) for c, r in codes.items() if r.level == cfg.level}
+        previous = _stored_plan(conn, add_months(month, -1))
+        try:
+            plan = plan_rules(
+                month,
+                cfg.inspectors,
+                examined,
+                previous,
+                {i: _medium_of(i, codes) for i in cfg.inspectors},
+            )
+        except PlanError as exc:
+            raise Invalid(str(exc)) from None
+        if plan.assignments:
+            conn.execute(
+                insert(exam_plans),
+                [
+                    {
+                        "month": month,
+                        "inspector_grid_id": codes[a.inspector_grid].id,
+                        "grid_id": codes[a.grid].id,
+                        "created_at": now,
+                    }
+                    for a in plan.assignments
+                ],
+            )
+        return _plan_view(month, plan.assignments, codes, plan)
+
+
+def plan_view(app: App, month: str) -> PlanView:
+    _month(month)
+    with read_only(app.engine) as conn:
+        stored = _stored_plan(conn, month)
+        if not stored:
+            raise NotFound(
+                f"no plan for {month}; make it with `closeloop exam plan --month {month}`"
+            )
+        return _plan_view(month, stored, _codes(conn), None)
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class GridStatus:
+    grid: str
+    name: str
+    inspector_grid: str | None
+    status: str  # scored | in_progress | missing
+    lines: int
+    updated_by: str | None
+    updated_at: datetime | None
+
+
+STATUSES = ("scored", "in_progress", "missing")
+
+
+def exam_status(app: App, month: str) -> list[GridStatus]:
+    """Which grids are scored (submitted on a page or imported), in progress, missing.
+
+    The grids are those of the month's plan, or without a plan every grid under exam."""
+    _month(month)
+    cfg = exam_settings(app)
+    with read_only(app.engine) as conn:
+        codes = _codes(conn)
+        by_id = {r.id: c for c, r in codes.items()}
+        plan = {a.grid: a.inspector_grid for a in _stored_plan(conn, month)}
+        examined = sorted(plan) if plan else [c for c, r in codes.items() if r.level == cfg.level]
+        gradings = {
+            by_id[r.grid_id]: r
+            for r in conn.execute(select(exam_gradings).where(exam_gradings.c.month == month))
+        }
+        counts: dict[str, int] = {}
+        imported: set[str] = set()
+        for grid_id, entered_by in conn.execute(
+            select(exam_lines.c.grid_id, exam_lines.c.entered_by).where(exam_lines.c.month == month)
+        ):
+            code = by_id[grid_id]
+            counts[code] = counts.get(code, 0) + 1
+            if entered_by is None:
+                imported.add(code)
+    out = []
+    for code in sorted(examined, key=lambda c: codes[c].path):
+        g = gradings.get(code)
+        if (g is not None and g.status == "submitted") or code in imported:
+            status = "scored"
+        elif g is not None:
+            status = "in_progress"
+        else:
+            status = "missing"
+        out.append(
+            GridStatus(
+                grid=code,
+                name=codes[code].name,
+                inspector_grid=plan.get(code),
+                status=status,
+                lines=counts.get(code, 0),
+                updated_by=g.updated_by if g is not None else None,
+                updated_at=g.updated_at if g is not None else None,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- the city's score
+
+
+@dataclass(frozen=True)
+class CityImported:
+    rows: int
+    replaced: int
+    months: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.rows} city scores in {', '.join(self.months)}"
+            f" ({self.replaced} replaced earlier ones)"
+        )
+
+
+def read_city_csv(
+    text: str, known: Mapping[str, Any], level: int
+) -> list[tuple[int, str, str, Decimal]]:
+    """Lines ``month,grid,score`` (0..100); refused whole, every bad line named."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise ExamRefused(["the file is empty"])
+    reader = csv.reader(io.StringIO(text, newline=""))
+    problems: list[str] = []
+    out: list[tuple[int, str, str, Decimal]] = []
+    seen: dict[tuple[str, str], int] = {}
+    header: list[str] | None = None
+    for row in reader:
+        n = reader.line_num
+        if not any(c.strip() for c in row):
+            continue
+        if header is None:
+            header = [c.strip().lower() for c in row]
+            if sorted(header) != ["grid", "month", "score"]:
+                raise ExamRefused([f"line {n}: the header must be month,grid,score"])
+            continue
+        if len(row) != 3:
+            problems.append(f"line {n}: expected 3 fields, found {len(row)}")
+            continue
+        cell = {k: v.strip() for k, v in zip(header, row, strict=True)}
+        month, grid = cell["month"], cell["grid"]
+        bad = len(problems)
+        try:
+            parse_month(month)
+        except ValueError as exc:
+            problems.append(f"line {n}: {exc}")
+        if grid not in known:
+            problems.append(f"line {n}: unknown grid {grid!r}")
+        elif known[grid].level != level:
+            problems.append(f"line {n}: grid {grid!r} is not under exam")
+        try:
+            score = Decimal(cell["score"])
+            if not score.is_finite() or not 0 <= score <= 100:
+                raise ValueError
+        except (ArithmeticError, ValueError):
+            problems.append(f"line {n}: score {cell['score']!r} is not a number within 0..100")
+            score = Decimal(0)
+        if (month, grid) in seen:
+            problems.append(
+                f"line {n}: duplicate of line {seen[month, grid]} (same month and grid)"
+            )
+        seen.setdefault((month, grid), n)
+        if len(problems) == bad:
+            out.append((n, month, grid, score))
+    if header is not None and not out and not problems:
+        problems.append("the header is not followed by any line")
+    if problems:
+        raise ExamRefused(problems)
+    return out
+
+
+def import_city_scores(app: App, text: str, now: datetime, *, source: str = "") -> CityImported:
+    """Record the city's monthly assessment; a later import of a (month, grid) replaces it."""
+    cfg = exam_settings(app)
+    with app.engine.begin() as conn:
+        codes = _codes(conn)
+        rows = read_city_csv(text, codes, cfg.level)
+        months = sorted({m for _, m, _, _ in rows})
+        existing = {
+            (r.month, r.grid_id): r.id
+            for r in conn.execute(
+                select(city_scores.c.id, city_scores.c.month, city_scores.c.grid_id).where(
+                    city_scores.c.month.in_(months)
+                )
+            )
+        }
+        replaced = 0
+        for n, month, grid, score in rows:
+            values = {
+                "score": str(score),
+                "source": f"{source}:{n}" if source else str(n),
+                "imported_at": now,
+            }
+            found = existing.get((month, codes[grid].id))
+            if found is not None:
+                replaced += 1
+                conn.execute(update(city_scores).where(city_scores.c.id == found).values(**values))
+            else:
+                conn.execute(
+                    insert(city_scores).values(month=month, grid_id=codes[grid].id, **values)
+                )
+    return CityImported(len(rows), replaced, tuple(months))
