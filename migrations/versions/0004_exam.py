@@ -1,8 +1,8 @@
 """The exam as the zone runs it (issue 11): the plan, scoring on the pages, the city's score,
 accountability cases and the fund ledger.
 
-Revision ID: 0003_i11_exam
-Revises: 0002_i13_grid_geometries
+Revision ID: 0004_i11_exam
+Revises: 0003_i9_deadlines
 Create Date: 2026-11-29 20:55:38.631072
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import closeloop.db
 
-revision = "0003_i11_exam"
-down_revision = "0002_i13_grid_geometries"
+revision = "0004_i11_exam"
+down_revision = "0003_i9_deadlines"
 branch_labels = None
 depends_on = None
 
