@@ -7,8 +7,10 @@ from datetime import timedelta
 from xml.etree import ElementTree as ET
 
 import pytest
+from fastapi.testclient import TestClient
 
 from closeloop.bootstrap import App
+from closeloop.web.app import create_app
 from tests.conftest import NOW
 from tests.webtools import MICRO, OTHER_MICRO, PNG, Web, make_web, with_config
 
@@ -54,7 +56,9 @@ class TestServices:
     def test_definition_names_the_grid_attribute(self, web: Web) -> None:
         d = web.client.get(f"{BASE}/services/sanitation.json").json()
         assert d["service_code"] == "sanitation"
-        assert [(a["code"], a["required"]) for a in d["attributes"]] == [("grid", True)]
+        # Optional: a request with lat/long goes to the grid there (the zone has geometry).
+        assert [(a["code"], a["required"]) for a in d["attributes"]] == [("grid", False)]
+        assert "lat/long" in d["attributes"][0]["datatype_description"]
         x = ET.fromstring(web.client.get(f"{BASE}/services/sanitation.xml").content)
         assert x.find("attributes/attribute/code").text == "grid"  # type: ignore[union-attr]
 
@@ -235,7 +239,13 @@ class TestRead:
             r = web.client.get(f"{BASE}/requests.json", params={"api_key": key, **params})
             assert r.status_code == 400, params
             assert r.json()[0]["code"] == 400
-        assert web.client.get(f"{BASE}/requests.json").status_code == 403
+        # Reads are public by default; a zone may want a key for them too.
+        assert web.client.get(f"{BASE}/requests.json").status_code == 200
+        with TestClient(create_app(with_config(web.app, "open311", read_requires_key=True))) as c:
+            r = c.get(f"{BASE}/requests.json")
+            assert r.status_code == 403 and "api_key" in r.json()[0]["description"]
+            assert c.get(f"{BASE}/requests/EP-2026-000001.json").status_code == 403
+            assert c.get(f"{BASE}/services.json").status_code == 200
 
     def test_a_key_sees_what_its_owner_may_see(self, web: Web) -> None:
         admin = web.token("admin")

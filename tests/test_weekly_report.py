@@ -299,7 +299,7 @@ def test_html_structure_in_chinese_and_english(report_app: App, weekly: WeeklyRe
         "附录：本周应结案件清单",
     ]
     assert o.headings[0] == ("h1", "金山经济开发区环境整治工作周报")
-    assert o.svgs == 3  # trend, closure by medium grid, hot spots
+    assert o.svgs == 4  # trend, closure by medium grid, the map, hot spots
     assert o.external == []  # self-contained
     # summary, red, yellow, example, 17 medium groups, zone total, overdue, hot spots, appendix
     assert o.tables >= 1 + 2 + 1 + 17 + 1 + 1 + 1 + 3

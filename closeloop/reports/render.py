@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from closeloop.geo import svgmap
 from closeloop.reports import charts
 from closeloop.reports.indicators import ESCALATION_LEVELS, Figures
 from closeloop.tickets import Invalid
@@ -78,6 +79,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "grids": "四、各网格指标",
         "overdue": "五、超期未结案件（最久的）",
         "hotspots": "六、复发热点（近{weeks}周）",
+        "map_caption": "本周各网格按期办结率；圆点为超期未结案件（颜色为督办级别），紫圈为复发热点",
         "campaigns": "七、本月大会战进展",
         "appendix": "附录：本周应结案件清单",
         "trend_chart": "近{weeks}周全区结案率与按期结案率",
@@ -167,6 +169,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "grids": "4. Indicators by grid",
         "overdue": "5. Oldest overdue tickets",
         "hotspots": "6. Recurrence hot spots (last {weeks} weeks)",
+        "map_caption": "On-time closure rate of the week by grid; dots are overdue tickets "
+        "(colour: supervision level), purple rings recurrence hot spots",
         "campaigns": "7. The month's campaign",
         "appendix": "Appendix: tickets due this week",
         "trend_chart": "Zone closure and on-time rates, last {weeks} weeks",
@@ -428,6 +432,11 @@ def _weekly_context(
             "trend": Markup(trend_chart),
             "groups": Markup(group_chart),
             "heat": Markup(heat_chart),
+            "map": Markup(
+                svgmap.render_svg(report.map, locale=locale, element_id="weekly-map")
+                if report.map is not None
+                else ""
+            ),
         },
         "outcome_label": {
             "on_time": t["on_time"],

@@ -41,6 +41,8 @@ from sqlalchemy import Connection, func, select
 from closeloop import outbox
 from closeloop.bootstrap import App
 from closeloop.db import read_only
+from closeloop.geo import mapdata
+from closeloop.geo.svgmap import MapView
 from closeloop.models import escalations, grids, notifications, people, tickets
 from closeloop.reports import campaigns as campaigns_mod
 from closeloop.reports.campaigns import CampaignProgress
@@ -176,6 +178,9 @@ class WeeklyReport:
     appendix: tuple[AppendixGroup, ...]
     appendix_left_out: int  # due tickets not listed (appendix_rows reached)
     tz_name: str
+    # The grids listed, on the map (on-time rate), with the overdue tickets and hot spots;
+    # None when the zone has no geometry.
+    map: MapView | None = None
 
     @property
     def rows(self) -> tuple[GridRow, ...]:
@@ -348,6 +353,7 @@ def build_weekly(
     zone = result.figures(None)
     zone_previous = tuple(result.figures(None, k) for k in range(len(previous)))
     appendix, left_out = _appendix(rows, refs, level, due_items, cfg.appendix_rows)
+    hotspots = _hotspots(app, spots, refs, level, cfg.hotspot_rows)
     return WeeklyReport(
         zone_name=app.settings.zone_name,
         week=period,
@@ -361,12 +367,42 @@ def build_weekly(
         red=red,
         yellow=yellow,
         overdue=overdue,
-        hotspots=_hotspots(app, spots, refs, level, cfg.hotspot_rows),
+        hotspots=hotspots,
         example=example_of_week(rows, baselines, cfg.example_min_due),
         campaigns=progress,
         appendix=appendix,
         appendix_left_out=left_out,
         tz_name=app.tz.key,
+        map=_map(app, level, rows, overdue, hotspots),
+    )
+
+
+def _map(
+    app: App,
+    level: int,
+    rows: Sequence[GridRow],
+    overdue: Sequence[OverdueTicket],
+    hotspots: Sequence[HotSpot],
+) -> MapView | None:
+    places = mapdata.Places(app)
+    if not places.shapes:
+        return None
+    spots: Counter[str] = Counter()
+    names: dict[str, list[str]] = {}
+    for h in hotspots:
+        spots[h.grid_code] += h.count
+        names.setdefault(h.grid_code, []).append(f"{h.category_label.zh} {h.count}")
+    return mapdata.build_view(
+        app,
+        level=level,
+        metric="on_time",
+        values={row.code: row.figures.on_time_rate for row in rows},
+        late=[mapdata.Late(o.ref, o.title, o.grid_code, o.escalation_level) for o in overdue],
+        recurring=[
+            mapdata.Recurring(code, n, " · ".join([code, *names[code]]))
+            for code, n in spots.items()
+        ],
+        places=places,
     )
 
 

@@ -21,6 +21,7 @@ from closeloop import escalation, service, zone
 from closeloop.bootstrap import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError, path_of
+from closeloop.geo import service as geo
 from closeloop.grid import in_subtree, level_name
 from closeloop.models import evidence, grids, people, tickets
 from closeloop.tickets import Invalid, NotFound, NotPermitted, StepInput
@@ -153,10 +154,13 @@ def reporter_view(app: App, ref: str, secret: str) -> dict[str, Any]:
 async def submit_ticket(request: Request) -> dict[str, Any]:
     app, cfg = web_app(request), web_settings(request)
     body, files = await read_body(request, schemas.SubmitBody, "photos", cfg)
+    grid = body.grid
+    if grid is None:
+        grid = await run_in_threadpool(geo.route, app, body.lat, body.lon)
     stored = await store_uploads(app, cfg, files)
     secret, secret_hash = access.new_reporter_secret()
     problem = service.NewProblem(
-        grid=body.grid,
+        grid=grid,
         category=body.category,
         title=body.title,
         description=body.description,

@@ -308,7 +308,7 @@ class BackgroundJobs:
 def create_app(app: App, *, clock: Clock | None = None, run_background: bool = False) -> FastAPI:
     """The web service for one zone. `run_background` also runs the scheduler in this process
     (the single-process SQLite set-up); several web workers leave it to `closeloop scheduler`."""
-    from closeloop.web import api, auth, open311, pages
+    from closeloop.web import api, auth, geo, open311, pages
 
     cfg = WebSettings.from_settings(app.settings)
 
@@ -344,6 +344,7 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     fa.include_router(auth.router)
     fa.include_router(api.router)
     fa.include_router(open311.router)
+    fa.include_router(geo.router)
     fa.include_router(pages.router)
     fa.state.page_error = pages.error_page
     return fa

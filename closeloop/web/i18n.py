@@ -31,6 +31,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "nav.extensions": ("延期审批", "Extensions"),
     "nav.deferred": ("缓办挂账", "Deferred"),
     "nav.reports": ("周报月榜", "Reports"),
+    "nav.map": ("网格地图", "Map"),
     "nav.admin": ("管理", "Admin"),
     "nav.language": ("语言", "Language"),
     "nav.signed_in": ("当前用户：{name}", "Signed in: {name}"),
@@ -111,6 +112,34 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "report.located": ("已填入当前位置", "Location filled in"),
     "report.locate_failed": ("无法定位，可以不填", "Could not locate; you may leave it"),
     "report.submit": ("提交上报", "Send the report"),
+    "report.located_grid": (
+        "按位置找到网格：{name}。请确认，不对可以在上面重新选择。",
+        "Your location is in: {name}. Please check it; choose another above if it is wrong.",
+    ),
+    "report.outside": (
+        "该位置不在本区任何网格内，请在上面选择网格。",
+        "That place is outside every grid of the zone; please choose the grid above.",
+    ),
+    # --- the supervisors' map
+    "map.title": ("网格地图", "Grid map"),
+    "map.intro": (
+        "各网格超时未办结件数或上周按期办结率；圆点为超时工单（颜色表示督办级别），紫圈为复发热点。",
+        "Overdue tickets per grid, or last week's on-time closure rate; dots are late tickets "
+        "(colour: supervision level), purple rings are recurrence hot spots.",
+    ),
+    "map.level": ("网格层级", "Grid level"),
+    "map.level2": ("中网格（片区）", "Medium grids"),
+    "map.level3": ("小网格（村、企业网格）", "Small grids"),
+    "map.level4": ("微网格", "Micro grids"),
+    "map.metric": ("着色", "Colour by"),
+    "map.metric_overdue": ("超时未办结（件）", "Overdue (tickets)"),
+    "map.metric_on_time": ("上周按期办结率", "Last week's on-time rate"),
+    "map.table": ("各网格数据", "Figures by grid"),
+    "map.grid": ("网格", "Grid"),
+    "map.no_geometry": (
+        "本区还没有网格边界（closeloop grid import-geometry）。",
+        "This zone has no grid boundaries yet (closeloop grid import-geometry).",
+    ),
     "track.title": ("查询办理进度", "Follow a report"),
     "track.intro": (
         "填写上报后得到的问题编号和查询码。",

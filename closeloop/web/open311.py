@@ -5,13 +5,18 @@
   (final states are closed) and status_notes carries our detailed state;
 - jurisdiction_id is the zone (`[open311] jurisdiction_id`); another one answers 404;
 - api_key is an API token (`closeloop token create HANDLE --label ...`). Posting needs one, as
-  the spec says. Reading requests needs one too, and shows what the key's owner may see: a
-  ticket is not public here (reporters follow theirs with its secret in the JSON API);
-- a ticket needs a grid and Open311 has none: send it as the service attribute `grid`
-  (`attribute[grid]=JS-A1-V01-G03`), or configure `[open311] default_grid` for requests without
-  it. lat/long and address_string are stored as given;
-- media_url in answers is the first photo of the ticket (fetching it needs the same key);
-  a media_url sent with a request is kept in the description, never fetched;
+  the spec says. Reads are public, as the spec says (`[open311] read_requires_key = false`):
+  without a key every request of the zone is listed with its public fields only (never the
+  reporter's name, phone or e-mail, nor the staff's notes, nor the photo); with a key (or when
+  the zone sets read_requires_key = true) the key's owner sees what they may see;
+- a ticket needs a grid: send it as the service attribute `grid`
+  (`attribute[grid]=JS-A1-V01-G03`), or send lat/long and the request goes to the deepest grid
+  there; `[open311] default_grid` takes requests that have neither (or whose point is in no
+  grid); otherwise they are refused with a 400 that says to name a grid. lat/long and
+  address_string are stored as given;
+- media_url in answers is the first photo of the ticket (fetching it needs a key);
+  a media_url sent with a request is kept in the description, never fetched; a `media` file in
+  a multipart/form-data request is checked and stored like the report page's photos;
 - .json and .xml both work; errors are the spec's list of {code, description}.
 """
 
@@ -28,10 +33,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from closeloop import service
 from closeloop.bootstrap import App
 from closeloop.db import read_only
+from closeloop.geo import service as geo
 from closeloop.models import evidence, tickets
 from closeloop.tickets import DomainError, NotFound
 from closeloop.web import access
@@ -46,7 +53,7 @@ from closeloop.web.auth import (
 )
 from closeloop.web.schemas import Text, When
 from closeloop.web.settings import WebSettings
-from closeloop.web.uploads import FORM_TYPES, BadRequest
+from closeloop.web.uploads import FORM_TYPES, BadRequest, Upload, read_upload, store_uploads
 from closeloop.web.writers import one_writer
 
 Format = Literal["json", "xml"]
@@ -167,6 +174,13 @@ def _check_jurisdiction(cfg: WebSettings, given: str | None) -> None:
         raise Open311Error(404, f"jurisdiction_id '{given}' was not found")
 
 
+async def _reader(request: Request, cfg: WebSettings, key: str | None) -> Principal | None:
+    """Who reads: the key's owner, or nobody (public fields) when reads need no key."""
+    if not (key or bearer_token(request)) and not cfg.open311_read_requires_key:
+        return None
+    return await _principal(request, key)
+
+
 async def _principal(request: Request, key: str | None) -> Principal:
     token = key or bearer_token(request)
     if not token:
@@ -201,6 +215,7 @@ def _definition(app: App, cfg: WebSettings, key: str) -> dict[str, Any]:
     if key not in app.workflow.categories:
         raise Open311Error(404, f"service_code '{key}' was not found")
     default = cfg.open311_default_grid
+    mapped = len(geo.locator(app)) > 0
     return {
         "service_code": key,
         "attributes": [
@@ -208,9 +223,11 @@ def _definition(app: App, cfg: WebSettings, key: str) -> dict[str, Any]:
                 "variable": True,
                 "code": "grid",
                 "datatype": "string",
-                "required": default is None,
+                "required": default is None and not mapped,
                 "datatype_description": "a grid code of the zone, e.g. JS-A1-V01-G03; "
-                "the list is at /api/grids" + (f"; without it: {default}" if default else ""),
+                "the list is at /api/grids"
+                + ("; without it: the grid at lat/long" if mapped else "")
+                + (f"; else {default}" if default else ""),
                 "order": 1,
                 "description": "网格 grid where the problem is",
             }
@@ -222,7 +239,11 @@ def _base_url(request: Request, cfg: WebSettings) -> str:
     return cfg.public_url or str(request.base_url).rstrip("/")
 
 
-def _request_out(app: App, row: Any, media: Mapping[int, int], base: str) -> dict[str, Any]:
+def _request_out(
+    app: App, row: Any, media: Mapping[int, int], base: str, *, public: bool = False
+) -> dict[str, Any]:
+    """A ticket as a GeoReport request: never the reporter's name, phone or e-mail, nor the
+    notes of the steps; `public` (a read without a key) leaves out the photo too."""
     wf, locale = app.workflow, app.settings.locale
     s = service.ticket_summary(app, row)
     state = wf.states[row.state]
@@ -247,7 +268,7 @@ def _request_out(app: App, row: Any, media: Mapping[int, int], base: str) -> dic
         "zipcode": "",
         "lat": row.lat,
         "long": row.lon,
-        "media_url": f"{base}/api/evidence/{photo}" if photo else "",
+        "media_url": f"{base}/api/evidence/{photo}" if photo and not public else "",
     }
 
 
@@ -366,9 +387,16 @@ async def post_request(request: Request, fmt: Format) -> Response:
     app, cfg = web_app(request), web_settings(request)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: Any
+    media: list[Upload] = []
     if ctype in FORM_TYPES:
-        form = await request.form(max_files=0, max_fields=100, max_part_size=64 * 1024)
-        data = {k: v for k, v in form.items() if isinstance(v, str)}
+        form = await request.form(max_files=1, max_fields=100, max_part_size=64 * 1024)
+        try:
+            data = {k: v for k, v in form.items() if isinstance(v, str)}
+            for k, v in form.multi_items():
+                if isinstance(v, UploadFile) and k == "media" and (v.filename or v.size):
+                    media.append(await read_upload(v, cfg))
+        finally:
+            await form.close()
     elif ctype == "application/json":
         try:
             data = json.loads(await request.body() or b"{}")
@@ -397,9 +425,19 @@ async def post_request(request: Request, fmt: Format) -> Response:
         raise Open311Error(
             400, "a location is required: lat and long, address_string or address_id"
         )
-    grid = body.grid or cfg.open311_default_grid
+    grid = body.grid
+    if not grid and body.lat is not None and body.long is not None:
+        try:
+            grid = await run_in_threadpool(geo.route, app, body.lat, body.long)
+        except geo.NotLocated as exc:
+            if not cfg.open311_default_grid:
+                raise Open311Error(400, f"{exc} (attribute[grid])") from None
+    grid = grid or cfg.open311_default_grid
     if not grid:
-        raise Open311Error(400, "required attribute missing: attribute[grid] (a grid code)")
+        raise Open311Error(
+            400, "required attribute missing: attribute[grid] (a grid code), or lat and long"
+        )
+    stored = await store_uploads(app, cfg, media)
     text = body.description.strip()
     title = text.splitlines()[0][:60] if text else _service(app, body.service_code)["service_name"]
     if body.media_url:
@@ -421,7 +459,7 @@ async def post_request(request: Request, fmt: Format) -> Response:
 
     def run() -> str:
         with one_writer(app.engine):
-            return service.submit(app, problem, now)
+            return service.submit(app, problem, now, uploads=stored)
 
     ref = await run_in_threadpool(run)
     del principal  # the key proved the client; the report itself is anonymous
@@ -444,7 +482,7 @@ def _split(value: str | None, what: str, max_items: int = 200) -> list[str]:
 
 @router.get(
     "/requests.{fmt}",
-    summary="Service requests the api_key's owner may see",
+    summary="Service requests: public fields of all, or what the api_key's owner may see",
     responses=_xml_doc(list[ServiceRequest]),
 )
 async def get_requests(
@@ -460,7 +498,7 @@ async def get_requests(
 ) -> Response:
     app, cfg, now = web_app(request), web_settings(request), request_now(request)
     _check_jurisdiction(cfg, jurisdiction_id)
-    principal = await _principal(request, api_key)
+    principal = await _reader(request, cfg, api_key)
     ids = _split(service_request_id, "service_request_id")
     codes = _split(service_code, "service_code")
     statuses = _split(status, "status")
@@ -468,7 +506,9 @@ async def get_requests(
     if bad:
         raise Open311Error(400, f"status must be open or closed, not {', '.join(bad)}")
     final = [name for name, s in app.workflow.states.items() if s.final]
-    q = access.listing().where(access.scope_clause(principal))
+    q = access.listing()
+    if principal is not None:
+        q = q.where(access.scope_clause(principal))
     if ids:
         q = q.where(tickets.c.ref.in_(ids))
     else:
@@ -488,7 +528,7 @@ async def get_requests(
         with read_only(app.engine) as conn:
             rows = conn.execute(q).all()
             media = _first_photos(conn, [r.id for r in rows])
-        return [_request_out(app, r, media, base) for r in rows]
+        return [_request_out(app, r, media, base, public=principal is None) for r in rows]
 
     items = await run_in_threadpool(load)
     return render(fmt, "service_requests", "request", items)
@@ -508,19 +548,26 @@ async def get_request(
 ) -> Response:
     app, cfg = web_app(request), web_settings(request)
     _check_jurisdiction(cfg, jurisdiction_id)
-    principal = await _principal(request, api_key)
+    principal = await _reader(request, cfg, api_key)
     base = _base_url(request, cfg)
 
     def load() -> dict[str, Any]:
         with read_only(app.engine) as conn:
             try:
-                row = access.visible_row(conn, service_request_id, principal)
+                if principal is None:
+                    row = conn.execute(
+                        access.listing().where(tickets.c.ref == service_request_id)
+                    ).first()
+                    if row is None:
+                        raise NotFound(service_request_id)
+                else:
+                    row = access.visible_row(conn, service_request_id, principal)
             except NotFound:
                 raise Open311Error(
                     404, f"service_request_id '{service_request_id}' was not found"
                 ) from None
             media = _first_photos(conn, [row.id])
-        return _request_out(app, row, media, base)
+        return _request_out(app, row, media, base, public=principal is None)
 
     item = await run_in_threadpool(load)
     return render(fmt, "service_requests", "request", [item])

@@ -261,6 +261,7 @@ def _nav(who: Principal | None, t: i18n.Translator) -> list[dict[str, str]]:
         items.append({"href": "/inbox", "label": t("nav.inbox")})
     if who.is_supervisor:
         items.append({"href": "/board", "label": t("nav.board")})
+        items.append({"href": "/map", "label": t("nav.map")})
         items.append({"href": "/extensions", "label": t("nav.extensions")})
         items.append({"href": "/deferred", "label": t("nav.deferred")})
         items.append({"href": "/reports", "label": t("nav.reports")})

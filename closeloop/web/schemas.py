@@ -64,7 +64,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 class SubmitBody(Body):
     """A problem as a reporter gives it. With multipart/form-data, photos go in `photos`."""
 
-    grid: Annotated[Text, Field(min_length=1, max_length=64, description="grid code")]
+    grid: Annotated[
+        Text | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="grid code; without it, the deepest grid containing lat/lon",
+        ),
+    ] = None
     category: Annotated[Text, Field(min_length=1, max_length=64, description="category key")]
     title: Annotated[Text, Field(min_length=1, max_length=200)]
     description: Annotated[Text, Field(max_length=5000)] = ""

@@ -24,6 +24,7 @@ class WebSettings:
     secret_key: str
     open311_jurisdiction: str
     open311_default_grid: str | None
+    open311_read_requires_key: bool = False  # reads are public in GeoReport v2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebSettings:
@@ -45,6 +46,7 @@ class WebSettings:
             secret_key=_text(web, "secret_key", "web"),
             open311_jurisdiction=_text(o311, "jurisdiction_id", "open311", "closeloop"),
             open311_default_grid=_text(o311, "default_grid", "open311") or None,
+            open311_read_requires_key=_flag(o311, "read_requires_key", "open311", False),
         )
 
 
@@ -53,6 +55,13 @@ def _text(section: Mapping[str, Any], key: str, name: str, default: str = "") ->
     if not isinstance(value, str):
         raise ConfigError(f"[{name}] {key} must be a string, not {value!r}")
     return value.strip()
+
+
+def _flag(section: Mapping[str, Any], key: str, name: str, default: bool) -> bool:
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"[{name}] {key} must be true or false, not {value!r}")
+    return value
 
 
 def _positive(section: Mapping[str, Any], key: str, name: str, default: float) -> float:

@@ -88,6 +88,11 @@ async def read_body(
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
 
 
+async def read_upload(upload: UploadFile, cfg: WebSettings) -> Upload:
+    """One uploaded file, its size checked (its type is checked when it is stored)."""
+    return await _read_upload(upload, cfg)
+
+
 async def _read_upload(upload: UploadFile, cfg: WebSettings) -> Upload:
     name = clean_name(upload.filename)
     data = await upload.read(cfg.max_upload_bytes + 1)
