@@ -114,7 +114,7 @@ def supervision_map(
             "on_time": pct(rates.get(s.code)),
         }
         for s in places.shapes
-        if s.level == level
+        if s.level == level and (counts.get(s.code) or rates.get(s.code) is not None)
     ]
     rows.sort(key=lambda r: (-r["overdue"], r["code"]))
     return svg, rows

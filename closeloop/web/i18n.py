@@ -113,12 +113,12 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "report.locate_failed": ("无法定位，可以不填", "Could not locate; you may leave it"),
     "report.submit": ("提交上报", "Send the report"),
     "report.located_grid": (
-        "按位置找到网格：{name}。请确认，不对可以在上面重新选择。",
-        "Your location is in: {name}. Please check it; choose another above if it is wrong.",
+        "按位置找到网格：{name}。请确认，不对可以在下面重新选择。",
+        "Your location is in: {name}. Please check it; choose another below if it is wrong.",
     ),
     "report.outside": (
-        "该位置不在本区任何网格内，请在上面选择网格。",
-        "That place is outside every grid of the zone; please choose the grid above.",
+        "该位置不在本区任何网格内，请在下面选择网格。",
+        "That place is outside every grid of the zone; please choose the grid below.",
     ),
     # --- the supervisors' map
     "map.title": ("网格地图", "Grid map"),
@@ -134,7 +134,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "map.metric": ("着色", "Colour by"),
     "map.metric_overdue": ("超时未办结（件）", "Overdue (tickets)"),
     "map.metric_on_time": ("上周按期办结率", "Last week's on-time rate"),
-    "map.table": ("各网格数据", "Figures by grid"),
+    "map.table": ("有超时或上周有到期件的网格", "Grids with overdue tickets or tickets due last week"),
+    "map.table_empty": ("没有超时件，上周也没有到期件。", "Nothing overdue, nothing due last week."),
     "map.grid": ("网格", "Grid"),
     "map.no_geometry": (
         "本区还没有网格边界（closeloop grid import-geometry）。",
