@@ -9,6 +9,7 @@ from pathlib import Path
 from closeloop import delivery, service, zone
 from closeloop.bootstrap import App
 from closeloop.db import read_only
+from closeloop.geo import service as geo
 from closeloop.tickets import DomainError, StepInput
 
 Echo = Callable[[str], None]
@@ -50,13 +51,19 @@ def run(app: App, now: datetime, *, fresh: bool = False, echo: Echo = print) -> 
         now,
         at=at(0),
     )
+    # Reported from a phone's location: the grid is the one containing the point.
+    lat, lon = _point_in(app, "JS-A1-V02-G02")
+    shed_grid = geo.route(app, lat, lon) if lat is not None else "JS-A1-V02-G02"
+    echo(f"   located {lat}, {lon} → grid {shed_grid}")
     shed = service.submit(
         app,
         service.NewProblem(
-            grid="JS-A1-V02-G02",
+            grid=shed_grid,
             category="illegal_construction",
             title="农房旁违章搭建铁皮棚",
             address="曹园村2组38号旁",
+            lat=lat,
+            lon=lon,
         ),
         now,
         at=at(0.5),
@@ -131,6 +138,17 @@ DEMO_LOGINS = (
     ("督查 supervisor", "duban.wang"),
     ("管理员 administrator", "admin"),
 )
+
+
+def _point_in(app: App, code: str) -> tuple[float | None, float | None]:
+    """A point inside the grid (None, None when the zone has no geometry for it)."""
+    from shapely.geometry import shape
+
+    found = geo.geometry_of(app, code)
+    if found is None:
+        return None, None
+    p = shape(found).representative_point()
+    return round(p.y, 6), round(p.x, 6)
 
 
 def prepare_service(app: App, now: datetime, *, echo: Echo = print) -> list[tuple[str, str, str]]:

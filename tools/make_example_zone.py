@@ -6,7 +6,7 @@ under them). The five villages the article names keep their names; every other n
 person and every phone number is invented.
 
 The map (grids.geojson) is invented too, in a real place: a lon/lat box in central Zhejiang
-(浙江, around 119.98-120.25 E, 29.32-29.46 N, where villages of these names lie). The zone is
+(浙江, around 119.99-120.23 E, 29.32-29.46 N). The zone is
 an irregular oval; its seventeen medium grids are the Voronoi cells of seeds laid out as a zone
 is (rural work areas around, the enterprise-liaison grids together in an industrial belt, the
 community in the middle), clipped to the zone; every grid below is cut the same way from its

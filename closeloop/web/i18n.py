@@ -134,8 +134,14 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "map.metric": ("着色", "Colour by"),
     "map.metric_overdue": ("超时未办结（件）", "Overdue (tickets)"),
     "map.metric_on_time": ("上周按期办结率", "Last week's on-time rate"),
-    "map.table": ("有超时或上周有到期件的网格", "Grids with overdue tickets or tickets due last week"),
-    "map.table_empty": ("没有超时件，上周也没有到期件。", "Nothing overdue, nothing due last week."),
+    "map.table": (
+        "有超时或上周有到期件的网格",
+        "Grids with overdue tickets or tickets due last week",
+    ),
+    "map.table_empty": (
+        "没有超时件，上周也没有到期件。",
+        "Nothing overdue, nothing due last week.",
+    ),
     "map.grid": ("网格", "Grid"),
     "map.no_geometry": (
         "本区还没有网格边界（closeloop grid import-geometry）。",
