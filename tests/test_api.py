@@ -158,7 +158,7 @@ class TestReporter:
     @pytest.mark.parametrize(
         ("body", "status", "words"),
         [
-            ({"category": "random_piling", "title": "t"}, 422, "grid: Field required"),
+            ({"category": "random_piling", "title": "t"}, 422, "name a grid, or give both"),
             ({"grid": MICRO, "category": "noise", "title": "t"}, 422, "unknown category 'noise'"),
             ({"grid": "NOPE", "category": "sanitation", "title": "t"}, 422, "unknown grid 'NOPE'"),
             ({"grid": MICRO, "category": "sanitation", "title": ""}, 422, "title"),
