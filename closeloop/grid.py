@@ -11,10 +11,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from closeloop.gridfile import GridRow, StoredGrid
-from closeloop.models import grids, people
+from closeloop.models import grid_members, grids, people
 
 LEVEL_NAMES = {
     1: ("大网格", "zone grid"),
@@ -59,6 +68,14 @@ def subtree_bounds(path: str) -> tuple[str, str]:
 def in_subtree(path_column: ColumnElement[str], path: str) -> ColumnElement[bool]:
     lo, hi = subtree_bounds(path)
     return and_(path_column >= lo, path_column < hi)
+
+
+def led_or_member(person_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """Join condition: the grids the person leads or is a member of."""
+    return or_(
+        grids.c.leader_id == person_id,
+        grids.c.id.in_(select(grid_members.c.grid_id).where(grid_members.c.person_id == person_id)),
+    )
 
 
 def level_name(level: int, locale: str = "zh_CN") -> str:

@@ -128,6 +128,8 @@ tickets = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
     Column("version", Integer, nullable=False, default=1),
+    # Where the problem came from: public, patrol, meeting, campaign (issue 16 adds the rest).
+    Column("source", String(16), nullable=False, default="public", server_default="public"),
     Index("ix_tickets_next_check", "next_check_at"),
     Index("ix_tickets_responsible_state", "responsible_grid_id", "state"),
     Index("ix_tickets_grid_created", "grid_id", "created_at"),
@@ -474,18 +476,22 @@ fund_payments = Table(
     Index("ix_fund_payments_month", "month"),
 )
 
-# The month's concentrated campaign (一月一村大会战) on one or more villages. Tickets are not
-# tagged when filed: a ticket belongs to a campaign when its grid is in the subtree of one of
-# the campaign's grids and it was filed in the campaign month (zone time), computed in SQL.
+# The month's concentrated campaign (一月一村大会战): a day, one or more villages, one or more of
+# the four actions, teams of people. A ticket counts for a campaign when its grid is in the
+# subtree of one of the campaign's grids and it was filed in the campaign month (zone time),
+# computed in SQL; the findings of the campaign day are also tagged (ticket_links).
 campaigns = Table(
     "campaigns",
     metadata,
     Column("id", Id, primary_key=True),
     Column("month", String(7), nullable=False),
     Column("theme", String(200), nullable=False),
-    Column("action", String(32), nullable=False),  # clean-up | rectification | demolition | ...
+    Column("action", String(32), nullable=False),  # the first of `actions`
     Column("weekly_themes", JSON, nullable=False),  # list of texts, one per week of the month
     Column("created_at", UTCDateTime, nullable=False),
+    Column("day", String(10)),  # "YYYY-MM-DD", the campaign day in zone time
+    Column("actions", JSON),  # list of actions: clean-up | rectification | demolition | ...
+    Column("focus", String(200)),  # the month's focus (每月一重点)
     Index("ix_campaigns_month", "month"),
 )
 
@@ -495,6 +501,121 @@ campaign_grids = Table(
     Column("id", Id, primary_key=True),
     Column("campaign_id", Id, ForeignKey("campaigns.id"), nullable=False, index=True),
     Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
-    Column("month", String(7), nullable=False),  # one campaign per village and month
-    UniqueConstraint("month", "grid_id", name="uq_campaign_grid_month"),
+    Column("month", String(7), nullable=False),
+    UniqueConstraint("campaign_id", "grid_id", name="uq_campaign_grid"),
+)
+
+# The teams of a campaign day (兵分多路): a team name and its people.
+campaign_team_members = Table(
+    "campaign_team_members",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("campaign_id", Id, ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("team", String(100), nullable=False),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False),
+    UniqueConstraint("campaign_id", "team", "person_id", name="uq_campaign_team_member"),
+)
+
+# --- the people of a grid, and what links a ticket to the record it came from ------------------
+
+# Members of a grid beside its leader (第一书记, 联村干部, 村支书, 党员代表, 执法中队 ...): they see
+# the grid's inbox and act as its leader for the steps the workflow gives "responsible".
+grid_members = Table(
+    "grid_members",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("role", String(64), nullable=False),
+    Column("duty", String(200)),  # 分工
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("grid_id", "person_id", name="uq_grid_member"),
+)
+
+# A ticket filed by a patrol, a meeting's decision or a campaign day, written with the ticket
+# in the submit transaction (or, for a ticket a patrol found already filed, by the patrol).
+ticket_links = Table(
+    "ticket_links",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # campaign | patrol | meeting
+    Column("target_id", Id, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "target_id", "ticket_id", name="uq_ticket_link"),
+)
+
+# --- patrols (巡查): a leader's round of grids, with a check-in per grid -----------------------
+
+patrols = Table(
+    "patrols",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("note", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+patrol_visits = Table(
+    "patrol_visits",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("patrol_id", Id, ForeignKey("patrols.id"), nullable=False),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    UniqueConstraint("patrol_id", "grid_id", name="uq_patrol_visit"),
+    Index("ix_patrol_visits_at", "at"),
+)
+
+# --- meetings (定期例会): example, on-site, deployment and learning meetings ----------------------
+
+meetings = Table(
+    "meetings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(16), nullable=False),  # example | site | deployment | learning
+    Column("at", UTCDateTime, nullable=False),
+    Column("place_grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("week", String(8), nullable=False),  # the weekly report the agenda was built from
+    Column("agenda", JSON, nullable=False),
+    Column("minutes_sent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_meetings_at", "at"),
+)
+
+meeting_attendees = Table(
+    "meeting_attendees",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("meeting_id", Id, ForeignKey("meetings.id"), nullable=False),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False),
+    UniqueConstraint("meeting_id", "person_id", name="uq_meeting_attendee"),
+)
+
+# --- 一村一月大整治: the monthly rectification record of each village, ticked off to zero -------
+
+rectifications = Table(
+    "rectifications",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("focus", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("month", "grid_id", name="uq_rectification"),
+)
+
+rectification_items = Table(
+    "rectification_items",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("rectification_id", Id, ForeignKey("rectifications.id"), nullable=False, index=True),
+    Column("source", String(16), nullable=False),  # ticket | hotspot | added
+    Column("title", String(200), nullable=False),
+    Column("ticket_id", Id, ForeignKey("tickets.id")),
+    Column("done_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
 )

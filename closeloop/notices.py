@@ -30,6 +30,7 @@ from notifiers import Attachment, Message, Renderer, RenderError
 from notifiers.context import (
     EscalationView,
     HistoryEntry,
+    MinutesView,
     Recipient,
     ReminderView,
     ReportView,
@@ -414,6 +415,31 @@ def _report(notice: Notice) -> tuple[ReportView, tuple[Attachment, ...]]:
     return {"week": week, "url": url, "summary": list(summary)}, attachments
 
 
+def _minutes(notice: Notice) -> tuple[MinutesView, tuple[Attachment, ...]]:
+    p = notice.payload
+    values = {k: p.get(k) for k in ("title", "at", "place")}
+    missing = [k for k, v in values.items() if not isinstance(v, str) or not v]
+    if missing:
+        raise NoticeError(
+            f"meeting_minutes notice {notice.id}: payload has no {', '.join(missing)}"
+        )
+    summary = p.get("summary", [])
+    if not isinstance(summary, list) or not all(isinstance(s, str) for s in summary):
+        raise NoticeError(f"meeting_minutes notice {notice.id}: 'summary' must be a list of lines")
+    view: MinutesView = {
+        "title": str(values["title"]),
+        "at": str(values["at"]),
+        "place": str(values["place"]),
+        "summary": list(summary),
+    }
+    text = p.get("markdown")
+    attachments: tuple[Attachment, ...] = ()
+    if isinstance(text, str) and text:
+        name = f"minutes-{p.get('meeting_id', notice.id)}.md"
+        attachments = (Attachment(name, "text/markdown; charset=utf-8", text.encode()),)
+    return view, attachments
+
+
 def _context(
     b: _Builder, notice: Notice, digest_items: Mapping[int, Sequence[int]]
 ) -> tuple[dict[str, Any], tuple[Attachment, ...]]:
@@ -422,6 +448,9 @@ def _context(
     p = notice.payload
     if notice.kind == "weekly_report":
         ctx["report"], attachments = _report(notice)
+        return ctx, attachments
+    if notice.kind == "meeting_minutes":
+        ctx["minutes"], attachments = _minutes(notice)
         return ctx, attachments
     if notice.kind == "digest":
         ctx["items"] = [b.ticket(i, locale) for i in digest_items.get(notice.id, ())]

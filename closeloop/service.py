@@ -32,7 +32,7 @@ from closeloop import outbox
 from closeloop.bootstrap import App
 from closeloop.db import read_only, upsert_increment
 from closeloop.evidence import StoredFile
-from closeloop.grid import Grid, UnknownGrid, in_subtree
+from closeloop.grid import Grid, UnknownGrid, in_subtree, led_or_member
 from closeloop.models import (
     escalations,
     evidence,
@@ -41,6 +41,7 @@ from closeloop.models import (
     ref_counters,
     stages,
     ticket_events,
+    ticket_links,
     tickets,
 )
 from closeloop.models import extensions as extension_rows
@@ -104,9 +105,17 @@ def effect(step: str) -> Callable[[Effect], Effect]:
 
 # Statements of the hot path are built once with bound parameters: building and hashing a new
 # statement object per call costs more than SQLite takes to run it.
+# The person with one row per grid they lead or are a member of (`leads` tells which).
 _ACTOR = (
-    select(people.c.id, people.c.handle, people.c.name, people.c.roles, grids.c.path)
-    .select_from(people.outerjoin(grids, grids.c.leader_id == people.c.id))
+    select(
+        people.c.id,
+        people.c.handle,
+        people.c.name,
+        people.c.roles,
+        grids.c.path,
+        (grids.c.leader_id == people.c.id).label("leads"),
+    )
+    .select_from(people.outerjoin(grids, led_or_member(people.c.id)))
     .where(people.c.handle == bindparam("handle"))
 )
 _TICKET = select(tickets).where(tickets.c.ref == bindparam("ref"))
@@ -118,8 +127,9 @@ def load_actor(conn: Connection, handle: str) -> Actor:
         raise NotFound(f"unknown person '{handle}'")
     person = rows[0]
     roles = frozenset(r for r in person.roles.split(",") if r)
-    paths = tuple(r.path for r in rows if r.path is not None)
-    return Actor(person.id, person.handle, person.name, roles, paths)
+    paths = tuple(r.path for r in rows if r.path is not None and r.leads)
+    member = tuple(r.path for r in rows if r.path is not None and not r.leads)
+    return Actor(person.id, person.handle, person.name, roles, paths, member)
 
 
 def _ticket_row(conn: Connection, ref: str) -> Any:
@@ -394,10 +404,27 @@ class NewProblem:
     reporter_phone: str | None = None
     reporter_email: str | None = None
     reporter_secret_hash: str | None = None
+    # Where it came from (public, patrol, meeting, campaign) and the record it is linked to:
+    # ("patrol", patrol id), ("meeting", meeting id), ("campaign", campaign id).
+    source: str = "public"
+    link: tuple[str, int] | None = None
+    # A deadline set by whoever hands the problem over (a meeting's decision), instead of the
+    # category's limit for the first stage.
+    due_at: datetime | None = None
+
+
+SOURCES = ("public", "patrol", "meeting", "campaign")
+LINK_KINDS = ("campaign", "patrol", "meeting")
 
 
 def _check_problem(p: NewProblem) -> None:
     problems = []
+    if p.source not in SOURCES:
+        problems.append(f"unknown source {p.source!r}; sources: {', '.join(SOURCES)}")
+    if p.link is not None and p.link[0] not in LINK_KINDS:
+        problems.append(f"unknown link {p.link[0]!r}; links: {', '.join(LINK_KINDS)}")
+    if p.due_at is not None and p.due_at.tzinfo is None:
+        problems.append("the deadline needs a time zone offset")
     if not p.title.strip():
         problems.append("a title is needed")
     if len(p.title) > 200:
@@ -486,10 +513,26 @@ def submit(
         )
         wf.fire(t, "submit")
         enter_state(t, wf, t.state, when, app.deadlines)
+        if problem.due_at is not None:
+            if problem.due_at <= when:
+                raise Invalid(f"the deadline {problem.due_at.isoformat()} is not after {when}")
+            t.due_at = problem.due_at
+            t.next_check_at = min(t.next_check_at or problem.due_at, problem.due_at)
         values = {k: getattr(t, k) for k in Ticket.__dataclass_fields__ if k != "id"}
-        values.update(workflow=wf.name, reporter_secret_hash=problem.reporter_secret_hash)
+        values.update(
+            workflow=wf.name,
+            reporter_secret_hash=problem.reporter_secret_hash,
+            source=problem.source,
+        )
         t.id = conn.execute(insert(tickets).values(**values).returning(tickets.c.id)).scalar_one()
         record_stages(conn, t, (0, None), "submit", when, led.id)
+        if problem.link is not None:
+            kind, target_id = problem.link
+            conn.execute(
+                insert(ticket_links).values(
+                    ticket_id=t.id, kind=kind, target_id=target_id, created_at=now
+                )
+            )
         change = Change("submit", wf.initial, t.state, problem.description or None)
         change.data = {"assigned_grid": led.code}
         if recurrence_of is not None:
@@ -508,6 +551,28 @@ def submit(
         _attach_evidence(app, conn, t.id, event_id, (), now, uploads)
         _send_notices(app, conn, t, change, event_id, now)
     return ref
+
+
+def link_ticket(conn: Connection, ref: str, kind: str, target_id: int, now: datetime) -> int:
+    """Link an existing ticket to a record (a patrol that found it again), in the caller's
+    transaction; linking twice stores it once. Returns the ticket's id."""
+    if kind not in LINK_KINDS:
+        raise Invalid(f"unknown link {kind!r}; links: {', '.join(LINK_KINDS)}")
+    ticket_id = _ticket_row(conn, ref).id
+    linked = conn.execute(
+        select(ticket_links.c.id).where(
+            ticket_links.c.ticket_id == ticket_id,
+            ticket_links.c.kind == kind,
+            ticket_links.c.target_id == target_id,
+        )
+    ).first()
+    if linked is None:
+        conn.execute(
+            insert(ticket_links).values(
+                ticket_id=ticket_id, kind=kind, target_id=target_id, created_at=now
+            )
+        )
+    return int(ticket_id)
 
 
 def _recurrence_of(
@@ -889,10 +954,10 @@ def inbox(app: App, handle: str, now: datetime | None = None) -> list[dict[str, 
     moves with escalation), then the soonest deadline."""
     with read_only(app.engine) as conn:
         actor = load_actor(conn, handle)
-        if not actor.led_paths and not actor.is_supervisor:
+        if not actor.led_paths and not actor.member_paths and not actor.is_supervisor:
             return []
         resp = RESP
-        own = [in_subtree(resp.c.path, p) for p in actor.led_paths]
+        own = [in_subtree(resp.c.path, p) for p in (*actor.led_paths, *actor.member_paths)]
         # A fix waits for a leader strictly above the grid that fixed it.
         to_verify = [and_(in_subtree(resp.c.path, p), resp.c.path != p) for p in actor.led_paths]
         q = (

@@ -91,6 +91,9 @@ class Actor:
     name: str
     roles: frozenset[str]
     led_paths: tuple[str, ...]  # materialised paths of the grids this person leads
+    # Paths of the grids this person is a member of (grid_members): they answer for the grid
+    # like its leader for the steps the workflow gives "responsible", and see its inbox.
+    member_paths: tuple[str, ...] = ()
 
     @property
     def is_supervisor(self) -> bool:
@@ -98,6 +101,10 @@ class Actor:
 
     def leads(self, path: str) -> bool:
         return path in self.led_paths
+
+    def answers_for(self, path: str) -> bool:
+        """Leads the grid at `path` or is one of its members."""
+        return path in self.led_paths or path in self.member_paths
 
     def leads_above(self, path: str) -> bool:
         return any(path != p and path.startswith(p) for p in self.led_paths)
@@ -128,7 +135,7 @@ class Change:
 
 
 ROLE_WORDS = {
-    "responsible": "the leader of the responsible grid",
+    "responsible": "the leader (or a member) of the responsible grid",
     "ancestor_leader": "a leader of a grid above it",
     "supervisor": "a supervisor",
     "anyone": "anyone",
@@ -140,7 +147,7 @@ def authorize(step: Step, ticket: Ticket, actor: Actor, responsible_path: str) -
     allowed = (
         "anyone" in step.who
         or ("supervisor" in step.who and actor.is_supervisor)
-        or ("responsible" in step.who and actor.leads(responsible_path))
+        or ("responsible" in step.who and actor.answers_for(responsible_path))
         or ("ancestor_leader" in step.who and actor.leads_above(responsible_path))
     )
     if not allowed:

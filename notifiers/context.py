@@ -80,6 +80,13 @@ class ReportView(TypedDict):
     summary: list[str]  # a few lines, already worded
 
 
+class MinutesView(TypedDict):
+    title: str  # e.g. 会议纪要 · 示范例会 · 2026-04-07
+    at: str  # the meeting's time, ISO 8601 in the zone
+    place: str  # the grid it was held at
+    summary: list[str]  # the decisions, one line each, already worded
+
+
 class BaseContext(TypedDict):
     now: datetime
     locale: str  # zh_CN | en
@@ -118,6 +125,10 @@ class WeeklyReportContext(BaseContext):
     report: ReportView
 
 
+class MeetingMinutesContext(BaseContext):
+    minutes: MinutesView
+
+
 NoticeContext = (
     TicketContext
     | ReminderContext
@@ -125,6 +136,7 @@ NoticeContext = (
     | RejectionContext
     | DigestContext
     | WeeklyReportContext
+    | MeetingMinutesContext
 )
 
 CONTEXT_TYPES: dict[str, type] = {
@@ -136,4 +148,5 @@ CONTEXT_TYPES: dict[str, type] = {
     "closure": ClosureContext,
     "digest": DigestContext,
     "weekly_report": WeeklyReportContext,
+    "meeting_minutes": MeetingMinutesContext,
 }

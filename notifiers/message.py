@@ -22,6 +22,7 @@ KINDS: tuple[str, ...] = (
     "closure",
     "digest",
     "weekly_report",
+    "meeting_minutes",
 )
 
 CHANNEL_NAMES: tuple[str, ...] = ("console", "file", "email", "webhook")

@@ -99,6 +99,18 @@ def walked(napp: App, tmp_path: Path) -> tuple[App, Walked]:  # noqa: F811
             payload={"week": "2026-W14", "file": str(report), "url": None,
                      "summary": ["本周新增问题 2 件，销号 1 件"]},
         )  # fmt: skip
+        outbox.enqueue(
+            conn,
+            kind="meeting_minutes",
+            recipient_id=zone_lead,
+            key="meeting_minutes:1:1:zone.lead",
+            now=LATER,
+            default_channels=["file"],
+            payload={"meeting_id": 1, "title": "会议纪要 · 示范例会 · 2026-04-07",
+                     "at": "2026-04-07T09:00:00+08:00", "place": "荆山夏村",
+                     "summary": ["EP-2026-000001 清理垃圾 (JS-A1-V01)"],
+                     "markdown": "# 会议纪要\n"},
+        )  # fmt: skip
     digest.collect(app, LATER)
     return app, w
 

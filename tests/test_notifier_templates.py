@@ -152,6 +152,15 @@ def sample_context(kind: str, now: datetime = NOW, locale: str = "zh_CN") -> dic
         }
         ctx["report"] = report
         return ctx
+    if kind == "meeting_minutes":
+        ctx["recipient"] = {"name": "张卫东", "handle": "zhangwd"}
+        ctx["minutes"] = {
+            "title": "会议纪要 · 示范例会 · 2026-04-07",
+            "at": "2026-04-07T09:00:00+08:00",
+            "place": "荆山夏村",
+            "summary": ["EP-2026-000012 清理堰头村东侧垃圾堆 (JS-A1-V01; 期限 2026-04-10)"],
+        }
+        return ctx
     ctx["ticket"] = make_ticket(
         locale,
         due=DUE[kind],
@@ -227,6 +236,11 @@ def test_every_template_renders_all_four_parts(renderer: Renderer, kind: str, lo
     assert out.html.rstrip().endswith("</html>")
 
     bodies = (out.text, out.html, out.markdown)
+    if kind == "meeting_minutes":
+        assert "2026-04-07" in out.subject
+        for body in bodies:
+            assert "EP-2026-000012" in body and "荆山夏村" in body
+        return
     if kind == "weekly_report":
         assert "2026-W14" in out.subject
         for body in bodies:

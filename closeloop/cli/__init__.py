@@ -40,7 +40,18 @@ def _global(
 
 
 # Command modules register themselves on `app` when imported.
-from closeloop.cli import core, escalation, exam, geo, notify, reports, web  # noqa: E402,F401
+from closeloop.cli import (  # noqa: E402,F401
+    core,
+    escalation,
+    exam,
+    geo,
+    meetings,
+    members,
+    notify,
+    patrols,
+    reports,
+    web,
+)
 
 
 def usage_error_base() -> type[Exception]:

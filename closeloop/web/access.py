@@ -42,7 +42,7 @@ def scope_clause(principal: Principal) -> ColumnElement[bool]:
         return true()
     conds = [
         or_(in_subtree(service.HOME.c.path, p), in_subtree(service.RESP.c.path, p))
-        for p in principal.led_paths
+        for p in (*principal.led_paths, *principal.member_paths)
     ]
     return or_(false(), *conds)
 

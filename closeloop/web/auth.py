@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from closeloop.bootstrap import App
 from closeloop.db import insert_ignoring_duplicates, read_only
+from closeloop.grid import led_or_member
 from closeloop.models import api_tokens, grids, login_attempts, people, web_keys, web_sessions
 from closeloop.tickets import Actor, DomainError, Invalid, NotFound, NotPermitted
 from closeloop.web.schemas import ERROR_RESPONSES, Text
@@ -96,6 +97,7 @@ class Principal:
     led_paths: tuple[str, ...]
     via: str  # "session" | "token"
     token_id: int | None = None
+    member_paths: tuple[str, ...] = ()  # grids this person is a member of (grid_members)
 
     @property
     def is_supervisor(self) -> bool:
@@ -107,14 +109,27 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.person_id, self.handle, self.name, self.roles, self.led_paths)
+        return Actor(
+            self.person_id, self.handle, self.name, self.roles, self.led_paths, self.member_paths
+        )
+
+    @property
+    def has_inbox(self) -> bool:
+        return bool(self.led_paths or self.member_paths)
 
 
 # The person with the paths of the grids they lead (one row per grid, or one with no path),
 # joined to what proves who they are. Built once with bound parameters: these run on every
 # request, and building a statement costs more than SQLite takes to run it.
-_WHO = (people.c.id, people.c.handle, people.c.name, people.c.roles, grids.c.path)
-_LED = grids.c.leader_id == people.c.id
+_WHO = (
+    people.c.id,
+    people.c.handle,
+    people.c.name,
+    people.c.roles,
+    grids.c.path,
+    (grids.c.leader_id == people.c.id).label("leads"),
+)
+_LED = led_or_member(people.c.id)
 _BY_PERSON = (
     select(*_WHO)
     .select_from(people.outerjoin(grids, _LED))
@@ -147,8 +162,9 @@ def _principal(rows: Sequence[Any], via: str, token_id: int | None = None) -> Pr
         return None
     p = rows[0]
     roles = frozenset(r for r in p.roles.split(",") if r)
-    paths = tuple(sorted(r.path for r in rows if r.path is not None))
-    return Principal(p.id, p.handle, p.name, roles, paths, via, token_id)
+    paths = tuple(sorted(r.path for r in rows if r.path is not None and r.leads))
+    member = tuple(sorted(r.path for r in rows if r.path is not None and not r.leads))
+    return Principal(p.id, p.handle, p.name, roles, paths, via, token_id, member)
 
 
 def _load_principal(

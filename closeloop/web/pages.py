@@ -257,7 +257,7 @@ def _nav(who: Principal | None, t: i18n.Translator) -> list[dict[str, str]]:
             {"href": "/login", "label": t("nav.login")},
         ]
     items = []
-    if who.led_paths:
+    if who.has_inbox:
         items.append({"href": "/inbox", "label": t("nav.inbox")})
     if who.is_supervisor:
         items.append({"href": "/board", "label": t("nav.board")})
@@ -375,7 +375,7 @@ def static(name: str) -> Response:
 
 
 def _home_of(p: Principal) -> str:
-    if p.led_paths:
+    if p.has_inbox:
         return "/inbox"
     if p.is_supervisor:
         return "/board"
