@@ -135,3 +135,33 @@ def test_a_patrol_walked_on_the_phone(app: App) -> None:
         patrols_service.report_problem(app, pid, by="yantou.lead", problem=problem("NOPE"),
                                        now=z(4, 8, 9, 12))  # fmt: skip
     assert rows(app, ticket_links) == 1
+
+
+def test_the_weekly_report_has_a_patrol_section(app: App) -> None:
+    from closeloop.reports.render import render_weekly
+    from closeloop.reports.weekly import build_weekly
+
+    patrols_service.add_patrol(
+        app, by="yantou.lead", at=z(3, 31, 9), now=REAL_NOW,
+        checkins=[CheckIn("JS-A1-V01-G01"), CheckIn("JS-A1-V01-G02")],
+    )  # fmt: skip
+    patrols_service.add_patrol(
+        app, by="zone.lead", at=z(4, 2, 15), now=REAL_NOW, checkins=[CheckIn("JS-A1-V02")]
+    )
+    patrols_service.add_patrol(  # the week after: not in W14
+        app, by="zone.lead", at=z(4, 6, 15), now=REAL_NOW, checkins=[CheckIn("JS-A1-V03")]
+    )
+    report = build_weekly(app, now=REAL_NOW, week="2026-W14", level=3)
+    assert (report.patrols.patrols, report.patrols.visits) == (2, 3)
+    visited = {g.grid: g.visits for g in report.patrols.grids if g.visits}
+    assert visited == {"JS-A1-V01": 2, "JS-A1-V02": 1}
+    assert len(report.patrols.unvisited) == 115
+    wf = app.workflow
+    html = render_weekly(report, "html", locale="zh_CN", workflow=wf).decode()
+    assert "八、本周巡查" in html
+    assert (
+        "本周巡查2次，签到3次；小网格（村、联企小网格、社区片区）共117个，已巡查2个，未巡查115个"
+        in html
+    )
+    md = render_weekly(report, "md", locale="en", workflow=wf).decode()
+    assert "8. Patrols of the week" in md and "- 堰头村: 2" in md

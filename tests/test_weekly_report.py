@@ -296,6 +296,7 @@ def test_html_structure_in_chinese_and_english(report_app: App, weekly: WeeklyRe
         "五、超期未结案件（最久的）",
         "六、复发热点（近5周）",
         "七、本月大会战进展",
+        "八、本周巡查",
         "附录：本周应结案件清单",
     ]
     assert o.headings[0] == ("h1", "金山经济开发区环境整治工作周报")

@@ -313,6 +313,29 @@ def coverage_between(
     return coverage(places, visits_between(conn, start, end))
 
 
+@dataclass(frozen=True)
+class PatrolPeriod:
+    """Patrols of a period for a report: how many, how many check-ins, every grid of a level."""
+
+    patrols: int
+    visits: int
+    grids: tuple[Coverage, ...]
+
+    @property
+    def unvisited(self) -> tuple[Coverage, ...]:
+        return tuple(g for g in self.grids if g.visits == 0)
+
+
+def period_summary(conn: Connection, start: datetime, end: datetime, level: int) -> PatrolPeriod:
+    n_patrols, n_visits = conn.execute(
+        select(func.count(func.distinct(patrol_visits.c.patrol_id)), func.count()).where(
+            patrol_visits.c.at >= start, patrol_visits.c.at < end
+        )
+    ).one()
+    rows = coverage_between(conn, start, end, level)
+    return PatrolPeriod(int(n_patrols), int(n_visits), tuple(rows))
+
+
 def month_coverage(app: App, month: str, level: int = 3) -> list[dict[str, Any]]:
     """`closeloop patrol coverage`: every grid of the level, visited or not, in the month."""
     if level not in (1, 2, 3, 4):

@@ -44,6 +44,7 @@ from closeloop.db import read_only
 from closeloop.geo import mapdata
 from closeloop.geo.svgmap import MapView
 from closeloop.models import escalations, grids, notifications, people, tickets
+from closeloop.patrols.service import PatrolPeriod, period_summary
 from closeloop.reports import campaigns as campaigns_mod
 from closeloop.reports.campaigns import CampaignProgress
 from closeloop.reports.indicators import (
@@ -175,6 +176,7 @@ class WeeklyReport:
     hotspots: tuple[HotSpot, ...]
     example: Example | None
     campaigns: tuple[CampaignProgress, ...]
+    patrols: PatrolPeriod  # the week's patrols and every grid of the report's level
     appendix: tuple[AppendixGroup, ...]
     appendix_left_out: int  # due tickets not listed (appendix_rows reached)
     tz_name: str
@@ -322,6 +324,7 @@ def build_weekly(
             campaigns_mod.progress(conn, app, c, until=period.end)
             for c in campaigns_mod.list_campaigns(conn, month)
         )
+        patrolled = period_summary(conn, period.start, period.end, level)
 
     listed = sorted((g for g in refs.values() if g.level == level), key=lambda g: g.code)
     group_level = 2 if level >= 3 else 1
@@ -370,6 +373,7 @@ def build_weekly(
         hotspots=hotspots,
         example=example_of_week(rows, baselines, cfg.example_min_due),
         campaigns=progress,
+        patrols=patrolled,
         appendix=appendix,
         appendix_left_out=left_out,
         tz_name=app.tz.key,
