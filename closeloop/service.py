@@ -459,97 +459,134 @@ def submit(
 
     `uploads` are photos already stored by content (the web form's); they are attached to the
     submit event in the same transaction."""
-    wf = app.workflow
     _check_problem(problem)
-    try:
-        wf.category(problem.category)
-    except UnknownCategory as exc:
-        raise Invalid(str(exc)) from None
+    _check_category(app, problem)
     when = _check_time(at, now)
     with app.engine.begin() as conn:
+        return _submit_in(app, conn, problem, now, when, uploads)
+
+
+def _check_category(app: App, problem: NewProblem) -> None:
+    try:
+        app.workflow.category(problem.category)
+    except UnknownCategory as exc:
+        raise Invalid(str(exc)) from None
+
+
+def submit_many(
+    app: App, problems: Sequence[NewProblem], now: datetime, *, at: datetime | None = None
+) -> list[str]:
+    """Several problems found together (a campaign day's findings) in one transaction: all are
+    filed or none. A problem refused is named by its position (1 = the first)."""
+    when = _check_time(at, now)
+    for i, problem in enumerate(problems, start=1):
         try:
-            home = grids_mod.get_grid(conn, problem.grid)
-        except UnknownGrid as exc:
-            raise Invalid(str(exc)) from None
-        chain = grids_mod.lineage(conn, home)
-        led = grids_mod.nearest_led(chain)
-        if led is None:
-            raise Invalid(f"no grid from {home.code} up to the zone has a leader to assign to")
-        ref = next_ref(conn, wf.ref_prefix, when.astimezone(app.tz).year)
-        recurrence_of = _recurrence_of(conn, app, home.id, problem.category, when)
-        t = Ticket(
-            id=0,
-            ref=ref,
-            category=problem.category,
-            title=problem.title.strip(),
-            description=problem.description,
-            grid_id=home.id,
-            responsible_grid_id=led.id,
-            assignee_id=led.leader_id,
-            state=wf.initial,
-            stage=None,
-            stage_no=0,
-            stage_started_at=None,
-            due_at=None,
-            next_check_at=None,
-            escalation_level=0,
-            escalation_round=0,
-            supervising_grid_id=None,
-            supervisor_id=None,
-            rework_count=0,
-            extension_count=0,
-            fixed_by_id=None,
-            recurrence_of_id=recurrence_of,
-            created_at=when,
-            updated_at=when,
-            closed_at=None,
-            version=1,
-            address=problem.address,
-            lat=problem.lat,
-            lon=problem.lon,
-            reporter_name=problem.reporter,
-            reporter_phone=problem.reporter_phone,
-            reporter_email=problem.reporter_email,
-        )
-        wf.fire(t, "submit")
-        enter_state(t, wf, t.state, when, app.deadlines)
-        if problem.due_at is not None:
-            if problem.due_at <= when:
-                raise Invalid(f"the deadline {problem.due_at.isoformat()} is not after {when}")
-            t.due_at = problem.due_at
-            t.next_check_at = min(t.next_check_at or problem.due_at, problem.due_at)
-        values = {k: getattr(t, k) for k in Ticket.__dataclass_fields__ if k != "id"}
-        values.update(
-            workflow=wf.name,
-            reporter_secret_hash=problem.reporter_secret_hash,
-            source=problem.source,
-        )
-        t.id = conn.execute(insert(tickets).values(**values).returning(tickets.c.id)).scalar_one()
-        record_stages(conn, t, (0, None), "submit", when, led.id)
-        if problem.link is not None:
-            kind, target_id = problem.link
-            conn.execute(
-                insert(ticket_links).values(
-                    ticket_id=t.id, kind=kind, target_id=target_id, created_at=now
-                )
+            _check_problem(problem)
+            _check_category(app, problem)
+        except Invalid as exc:
+            raise Invalid(f"problem {i}: {exc}") from None
+    with app.engine.begin() as conn:
+        refs = []
+        for i, problem in enumerate(problems, start=1):
+            try:
+                refs.append(_submit_in(app, conn, problem, now, when, ()))
+            except Invalid as exc:
+                raise Invalid(f"problem {i}: {exc}") from None
+        return refs
+
+
+def _submit_in(
+    app: App,
+    conn: Connection,
+    problem: NewProblem,
+    now: datetime,
+    when: datetime,
+    uploads: Sequence[StoredFile],
+) -> str:
+    wf = app.workflow
+    try:
+        home = grids_mod.get_grid(conn, problem.grid)
+    except UnknownGrid as exc:
+        raise Invalid(str(exc)) from None
+    chain = grids_mod.lineage(conn, home)
+    led = grids_mod.nearest_led(chain)
+    if led is None:
+        raise Invalid(f"no grid from {home.code} up to the zone has a leader to assign to")
+    ref = next_ref(conn, wf.ref_prefix, when.astimezone(app.tz).year)
+    recurrence_of = _recurrence_of(conn, app, home.id, problem.category, when)
+    t = Ticket(
+        id=0,
+        ref=ref,
+        category=problem.category,
+        title=problem.title.strip(),
+        description=problem.description,
+        grid_id=home.id,
+        responsible_grid_id=led.id,
+        assignee_id=led.leader_id,
+        state=wf.initial,
+        stage=None,
+        stage_no=0,
+        stage_started_at=None,
+        due_at=None,
+        next_check_at=None,
+        escalation_level=0,
+        escalation_round=0,
+        supervising_grid_id=None,
+        supervisor_id=None,
+        rework_count=0,
+        extension_count=0,
+        fixed_by_id=None,
+        recurrence_of_id=recurrence_of,
+        created_at=when,
+        updated_at=when,
+        closed_at=None,
+        version=1,
+        address=problem.address,
+        lat=problem.lat,
+        lon=problem.lon,
+        reporter_name=problem.reporter,
+        reporter_phone=problem.reporter_phone,
+        reporter_email=problem.reporter_email,
+    )
+    wf.fire(t, "submit")
+    enter_state(t, wf, t.state, when, app.deadlines)
+    if problem.due_at is not None:
+        if problem.due_at <= when:
+            raise Invalid(f"the deadline {problem.due_at.isoformat()} is not after {when}")
+        t.due_at = problem.due_at
+        t.next_check_at = min(t.next_check_at or problem.due_at, problem.due_at)
+    values = {k: getattr(t, k) for k in Ticket.__dataclass_fields__ if k != "id"}
+    values.update(
+        workflow=wf.name,
+        reporter_secret_hash=problem.reporter_secret_hash,
+        source=problem.source,
+    )
+    t.id = conn.execute(insert(tickets).values(**values).returning(tickets.c.id)).scalar_one()
+    record_stages(conn, t, (0, None), "submit", when, led.id)
+    if problem.link is not None:
+        kind, target_id = problem.link
+        conn.execute(
+            insert(ticket_links).values(
+                ticket_id=t.id, kind=kind, target_id=target_id, created_at=now
             )
-        change = Change("submit", wf.initial, t.state, problem.description or None)
-        change.data = {"assigned_grid": led.code}
-        if recurrence_of is not None:
-            change.data["recurrence_of_id"] = recurrence_of
-        if led.leader_id is not None:
-            change.notices.append(("assignment", led.leader_id))
-        event_id = record_event(
-            conn,
-            t.id,
-            change,
-            at=when,
-            recorded_at=now,
-            actor=None,
-            actor_label=problem.reporter or None,
         )
-        _attach_evidence(app, conn, t.id, event_id, (), now, uploads)
-        _send_notices(app, conn, t, change, event_id, now)
+    change = Change("submit", wf.initial, t.state, problem.description or None)
+    change.data = {"assigned_grid": led.code}
+    if recurrence_of is not None:
+        change.data["recurrence_of_id"] = recurrence_of
+    if led.leader_id is not None:
+        change.notices.append(("assignment", led.leader_id))
+    event_id = record_event(
+        conn,
+        t.id,
+        change,
+        at=when,
+        recorded_at=now,
+        actor=None,
+        actor_label=problem.reporter or None,
+    )
+    _attach_evidence(app, conn, t.id, event_id, (), now, uploads)
+    _send_notices(app, conn, t, change, event_id, now)
     return ref
 
 

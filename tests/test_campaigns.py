@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from closeloop.bootstrap import App
+from closeloop.campaigns import service as cmod
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.db import read_only
 from closeloop.models import campaign_grids, campaigns, metadata
-from closeloop.reports import campaigns as cmod
 from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
 from closeloop.tickets import Invalid
@@ -46,7 +46,7 @@ def add(app: App, **kwargs: object) -> cmod.Campaign:
         "month": "2026-04",
         "grid_codes": ["JS-A1-V01", "JS-A1-V02"],
         "theme": "堰头曹园环境大会战",
-        "action": "clean-up",
+        "actions": ["clean-up"],
         "weekly_themes": THEMES,
         "now": REAL_NOW,
     }
@@ -109,7 +109,8 @@ def test_the_weekly_report_shows_the_month_campaign(camp_app: App) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"action": "bulldoze"}, "unknown action 'bulldoze'"),
+        ({"actions": ["bulldoze"]}, "unknown action 'bulldoze'"),
+        ({"actions": []}, "at least one --action"),
         ({"month": "2026-13"}, "YYYY-MM"),
         ({"grid_codes": ["NOPE"]}, "unknown grid 'NOPE'"),
         ({"grid_codes": []}, "at least one --grid"),
@@ -124,14 +125,14 @@ def test_bad_campaigns_write_nothing(camp_app: App, change: dict, message: str) 
     assert count(camp_app, campaigns) == 0 and count(camp_app, campaign_grids) == 0
 
 
-def test_one_campaign_per_village_and_month(camp_app: App) -> None:
+def test_several_campaigns_for_a_village_in_a_month(camp_app: App) -> None:
     add(camp_app)
-    with pytest.raises(Invalid, match="JS-A1-V02 already has the campaign '堰头曹园环境大会战'"):
-        add(camp_app, grid_codes=["JS-A1-V02", "JS-A1-V03"], theme="另一场")
-    assert count(camp_app, campaign_grids) == 2
+    other = add(camp_app, grid_codes=["JS-A1-V02", "JS-A1-V03"], theme="另一场")
+    assert [code for code, _, _ in other.grids] == ["JS-A1-V02", "JS-A1-V03"]
+    assert count(camp_app, campaign_grids) == 4
     add(camp_app, month="2026-05", grid_codes=["JS-A1-V02"], theme="五月")
     with read_only(camp_app.engine) as conn:
-        assert [c.month for c in cmod.list_campaigns(conn)] == ["2026-04", "2026-05"]
+        assert [c.month for c in cmod.list_campaigns(conn)] == ["2026-04", "2026-04", "2026-05"]
         assert [c.theme for c in cmod.list_campaigns(conn, "2026-05")] == ["五月"]
 
 
@@ -171,3 +172,82 @@ def test_campaign_commands(camp_app: App) -> None:
     assert listed[0]["by_action"]["clean-up"] == {"found": 7, "fixed": 2, "open": 5}
     assert "found 9, fixed 3, open 6" in run(camp_app, "campaign", "list", "--month", "2026-04")
     assert run(camp_app, "campaign", "list", "--month", "2026-06") == "no campaign in 2026-06\n"
+
+
+def test_a_campaign_day_with_teams_and_its_findings(camp_app: App, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from freezegun import freeze_time
+
+    from closeloop.models import ticket_links, tickets
+    from tests.cli_support import refused, run_json
+
+    with freeze_time("2026-04-22T00:30:00Z"):
+        c = run_json(
+            camp_app, "campaign", "add", "--date", "2026-04-22",
+            "--grid", "JS-A1-V01", "--grid", "JS-A1-V02", "--grid", "JS-A1-V03",
+            "--action", "clean-up", "--action", "demolition",
+            "--team", "一组:zone.lead,area1.lead", "--team", "二组：duban.wang",
+            "--theme", "四月大会战", "--focus", "乱堆乱放",
+            "--weekly-themes", "清理,拆违,停车,绿化",
+        )  # fmt: skip
+        assert (c["id"], c["month"], c["date"], c["actions"]) == (
+            1, "2026-04", "2026-04-22", ["clean-up", "demolition"],
+        )  # fmt: skip
+        assert c["teams"] == [
+            {"name": "一组", "members": [{"handle": "zone.lead", "name": "彭琴"},
+                                          {"handle": "area1.lead", "name": "楼涛"}]},
+            {"name": "二组", "members": [{"handle": "duban.wang", "name": "王督查"}]},
+        ]  # fmt: skip
+        assert c["focus"] == "乱堆乱放" and c["week_theme"] == "绿化"  # 22nd: week 4
+        f = tmp_path / "findings.csv"
+        f.write_text(
+            "grid,category,title,address\n"
+            "JS-A1-V01-G01,random_piling,村口柴堆,堰头村口\n"
+            "JS-A1-V02-G03,illegal_construction,违建棚,\n"
+            "JS-A1-V03,sanitation,河边垃圾,\n",
+            encoding="utf-8",
+        )
+        filed = run_json(camp_app, "campaign", "findings", "1", str(f), "--by", "zone.lead")
+        assert len(filed["refs"]) == 3
+        shown = run_json(camp_app, "campaign", "show", "1")
+    assert (shown["found"], shown["fixed"], shown["open"]) == (3, 0, 3)
+    assert shown["by_grid"] == {
+        "JS-A1-V01": {"found": 1, "fixed": 0, "open": 1},
+        "JS-A1-V02": {"found": 1, "fixed": 0, "open": 1},
+        "JS-A1-V03": {"found": 1, "fixed": 0, "open": 1},
+    }
+    assert shown["by_action"]["clean-up"] == {"found": 2, "fixed": 0, "open": 2}
+    assert shown["by_action"]["demolition"] == {"found": 1, "fixed": 0, "open": 1}
+    assert [t["ref"] for t in shown["tagged"]] == filed["refs"]
+    with camp_app.engine.connect() as conn:
+        sources = conn.execute(select(tickets.c.source, tickets.c.reporter_name)).all()
+        assert {tuple(s) for s in sources} == {("campaign", "彭琴")}
+
+    # A bad file is refused whole: every line named, nothing filed.
+    f.write_text(
+        "grid,category,title,lat\n"
+        "JS-A1-V01-G01,random_piling,好的一行,\n"
+        "JS-A2-V08,random_piling,别的村,\n"
+        "NOPE,nope,,north\n",
+        encoding="utf-8",
+    )
+    message = refused(camp_app, "campaign", "findings", "1", str(f))
+    for expected in (
+        "line 3: grid JS-A2-V08 is not in the campaign's villages",
+        "line 4: lat 'north' is not a number",
+        "line 4: title is empty",
+        "line 4: unknown grid 'NOPE'",
+    ):
+        assert expected in message, (expected, message)
+    assert count(camp_app, ticket_links) == 3
+    assert "no campaign 9" in refused(camp_app, "campaign", "show", "9")
+    message = refused(
+        camp_app, "campaign", "add", "--date", "2026-04-31", "--grid", "JS-A1-V01",
+        "--action", "clean-up", "--theme", "x", "--team", "一组", "--team", "二组:nobody",
+    )  # fmt: skip
+    for expected in (
+        "date '2026-04-31'",
+        "--team '一组' is not NAME:HANDLE",
+        "unknown person 'nobody'",
+    ):
+        assert expected in message, (expected, message)
+    assert count(camp_app, campaigns) == 1

@@ -41,6 +41,7 @@ def _global(
 
 # Command modules register themselves on `app` when imported.
 from closeloop.cli import (  # noqa: E402,F401
+    campaigns,
     core,
     escalation,
     exam,

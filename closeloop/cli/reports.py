@@ -1,9 +1,8 @@
-"""Commands of the reports: the weekly report and the tickets behind its figures, and the
-month's campaigns. The monthly exam has its own commands (`closeloop.cli.exam`)."""
+"""Commands of the reports: the weekly report and the tickets behind its figures. The monthly
+exam (`closeloop.cli.exam`) and the campaigns (`closeloop.cli.campaigns`) have their own."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from closeloop.cli import app
 from closeloop.cli.common import get_app, now, print_json
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid
-from closeloop.reports import campaigns as campaigns_mod
 from closeloop.reports import indicators as ind
 from closeloop.reports.render import FORMATS, LOCALES, check_format, render_weekly
 from closeloop.reports.weekly import build_weekly, resolve_week
@@ -23,11 +21,7 @@ report_app = typer.Typer(
     help="The weekly example-meeting report and the tickets behind its figures.",
     no_args_is_help=True,
 )
-campaign_app = typer.Typer(
-    help="The month's concentrated campaign (一月一村大会战).", no_args_is_help=True
-)
 app.add_typer(report_app, name="report")
-app.add_typer(campaign_app, name="campaign")
 
 _FORMAT_HELP = f"Output format: {', '.join(FORMATS)}."
 _LOCALE_HELP = f"Language of the report: {', '.join(LOCALES)} (default: the zone's)."
@@ -127,83 +121,3 @@ def report_items(
         typer.echo(
             f"  {i.ref}  {i.grid_code:<16} {state:<6} {local(i.due_at) or '-':<22} {i.title}{level}"
         )
-
-
-@campaign_app.command("add")
-def campaign_add(
-    ctx: typer.Context,
-    month: str = typer.Option(..., "--month", help="Month, e.g. 2026-04."),
-    grid: list[str] = typer.Option(..., "--grid", help="Village grid code (repeat for more)."),
-    theme: str = typer.Option(..., "--theme"),
-    action: str = typer.Option(
-        ..., "--action", help="clean-up | rectification | demolition | construction"
-    ),
-    weekly_themes: list[str] = typer.Option(
-        [],
-        "--weekly-themes",
-        help="A theme per week of the month, in order: repeat it, or separate with commas.",
-    ),
-) -> None:
-    """Record the month's concentrated campaign on one or more villages."""
-    a = get_app(ctx)
-    # Repeated (--weekly-themes 清理 --weekly-themes 拆除) or in one value: "清理,拆除".
-    themes = [t for value in weekly_themes for t in re.split(r"[,，;；]", value)]
-    c = campaigns_mod.add_campaign(
-        a,
-        month=month,
-        grid_codes=grid,
-        theme=theme,
-        action=action,
-        weekly_themes=themes,
-        now=now(),
-    )
-    typer.echo(
-        f"campaign {c.id} {c.month} {c.theme} ({c.action}): "
-        + ", ".join(f"{code} {name}" for code, name, _ in c.grids)
-    )
-
-
-@campaign_app.command("list")
-def campaign_list(
-    ctx: typer.Context,
-    month: str | None = typer.Option(None, "--month", help="Only this month."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """The campaigns with their progress: found, fixed, still open."""
-    a = get_app(ctx)
-    with read_only(a.engine) as conn:
-        found = campaigns_mod.list_campaigns(conn, month)
-        progress = [campaigns_mod.progress(conn, a, c, until=now()) for c in found]
-    locale = a.settings.locale
-    if as_json:
-        print_json(
-            [
-                {
-                    "id": p.campaign.id,
-                    "month": p.campaign.month,
-                    "theme": p.campaign.theme,
-                    "action": p.campaign.action,
-                    "weekly_themes": list(p.campaign.weekly_themes),
-                    "grids": [code for code, _, _ in p.campaign.grids],
-                    "found": p.total.found,
-                    "fixed": p.total.fixed,
-                    "open": p.total.open,
-                    "by_action": {
-                        x.key: {"found": x.found, "fixed": x.fixed, "open": x.open}
-                        for x in p.by_action
-                    },
-                }
-                for p in progress
-            ]
-        )
-        return
-    if not progress:
-        typer.echo("no campaign" + (f" in {month}" if month else ""))
-    for p in progress:
-        c = p.campaign
-        typer.echo(
-            f"{c.id}  {c.month}  {c.theme}  {p.action_name.get(locale)}: "
-            f"found {p.total.found}, fixed {p.total.fixed}, open {p.total.open}"
-        )
-        for code, name, _ in c.grids:
-            typer.echo(f"    {code} {name}")

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from closeloop.tickets import Invalid
-
-_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 LEVELS = (1, 2, 3, 4)
-
-
-def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) of the calendar month ``YYYY-MM`` in the zone."""
-    m = _MONTH_RE.fullmatch(month)
-    if m is None or not 1 <= int(m.group(2)) <= 12:
-        raise Invalid(f"month {month!r} is not of the form YYYY-MM (e.g. 2026-04)")
-    year, mon = int(m.group(1)), int(m.group(2))
-    nxt = date(year + mon // 12, mon % 12 + 1, 1)
-    return (
-        datetime.combine(date(year, mon, 1), time(), tz),
-        datetime.combine(nxt, time(), tz),
-    )
 
 
 def coordinate_problems(lat: float | None, lon: float | None) -> list[str]:

@@ -26,8 +26,8 @@ from closeloop.patrols.rules import (
     Visit,
     coordinate_problems,
     coverage,
-    month_bounds,
 )
+from closeloop.periods import month_bounds
 from closeloop.tickets import Invalid, NotFound, NotPermitted
 
 NOTE_MAX = 2000

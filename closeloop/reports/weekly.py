@@ -40,13 +40,13 @@ from sqlalchemy import Connection, func, select
 
 from closeloop import outbox
 from closeloop.bootstrap import App
+from closeloop.campaigns import service as campaigns_mod
+from closeloop.campaigns.rules import CampaignProgress
 from closeloop.db import read_only
 from closeloop.geo import mapdata
 from closeloop.geo.svgmap import MapView
 from closeloop.models import escalations, grids, notifications, people, tickets
 from closeloop.patrols.service import PatrolPeriod, period_summary
-from closeloop.reports import campaigns as campaigns_mod
-from closeloop.reports.campaigns import CampaignProgress
 from closeloop.reports.indicators import (
     Figures,
     GridRef,

@@ -1,0 +1,205 @@
+"""Pure rules of campaigns: checks of what is recorded, teams, weekly themes, progress rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from closeloop.months import parse_month
+from closeloop.workflow import ACTIONS, Names
+
+FIXED_STATES = ("fixed", "verified", "closed")
+OPEN_STATES = ("assigned", "deferred")
+_TEAM_RE = re.compile(r"([^:：]{1,100})[:：](.+)")
+THEME_MAX = 200
+WEEKS_MAX = 5
+FINDING_COLUMNS = ("grid", "category", "title", "description", "address", "lat", "lon")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    month: str
+    theme: str
+    action: str  # the first of `actions`
+    weekly_themes: tuple[str, ...]
+    grids: tuple[tuple[str, str, str], ...]  # (code, name, path)
+    actions: tuple[str, ...] = ()
+    day: str | None = None  # YYYY-MM-DD
+    focus: str | None = None
+    teams: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (team, ((handle, name)))
+
+    def week_theme(self, moment: datetime, tz: ZoneInfo) -> str | None:
+        """The theme of the week of the month holding ``moment`` (1st-7th is week 1)."""
+        local = moment.astimezone(tz)
+        if f"{local.year:04d}-{local.month:02d}" != self.month or not self.weekly_themes:
+            return None
+        index = (local.day - 1) // 7
+        return self.weekly_themes[min(index, len(self.weekly_themes) - 1)]
+
+
+@dataclass(frozen=True)
+class Progress:
+    key: str  # an action, or a grid code
+    name: Names
+    found: int
+    fixed: int
+
+    @property
+    def open(self) -> int:
+        return self.found - self.fixed
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    campaign: Campaign
+    action_name: Names
+    week_theme: str | None
+    by_action: tuple[Progress, ...]
+    by_grid: tuple[Progress, ...]
+    total: Progress
+
+
+def check_month(month: str) -> list[str]:
+    try:
+        parse_month(month)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
+def resolve_month(month: str | None, day: str | None) -> tuple[str | None, list[str]]:
+    """The campaign month from --month and/or --date (they must agree)."""
+    problems: list[str] = []
+    if day is not None:
+        try:
+            parsed = date.fromisoformat(day)
+        except ValueError:
+            return month, [f"date {day!r} is not of the form YYYY-MM-DD (e.g. 2026-04-22)"]
+        from_day = f"{parsed.year:04d}-{parsed.month:02d}"
+        if month is not None and month != from_day:
+            problems.append(f"--date {day} is not in --month {month}")
+        month = month or from_day
+    if month is None:
+        return None, ["a --date (or --month) is needed"]
+    return month, problems + check_month(month)
+
+
+def check_campaign(
+    theme: str,
+    actions: Sequence[str],
+    grid_codes: Sequence[str],
+    weekly_themes: Sequence[str],
+    focus: str | None,
+) -> list[str]:
+    problems = []
+    unknown = [a for a in actions if a not in ACTIONS]
+    if unknown:
+        problems += [f"unknown action {a!r}; actions: {', '.join(ACTIONS)}" for a in unknown]
+    if not actions:
+        problems.append(f"at least one --action is needed ({', '.join(ACTIONS)})")
+    if not theme.strip():
+        problems.append("a theme is needed")
+    elif len(theme) > THEME_MAX:
+        problems.append(f"the theme is longer than {THEME_MAX} characters")
+    if focus is not None and len(focus) > THEME_MAX:
+        problems.append(f"the focus is longer than {THEME_MAX} characters")
+    if not grid_codes:
+        problems.append("at least one --grid is needed")
+    if len([t for t in weekly_themes if t.strip()]) > WEEKS_MAX:
+        problems.append(f"a month has at most {WEEKS_MAX} weekly themes")
+    return problems
+
+
+def parse_teams(specs: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """`NAME:HANDLE,HANDLE...` per team; returns {team: handles} and the problems."""
+    teams: dict[str, list[str]] = {}
+    problems = []
+    for spec in specs:
+        m = _TEAM_RE.fullmatch(spec.strip())
+        handles = [h.strip() for h in m.group(2).split(",") if h.strip()] if m else []
+        if m is None or not handles:
+            problems.append(f"--team {spec!r} is not NAME:HANDLE,HANDLE (e.g. 一组:zone.lead,x)")
+            continue
+        name = m.group(1).strip()
+        if name in teams:
+            problems.append(f"team {name!r} is given twice")
+            continue
+        teams[name] = list(dict.fromkeys(handles))
+    return teams, problems
+
+
+def action_names(actions: Sequence[str], known: Mapping[str, Names]) -> Names:
+    names = [known.get(a) or Names(a, a) for a in actions]
+    return Names("、".join(n.zh for n in names), ", ".join(n.en for n in names))
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    line: int
+    grid: str
+    category: str
+    title: str
+    description: str
+    address: str | None
+    lat: float | None
+    lon: float | None
+
+
+def read_findings_csv(text: str) -> tuple[list[FindingRow], list[str]]:
+    """A campaign day's findings: grid,category,title[,description,address,lat,lon]. Returns
+    the rows and every problem of the form (the caller checks grids and categories)."""
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    missing = [c for c in FINDING_COLUMNS[:3] if c not in header]
+    unknown = [h for h in header if h not in FINDING_COLUMNS]
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append(f"line 1: missing column {', '.join(missing)}")
+        if unknown:
+            problems.append(f"line 1: unknown column {', '.join(unknown)}")
+        return [], problems
+    index = {name: header.index(name) for name in header}
+    rows, problems = [], []
+    for line, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+
+        def cell(name: str, cells: list[str] = cells) -> str:
+            i = index.get(name)
+            return cells[i].strip() if i is not None and i < len(cells) else ""
+
+        coords: list[float | None] = []
+        for name in ("lat", "lon"):
+            raw = cell(name)
+            try:
+                coords.append(float(raw) if raw else None)
+            except ValueError:
+                problems.append(f"line {line}: {name} {raw!r} is not a number")
+                coords.append(None)
+        title = cell("title")
+        if not title:
+            problems.append(f"line {line}: title is empty")
+        if not cell("grid"):
+            problems.append(f"line {line}: grid is empty")
+        rows.append(
+            FindingRow(
+                line,
+                cell("grid"),
+                cell("category"),
+                title,
+                cell("description"),
+                cell("address") or None,
+                coords[0],
+                coords[1],
+            )
+        )
+    if not rows and not problems:
+        problems.append("file: no findings")
+    return rows, problems
