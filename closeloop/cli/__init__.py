@@ -50,6 +50,7 @@ from closeloop.cli import (  # noqa: E402,F401
     members,
     notify,
     patrols,
+    rectify,
     reports,
     web,
 )
