@@ -16,6 +16,7 @@ found = fixed + open. States are those of now.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -357,7 +358,25 @@ def file_findings(
         raise Invalid("the findings file is refused: " + message) from None
 
 
-def campaign_of_form(app: App, campaign_id: int) -> Campaign:
-    """The campaign the phone form is preselected with."""
+def file_finding(
+    app: App, campaign_id: int, problem: service.NewProblem, now: datetime, *, by: str
+) -> str:
+    """One finding of a campaign day from the phone form (the campaign preselected): a ticket
+    tagged to the campaign, on a grid of one of its villages."""
     with read_only(app.engine) as conn:
-        return get_campaign(conn, campaign_id)
+        c = get_campaign(conn, campaign_id)
+        name = conn.execute(select(people.c.name).where(people.c.handle == by)).scalar()
+        try:
+            g = get_grid(conn, problem.grid)
+        except UnknownGrid as exc:
+            raise Invalid(str(exc)) from None
+    if not any(g.path.startswith(path) for _, _, path in c.grids):
+        raise Invalid(
+            f"grid {g.code} is not in the campaign's villages "
+            f"({', '.join(code for code, _, _ in c.grids)})"
+        )
+    return service.submit(
+        app,
+        replace(problem, source="campaign", link=("campaign", c.id), reporter=name or by),
+        now,
+    )

@@ -308,6 +308,9 @@ class BackgroundJobs:
 def create_app(app: App, *, clock: Clock | None = None, run_background: bool = False) -> FastAPI:
     """The web service for one zone. `run_background` also runs the scheduler in this process
     (the single-process SQLite set-up); several web workers leave it to `closeloop scheduler`."""
+    from closeloop.campaigns import web as campaign_pages
+    from closeloop.meetings import web as meeting_pages
+    from closeloop.patrols import web as patrol_pages
     from closeloop.web import api, auth, geo, open311, pages
 
     cfg = WebSettings.from_settings(app.settings)
@@ -345,6 +348,9 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     fa.include_router(api.router)
     fa.include_router(open311.router)
     fa.include_router(geo.router)
+    fa.include_router(patrol_pages.router)
+    fa.include_router(meeting_pages.router)
+    fa.include_router(campaign_pages.router)
     fa.include_router(pages.router)
     fa.state.page_error = pages.error_page
     return fa

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from closeloop.web.i18n_fieldwork import PAIRS as _FIELDWORK_PAIRS
+
 DEFAULT = "zh_CN"
 LOCALES = ("zh_CN", "en")
 
@@ -533,6 +535,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "time.weekday": ("周一,周二,周三,周四,周五,周六,周日", "Mon,Tue,Wed,Thu,Fri,Sat,Sun"),
     "time.months": ("", "Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec"),
 }
+_PAIRS.update(_FIELDWORK_PAIRS)  # the patrol, meeting and campaign pages
 
 MESSAGES: dict[str, dict[str, str]] = {
     "zh_CN": {k: zh for k, (zh, _) in _PAIRS.items()},

@@ -266,6 +266,11 @@ def _nav(who: Principal | None, t: i18n.Translator) -> list[dict[str, str]]:
         items.append({"href": "/deferred", "label": t("nav.deferred")})
         items.append({"href": "/reports", "label": t("nav.reports")})
     items.append({"href": "/tickets", "label": t("nav.tickets")})
+    if who.has_inbox or who.is_supervisor:
+        items.append({"href": "/patrols", "label": t("nav.patrols")})
+        items.append({"href": "/campaigns", "label": t("nav.campaigns")})
+    if who.is_supervisor:
+        items.append({"href": "/meetings", "label": t("nav.meetings")})
     if who.is_admin:
         items.append({"href": "/admin", "label": t("nav.admin")})
     items.append({"href": "/report", "label": t("nav.report")})
