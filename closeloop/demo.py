@@ -8,8 +8,11 @@ from pathlib import Path
 
 from closeloop import delivery, service, zone
 from closeloop.bootstrap import App
+from closeloop.campaigns import service as campaigns
 from closeloop.db import read_only
 from closeloop.geo import service as geo
+from closeloop.meetings import service as meetings
+from closeloop.patrols import service as patrols
 from closeloop.tickets import DomainError, StepInput
 
 Echo = Callable[[str], None]
@@ -122,6 +125,7 @@ def run(app: App, now: datetime, *, fresh: bool = False, echo: Echo = print) -> 
             f"   {e['at']}  {e['step']:<8} {e['from'] or '-':>9} → {e['to']:<9} "
             f"{e['by'] or ''}  {e['note'] or ''}"
         )
+    _field_work(app, now, at, pile, echo)
     sent = delivery.deliver_due(app, now)
     where = app.settings.section("notifiers").get("file", {}).get("path")
     echo(
@@ -129,6 +133,79 @@ def run(app: App, now: datetime, *, fresh: bool = False, echo: Echo = print) -> 
         + (f", {sent.dead} dead (closeloop outbox --status dead)" if sent.dead else "")
     )  # fmt: skip
     return [pile, shed, parking, again]
+
+
+def _field_work(
+    app: App, now: datetime, at: Callable[[float], datetime], pile: str, echo: Echo
+) -> None:
+    """One campaign, one patrol and one meeting: how problems are found and pushed."""
+    day = at(5.8).astimezone(app.tz).date().isoformat()
+    echo(f"\n== 一月一村大会战: a campaign day on {day}")
+    c = campaigns.add_campaign(
+        app,
+        day=day,
+        grid_codes=["JS-A1-V01", "JS-A1-V02"],
+        theme="堰头曹园环境大会战",
+        actions=["clean-up", "demolition"],
+        teams=["一组:zone.lead,area1.lead", "二组:duban.wang,yantou.lead"],
+        focus="乱堆乱放",
+        now=now,
+    )
+    found = campaigns.file_findings(
+        app,
+        c.id,
+        "grid,category,title\n"
+        "JS-A1-V01-G02,sanitation,祠堂后卫生死角\n"
+        "JS-A1-V02-G04,illegal_construction,河边违建棚\n",
+        now,
+        by="zone.lead",
+        at=at(5.8),
+    )
+    shown = campaigns.show_campaign(app, c.id, now)
+    echo(f"   campaign {c.id}: {len(found)} findings filed ({', '.join(found)})")
+    for code, n in shown["by_grid"].items():
+        name = shown["grid_names"][code]
+        echo(f"   {name}: found {n['found']}, fixed {n['fixed']}, open {n['open']}")
+
+    echo("\n== 巡查: a village leader's patrol")
+    p = patrols.add_patrol(
+        app,
+        by="yantou.lead",
+        at=at(1),
+        checkins=[patrols.CheckIn("JS-A1-V01-G01"), patrols.CheckIn("JS-A1-V01-G03")],
+        note="沿河巡查",
+        found=[pile],
+        now=now,
+    )
+    echo(f"   patrol {p['id']}: {', '.join(v['name'] for v in p['visits'])}; found {pile}")
+    month = at(1).astimezone(app.tz).strftime("%Y-%m")
+    coverage = patrols.month_coverage(app, month, 3)
+    visited = [r["name"] for r in coverage if r["visits"]]
+    echo(
+        f"   {month}: {len(visited)} of {len(coverage)} small grids visited ({', '.join(visited)})"
+    )
+
+    echo("\n== 定期例会: the example meeting and its decision")
+    m = meetings.add_meeting(
+        app,
+        kind="example",
+        at=now,
+        place="JS-A3-V15",
+        attendees=["zone.lead", "duban.wang", "yantou.lead", "caoyuan.lead"],
+        now=now,
+    )
+    d = meetings.decide(
+        app,
+        m["id"],
+        grid="JS-A1-V02",
+        title="河边违建棚三日内拆除",
+        category="illegal_construction",
+        due=now + timedelta(days=3),
+        now=now,
+    )
+    echo(f"   meeting {m['id']} at {m['place']['name']}, agenda from week {m['week']}")
+    echo(f"   decision {d['ref']} → {d['grid']} ({d['assignee']}), due {d['due_at']}")
+    echo(f"   minutes queued for {meetings.send_minutes(app, m['id'], now)} attendees' channels")
 
 
 # One account per role the pages serve; reporters need none.
