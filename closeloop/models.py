@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -314,6 +315,27 @@ web_keys = Table(
     Column("name", String(32), primary_key=True),
     Column("value", String(128), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Idempotency-Key of the API's and Open311's POSTs (closeloop.web.idempotency): one row per
+# caller and key, with the answer once there is one, kept at least 24 hours. The unique pair
+# (scope, key_hash) is what makes two requests with the same key race to one winner.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("scope", String(100), nullable=False),  # token:ID | person:ID | anon:ADDRESS
+    Column("key_hash", String(64), nullable=False),  # sha256 of the key; the key is not stored
+    Column("fingerprint", String(64), nullable=False),  # sha256 of method, path and body
+    Column("claim", String(32), nullable=False),  # who is running it (replaced on take-over)
+    Column("status", Integer),  # null while the first request runs
+    Column("content_type", String(100)),
+    Column("body", LargeBinary),  # the answer, encrypted with a key derived from the key
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=False),  # an unanswered claim older is dead
+    Column("expires_at", UTCDateTime, nullable=False),
+    UniqueConstraint("scope", "key_hash", name="uq_idempotency_keys_scope_key"),
+    Index("ix_idempotency_keys_expires", "expires_at"),
 )
 
 # --- reports (closeloop.reports): the monthly exam, its results, the month's campaigns ----------

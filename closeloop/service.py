@@ -454,16 +454,21 @@ def submit(
     *,
     at: datetime | None = None,
     uploads: Sequence[StoredFile] = (),
+    also: Callable[[Connection, str], None] | None = None,
 ) -> str:
     """Record a reported problem and assign it at once to its grid's leader (即交即办).
 
     `uploads` are photos already stored by content (the web form's); they are attached to the
-    submit event in the same transaction."""
+    submit event in the same transaction. `also(conn, ref)` runs last inside that transaction
+    (the web's idempotency record commits with the ticket, or neither does)."""
     _check_problem(problem)
     _check_category(app, problem)
     when = _check_time(at, now)
     with app.engine.begin() as conn:
-        return _submit_in(app, conn, problem, now, when, uploads)
+        ref = _submit_in(app, conn, problem, now, when, uploads)
+        if also is not None:
+            also(conn, ref)
+        return ref
 
 
 def _check_category(app: App, problem: NewProblem) -> None:
@@ -644,6 +649,7 @@ def run_step(
     at: datetime | None = None,
     uploads: Sequence[StoredFile] = (),
     backfill: timedelta | None = None,
+    also: Callable[[Connection, Ticket], None] | None = None,
 ) -> Ticket:
     """Run one step of the workflow on a ticket for a person; all or nothing.
 
@@ -651,7 +657,8 @@ def run_step(
     content (the web); both are attached to the step's event. A step dated `at` (back-filled)
     may not be earlier than the ticket's latest recorded fact, whoever runs it; `backfill`
     (the web and the API: `[loop] backfill_limit`) also bounds how far back a leader may date
-    it, supervisors and administrators going further with a reason. None: the operator's CLI."""
+    it, supervisors and administrators going further with a reason. None: the operator's CLI.
+    `also(conn, ticket)` runs last inside the step's transaction."""
     step = app.workflow.steps.get(step_name)
     if step is None or step_name == "submit" or step_name not in EFFECTS:
         runnable = ", ".join(s for s in app.workflow.steps if s in EFFECTS)
@@ -661,7 +668,7 @@ def run_step(
     # get an error, while a step that another person's step made impossible still fails.
     for attempt in range(STEP_ATTEMPTS):
         try:
-            return _run_step_once(app, ref, step_name, by, given, now, at, uploads, backfill)
+            return _run_step_once(app, ref, step_name, by, given, now, at, uploads, backfill, also)
         except StaleTicket:
             if attempt == STEP_ATTEMPTS - 1:
                 raise
@@ -681,6 +688,7 @@ def _run_step_once(
     at: datetime | None,
     uploads: Sequence[StoredFile],
     backfill: timedelta | None = None,
+    also: Callable[[Connection, Ticket], None] | None = None,
 ) -> Ticket:
     wf = app.workflow
     step = wf.steps[step_name]
@@ -718,6 +726,8 @@ def _run_step_once(
         if given.evidence or uploads:
             _attach_evidence(app, conn, t.id, event_id, given.evidence, now, uploads)
         _send_notices(app, conn, t, change, event_id, now)
+        if also is not None:
+            also(conn, t)
     return t
 
 

@@ -33,7 +33,11 @@ def config_in(folder: Path) -> Path:
     """The example config in a folder of its own, so files the jobs write (notices, evidence)
     land there and not in the repository."""
     text = CONFIG.read_text(encoding="utf-8")
-    for relative in ("workflows/environmental.toml", "zones/example/grids.csv"):
+    for relative in (
+        "workflows/environmental.toml",
+        "zones/example/grids.csv",
+        "zones/example/grids.geojson",
+    ):
         text = text.replace(f'"{relative}"', f'"{REPO / relative}"')
     path = folder / "config.toml"
     path.write_text(text, encoding="utf-8")

@@ -25,7 +25,7 @@ from closeloop.geo import service as geo
 from closeloop.grid import in_subtree, level_name
 from closeloop.models import evidence, grids, people, tickets
 from closeloop.tickets import Invalid, NotFound, NotPermitted, StepInput
-from closeloop.web import access, registers, schemas
+from closeloop.web import access, idempotency, registers, schemas
 from closeloop.web.auth import (
     AdminUser,
     CurrentUser,
@@ -35,6 +35,7 @@ from closeloop.web.auth import (
     create_token,
     list_people,
     list_tokens,
+    optional_principal,
     request_now,
     revoke_token,
     set_password,
@@ -149,43 +150,70 @@ def reporter_view(app: App, ref: str, secret: str) -> dict[str, Any]:
     response_model=schemas.Submitted,
     summary="Report a problem (no account needed); returns its reference and a secret",
     tags=["tickets"],
-    openapi_extra=body_schema(schemas.SubmitBody, "photos", "photos of the problem"),
+    openapi_extra={
+        **body_schema(schemas.SubmitBody, "photos", "photos of the problem"),
+        **idempotency.OPENAPI,
+    },
 )
-async def submit_ticket(request: Request) -> dict[str, Any]:
+async def submit_ticket(request: Request) -> Any:
     app, cfg = web_app(request), web_settings(request)
+    key = idempotency.key_of(request)
     body, files = await read_body(request, schemas.SubmitBody, "photos", cfg)
-    grid = body.grid
-    if grid is None:
-        grid = await run_in_threadpool(geo.route, app, body.lat, body.lon)
-    stored = await store_uploads(app, cfg, files)
-    secret, secret_hash = access.new_reporter_secret()
-    problem = service.NewProblem(
-        grid=grid,
-        category=body.category,
-        title=body.title,
-        description=body.description,
-        address=body.address,
-        lat=body.lat,
-        lon=body.lon,
-        reporter=body.reporter_name,
-        reporter_phone=body.reporter_phone,
-        reporter_email=body.reporter_email,
-        reporter_secret_hash=secret_hash,
-    )
-    now = request_now(request)
+    claim: idempotency.Claim | None = None
+    if key is not None:
+        # Anonymous reporters' keys are their address's; a token or session, theirs.
+        principal = await optional_principal(request)
+        parts = [body.model_dump(mode="json"), idempotency.file_digests(files)]
+        got = await idempotency.claim(request, principal, parts, key=key)
+        if isinstance(got, Response):
+            return got
+        claim = got
+    try:
+        grid = body.grid
+        if grid is None:
+            grid = await run_in_threadpool(geo.route, app, body.lat, body.lon)
+        stored = await store_uploads(app, cfg, files)
+        secret, secret_hash = access.new_reporter_secret()
+        problem = service.NewProblem(
+            grid=grid,
+            category=body.category,
+            title=body.title,
+            description=body.description,
+            address=body.address,
+            lat=body.lat,
+            lon=body.lon,
+            reporter=body.reporter_name,
+            reporter_phone=body.reporter_phone,
+            reporter_email=body.reporter_email,
+            reporter_secret_hash=secret_hash,
+        )
+        now = request_now(request)
 
-    def run() -> str:
-        with one_writer(app.engine):
-            return service.submit(app, problem, now, uploads=stored)
+        def answer(ref: str) -> dict[str, Any]:
+            return {
+                "ref": ref,
+                "secret": secret,
+                # Where the workflow's submit step leads (即交即办: straight to the grid's leader).
+                "state": app.workflow.steps["submit"].dest,
+                "url": f"/api/tickets/{ref}?secret={quote(secret)}",
+            }
 
-    ref = await run_in_threadpool(run)
-    return {
-        "ref": ref,
-        "secret": secret,
-        # Where the workflow's submit step leads (即交即办: straight to the grid's leader).
-        "state": app.workflow.steps["submit"].dest,
-        "url": f"/api/tickets/{ref}?secret={quote(secret)}",
-    }
+        also = idempotency.recorder(
+            claim,
+            201,
+            idempotency.JSON_TYPE,
+            lambda ref: idempotency.as_json(schemas.Submitted, answer(ref)),
+        )
+
+        def run() -> str:
+            with one_writer(app.engine):
+                return service.submit(app, problem, now, uploads=stored, also=also)
+
+        ref = await run_in_threadpool(run)
+    except BaseException:
+        await idempotency.release(claim)
+        raise
+    return await idempotency.answer(claim, 201, schemas.Submitted, answer(ref))
 
 
 @router.get(
@@ -249,49 +277,31 @@ async def get_ticket(
     response_model=schemas.StepDone,
     summary="Take a step of the loop (fix, verify, close, ...); photos as multipart `evidence`",
     tags=["tickets"],
-    openapi_extra=body_schema(schemas.StepBody, "evidence", "photos or PDFs of the work"),
+    openapi_extra={
+        **body_schema(schemas.StepBody, "evidence", "photos or PDFs of the work"),
+        **idempotency.OPENAPI,
+    },
 )
 async def take_step(
     request: Request,
     ref: Ref,
     step: Annotated[str, Path(max_length=40, description="e.g. fix, verify, request_extension")],
     principal: CurrentUser,
-) -> dict[str, Any]:
+) -> Any:
     app, cfg, now = web_app(request), web_settings(request), request_now(request)
+    key = idempotency.key_of(request)
     body, files = await read_body(request, schemas.StepBody, "evidence", cfg)
     name = step.replace("-", "_")
+    parts = [body.model_dump(mode="json"), idempotency.file_digests(files)]
+    claim = await idempotency.claim(request, principal, parts, key=key) if key else None
+    if isinstance(claim, Response):
+        return claim
 
     def check_visible() -> None:
         with read_only(app.engine) as conn:
             access.visible_row(conn, ref, principal)
 
-    await run_in_threadpool(check_visible)
-    stored = await store_uploads(app, cfg, files)
-    given = StepInput(
-        note=body.note,
-        reason=body.reason,
-        to_grid=body.to_grid,
-        until=body.until,
-        review_on=body.review_on,
-    )
-
-    def run() -> dict[str, Any]:
-        with one_writer(app.engine):
-            t = service.run_step(
-                app,
-                ref,
-                name,
-                principal.handle,
-                given,
-                now,
-                at=body.at,
-                uploads=stored,
-                backfill=service.backfill_limit(app),
-            )
-        try:
-            detail: dict[str, Any] | None = ticket_detail(app, principal, ref, now)
-        except NotFound:
-            detail = None  # e.g. reassigned out of the caller's grids
+    def outcome(t: Any, detail: dict[str, Any] | None) -> dict[str, Any]:
         return {
             "ref": ref,
             "step": name,
@@ -300,7 +310,51 @@ async def take_step(
             "ticket": detail,
         }
 
-    return await run_in_threadpool(run)
+    # Inside the step's transaction the answer without the ticket's detail (read after the
+    # commit) is kept, so that a retry after a crash between the two still finds the step done.
+    also = idempotency.recorder(
+        claim,
+        200,
+        idempotency.JSON_TYPE,
+        lambda t: idempotency.as_json(schemas.StepDone, outcome(t, None)),
+    )
+
+    try:
+        await run_in_threadpool(check_visible)
+        stored = await store_uploads(app, cfg, files)
+        given = StepInput(
+            note=body.note,
+            reason=body.reason,
+            to_grid=body.to_grid,
+            until=body.until,
+            review_on=body.review_on,
+        )
+
+        def run() -> dict[str, Any]:
+            with one_writer(app.engine):
+                t = service.run_step(
+                    app,
+                    ref,
+                    name,
+                    principal.handle,
+                    given,
+                    now,
+                    at=body.at,
+                    uploads=stored,
+                    backfill=service.backfill_limit(app),
+                    also=also,
+                )
+            try:
+                detail: dict[str, Any] | None = ticket_detail(app, principal, ref, now)
+            except NotFound:
+                detail = None  # e.g. reassigned out of the caller's grids
+            return outcome(t, detail)
+
+        done = await run_in_threadpool(run)
+    except BaseException:
+        await idempotency.release(claim)
+        raise
+    return await idempotency.answer(claim, 200, schemas.StepDone, done)
 
 
 @router.get(
@@ -625,19 +679,31 @@ def me(request: Request, principal: CurrentUser) -> dict[str, Any]:
     response_model=schemas.Done,
     summary="Change one's own password (ends every session of this person)",
     tags=["account"],
+    openapi_extra=idempotency.OPENAPI,
 )
-def change_own_password(
+async def change_own_password(
     request: Request, body: schemas.OwnPasswordBody, principal: CurrentUser
-) -> dict[str, Any]:
+) -> Any:
     app = web_app(request)
-    with read_only(app.engine) as conn:
-        stored = conn.execute(
-            select(people.c.password_hash).where(people.c.id == principal.person_id)
-        ).scalar()
-    if not verify_password(stored, body.current_password):
-        raise NotPermitted("the current password is wrong")
-    set_password(app, principal.handle, body.new_password)
-    return {"ok": True}
+    claim = await idempotency.claim(request, principal, body.model_dump(mode="json"))
+    if isinstance(claim, Response):
+        return claim
+
+    def run() -> None:
+        with read_only(app.engine) as conn:
+            stored = conn.execute(
+                select(people.c.password_hash).where(people.c.id == principal.person_id)
+            ).scalar()
+        if not verify_password(stored, body.current_password):
+            raise NotPermitted("the current password is wrong")
+        set_password(app, principal.handle, body.new_password)
+
+    try:
+        await run_in_threadpool(run)
+    except BaseException:
+        await idempotency.release(claim)
+        raise
+    return await idempotency.answer(claim, 200, schemas.Done, {"ok": True})
 
 
 # --- tokens and people (administrators) --------------------------------------------------------
@@ -658,15 +724,26 @@ def tokens(
     "/tokens",
     status_code=201,
     response_model=schemas.NewTokenOut,
-    summary="Create an API token; it is shown once",
+    summary="Create an API token; it is shown once (and to a retry with the same Idempotency-Key)",
     tags=["account"],
+    openapi_extra=idempotency.OPENAPI,
 )
-def new_token(request: Request, body: schemas.TokenBody, principal: CurrentUser) -> dict[str, Any]:
+async def new_token(request: Request, body: schemas.TokenBody, principal: CurrentUser) -> Any:
     handle = body.handle or principal.handle
     if handle != principal.handle and not principal.is_admin:
         raise NotPermitted(f"{principal.handle} may create tokens only for themselves")
-    made = create_token(web_app(request), handle, body.label, request_now(request))
-    return {"id": made.id, "handle": made.handle, "label": made.label, "token": made.token}
+    claim = await idempotency.claim(request, principal, body.model_dump(mode="json"))
+    if isinstance(claim, Response):
+        return claim
+    try:
+        made = await run_in_threadpool(
+            create_token, web_app(request), handle, body.label, request_now(request)
+        )
+    except BaseException:
+        await idempotency.release(claim)
+        raise
+    out = {"id": made.id, "handle": made.handle, "label": made.label, "token": made.token}
+    return await idempotency.answer(claim, 201, schemas.NewTokenOut, out)
 
 
 @router.delete(
@@ -691,12 +768,20 @@ def users(request: Request, principal: AdminUser) -> dict[str, Any]:
     response_model=schemas.Done,
     summary="Set a person's password (ends their sessions)",
     tags=["admin"],
+    openapi_extra=idempotency.OPENAPI,
 )
-def reset_password(
+async def reset_password(
     request: Request,
     handle: Annotated[str, Path(max_length=64)],
     body: schemas.PasswordBody,
     principal: AdminUser,
-) -> dict[str, Any]:
-    set_password(web_app(request), handle, body.password)
-    return {"ok": True}
+) -> Any:
+    claim = await idempotency.claim(request, principal, body.model_dump(mode="json"))
+    if isinstance(claim, Response):
+        return claim
+    try:
+        await run_in_threadpool(set_password, web_app(request), handle, body.password)
+    except BaseException:
+        await idempotency.release(claim)
+        raise
+    return await idempotency.answer(claim, 200, schemas.Done, {"ok": True})

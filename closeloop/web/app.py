@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -32,8 +32,9 @@ from closeloop.bootstrap import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError
 from closeloop.grid import UnknownGrid
+from closeloop.logs import iso_now
 from closeloop.tickets import DomainError
-from closeloop.web.auth import NotAuthenticated, TooManyAttempts
+from closeloop.web.auth import NotAuthenticated
 from closeloop.web.settings import WebSettings
 from closeloop.workflow import StepNotAllowed, UnknownCategory
 
@@ -90,6 +91,7 @@ def error_response(
     *,
     headers: dict[str, str] | None = None,
     details: list[dict[str, Any]] | None = None,
+    keep_status: bool = False,
 ) -> Response:
     """An error in the caller's dialect: `{"error": ...}`, or Open311's list of code and
     description (in XML when the path asks for .xml)."""
@@ -97,7 +99,8 @@ def error_response(
     if page_error is not None and (page := page_error(request, status, message, headers)):
         return page
     if _is_open311(request):
-        status = 400 if status == 422 else status  # GeoReport v2 knows 400, not 422
+        if not keep_status:  # GeoReport v2 knows 400, not 422 (a reused Idempotency-Key is)
+            status = 400 if status == 422 else status
         if request.url.path.endswith(".xml"):
             root = ET.Element("errors")
             err = ET.SubElement(root, "error")
@@ -115,11 +118,18 @@ def error_response(
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     headers: dict[str, str] = {}
-    if isinstance(exc, TooManyAttempts):
-        headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)  # too many logins; a key still in use
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if isinstance(exc, NotAuthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="closeloop"'
-    return error_response(request, exc.status, str(exc), headers=headers or None)
+    return error_response(
+        request,
+        exc.status,
+        str(exc),
+        headers=headers or None,
+        keep_status=getattr(exc, "keep_status", False),
+    )
 
 
 def _mapped(status: int) -> Callable[[Request, Exception], Any]:
@@ -180,9 +190,10 @@ class RequestContext:
     """One JSON log line per request; cookies the handlers asked for; security headers; a cap
     on the declared body size (before anything reads the body)."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, tz: tzinfo | None = None) -> None:
         self.app = app
         self.max_body = max_body
+        self.tz = tz
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -214,6 +225,7 @@ class RequestContext:
             access_log.info(
                 json.dumps(
                     {
+                        "at": iso_now(self.tz),
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
@@ -342,7 +354,9 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     fa.state.clock = clock or system_clock
     install_error_handlers(fa)
     # Photos plus the form fields around them; each file is checked again on its own.
-    fa.add_middleware(RequestContext, max_body=cfg.max_upload_bytes * cfg.max_photos + 1024 * 1024)
+    fa.add_middleware(
+        RequestContext, max_body=cfg.max_upload_bytes * cfg.max_photos + 1024 * 1024, tz=app.tz
+    )
     fa.include_router(health_router)
     fa.include_router(auth.router)
     fa.include_router(api.router)

@@ -41,7 +41,7 @@ from closeloop.db import read_only
 from closeloop.geo import service as geo
 from closeloop.models import evidence, tickets
 from closeloop.tickets import DomainError, NotFound
-from closeloop.web import access
+from closeloop.web import access, idempotency
 from closeloop.web.auth import (
     Principal,
     bearer_token,
@@ -82,7 +82,7 @@ OPEN311_ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "the request body is too large"),
         # Never sent (invalid parameters are 400s, as the spec has it); declared so that the
         # schema does not promise FastAPI's own validation error body instead.
-        (422, "not used: invalid parameters are 400"),
+        (422, "an Idempotency-Key sent again with another request (invalid parameters are 400)"),
     )
 }
 
@@ -374,17 +374,19 @@ _POST_SCHEMA = NewRequest.model_json_schema(by_alias=True)
     summary="Submit a service request (api_key required)",
     responses=_xml_doc(list[Created]),
     openapi_extra={
+        **idempotency.OPENAPI,
         "requestBody": {
             "required": True,
             "content": {
                 "application/x-www-form-urlencoded": {"schema": _POST_SCHEMA},
                 "application/json": {"schema": _POST_SCHEMA},
             },
-        }
+        },
     },
 )
 async def post_request(request: Request, fmt: Format) -> Response:
     app, cfg = web_app(request), web_settings(request)
+    idem_key = idempotency.key_of(request)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: Any
     media: list[Upload] = []
@@ -456,19 +458,42 @@ async def post_request(request: Request, fmt: Format) -> Response:
         reporter_email=body.email,
     )
     now = request_now(request)
+    # The api_key is the caller (its keys are that token's); the body without it is the request.
+    parts = {k: v for k, v in data.items() if k != "api_key"}
+    parts["media"] = idempotency.file_digests(media)
+    claim = await idempotency.claim(request, principal, parts, key=idem_key) if idem_key else None
+    if isinstance(claim, Response):
+        return claim
+
+    def answer(ref: str) -> Response:
+        created = {
+            "service_request_id": ref,
+            "service_notice": "已受理，即交即办 / received and assigned to its grid",
+            "account_id": body.account_id,
+        }
+        return render(fmt, "service_requests", "request", [created])
+
+    def record(conn: Any, ref: str) -> None:
+        assert claim is not None
+        made = answer(ref)
+        claim.record(conn, made.status_code, made.media_type or "", bytes(made.body))
 
     def run() -> str:
         with one_writer(app.engine):
-            return service.submit(app, problem, now, uploads=stored)
+            return service.submit(app, problem, now, uploads=stored, also=record if claim else None)
 
-    ref = await run_in_threadpool(run)
-    del principal  # the key proved the client; the report itself is anonymous
-    created = {
-        "service_request_id": ref,
-        "service_notice": "已受理，即交即办 / received and assigned to its grid",
-        "account_id": body.account_id,
-    }
-    return render(fmt, "service_requests", "request", [created])
+    try:
+        ref = await run_in_threadpool(run)
+    except BaseException:
+        await idempotency.release(claim)
+        raise
+    # The key proved the client; the report itself is anonymous.
+    made = answer(ref)
+    if claim is None:
+        return made
+    return await run_in_threadpool(
+        claim.finish, made.status_code, made.media_type or "", bytes(made.body)
+    )
 
 
 def _split(value: str | None, what: str, max_items: int = 200) -> list[str]:

@@ -25,6 +25,12 @@ class WebSettings:
     open311_jurisdiction: str
     open311_default_grid: str | None
     open311_read_requires_key: bool = False  # reads are public in GeoReport v2
+    idempotency_hours: float = 24  # answers to Idempotency-Key requests are kept this long
+    # `serve --workers N`: how long a worker may take to answer the supervisor's health check
+    # (a new worker on a busy machine needs seconds just to import), and to finish its
+    # requests on SIGTERM.
+    worker_healthcheck_seconds: int = 30
+    graceful_shutdown_seconds: int = 30
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebSettings:
@@ -47,6 +53,9 @@ class WebSettings:
             open311_jurisdiction=_text(o311, "jurisdiction_id", "open311", "closeloop"),
             open311_default_grid=_text(o311, "default_grid", "open311") or None,
             open311_read_requires_key=_flag(o311, "read_requires_key", "open311", False),
+            idempotency_hours=_at_least(web, "idempotency_hours", "web", 24),
+            worker_healthcheck_seconds=_whole(web, "worker_healthcheck_seconds", "web", 30),
+            graceful_shutdown_seconds=_whole(web, "graceful_shutdown_seconds", "web", 30),
         )
 
 
@@ -69,3 +78,17 @@ def _positive(section: Mapping[str, Any], key: str, name: str, default: float) -
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(f"[{name}] {key} must be a positive number, not {value!r}")
     return float(value)
+
+
+def _at_least(section: Mapping[str, Any], key: str, name: str, floor: float) -> float:
+    value = _positive(section, key, name, floor)
+    if value < floor:
+        raise ConfigError(f"[{name}] {key} must be at least {floor:g}, not {value!r}")
+    return value
+
+
+def _whole(section: Mapping[str, Any], key: str, name: str, default: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"[{name}] {key} must be a whole number of seconds, not {value!r}")
+    return value
