@@ -441,6 +441,15 @@ def deliver_due(
             _mark(app, failed, policy_, rng, clock(), done)
             done.unsent = _give_back(app, unsent)
             total.add(done)
+            log.info(
+                "batch of %d in %.2fs: %d sent, %d to retry, %d dead, %d left for later",
+                done.claimed,
+                (clock() - claimed_at).total_seconds(),
+                done.sent,
+                done.retried,
+                done.dead,
+                done.unsent + done.lost_claims,
+            )
             if len(rows) < size or len(unsent) == len(rows):
                 break
             if should_stop is not None and should_stop():

@@ -4,20 +4,24 @@ cleanly on SIGTERM (SQLite: one process with the jobs; PostgreSQL: several worke
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from closeloop.bootstrap import App
+from closeloop.models import tickets
 from tests.conftest import CONFIG, REPO
 
 pytestmark = pytest.mark.slow
@@ -209,4 +213,168 @@ def test_demo_start_prints_a_login_per_role_that_works(tmp_path: Path) -> None:
                     inbox = client.get("/api/inbox").json()
                     assert inbox, "the demo leaves the village leader something to do"
     finally:
+        s.kill()
+
+
+# --- a web worker killed under load -------------------------------------------------------------
+
+
+def web_workers(parent: int) -> set[int]:
+    """The live web workers of a `serve` process: its children started by multiprocessing's
+    spawn (not its resource tracker, not a killed one waiting to be reaped)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state, ppid = text.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == parent and state != "Z" and b"spawn_main" in cmdline:
+            found.add(int(stat.parent.name))
+    return found
+
+
+class Drained:
+    """Both pipes of a server read into lists in threads, so a chatty server never blocks."""
+
+    def __init__(self, proc: subprocess.Popen[str], err: list[str]) -> None:
+        self.out: list[str] = []
+        self.err = err
+        self.threads = [
+            threading.Thread(target=self._read, args=(proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._read, args=(proc.stderr, self.err), daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _read(pipe: Any, into: list[str]) -> None:
+        for line in pipe:
+            into.append(line)
+
+    def count(self, marker: str) -> int:
+        return sum(marker in line for line in list(self.err))
+
+
+def poll(condition: Callable[[], bool], seconds: float, what: str) -> float:
+    """Wait for a real process's progress, bounded; returns the seconds it took."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"gave up after {seconds} s waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+class LoadClients:
+    """Threads submitting tickets over keep-alive connections, each request with an
+    Idempotency-Key: a request whose connection broke (its worker was killed) is sent again
+    with the same key until it is answered. Bounded: `per_client` reports each at most."""
+
+    def __init__(self, url: str, clients: int, per_client: int) -> None:
+        self.url, self.per_client = url, per_client
+        self.acked: dict[str, str] = {}  # key -> ref, answered 201
+        self.retries = 0
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, client: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            for n in range(self.per_client):
+                if self.stop.is_set():
+                    return
+                key = f"load-{client}-{n}"
+                body = {"grid": "JS-A1-V01-G03", "category": "sanitation", "title": key}
+                give_up = time.monotonic() + 60
+                while True:
+                    try:
+                        r = http.post("/api/tickets", json=body, headers={"Idempotency-Key": key})
+                    except httpx.TransportError:
+                        r = None
+                    if r is not None and r.status_code == 201:
+                        with self.lock:
+                            self.acked[key] = r.json()["ref"]
+                        break
+                    if r is not None and r.status_code != 409:  # 409: the first still runs
+                        with self.lock:
+                            self.errors.append(f"{key}: {r.status_code} {r.text[:200]}")
+                        break
+                    with self.lock:
+                        self.retries += 1
+                    if time.monotonic() > give_up:
+                        with self.lock:
+                            self.errors.append(f"{key}: no answer in 60 s")
+                        break
+
+    def done(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+    def finish(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=90)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(240)
+def test_a_killed_web_worker_loses_no_acknowledged_write_and_is_replaced(
+    pg_session_app: tuple[App, Any], tmp_path: Path
+) -> None:
+    app, _ = pg_session_app
+    s = Served(config_in(tmp_path), app.settings.database_url, "--workers", "2")
+    load: LoadClients | None = None
+    try:
+        s.wait_ready("Application startup complete", times=2)
+        s.wait_listening()
+        drained = Drained(s.proc, s.err)
+        [victim, survivor] = sorted(web_workers(s.proc.pid))
+        load = LoadClients(s.url, clients=4, per_client=120)
+        poll(lambda: load.done() >= 20, 60, "20 answered submits before the kill")
+
+        os.kill(victim, signal.SIGKILL)
+        back = poll(
+            lambda: (
+                len(web_workers(s.proc.pid)) == 2
+                and victim not in web_workers(s.proc.pid)
+                and drained.count("Application startup complete") >= 3
+            ),
+            20,
+            "the worker count back to 2, the new one serving",
+        )
+        assert survivor in web_workers(s.proc.pid)
+        after_kill = load.done()
+        poll(lambda: load.done() >= after_kill + 20, 60, "20 more answered submits")
+        load.finish()
+
+        assert load.errors == []
+        assert load.done() >= 40
+        with app.engine.connect() as conn:
+            found = dict(
+                conn.execute(
+                    select(tickets.c.title, tickets.c.ref).where(tickets.c.title.like("load-%"))
+                ).all()
+            )
+            titles = conn.execute(
+                select(func.count()).where(tickets.c.title.like("load-%"))
+            ).scalar_one()
+        # Every acknowledged write is there, under the reference it was answered with, and a
+        # request sent again after the kill made no second ticket.
+        assert found == load.acked
+        assert titles == len(found)
+        code, _, err = s.stop()
+        assert code == 0, err
+        assert f"web worker {victim} was killed by SIGKILL; replaced" in err
+        print(f"worker count back to 2 in {back:.1f} s; {load.done()} submits, "
+              f"{load.retries} retries")  # fmt: skip
+    finally:
+        if load is not None:
+            load.finish()
         s.kill()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import typer
 
-from closeloop import escalation
+from closeloop import escalation, logs
 from closeloop.cli import app
 from closeloop.cli.common import get_app, now, parse_time, print_json
 
@@ -28,9 +26,7 @@ def scheduler(
         for job in scheduler_mod.describe(a):
             typer.echo(f"{job['id']:<16} {job['trigger']:<22} {job['target']}  ({job['help']})")
         return
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    logs.setup(a.tz)
     raise typer.Exit(scheduler_mod.run_forever(a, echo=lambda s: typer.echo(s, err=True)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 import typer
 from sqlalchemy import select
 
-from closeloop import delivery, digest
+from closeloop import delivery, digest, logs
 from closeloop.bootstrap import App
 from closeloop.cli import app
 from closeloop.cli.common import fail, get_app, now, parse_time, print_json
@@ -19,6 +20,8 @@ from closeloop.models import escalations, notifications, people, ticket_events, 
 from closeloop.notices import Notice, NoticeError
 from closeloop.tickets import NotFound
 from notifiers import KINDS
+
+log = logging.getLogger("closeloop.deliver")
 
 notify_app = typer.Typer(help="Notices: preview one, make the digests.", no_args_is_help=True)
 outbox_app = typer.Typer(
@@ -60,11 +63,11 @@ def deliver(
             )
         stopping.set()
 
+    logs.setup(a.tz)  # a line per batch (closeloop.delivery), failures as warnings
+
     def on_pass(report: delivery.DeliveryReport) -> None:
-        if report.claimed and not once:
-            typer.echo(f"{now().astimezone(a.tz):%Y-%m-%d %H:%M:%S} {_summary(report)}")
         for error in report.errors:
-            typer.echo(f"  failed: {error}", err=True)
+            log.warning("failed: %s", error)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

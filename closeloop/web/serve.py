@@ -4,11 +4,18 @@
   in a background thread, because SQLite has one writer anyway and a second process would only
   wait for the lock.
 - PostgreSQL: `--workers N` web processes and no jobs in them; the operator runs
-  `closeloop scheduler` (and the deliverer) as processes of their own, several of each if they
-  like: the jobs claim their rows, so doubles do no harm.
+  `closeloop scheduler` (which also delivers the notices) as a process of its own, several if
+  they like: the jobs claim their rows, so doubles do no harm.
 
-SIGTERM or Ctrl-C: uvicorn stops accepting, lets running requests finish, then the lifespan
-stops the background jobs (a sweep finishes its batch) and the process exits 0.
+With `--workers N` uvicorn's supervisor pings each worker; a worker that does not answer within
+`[web] worker_healthcheck_seconds` (default 30, uvicorn's own is 5: too short for a worker
+starting on a busy machine, which was killed and replaced over and over) is killed and
+replaced. The supervisor here also logs why a worker went: the signal or exit status it died
+with, or the health check it missed.
+
+SIGTERM or Ctrl-C: uvicorn stops accepting, lets running requests finish (up to
+`[web] graceful_shutdown_seconds`), then the lifespan stops the background jobs (a sweep
+finishes its batch) and the process exits 0.
 """
 
 from __future__ import annotations
@@ -18,23 +25,27 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from datetime import tzinfo
+from inspect import signature as inspect_signature
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import inspect
+from uvicorn.supervisors import Multiprocess
 
+from closeloop import logs
 from closeloop.bootstrap import App, bootstrap
 from closeloop.tickets import Invalid
 from closeloop.web.app import access_log, create_app
 from closeloop.web.settings import WebSettings
 
-GRACEFUL_SECONDS = 30
 WEB_TABLES = ("api_tokens", "login_attempts", "web_sessions", "web_keys")
 
 
-def configure_logging() -> None:
-    """Request lines as bare JSON on stdout; everything else with time, level and logger."""
+def configure_logging(tz: tzinfo | None) -> None:
+    """Request lines as bare JSON on stdout; everything else in the one format of
+    :mod:`closeloop.logs` (ISO 8601 times with the zone's offset) on stderr."""
     if not any(getattr(h, "closeloop", False) for h in access_log.handlers):
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -42,19 +53,74 @@ def configure_logging() -> None:
         access_log.addHandler(handler)
         access_log.setLevel(logging.INFO)
         access_log.propagate = False
-    root = logging.getLogger("closeloop")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+    logs.setup(tz)
+
+
+log = logging.getLogger("closeloop.web.serve")
+
+
+def why_gone(pid: int | None, exitcode: int | None, was_alive: bool, healthcheck: int) -> str:
+    """One line on why a web worker went (the supervisor replaces it)."""
+    if was_alive:
+        return (
+            f"web worker {pid} did not answer the health check within {healthcheck} s "
+            "(hung, or starved of CPU); killed and replaced ([web] worker_healthcheck_seconds)"
+        )
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"web worker {pid} was killed by {name}; replaced"
+    return f"web worker {pid} exited with status {exitcode}; replaced"
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of `--workers N`, which also says why a worker went.
+
+    uvicorn only logs "Child process [pid] died". Before each round of its checks the state of
+    every worker is noted; a worker it then replaced was either dead already (its exit status
+    or signal says why) or alive and silent past the health check (uvicorn killed it)."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = [(p, p.process.is_alive()) for p in self.processes]
+        super().keep_subprocess_alive()
+        current = {id(p) for p in self.processes}
+        for process, was_alive in before:
+            if id(process) not in current:
+                log.error(
+                    why_gone(
+                        process.pid,
+                        process.exitcode,
+                        was_alive,
+                        self.config.timeout_worker_healthcheck,
+                    )
+                )
+
+
+def run_workers(config: uvicorn.Config) -> None:
+    """What `uvicorn.run` does for workers > 1, with the :class:`Supervisor`."""
+    server = uvicorn.Server(config)
+    sock = config.bind_socket()
+    # uvicorn 0.37-0.4x take the worker's target; later releases make it themselves.
+    if "target" in inspect_signature(Multiprocess.__init__).parameters:
+        supervisor = Supervisor(config, target=server.run, sockets=[sock])  # type: ignore[call-arg]
+    else:
+        supervisor = Supervisor(config, sockets=[sock])
+    try:
+        supervisor.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
 
 
 def worker_app() -> FastAPI:
     """The app of one web worker (uvicorn imports this in each worker process); config and
     database come from CLOSELOOP_CONFIG and CLOSELOOP_DB, set by `serve`."""
-    configure_logging()
-    return create_app(bootstrap(), run_background=False)
+    app = bootstrap()
+    configure_logging(app.tz)
+    return create_app(app, run_background=False)
 
 
 def run_until_signal(server: uvicorn.Server) -> None:
@@ -104,15 +170,17 @@ def serve(
             "--workers needs PostgreSQL ([database] url or CLOSELOOP_DB)"
         )
     check_schema(app)
-    configure_logging()
+    configure_logging(app.tz)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "access_log": False,  # closeloop.web.access writes one JSON line per request
         "proxy_headers": True,
         "forwarded_allow_ips": cfg.forwarded_allow_ips,
-        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+        "timeout_graceful_shutdown": cfg.graceful_shutdown_seconds,
+        "timeout_worker_healthcheck": cfg.worker_healthcheck_seconds,
         "log_level": "info",
+        "log_config": logs.uvicorn_config(app.tz),
     }
     url = f"http://{host}:{port}/"
     if sqlite:
@@ -126,7 +194,11 @@ def serve(
     os.environ["CLOSELOOP_DB"] = app.settings.database_url
     echo(f"closeloop serving {app.settings.zone_name} on {url} with {workers} worker(s)")
     echo(
-        "PostgreSQL: no jobs run in the web workers; run `closeloop scheduler` "
-        "(and the deliverer, `closeloop deliver`) as processes of their own"
+        "PostgreSQL: no jobs run in the web workers; run `closeloop scheduler` as a process "
+        "of its own: it sweeps and delivers the notices"
     )
-    uvicorn.run("closeloop.web.serve:worker_app", factory=True, workers=workers, **options)
+    target = "closeloop.web.serve:worker_app"
+    if workers == 1:
+        uvicorn.run(target, factory=True, **options)
+        return
+    run_workers(uvicorn.Config(target, factory=True, workers=workers, **options))
