@@ -378,3 +378,44 @@ def test_a_killed_web_worker_loses_no_acknowledged_write_and_is_replaced(
         if load is not None:
             load.finish()
         s.kill()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_a_hung_worker_is_replaced_after_the_configured_health_check_and_the_log_says_so(
+    pg_session_app: tuple[App, Any], tmp_path: Path
+) -> None:
+    app, _ = pg_session_app
+    config = config_in(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    default = "worker_healthcheck_seconds = 30"
+    assert default in text
+    config.write_text(text.replace(default, "worker_healthcheck_seconds = 3"))
+    s = Served(config, app.settings.database_url, "--workers", "2")
+    try:
+        s.wait_ready("Application startup complete", times=2)
+        s.wait_listening()
+        drained = Drained(s.proc, s.err)
+        [victim, survivor] = sorted(web_workers(s.proc.pid))
+        os.kill(victim, signal.SIGSTOP)  # alive, and silent: hung
+        poll(
+            lambda: (
+                victim not in web_workers(s.proc.pid)
+                and len(web_workers(s.proc.pid)) == 2
+                and drained.count("Application startup complete") >= 3
+            ),
+            60,
+            "the hung worker replaced",
+        )
+        assert survivor in web_workers(s.proc.pid)
+        with httpx.Client(base_url=s.url, timeout=10) as client:
+            assert client.get("/healthz").status_code == 200
+        code, _, err = s.stop()
+        assert code == 0, err
+        assert f"web worker {victim} did not answer the health check within 3 s" in err
+        # Every line on stderr, uvicorn's too, starts with an ISO 8601 time with an offset.
+        timed = [line for line in err.splitlines() if line.strip()]
+        iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d ")
+        assert timed and all(iso.match(line) for line in timed), timed[:5]
+    finally:
+        s.kill()
