@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.grid import get_grid, lineage, nearest_led
 from closeloop.models import tickets
 

@@ -38,7 +38,8 @@ from typing import Any  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text, update  # noqa: E402
 
 from closeloop import delivery, service, zone  # noqa: E402
-from closeloop.bootstrap import App, bootstrap  # noqa: E402
+from closeloop.app import App  # noqa: E402
+from closeloop.bootstrap import bootstrap  # noqa: E402
 from closeloop.config import load_settings  # noqa: E402
 from closeloop.db import read_only  # noqa: E402
 from closeloop.models import notifications, people, tickets  # noqa: E402

@@ -30,7 +30,8 @@ sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from closeloop import service, zone
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.db import upsert_increment
 from closeloop.models import (

@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from closeloop import grid as grid_mod
 from closeloop import zone
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.models import (
     deferrals,

@@ -39,7 +39,8 @@ from sqlalchemy import create_engine, delete, select, text, update  # noqa: E402
 
 from benchmarks.bulk import add_closed, add_overdue, assigned_row, insert_rows  # noqa: E402
 from closeloop import escalation, zone  # noqa: E402
-from closeloop.bootstrap import App, bootstrap  # noqa: E402
+from closeloop.app import App  # noqa: E402
+from closeloop.bootstrap import bootstrap  # noqa: E402
 from closeloop.config import load_settings  # noqa: E402
 from closeloop.grid import get_grid, lineage, nearest_led  # noqa: E402
 from closeloop.models import escalations, notifications, tickets  # noqa: E402

@@ -1,32 +1,20 @@
-"""The composition root: build the engine, workflow, calendar and deadlines once, from Settings."""
+"""The composition root: build the engine, workflow, calendar, deadlines and the step table once,
+from Settings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from closeloop import steps as steps_mod
+from closeloop.app import App, Clock, StepTable
 from closeloop.calendar import WorkCalendar
 from closeloop.config import Settings, load_settings
 from closeloop.db import make_engine
 from closeloop.deadlines import Deadlines
 from closeloop.models import metadata
-from closeloop.workflow import Workflow, load_workflow
-
-
-@dataclass(frozen=True)
-class App:
-    settings: Settings
-    engine: Engine
-    workflow: Workflow
-    calendar: WorkCalendar
-    deadlines: Deadlines
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return self.settings.timezone
+from closeloop.workflow import load_workflow
 
 
 def bootstrap(
@@ -35,6 +23,8 @@ def bootstrap(
     config_path: Path | None = None,
     database_url: str | None = None,
     engine: Engine | None = None,
+    steps: StepTable | None = None,
+    clock: Clock | None = None,
 ) -> App:
     settings = settings or load_settings(config_path, database_url)
     workflow = load_workflow(settings.workflow_file)
@@ -46,6 +36,8 @@ def bootstrap(
         workflow=workflow,
         calendar=calendar,
         deadlines=deadlines,
+        steps=steps or steps_mod.TABLE,
+        clock=clock or Clock(),
     )
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, not_, or_, select, update
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import UTCDateTime, is_postgres, read_only
 from closeloop.digest import DIGESTIBLE
 from closeloop.models import notifications, people, tickets

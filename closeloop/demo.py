@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from closeloop import delivery, service, zone
-from closeloop.bootstrap import App
+from closeloop import delivery, service, views, zone
+from closeloop.app import App
 from closeloop.campaigns import service as campaigns
 from closeloop.db import read_only
 from closeloop.geo import service as geo
@@ -83,7 +83,7 @@ def run(app: App, now: datetime, *, fresh: bool = False, echo: Echo = print) -> 
         at=at(5),
     )
     for ref in (pile, shed, parking):
-        t = service.show(app, ref)
+        t = views.show(app, ref)
         echo(
             f"   {ref} {t['category_name']} → {t['grid_name']} {t['assignee_name']} "
             f"({t['assignee']}), due {t['due_at']}"
@@ -109,18 +109,18 @@ def run(app: App, now: datetime, *, fresh: bool = False, echo: Echo = print) -> 
         now,
         at=at(5.5),
     )
-    echo(f"   {again} is linked to {service.show(app, again)['recurrence_of']}")
+    echo(f"   {again} is linked to {views.show(app, again)['recurrence_of']}")
 
     for handle in ("yantou.lead", "caoyuan.g2"):
         echo(f"\n== 待办 inbox of {handle}")
-        for t in service.inbox(app, handle):
+        for t in views.inbox(app, handle):
             echo(
                 f"   {t['ref']}  {t['state_name']}  {t['category_name']}  due {t['due_at']}  "
                 f"{t['title']}"
             )
 
     echo(f"\n== 时间线 timeline of {pile}")
-    for e in service.show(app, pile)["events"]:
+    for e in views.show(app, pile)["events"]:
         echo(
             f"   {e['at']}  {e['step']:<8} {e['from'] or '-':>9} → {e['to']:<9} "
             f"{e['by'] or ''}  {e['note'] or ''}"

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, false, or_, select, true, update
 
 from closeloop import outbox
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import is_postgres, read_only
 from closeloop.grid import in_subtree
 from closeloop.models import grids, notifications, people, tickets
@@ -140,7 +140,7 @@ def scope(app: App) -> str:
 
 
 def open_ticket_ids_for(conn: Connection, person_id: int) -> list[int]:
-    """The tickets in the person's inbox (the rule of `service.inbox`): open tickets on the
+    """The tickets in the person's inbox (the rule of `views.inbox`): open tickets on the
     grids they lead and below, fixes waiting for them to check (strictly below a grid they lead,
     or anywhere for a supervisor, never their own fix)."""
     person = conn.execute(select(people.c.roles).where(people.c.id == person_id)).first()

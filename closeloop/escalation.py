@@ -45,8 +45,8 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from closeloop import outbox
-from closeloop.bootstrap import App
+from closeloop import outbox, views
+from closeloop.app import App
 from closeloop.calendar import WorkCalendar
 from closeloop.db import insert_ignoring_duplicates, read_only
 from closeloop.deadlines import Deadlines
@@ -599,8 +599,6 @@ def overdue(
     `grid` keeps the tickets of that grid and the grids below it; `level` keeps those with that
     escalation level (0 = not escalated yet, 1 = one rung up, ...). The query reads the open
     tickets through the (state, due_at) index, never the closed history."""
-    from closeloop import service  # service imports this module's steps: import it late
-
     stage_states = [s for s, st in app.workflow.states.items() if st.stage is not None]
     missed = (
         select(func.min(escalations.c.deadline))
@@ -613,7 +611,7 @@ def overdue(
     )
     with read_only(app.engine) as conn:
         q = (
-            service.listing_select()
+            views.listing_select()
             .add_columns(missed)
             .where(
                 tickets.c.state.in_(stage_states),
@@ -625,14 +623,14 @@ def overdue(
                 g = get_grid(conn, grid)
             except UnknownGrid as exc:
                 raise Invalid(str(exc)) from None
-            q = q.where(in_subtree(service.HOME.c.path, g.path))
+            q = q.where(in_subtree(views.HOME.c.path, g.path))
         if level is not None:
             q = q.where(tickets.c.escalation_level == level)
         rows = sorted(conn.execute(q), key=lambda r: (r.missed_at or r.due_at, r.id))
         supervising = grids_by_ids(conn, {r.supervising_grid_id for r in rows} - {None})
     out = []
     for row in rows:
-        item = service.ticket_summary(app, row, now)
+        item = views.ticket_summary(app, row, now)
         since = row.missed_at or row.due_at
         out.append(
             {

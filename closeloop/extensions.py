@@ -1,5 +1,4 @@
-"""Extension (延期) and deferral (缓办/挂账): the deadline steps of the workflow, and what
-`ticket show` says about a ticket's deadlines.
+"""Extension (延期) and deferral (缓办/挂账): the deadline steps of the workflow.
 
 - request_extension: the responsible leader (or a leader above) asks for a later deadline
   (`--until`, later than the current one) with a reason. One pending request per stage at a time.
@@ -17,26 +16,22 @@
   ladder at the bottom (parking was a supervisor's decision), and its deadline is the resume time
   plus the time that was left, in the same clock.
 
-These are steps: each writes its event in the step's transaction. They send no notices.
+These are steps (named in `closeloop.steps`): each writes its event in the step's transaction.
+They send no notices. What `ticket show` says about them is in `closeloop.views`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from closeloop import escalation, service
-from closeloop.bootstrap import App
+from closeloop import escalation
+from closeloop.app import StepRun
 from closeloop.calendar import Limit
-from closeloop.models import deferrals, escalations, extensions, grids, notifications, people
-from closeloop.service import StepRun
+from closeloop.models import deferrals, extensions, notifications
 from closeloop.tickets import Conflict, Invalid, Ticket
-
-
-def _iso(value: datetime | None, app: App) -> str | None:
-    return value.astimezone(app.tz).isoformat(timespec="seconds") if value else None
+from closeloop.views import iso
 
 
 def _pending(conn: Connection, t: Ticket) -> Any:
@@ -56,22 +51,21 @@ def _reschedule(run: StepRun) -> None:
     )
 
 
-@service.effect("request_extension")
-def _request_extension(run: StepRun) -> None:
+def request_extension(run: StepRun) -> None:
     t, until = run.ticket, run.given.until
     assert until is not None and run.actor is not None  # the workflow requires --until
     if t.due_at is None:
         raise Invalid(f"{t.ref} has no deadline to extend")
     if until <= t.due_at:
         raise Invalid(
-            f"--until {_iso(until, run.app)} must be later than the current deadline "
-            f"{_iso(t.due_at, run.app)}"
+            f"--until {iso(until, run.app)} must be later than the current deadline "
+            f"{iso(t.due_at, run.app)}"
         )
     waiting = _pending(run.conn, t)
     if waiting is not None:
         raise Conflict(
             f"{t.ref} already has an extension request waiting (until "
-            f"{_iso(waiting.until, run.app)}); a supervisor must approve or refuse it first"
+            f"{iso(waiting.until, run.app)}); a supervisor must approve or refuse it first"
         )
     new_id = run.conn.execute(
         insert(extensions)
@@ -97,7 +91,7 @@ def _decide(run: StepRun, status: str, note: str | None) -> Any:
         raise Conflict(f"{t.ref} has no extension request waiting for a decision")
     if status == "approved" and waiting.until <= run.now:
         raise Invalid(
-            f"the requested deadline {_iso(waiting.until, run.app)} has already passed; "
+            f"the requested deadline {iso(waiting.until, run.app)} has already passed; "
             "refuse this request and ask for a new one"
         )
     run.conn.execute(
@@ -109,8 +103,7 @@ def _decide(run: StepRun, status: str, note: str | None) -> Any:
     return waiting
 
 
-@service.effect("approve_extension")
-def _approve_extension(run: StepRun) -> None:
+def approve_extension(run: StepRun) -> None:
     t = run.ticket
     request = _decide(run, "approved", run.given.note)
     run.change.data["previous_due"] = t.due_at.isoformat() if t.due_at else None
@@ -120,17 +113,15 @@ def _approve_extension(run: StepRun) -> None:
     _reschedule(run)
 
 
-@service.effect("refuse_extension")
-def _refuse_extension(run: StepRun) -> None:
+def refuse_extension(run: StepRun) -> None:
     _decide(run, "refused", run.given.reason)
 
 
-@service.effect("defer")
-def _defer(run: StepRun) -> None:
+def defer(run: StepRun) -> None:
     t, review_on = run.ticket, run.given.review_on
     assert review_on is not None and run.actor is not None  # the workflow requires --review-on
     if review_on <= run.now:
-        raise Invalid(f"--review-on {_iso(review_on, run.app)} must be in the future")
+        raise Invalid(f"--review-on {iso(review_on, run.app)} must be in the future")
     assert t.stage is not None and t.due_at is not None  # defer runs only from a stage state
     clock = run.app.deadlines.limit(t.category, t.stage).clock
     left = run.app.calendar.elapsed(run.now, t.due_at, clock) if t.due_at > run.now else None
@@ -153,8 +144,7 @@ def _defer(run: StepRun) -> None:
     run.enter()
 
 
-@service.effect("resume")
-def _resume(run: StepRun) -> None:
+def resume(run: StepRun) -> None:
     t = run.ticket
     assert run.actor is not None
     parked = run.conn.execute(
@@ -184,7 +174,7 @@ def _resume(run: StepRun) -> None:
     run.change.data.update(deferral_id=parked.id, due_at=t.due_at.isoformat())
 
 
-def _stage_left(run: StepRun, stage_no: int, stage: str | None) -> None:
+def stage_left(run: StepRun, stage_no: int, stage: str | None) -> None:
     """A step ended a stage instance: close its escalation ladder, lapse its open request and
     cancel its reminders still waiting in the outbox (a "hurry up" for work already done, sent
     after a channel outage, would mislead)."""
@@ -224,111 +214,3 @@ _CANCEL_REMINDERS = (
         status="cancelled", last_error="the stage ended before delivery: " + bindparam("b_step")
     )
 )
-
-
-service.AFTER_STEP.append(_stage_left)
-
-
-# --- ticket show -------------------------------------------------------------------------------
-
-
-def _rungs_select() -> Any:
-    grid, failed = grids.alias("g"), grids.alias("failed")
-    supervisor = people.alias("sup")
-    return (
-        select(
-            escalations,
-            grid.c.code.label("grid_code"),
-            failed.c.code.label("failed_code"),
-            supervisor.c.handle.label("supervisor_handle"),
-        )
-        .select_from(
-            escalations.join(grid, grid.c.id == escalations.c.grid_id)
-            .outerjoin(failed, failed.c.id == escalations.c.failed_grid_id)
-            .outerjoin(supervisor, supervisor.c.id == escalations.c.supervisor_id)
-        )
-        .where(escalations.c.ticket_id == bindparam("ticket_id"))
-        .order_by(escalations.c.deadline, escalations.c.id)
-    )
-
-
-def _asks_select() -> Any:
-    asker, decider = people.alias("asker"), people.alias("decider")
-    return (
-        select(extensions, asker.c.handle.label("asker"), decider.c.handle.label("decider"))
-        .select_from(
-            extensions.join(asker, asker.c.id == extensions.c.requested_by_id).outerjoin(
-                decider, decider.c.id == extensions.c.decided_by_id
-            )
-        )
-        .where(extensions.c.ticket_id == bindparam("ticket_id"))
-        .order_by(extensions.c.id)
-    )
-
-
-def _parks_select() -> Any:
-    parker, resumer = people.alias("parker"), people.alias("resumer")
-    return (
-        select(deferrals, parker.c.handle.label("parker"), resumer.c.handle.label("resumer"))
-        .select_from(
-            deferrals.join(parker, parker.c.id == deferrals.c.by_id).outerjoin(
-                resumer, resumer.c.id == deferrals.c.resumed_by_id
-            )
-        )
-        .where(deferrals.c.ticket_id == bindparam("ticket_id"))
-        .order_by(deferrals.c.id)
-    )
-
-
-# Built once: `ticket show` runs them for every ticket page and every step's answer.
-_RUNGS, _ASKS, _PARKS = _rungs_select(), _asks_select(), _parks_select()
-
-
-def _show(app: App, conn: Connection, row: Any, out: dict[str, Any]) -> None:
-    key = {"ticket_id": row.id}
-    out["escalations"] = [
-        {
-            "level": e.level,
-            "round": e.round,
-            "grid": e.grid_code,
-            "supervisor": e.supervisor_handle,
-            "failed_grid": e.failed_code,
-            "stage": e.stage,
-            "stage_no": e.stage_no,
-            "deadline": _iso(e.deadline, app),
-            "at": _iso(e.at, app),
-            "closed_at": _iso(e.closed_at, app),
-        }
-        for e in conn.execute(_RUNGS, key)
-    ]
-    out["extensions"] = [
-        {
-            "stage_no": x.stage_no,
-            "status": x.status,
-            "until": _iso(x.until, app),
-            "reason": x.reason,
-            "requested_by": x.asker,
-            "requested_at": _iso(x.requested_at, app),
-            "decided_by": x.decider,
-            "decided_at": _iso(x.decided_at, app),
-            "decision_note": x.decision_note,
-        }
-        for x in conn.execute(_ASKS, key)
-    ]
-    out["deferrals"] = [
-        {
-            "at": _iso(d.at, app),
-            "by": d.parker,
-            "reason": d.reason,
-            "review_on": _iso(d.review_on, app),
-            "remaining_hours": round((d.remaining_seconds or 0.0) / 3600, 2),
-            "resumed_at": _iso(d.resumed_at, app),
-            "resumed_by": d.resumer,
-        }
-        for d in conn.execute(_PARKS, key)
-    ]
-    open_ = [d for d in out["deferrals"] if d["resumed_at"] is None]
-    out["deferred"] = open_[-1] if row.state == "deferred" and open_ else None
-
-
-service.EXTENDERS.append(_show)

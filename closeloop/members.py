@@ -1,7 +1,7 @@
 """The people of a grid beside its leader (网格长): members with a role and a duty.
 
 Members see the grid's inbox and act as its leader for the steps the workflow gives
-"responsible" (`closeloop.tickets.authorize`, `closeloop.service.load_actor`). The file
+"responsible" (`closeloop.tickets.authorize`, `closeloop.views.load_actor`). The file
 `members.csv` is read by `closeloop.memberfile`; a bad file writes nothing. For every grid named
 in the file the file's rows are its members afterwards (a person left out is no longer one).
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid, in_subtree, upsert_person
 from closeloop.gridfile import decode_grid_csv

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.grid import level_name
 from closeloop.models import escalations, grids, notifications, people, ticket_events, tickets
 from closeloop.tickets import Invalid

@@ -48,7 +48,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine, event, exists, func, inspect, select
 
 from closeloop import escalation, service, zone
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.calendar import Limit, WorkCalendar
 from closeloop.config import load_settings
 from closeloop.db import read_only
@@ -307,7 +308,7 @@ def run(
                 else base.calendar
             )
             deadlines = Deadlines(workflow, calendar, base.deadlines.reminder_points)
-            app = App(base.settings, base.engine, workflow, calendar, deadlines)
+            app = replace(base, workflow=workflow, calendar=calendar, deadlines=deadlines)
             requests, skipped = read_requests(file, scenario, workflow)
             return Replay(app, scenario, requests, skipped, progress).run()
         finally:

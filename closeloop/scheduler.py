@@ -45,7 +45,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.config import ConfigError
 
 log = logging.getLogger("closeloop.scheduler")
@@ -73,7 +73,7 @@ JOBS: list[JobSpec] = [
     JobSpec("digest", "closeloop.digest:digest_job", "every 5m", "digests at each digest time"),
     JobSpec(
         "weekly_report",
-        "closeloop.reports.weekly:send_weekly_report",
+        "closeloop.reports.scheduled:send_weekly_report",
         "weekly mon 08:00",
         "the weekly report to the supervisors",
     ),

@@ -1,4 +1,4 @@
-"""Use cases of the loop: submit a problem, run a step, read a ticket, an inbox, a list.
+"""The write side of the loop: submit a problem, run a step (reads are in `closeloop.views`).
 
 Each use case is one transaction: the ticket change, its audit event and its notices commit
 together or not at all. Concurrent changes to one ticket are caught by its version number: the
@@ -7,37 +7,29 @@ second writer gets a Conflict, never a silent overwrite.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Select,
-    and_,
     bindparam,
-    false,
     func,
     insert,
-    or_,
     select,
-    true,
     update,
 )
 
 from closeloop import grid as grids_mod
 from closeloop import outbox
-from closeloop.bootstrap import App
-from closeloop.db import read_only, upsert_increment
-from closeloop.evidence import StoredFile
-from closeloop.grid import Grid, UnknownGrid, in_subtree, led_or_member
+from closeloop.app import App, StepRun
+from closeloop.db import upsert_increment
+from closeloop.evidence import StoredFile, store_file
+from closeloop.grid import Grid, UnknownGrid
 from closeloop.models import (
     escalations,
     evidence,
-    grids,
-    people,
     ref_counters,
     stages,
     ticket_events,
@@ -58,46 +50,10 @@ from closeloop.tickets import (
     check_requirements,
     enter_state,
 )
+from closeloop.views import load_actor
 from closeloop.workflow import StepNotAllowed, UnknownCategory
 
-# Steps the engine itself carries out; the escalation module registers the deadline steps
-# (extension, deferral) into the same table.
-Effect = Callable[["StepRun"], None]
-EFFECTS: dict[str, Effect] = {}
-
 FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
-@dataclass
-class StepRun:
-    """Everything a step effect may read and change, inside the step's transaction."""
-
-    app: App
-    conn: Connection
-    ticket: Ticket
-    actor: Actor | None
-    given: StepInput
-    now: datetime
-    change: Change
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def enter(self) -> None:
-        """Open the stage of the state the step led to (a fresh deadline, the ladder reset)."""
-        enter_state(self.ticket, self.app.workflow, self.ticket.state, self.now, self.app.deadlines)
-
-
-# Called after a step's effect, in its transaction, with the ticket's (stage_no, stage) from
-# before the step: the escalation module closes the ladder of a stage instance that was left.
-AfterStep = Callable[["StepRun", int, str | None], None]
-AFTER_STEP: list[AfterStep] = []
-
-
-def effect(step: str) -> Callable[[Effect], Effect]:
-    def register(fn: Effect) -> Effect:
-        EFFECTS[step] = fn
-        return fn
-
-    return register
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -106,30 +62,7 @@ def effect(step: str) -> Callable[[Effect], Effect]:
 # Statements of the hot path are built once with bound parameters: building and hashing a new
 # statement object per call costs more than SQLite takes to run it.
 # The person with one row per grid they lead or are a member of (`leads` tells which).
-_ACTOR = (
-    select(
-        people.c.id,
-        people.c.handle,
-        people.c.name,
-        people.c.roles,
-        grids.c.path,
-        (grids.c.leader_id == people.c.id).label("leads"),
-    )
-    .select_from(people.outerjoin(grids, led_or_member(people.c.id)))
-    .where(people.c.handle == bindparam("handle"))
-)
 _TICKET = select(tickets).where(tickets.c.ref == bindparam("ref"))
-
-
-def load_actor(conn: Connection, handle: str) -> Actor:
-    rows = conn.execute(_ACTOR, {"handle": handle}).all()
-    if not rows:
-        raise NotFound(f"unknown person '{handle}'")
-    person = rows[0]
-    roles = frozenset(r for r in person.roles.split(",") if r)
-    paths = tuple(r.path for r in rows if r.path is not None and r.leads)
-    member = tuple(r.path for r in rows if r.path is not None and not r.leads)
-    return Actor(person.id, person.handle, person.name, roles, paths, member)
 
 
 def _ticket_row(conn: Connection, ref: str) -> Any:
@@ -659,9 +592,10 @@ def run_step(
     (the web and the API: `[loop] backfill_limit`) also bounds how far back a leader may date
     it, supervisors and administrators going further with a reason. None: the operator's CLI.
     `also(conn, ticket)` runs last inside the step's transaction."""
+    effects = app.steps.effects
     step = app.workflow.steps.get(step_name)
-    if step is None or step_name == "submit" or step_name not in EFFECTS:
-        runnable = ", ".join(s for s in app.workflow.steps if s in EFFECTS)
+    if step is None or step_name == "submit" or step_name not in effects:
+        runnable = ", ".join(s for s in app.workflow.steps if s in effects)
         raise Invalid(f"unknown step '{step_name}'; steps: {runnable}")
     # A ticket changed under us (most often by the sweep moving its reminder time) is read
     # again and every rule checked afresh: a person acting a moment after the sweep must not
@@ -713,10 +647,10 @@ def _run_step_once(
         wf.fire(t, step_name)
         change = Change(step_name, from_state, t.state, given.note or given.reason)
         run = StepRun(app, conn, t, actor, given, when, change, {"responsible": responsible})
-        EFFECTS[step_name](run)
+        app.steps.effects[step_name](run)
         if backfill_reason is not None:
             change.data["backfill_reason"] = backfill_reason
-        for hook in AFTER_STEP:
+        for hook in app.steps.after_step:
             hook(run, *stage_before)
         t.updated_at = when
         save_ticket(conn, t)
@@ -740,8 +674,6 @@ def _attach_evidence(
     now: datetime,
     uploads: Sequence[StoredFile] = (),
 ) -> None:
-    from closeloop.evidence import store_file
-
     stored_files = [store_file(app.settings.evidence_dir, path) for path in files]
     for stored in [*stored_files, *uploads]:
         conn.execute(
@@ -755,311 +687,3 @@ def _attach_evidence(
                 created_at=now,
             )
         )
-
-
-def _verifier(conn: Connection, responsible: Grid) -> int | None:
-    """Who is asked to check a fix: the nearest leader above the responsible grid."""
-    above = grids_mod.lineage(conn, responsible)[:-1]
-    led = grids_mod.nearest_led(above)
-    return led.leader_id if led else None
-
-
-@effect("fix")
-def _fix(run: StepRun) -> None:
-    t = run.ticket
-    assert run.actor is not None
-    t.fixed_by_id = run.actor.id
-    run.enter()
-    verifier = _verifier(run.conn, run.extra["responsible"])
-    if verifier is not None and verifier != run.actor.id:
-        run.change.notices.append(("verification_request", verifier))
-
-
-@effect("reject")
-def _reject(run: StepRun) -> None:
-    t = run.ticket
-    t.rework_count += 1
-    run.enter()
-    run.change.data["reason"] = run.given.reason
-    if t.assignee_id is not None:
-        run.change.notices.append(("rejection", t.assignee_id))
-
-
-@effect("verify")
-def _verify(run: StepRun) -> None:
-    run.enter()
-
-
-@effect("close")
-def _close(run: StepRun) -> None:
-    t = run.ticket
-    run.enter()
-    if t.reporter_email:
-        outbox.enqueue_address(
-            run.conn,
-            kind="closure",
-            address=t.reporter_email,
-            channel="email",
-            locale=run.app.settings.locale,
-            key=f"closure:{t.ref}:{t.stage_no}:reporter",
-            now=run.now,
-            ticket_id=t.id,
-        )
-
-
-@effect("reopen")
-def _reopen(run: StepRun) -> None:
-    t = run.ticket
-    run.enter()
-    run.change.data["reason"] = run.given.reason
-    if t.assignee_id is not None:
-        run.change.notices.append(("assignment", t.assignee_id))
-
-
-@effect("dismiss")
-def _dismiss(run: StepRun) -> None:
-    run.enter()
-    run.change.data["reason"] = run.given.reason
-
-
-@effect("reassign")
-def _reassign(run: StepRun) -> None:
-    t = run.ticket
-    assert run.given.to_grid is not None
-    try:
-        target = grids_mod.get_grid(run.conn, run.given.to_grid)
-    except UnknownGrid as exc:
-        raise Invalid(str(exc)) from None
-    if target.id == t.grid_id:
-        raise Invalid(f"{t.ref} already belongs to grid {target.code}")
-    led = grids_mod.nearest_led(grids_mod.lineage(run.conn, target))
-    if led is None:
-        raise Invalid(f"no grid from {target.code} up to the zone has a leader to assign to")
-    run.change.data.update(from_grid_id=t.grid_id, to_grid=target.code)
-    t.grid_id = target.id
-    t.responsible_grid_id = led.id
-    t.assignee_id = led.leader_id
-    run.enter()
-    if led.leader_id is not None:
-        run.change.notices.append(("assignment", led.leader_id))
-
-
-# --- reading -------------------------------------------------------------------------------
-
-
-HOME = grids.alias("home")
-RESP = grids.alias("resp")
-
-
-@functools.cache
-def listing_select() -> Select[Any]:
-    """Tickets with the codes and handles people read, in one query (no per-row lookups).
-
-    Built once: its joins and aliases cost more to build than SQLite takes to run the query.
-    Callers add to it (`.where()` returns a new statement; this one is never changed)."""
-    home, resp = HOME, RESP
-    sup = grids.alias("sup")
-    assignee = people.alias("assignee")
-    supervisor = people.alias("supervisor")
-    earlier = tickets.alias("earlier")
-    return select(
-        tickets,
-        home.c.code.label("grid_code"),
-        home.c.name.label("grid_name"),
-        resp.c.code.label("responsible_code"),
-        resp.c.name.label("responsible_name"),
-        resp.c.path.label("responsible_path"),
-        assignee.c.handle.label("assignee_handle"),
-        assignee.c.name.label("assignee_name"),
-        sup.c.code.label("supervising_code"),
-        sup.c.level.label("supervising_level"),
-        supervisor.c.handle.label("supervisor_handle"),
-        earlier.c.ref.label("recurrence_ref"),
-    ).select_from(
-        tickets.join(home, home.c.id == tickets.c.grid_id)
-        .join(resp, resp.c.id == tickets.c.responsible_grid_id)
-        .outerjoin(assignee, assignee.c.id == tickets.c.assignee_id)
-        .outerjoin(sup, sup.c.id == tickets.c.supervising_grid_id)
-        .outerjoin(supervisor, supervisor.c.id == tickets.c.supervisor_id)
-        .outerjoin(earlier, earlier.c.id == tickets.c.recurrence_of_id)
-    )
-
-
-def _iso(value: datetime | None, app: App) -> str | None:
-    return value.astimezone(app.tz).isoformat(timespec="seconds") if value else None
-
-
-def lateness(due: datetime | None, now: datetime) -> tuple[bool, float]:
-    """(overdue, hours since the deadline): a stage is late once its deadline has passed."""
-    if due is None or due > now:
-        return False, 0.0
-    return True, round((now - due).total_seconds() / 3600, 1)
-
-
-def ticket_summary(app: App, row: Any, now: datetime | None = None) -> dict[str, Any]:
-    """A ticket as every listing shows it. `now` (default: the clock) judges lateness."""
-    m = row._mapping
-    wf = app.workflow
-    late, late_hours = lateness(m["due_at"], now or datetime.now(UTC))
-    return {
-        "ref": m["ref"],
-        "state": m["state"],
-        "state_name": wf.states[m["state"]].label.get(app.settings.locale),
-        "category": m["category"],
-        "category_name": wf.category(m["category"]).label.get(app.settings.locale),
-        "title": m["title"],
-        "grid": m["grid_code"],
-        "grid_name": m["grid_name"],
-        "responsible_grid": m["responsible_code"],
-        "assignee": m["assignee_handle"],
-        "assignee_name": m["assignee_name"],
-        "stage": m["stage"],
-        "due_at": _iso(m["due_at"], app),
-        "next_escalation_at": _iso(m["next_escalation_at"], app),
-        "overdue": late,
-        "overdue_hours": late_hours,
-        "created_at": _iso(m["created_at"], app),
-        "updated_at": _iso(m["updated_at"], app),
-        "closed_at": _iso(m["closed_at"], app),
-        "rework_count": m["rework_count"],
-        "extension_count": m["extension_count"],
-        "recurrence_of": m["recurrence_ref"],
-        "escalation_level": m["escalation_level"],
-        "supervising_grid": m["supervising_code"],
-        "supervising_level": m["supervising_level"],
-        "supervisor": m["supervisor_handle"],
-        "address": m["address"],
-        "lat": m["lat"],
-        "lon": m["lon"],
-        "description": m["description"],
-        "reporter": m["reporter_name"],
-    }
-
-
-_ACTOR_OF_EVENT = people.alias("actor")
-_SHOW_EVENTS = (
-    select(ticket_events, _ACTOR_OF_EVENT.c.handle.label("actor_handle"))
-    .select_from(
-        ticket_events.outerjoin(_ACTOR_OF_EVENT, _ACTOR_OF_EVENT.c.id == ticket_events.c.actor_id)
-    )
-    .where(ticket_events.c.ticket_id == bindparam("ticket_id"))
-    .order_by(ticket_events.c.id)
-)
-_SHOW_FILES = (
-    select(evidence).where(evidence.c.ticket_id == bindparam("ticket_id")).order_by(evidence.c.id)
-)
-
-
-def show(app: App, ref: str, now: datetime | None = None) -> dict[str, Any]:
-    """The ticket with its whole timeline and evidence."""
-    # A read: on SQLite it must not take the write lock (what a plain connection's BEGIN does).
-    with read_only(app.engine) as conn:
-        row = conn.execute(listing_select().where(tickets.c.ref == ref)).first()
-        if row is None:
-            raise NotFound(f"no ticket {ref}")
-        out = ticket_summary(app, row, now)
-        events = conn.execute(_SHOW_EVENTS, {"ticket_id": row.id})
-        out["events"] = [
-            {
-                "at": _iso(e.at, app),
-                "recorded_at": _iso(e.recorded_at, app),
-                "step": e.step,
-                "by": e.actor_handle or e.actor_label,
-                "from": e.from_state,
-                "to": e.to_state,
-                "note": e.note,
-                "data": e.data or {},
-            }
-            for e in events
-        ]
-        files = conn.execute(_SHOW_FILES, {"ticket_id": row.id})
-        out["evidence"] = [
-            {
-                "id": f.id,
-                "name": f.original_name,
-                "stored_name": f.stored_name,
-                "content_type": f.content_type,
-                "size": f.size,
-                "event": f.event_id,
-            }
-            for f in files
-        ]
-        for extend in EXTENDERS:
-            extend(app, conn, row, out)
-    return out
-
-
-# Later modules (escalation, extensions) add their parts of `ticket show` here.
-EXTENDERS: list[Callable[[App, Connection, Any, dict[str, Any]], None]] = []
-
-OPEN_STATES = ("assigned", "fixed", "verified")
-
-
-def inbox(app: App, handle: str, now: datetime | None = None) -> list[dict[str, Any]]:
-    """What a leader must handle: open tickets on the grids they lead and below, and the fixes
-    waiting for them to verify; late ones first (the longest late at the top: the deadline never
-    moves with escalation), then the soonest deadline."""
-    with read_only(app.engine) as conn:
-        actor = load_actor(conn, handle)
-        if not actor.led_paths and not actor.member_paths and not actor.is_supervisor:
-            return []
-        resp = RESP
-        own = [in_subtree(resp.c.path, p) for p in (*actor.led_paths, *actor.member_paths)]
-        # A fix waits for a leader strictly above the grid that fixed it.
-        to_verify = [and_(in_subtree(resp.c.path, p), resp.c.path != p) for p in actor.led_paths]
-        q = (
-            listing_select()
-            .where(
-                or_(
-                    and_(tickets.c.state == "assigned", or_(false(), *own)),
-                    and_(tickets.c.state.in_(("fixed", "verified")), or_(false(), *to_verify)),
-                    and_(
-                        tickets.c.state.in_(("fixed", "verified")),
-                        tickets.c.fixed_by_id != actor.id,
-                        true() if actor.is_supervisor else false(),
-                    ),
-                )
-            )
-            .order_by(tickets.c.due_at.is_(None), tickets.c.due_at, tickets.c.id)
-        )
-        return [ticket_summary(app, r, now) for r in conn.execute(q)]
-
-
-def list_tickets(
-    app: App,
-    *,
-    states: Iterable[str] = (),
-    grid: str | None = None,
-    limit: int | None = None,
-    now: datetime | None = None,
-) -> list[dict[str, Any]]:
-    states = list(states)
-    unknown = [s for s in states if s not in app.workflow.states]
-    if unknown:
-        raise Invalid(
-            f"unknown state {', '.join(unknown)}; states: {', '.join(app.workflow.states)}"
-        )
-    with read_only(app.engine) as conn:
-        q = listing_select()
-        if states:
-            q = q.where(tickets.c.state.in_(states))
-        if grid is not None:
-            try:
-                g = grids_mod.get_grid(conn, grid)
-            except UnknownGrid as exc:
-                raise Invalid(str(exc)) from None
-            q = q.where(in_subtree(HOME.c.path, g.path))
-        q = q.order_by(tickets.c.id)
-        if limit is not None:
-            q = q.limit(limit)
-        return [ticket_summary(app, r, now) for r in conn.execute(q)]
-
-
-def count_by_state(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(select(tickets.c.state, func.count()).group_by(tickets.c.state))
-    return {s: n for s, n in rows}
-
-
-# The deadline steps (extension, deferral) and the escalation hooks register themselves here, so
-# every entry point that runs steps (CLI, web, replay) has them.
-from closeloop import extensions  # noqa: E402,F401

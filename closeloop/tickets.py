@@ -1,8 +1,9 @@
 """The ticket and the rules of each step: who may act, what a step needs, what it changes.
 
-Pure domain code: no database, no clock. The service layer loads a Ticket, calls `apply_step`
-with the actor, the facts it needs and `now`, and writes back what changed together with the
-event this module describes.
+Pure domain code: no database, no clock. `service.run_step` loads a Ticket, checks the actor
+with `authorize` and the input with `check_requirements`, fires the workflow, runs the step's
+effect (`closeloop.steps`) which fills a `Change`, and writes back the ticket together with the
+event and the notices the Change describes.
 """
 
 from __future__ import annotations

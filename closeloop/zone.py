@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from closeloop import grid as grid_mod
 from closeloop import schema
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.geo import service as geo
 from closeloop.grid import ImportSummary, UnknownGrid, level_name

@@ -8,7 +8,7 @@ from unittest.mock import patch
 
 from typer.testing import CliRunner
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from tests.conftest import CONFIG

@@ -12,6 +12,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, insert, select, text
 
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.db import make_engine
 from closeloop.models import grid_geometries, grids, metadata, people
@@ -158,13 +160,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
     else:
         shared, snapshot = request.getfixturevalue("pg_session_app")
         _reset_pg(shared, snapshot)
-        yield App(
-            _with_storage(shared.settings, tmp_path),
-            shared.engine,
-            shared.workflow,
-            shared.calendar,
-            shared.deadlines,
-        )
+        yield replace(shared, settings=_with_storage(shared.settings, tmp_path))
 
 
 @pytest.fixture
@@ -178,8 +174,6 @@ def sqlite_app(tmp_path: Path, sqlite_template: Path) -> Iterator[App]:
 
 
 def _with_storage(settings: Any, tmp_path: Path) -> Any:
-    from dataclasses import replace
-
     return replace(settings, evidence_dir=tmp_path / "evidence")
 
 

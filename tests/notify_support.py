@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import insert, select, update
 
 from closeloop import escalation, service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import notifications, people, tickets
 from closeloop.tickets import StepInput
 from tests.conftest import NOW

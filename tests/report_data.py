@@ -57,7 +57,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 
 from closeloop import service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import escalations, extensions, grids, people, tickets
 from closeloop.tickets import StepInput
 

@@ -17,8 +17,8 @@ from unittest.mock import patch
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import views
+from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.models import escalations, grids, notifications, people, tickets
@@ -102,7 +102,7 @@ def ticket_row(app: App, ref: str) -> Any:
 
 
 def show(app: App, ref: str) -> dict[str, Any]:
-    return service.show(app, ref)
+    return views.show(app, ref)
 
 
 def hours(h: float) -> timedelta:

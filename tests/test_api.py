@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import evidence, tickets
 from tests.conftest import NOW
 from tests.webtools import JPEG, MICRO, OTHER_MICRO, PNG, VILLAGE, Web, make_web, with_config
@@ -454,12 +454,12 @@ class TestService:
         assert r.json()["database"] in ("sqlite", "postgresql")
 
     def test_health_reports_a_dead_database(self, web: Web) -> None:
+        from dataclasses import replace
+
         from sqlalchemy import create_engine
 
         dead = create_engine("sqlite:////nonexistent/dir/x.db")
-        web.client.app.state.closeloop = web.app.__class__(  # type: ignore[attr-defined]
-            web.app.settings, dead, web.app.workflow, web.app.calendar, web.app.deadlines
-        )
+        web.client.app.state.closeloop = replace(web.app, engine=dead)  # type: ignore[attr-defined]
         r = web.client.get("/healthz")
         assert r.status_code == 503 and r.json()["status"] == "error"
 

@@ -23,7 +23,8 @@ from schemathesis.checks import (
 from sqlalchemy import insert, select
 
 from closeloop import service
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.models import api_tokens, people
 from closeloop.web.app import ManualClock, create_app

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import api_tokens, login_attempts, people, web_sessions
 from closeloop.tickets import Invalid, NotFound
 from closeloop.web import auth

@@ -31,7 +31,7 @@ import uvicorn
 from sqlalchemy import select
 
 from closeloop import escalation, service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import tickets
 from closeloop.web import auth
 from closeloop.web.app import ManualClock, create_app

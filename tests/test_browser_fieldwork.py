@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from closeloop import service
+from closeloop import views
 from closeloop.patrols import service as patrols
 from tests.test_browser import (  # noqa: F401  (fixtures)
     DESKTOP,
@@ -60,7 +60,7 @@ def test_a_village_leaders_patrol_on_a_phone(chromium: Any, live: Live) -> None:
     p = patrols.show_patrol(live.app, 1)
     assert [v["grid"] for v in p["visits"]] == ["JS-A1-V01-G01", "JS-A1-V01-G02"]
     assert [f["ref"] for f in p["found"]] == [ref.group(0)]
-    ticket = service.show(live.app, ref.group(0))
+    ticket = views.show(live.app, ref.group(0))
     assert (ticket["grid"], ticket["assignee"], ticket["reporter"]) == (
         "JS-A1-V01-G02", "yantou.g2", "陈霞桂",
     )  # fmt: skip

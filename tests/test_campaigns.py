@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.campaigns import service as cmod
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from tests.conftest import CONFIG
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

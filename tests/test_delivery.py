@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from closeloop import delivery, scheduler, service
-from closeloop.bootstrap import App
+from closeloop import delivery, scheduler, service, views
+from closeloop.app import App
 from closeloop.delivery import DeliveryReport, Policy, deliver_due
 from closeloop.models import notifications
 from closeloop.tickets import Conflict, NotFound, StepInput
@@ -385,7 +385,7 @@ def test_no_send_starts_once_the_claim_is_about_to_expire(
     hook = receiver()
     app = with_notifiers(webhook_app(napp, f"{hook.base}/hook"), delivery={"lease_seconds": 20})
     service.submit(app, PILE, NOW)
-    keys = add_notices(app, service.list_tickets(app)[0]["ref"], 5, handle="yantou.g3",
+    keys = add_notices(app, views.list_tickets(app)[0]["ref"], 5, handle="yantou.g3",
                        channel="webhook")  # fmt: skip
     ticks = iter(range(0, 10_000, 3))  # every look at the clock is 3 s later
     monkeypatch.setattr(delivery.time, "monotonic", lambda: float(next(ticks)))

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from closeloop import delivery, service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import notifications
 from notifiers.webhook import WebhookChannel
 from tests.conftest import CONFIG, NOW

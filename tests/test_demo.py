@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from closeloop import demo
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.campaigns import service as campaigns
 from closeloop.meetings import service as meetings
 from closeloop.patrols import service as patrols

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from closeloop import digest, outbox, scheduler, service
-from closeloop.bootstrap import App
+from closeloop import digest, outbox, scheduler, service, views
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.delivery import deliver_due
 from closeloop.models import notifications, people, tickets
@@ -211,7 +211,7 @@ def test_the_digest_lists_what_the_inbox_shows(napp: App) -> None:  # noqa: F811
             pid = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar_one()
             ids = digest.open_ticket_ids_for(conn, pid)
             refs = conn.execute(select(tickets.c.ref).where(tickets.c.id.in_(ids))).scalars()
-            assert sorted(refs) == sorted(t["ref"] for t in service.inbox(napp, handle)), handle
+            assert sorted(refs) == sorted(t["ref"] for t in views.inbox(napp, handle)), handle
 
 
 def test_collectors_at_once_write_one_digest_each(napp: App) -> None:  # noqa: F811

@@ -14,8 +14,9 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select, text
 
-from closeloop import escalation, service
-from closeloop.bootstrap import App, bootstrap
+from closeloop import escalation, service, views
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.calendar import Limit
 from closeloop.config import load_settings
 from closeloop.grid import Grid
@@ -131,7 +132,7 @@ class TestLadder:
         # The deadline stays the one the fixer missed; the next rung has a time of its own.
         assert (row.escalation_level, row.escalation_round) == (3, 1)
         assert (row.due_at, row.next_escalation_at) == (utc(cn(2, 9)), utc(cn(9, 9)))
-        shown = service.show(app, ref)
+        shown = views.show(app, ref)
         assert (shown["supervising_grid"], shown["supervisor"]) == ("JS", "zone.lead")
         assert [(e["level"], e["grid"], e["deadline"], e["at"]) for e in shown["escalations"]] == [
             (3, "JS-A1-V01", "2026-04-02T09:00:00+08:00", "2026-04-02T09:00:00+08:00"),
@@ -187,7 +188,7 @@ class TestLadder:
         escalation.sweep(app, utc(cn(3, 9)))
         fixed_at = utc(cn(3, 10))
         service.run_step(app, ref, "fix", "yantou.g3", StepInput(note="清运完毕"), fixed_at)
-        shown = service.show(app, ref)
+        shown = views.show(app, ref)
         assert [e["closed_at"] for e in shown["escalations"]] == ["2026-04-03T10:00:00+08:00"] * 2
         row = ticket_row(app, ref)
         assert (row.stage, row.stage_no, row.escalation_level, row.supervisor_id) == (

@@ -24,7 +24,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.exam import service as store

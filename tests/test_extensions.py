@@ -9,8 +9,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from closeloop import escalation, service
-from closeloop.bootstrap import App
+from closeloop import escalation, service, views
+from closeloop.app import App
 from closeloop.models import deferrals, escalations, extensions
 from closeloop.service import NewProblem
 from closeloop.tickets import Conflict, Invalid, NotPermitted, StepInput
@@ -44,7 +44,7 @@ class TestExtension:
         step(app, ref, "approve_extension", "duban.wang", NOW + hours(2), note="同意")
         row = ticket_row(app, ref)
         assert (row.due_at, row.extension_count) == (cn(3, 9), 1)
-        shown = service.show(app, ref)
+        shown = views.show(app, ref)
         assert shown["extension_count"] == 1
         assert [
             (x["status"], x["until"], x["requested_by"], x["decided_by"], x["decision_note"])
@@ -116,7 +116,7 @@ class TestExtension:
         assert (row.due_at, row.extension_count) == (cn(2, 9), 0)
         with pytest.raises(Conflict, match="no extension request waiting"):
             step(app, ref, "approve_extension", "duban.wang", NOW + hours(3))
-        assert [x["status"] for x in service.show(app, ref)["extensions"]] == ["refused"]
+        assert [x["status"] for x in views.show(app, ref)["extensions"]] == ["refused"]
         ask(app, ref, cn(2, 18), NOW + hours(4))  # a new request is allowed after a refusal
 
     def test_a_request_whose_deadline_has_passed_cannot_be_approved(self, app: App) -> None:
@@ -129,7 +129,7 @@ class TestExtension:
         ref = service.submit(app, PILE, NOW)
         ask(app, ref, cn(3, 9), NOW + hours(1))
         step(app, ref, "fix", "yantou.g3", NOW + hours(2), note="清运完毕")
-        assert [x["status"] for x in service.show(app, ref)["extensions"]] == ["lapsed"]
+        assert [x["status"] for x in views.show(app, ref)["extensions"]] == ["lapsed"]
         with pytest.raises(Conflict, match="no extension request waiting"):
             step(app, ref, "approve_extension", "duban.wang", NOW + hours(3))
 
@@ -184,7 +184,7 @@ class TestDeferral:
             None,
             None,
         )
-        shown = service.show(app, ref)
+        shown = views.show(app, ref)
         assert shown["deferred"] == {
             "at": "2026-04-01T15:00:00+08:00",
             "by": "duban.wang",
@@ -206,7 +206,7 @@ class TestDeferral:
             0,
         )
         assert row.due_at == cn(15, 9) + hours(18)
-        shown = service.show(app, ref)
+        shown = views.show(app, ref)
         assert shown["deferred"] is None
         assert shown["deferrals"][0]["resumed_by"] == "duban.wang"
         # 6 of the 24 hours were used before the deferral: half the stage time is reached 6 h

@@ -10,8 +10,8 @@ import pytest
 from httpx2 import Response
 from sqlalchemy import func, select
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import views
+from closeloop.app import App
 from closeloop.campaigns import service as campaigns
 from closeloop.models import meetings, patrol_visits, tickets
 from tests.test_pages import Browser, browser, flash
@@ -55,7 +55,7 @@ def test_a_patrol_on_the_pages(web: Web) -> None:
     page = leader.get("/patrols/1")
     ref = re.search(r"(EP-2026-\d{6})", page.text)
     assert ref is not None and "水塘边垃圾" in page.text
-    assert service.show(web.app, ref.group(1))["assignee"] == "yantou.g1"
+    assert views.show(web.app, ref.group(1))["assignee"] == "yantou.g1"
     # Someone else's patrol: readable, but no forms; checking in on it is refused.
     other = browser(web, "caoyuan.lead")
     assert 'id="checkin"' not in other.get("/patrols/1").text

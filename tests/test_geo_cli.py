@@ -13,7 +13,7 @@ import pytest
 from shapely.geometry import mapping, shape
 from sqlalchemy import delete, func, select
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.geo import service as geo
 from closeloop.models import grid_geometries
 from tests.conftest import CONFIG

@@ -14,7 +14,7 @@ import pytest
 from shapely.geometry import shape
 from sqlalchemy import delete
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.geo import service as geo
 from closeloop.models import grid_geometries, metadata
 from closeloop.reports.render import render_weekly

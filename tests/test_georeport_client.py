@@ -17,7 +17,7 @@ from georeport import GeoReport
 from requests import HTTPError
 
 from closeloop import service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.tickets import StepInput
 from closeloop.web.app import ManualClock, create_app
 from tests.conftest import NOW

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import idempotency_keys, ticket_events, tickets
 from closeloop.web import idempotency
 from tests.conftest import NOW

@@ -15,8 +15,8 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import service, views
+from closeloop.app import App
 from closeloop.models import people, ticket_events, tickets
 from closeloop.service import NewProblem
 from closeloop.tickets import Conflict, Invalid, NotPermitted, StepInput
@@ -69,7 +69,7 @@ def make_machine(app: App) -> type[RuleBasedStateMachine]:
                 return
             ref = data.draw(st.sampled_from(self.refs))
             self.tick()
-            before = service.show(app, ref)
+            before = views.show(app, ref)
             text = "说明" if with_text else None
             given = StepInput(note=text, reason=text, to_grid=data.draw(st.sampled_from(GRIDS)))
             with app.engine.connect() as conn:
@@ -84,10 +84,10 @@ def make_machine(app: App) -> type[RuleBasedStateMachine]:
                 assert not wf.may(before["state"], step)
                 return
             except (NotPermitted, Invalid):
-                assert service.show(app, ref)["events"] == before["events"]
+                assert views.show(app, ref)["events"] == before["events"]
                 return
             self.successes += 1
-            after = service.show(app, ref)
+            after = views.show(app, ref)
             # the machine, not the caller, decides where a step leads
             assert wf.may(before["state"], step)
             assert after["state"] == wf.next_state(before["state"], step)
@@ -105,7 +105,7 @@ def make_machine(app: App) -> type[RuleBasedStateMachine]:
         @invariant()
         def closed_only_through_verified(self) -> None:
             for ref in self.refs[-3:]:
-                events = service.show(app, ref)["events"]
+                events = views.show(app, ref)["events"]
                 for e in events:
                     if e["to"] == "closed":
                         assert e["from"] == "verified"

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from closeloop import delivery, logs, scheduler, service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.config import ConfigError
 from closeloop.web.serve import why_gone
 from closeloop.web.settings import WebSettings

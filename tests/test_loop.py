@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import service, views
+from closeloop.app import App
 from closeloop.models import notifications, ticket_events, tickets
 from closeloop.service import NewProblem
 from closeloop.tickets import Conflict, Invalid, NotFound, NotPermitted, StepInput
@@ -23,7 +23,7 @@ def step(app: App, ref: str, name: str, by: str, minutes: float, **given: object
 
 
 def events_of(app: App, ref: str) -> list[tuple[str, str | None, str]]:
-    return [(e["step"], e["from"], e["to"]) for e in service.show(app, ref)["events"]]
+    return [(e["step"], e["from"], e["to"]) for e in views.show(app, ref)["events"]]
 
 
 def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
@@ -34,7 +34,7 @@ def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
 class TestSubmit:
     def test_assigned_at_once_to_the_grid_leader(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
-        t = service.show(app, ref)
+        t = views.show(app, ref)
         assert ref == "EP-2026-000001"
         assert (t["state"], t["assignee"], t["responsible_grid"]) == (
             "assigned",
@@ -55,7 +55,7 @@ class TestSubmit:
         # 5 working days = 37.5 working hours from Wednesday 09:00. Wed 1 gives 7 h, Thu 2 7.5,
         # Fri 3 7.5 (22 h); Apr 4-6 is the Qingming holiday; Tue 7 (29.5 h), Wed 8 (37 h); the
         # last half hour is Thu 9 08:30-09:00.
-        assert service.show(app, ref)["due_at"] == "2026-04-09T09:00:00+08:00"
+        assert views.show(app, ref)["due_at"] == "2026-04-09T09:00:00+08:00"
 
     def test_refs_count_per_year(self, app: App) -> None:
         refs = [service.submit(app, PILE, NOW) for _ in range(3)]
@@ -100,10 +100,10 @@ class TestSubmit:
             NOW + timedelta(days=10),
         )
         much_later = service.submit(app, PILE, NOW + timedelta(days=45))
-        assert service.show(app, again)["recurrence_of"] == first
-        assert service.show(app, other_grid)["recurrence_of"] is None
-        assert service.show(app, other_cat)["recurrence_of"] is None
-        assert service.show(app, much_later)["recurrence_of"] is None
+        assert views.show(app, again)["recurrence_of"] == first
+        assert views.show(app, other_grid)["recurrence_of"] is None
+        assert views.show(app, other_cat)["recurrence_of"] is None
+        assert views.show(app, much_later)["recurrence_of"] is None
 
 
 class TestSteps:
@@ -112,7 +112,7 @@ class TestSteps:
         step(app, ref, "fix", "yantou.g3", 60, note="已清运")
         step(app, ref, "verify", "yantou.lead", 120, note="核查通过")
         step(app, ref, "close", "duban.wang", 130)
-        t = service.show(app, ref)
+        t = views.show(app, ref)
         assert t["state"] == "closed" and t["due_at"] is None
         assert t["closed_at"] == "2026-04-01T11:10:00+08:00"
         assert events_of(app, ref) == [
@@ -161,7 +161,7 @@ class TestSteps:
         ref = service.submit(app, PILE, NOW)
         step(app, ref, "fix", "yantou.g3", 60, note="清了一半")
         step(app, ref, "reject", "yantou.lead", 120, reason="没有清理干净")
-        t = service.show(app, ref)
+        t = views.show(app, ref)
         assert (t["state"], t["rework_count"]) == ("assigned", 1)
         assert t["due_at"] == "2026-04-02T11:00:00+08:00"  # 24 h from the rejection
         assert t["events"][-1]["note"] == "没有清理干净"
@@ -172,7 +172,7 @@ class TestSteps:
     def test_dismiss_and_reopen(self, app: App) -> None:
         dup = service.submit(app, PILE, NOW)
         step(app, dup, "dismiss", "yantou.lead", 5, reason="重复上报")
-        assert service.show(app, dup)["state"] == "dismissed"
+        assert views.show(app, dup)["state"] == "dismissed"
         with pytest.raises(Conflict):
             step(app, dup, "fix", "yantou.g3", 10, note="x")
         ref = service.submit(app, PILE, NOW)
@@ -180,13 +180,13 @@ class TestSteps:
         step(app, ref, "verify", "yantou.lead", 20)
         step(app, ref, "close", "yantou.lead", 30)
         step(app, ref, "reopen", "yantou.lead", 60, reason="垃圾又回来了")
-        t = service.show(app, ref)
+        t = views.show(app, ref)
         assert (t["state"], t["closed_at"]) == ("assigned", None)
 
     def test_reassign_moves_the_ticket_to_the_right_grid(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
         step(app, ref, "reassign", "yantou.lead", 10, to_grid="JS-A1-V02-G01")
-        t = service.show(app, ref)
+        t = views.show(app, ref)
         assert (t["grid"], t["assignee"]) == ("JS-A1-V02-G01", "caoyuan.g1")
         with pytest.raises(Invalid, match="unknown grid"):
             step(app, ref, "reassign", "duban.wang", 20, to_grid="NOPE")
@@ -215,7 +215,7 @@ class TestSteps:
             NOW + timedelta(hours=2),
             at=NOW + timedelta(hours=1),
         )
-        assert service.show(app, ref)["events"][-1]["at"] == "2026-04-01T10:00:00+08:00"
+        assert views.show(app, ref)["events"][-1]["at"] == "2026-04-01T10:00:00+08:00"
 
     def test_concurrent_steps_one_wins_the_other_gets_a_clear_error(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
@@ -252,26 +252,26 @@ class TestReading:
         elsewhere = service.submit(
             app, NewProblem(grid="JS-A1-V02", category="random_piling", title="c"), NOW
         )
-        assert [t["ref"] for t in service.inbox(app, "yantou.lead")] == [parking, pile]
-        assert [t["ref"] for t in service.inbox(app, "yantou.g3")] == [pile]
-        assert elsewhere in [t["ref"] for t in service.inbox(app, "area1.lead")]
+        assert [t["ref"] for t in views.inbox(app, "yantou.lead")] == [parking, pile]
+        assert [t["ref"] for t in views.inbox(app, "yantou.g3")] == [pile]
+        assert elsewhere in [t["ref"] for t in views.inbox(app, "area1.lead")]
         step(app, pile, "fix", "yantou.g3", 10, note="x")
         # the fixer's own inbox drops it; the village leader now has it to verify
-        assert service.inbox(app, "yantou.g3") == []
-        assert pile in [t["ref"] for t in service.inbox(app, "yantou.lead")]
+        assert views.inbox(app, "yantou.g3") == []
+        assert pile in [t["ref"] for t in views.inbox(app, "yantou.lead")]
 
     def test_list_by_grid_subtree_and_state(self, app: App) -> None:
         a = service.submit(app, PILE, NOW)
         b = service.submit(app, NewProblem(grid="JS-A1-V02", category="road", title="r"), NOW)
         c = service.submit(app, NewProblem(grid="JS-E01", category="other", title="o"), NOW)
-        assert [t["ref"] for t in service.list_tickets(app, grid="JS-A1")] == [a, b]
-        assert [t["ref"] for t in service.list_tickets(app, grid="JS-A1-V01")] == [a]
-        assert len(service.list_tickets(app, grid="JS")) == 3
-        assert [
-            t["ref"] for t in service.list_tickets(app, states=["assigned"], grid="JS-E01")
-        ] == [c]
+        assert [t["ref"] for t in views.list_tickets(app, grid="JS-A1")] == [a, b]
+        assert [t["ref"] for t in views.list_tickets(app, grid="JS-A1-V01")] == [a]
+        assert len(views.list_tickets(app, grid="JS")) == 3
+        assert [t["ref"] for t in views.list_tickets(app, states=["assigned"], grid="JS-E01")] == [
+            c
+        ]
         with pytest.raises(Invalid, match="unknown state"):
-            service.list_tickets(app, states=["open"])
+            views.list_tickets(app, states=["open"])
 
 
 class TestStorage:

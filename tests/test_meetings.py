@@ -10,8 +10,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import service, views
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.meetings import service as meetings
 from closeloop.models import meeting_attendees, notifications, people, tickets
@@ -56,7 +56,7 @@ def test_a_meeting_its_decision_and_the_next_agenda(app: App) -> None:
     assert (d["id"], d["grid"], d["assignee"], d["state"]) == (1, "JS-A1-V01", "yantou.lead",
                                                                "assigned")  # fmt: skip
     assert d["due_at"] == "2026-04-10T17:30:00+08:00"
-    shown = service.show(app, ref)
+    shown = views.show(app, ref)
     assert shown["reporter"] == "示范例会 #1" and shown["category"] == "random_piling"
     with app.engine.connect() as conn:
         assert conn.execute(select(tickets.c.source).where(tickets.c.ref == ref)).scalar() == (
@@ -70,7 +70,7 @@ def test_a_meeting_its_decision_and_the_next_agenda(app: App) -> None:
             .where(notifications.c.ticket_id == ticket_id)
         ).all()
     assert [tuple(n) for n in notices] == [("assignment", "yantou.lead")]
-    assert [t["ref"] for t in service.inbox(app, "yantou.lead")].count(ref) == 1
+    assert [t["ref"] for t in views.inbox(app, "yantou.lead")].count(ref) == 1
 
     shown_m = run_json(app, "meeting", "show", "1")
     assert [(x["ref"], x["state"], x["open"]) for x in shown_m["decisions"]] == [

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from closeloop import members, service
-from closeloop.bootstrap import App
+from closeloop import members, service, views
+from closeloop.app import App
 from closeloop.memberfile import MemberFileError
 from closeloop.models import grid_members, people
 from closeloop.tickets import NotPermitted, StepInput
@@ -99,9 +99,9 @@ def test_members_answer_for_their_grid(app: App) -> None:
         app, service.NewProblem(grid="JS-A1-V01-G01", category="sanitation", title="户组垃圾"),
         REAL_NOW, at=z(4, 10, 9),
     )  # fmt: skip
-    inbox = [t["ref"] for t in service.inbox(app, "yantou.fs")]
+    inbox = [t["ref"] for t in views.inbox(app, "yantou.fs")]
     assert inbox == [village, on_micro]  # the grid's inbox: its own and the grids below
-    assert service.inbox(app, "caoyuan.lead") == []
+    assert views.inbox(app, "caoyuan.lead") == []
     # Not the micro grid's own steps: that grid has its own leader.
     with pytest.raises(NotPermitted, match="leader \\(or a member\\) of the responsible grid"):
         service.run_step(app, on_micro, "fix", "yantou.fs", StepInput(note="x"), REAL_NOW)
@@ -116,4 +116,4 @@ def test_members_answer_for_their_grid(app: App) -> None:
         app, service.NewProblem(grid="JS", category="other", title="全区道路"), REAL_NOW
     )
     service.run_step(app, zone_ticket, "fix", "zone.deputy", StepInput(note="已办"), REAL_NOW)
-    assert service.show(app, zone_ticket)["state"] == "fixed"
+    assert views.show(app, zone_ticket)["state"] == "fixed"

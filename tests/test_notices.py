@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, select
 
 from closeloop import digest, outbox, service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.models import escalations, notifications, people
 from closeloop.notices import Notice, NoticeError, address_for, context_for, prepare

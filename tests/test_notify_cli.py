@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from closeloop import escalation, service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import notifications
 from tests.conftest import CONFIG, NOW
 from tests.notify_support import Walked, walk_the_loop

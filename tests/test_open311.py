@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from fastapi.testclient import TestClient
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.web.app import create_app
 from tests.conftest import NOW
 from tests.webtools import MICRO, OTHER_MICRO, PNG, Web, make_web, with_config

@@ -16,7 +16,7 @@ from httpx2 import Response
 from sqlalchemy import func, select
 
 from closeloop import escalation
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.gridfile import CHANNELS
 from closeloop.models import evidence, grids, people, tickets
 from closeloop.web import auth, i18n

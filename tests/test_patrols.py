@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import service, views
+from closeloop.app import App
 from closeloop.models import patrol_visits, patrols, ticket_links, tickets
 from closeloop.patrols import service as patrols_service
 from closeloop.patrols.service import CheckIn
@@ -119,7 +119,7 @@ def test_a_patrol_walked_on_the_phone(app: App) -> None:
     ref = patrols_service.report_problem(
         app, pid, by="yantou.lead", problem=problem("JS-A1-V01-G03", "柴堆占道"), now=z(4, 8, 9, 10)
     )
-    shown = service.show(app, ref)
+    shown = views.show(app, ref)
     assert shown["assignee"] == "yantou.g3" and shown["reporter"] == "陈霞桂"
     with app.engine.connect() as conn:
         assert conn.execute(select(tickets.c.source).where(tickets.c.ref == ref)).scalar() == (

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from closeloop import service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.campaigns import rectification
 from closeloop.models import rectification_items, rectifications
 from closeloop.tickets import NotPermitted, StepInput

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from closeloop import replay, service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.service import NewProblem
 from closeloop.tickets import Invalid
 from tests.conftest import CONFIG, NOW, REPO

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.exam import service as store
 from closeloop.exam.render import render_board
 from closeloop.models import metadata

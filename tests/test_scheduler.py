@@ -17,7 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from closeloop import escalation, scheduler, service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.config import ConfigError
 from closeloop.models import escalations
 from closeloop.service import NewProblem

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import tickets
 from tests.conftest import CONFIG, REPO
 

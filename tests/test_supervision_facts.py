@@ -22,8 +22,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from closeloop import escalation, service
-from closeloop.bootstrap import App
+from closeloop import escalation, service, views
+from closeloop.app import App
 from closeloop.models import escalations, metadata, stages, ticket_events, tickets
 from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
@@ -113,11 +113,11 @@ class TestLateStaysLate:
             cn(7, 16, 5),
         )
         service.run_step(app, ref, "approve_extension", "duban.wang", StepInput(), cn(7, 16, 10))
-        shown = service.show(app, ref, cn(7, 17))
+        shown = views.show(app, ref, cn(7, 17))
         assert shown["due_at"] == shown["next_escalation_at"] == "2026-04-08T12:00:00+08:00"
         assert (shown["overdue"], shown["escalation_level"]) == (False, 2)  # the rungs stay
         escalation.sweep(app, cn(8, 12))
-        later = service.show(app, ref, cn(8, 13))
+        later = views.show(app, ref, cn(8, 13))
         assert later["due_at"] == "2026-04-08T12:00:00+08:00"
         assert (later["overdue"], later["overdue_hours"]) == (True, 1.0)
         assert later["next_escalation_at"] == "2026-04-08T16:00:00+08:00"
@@ -213,7 +213,7 @@ class TestHistoryRunsForward:
                     app, ref, "fix", who, StepInput(note="早修好了"), cn(7, 17), at=cn(7, 10, 50)
                 )
         assert _facts(app) == before
-        row = service.show(app, ref)
+        row = views.show(app, ref)
         assert row["state"] == "assigned" and row["escalation_level"] == 2
         assert all(e["closed_at"] is None for e in row["escalations"])
 
@@ -241,7 +241,7 @@ class TestHistoryRunsForward:
         # The operator's CLI may date a step far back, as long as it is after the latest fact.
         with freeze_time(cn(9, 17)):
             cli(app, "ticket", "fix", ref, "--by", "caoyuan.g1", "--note", "x")
-        events = service.show(app, ref)["events"]
+        events = views.show(app, ref)["events"]
         assert events[-1]["step"] == "fix"
 
     def test_the_cli_back_fills_past_the_web_limit(self, app: App) -> None:
@@ -262,7 +262,7 @@ class TestHistoryRunsForward:
                 "--at",
                 "2026-04-07T16:30:00+08:00",
             )
-        events = service.show(app, ref2)["events"]
+        events = views.show(app, ref2)["events"]
         assert (events[-1]["at"], events[-1]["recorded_at"]) == (
             "2026-04-07T16:30:00+08:00",
             "2026-04-09T17:00:00+08:00",

@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, select, text
 
 from benchmarks.bulk import add_overdue
 from closeloop import escalation, zone
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.models import escalations, grids, notifications, people, tickets
 from tests.conftest import CONFIG, IN_CI, NOW, PG_ADMIN_URL, _pg_available

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from benchmarks.bulk import add_overdue
 from closeloop import scheduler
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.models import escalations, notifications, tickets
 from tests.sweep_helpers import copy_sqlite, count, minimal_config, poll, spawn

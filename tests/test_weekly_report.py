@@ -25,19 +25,19 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.models import metadata, notifications, people
 from closeloop.reports.indicators import Figures
 from closeloop.reports.render import render_weekly
+from closeloop.reports.scheduled import send_weekly_report
 from closeloop.reports.weekly import (
     GridRow,
     WeeklyReport,
     build_weekly,
     example_of_week,
     red_and_yellow,
-    send_weekly_report,
 )
 from closeloop.tickets import Invalid
 from tests.conftest import CONFIG

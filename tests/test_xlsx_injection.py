@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.exam import service as store

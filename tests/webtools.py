@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.web import auth
 from closeloop.web.app import ManualClock, create_app
 from tests.conftest import NOW

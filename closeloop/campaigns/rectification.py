@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import views
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.grid import Grid, UnknownGrid, get_grid, in_subtree
 from closeloop.models import grids, rectification_items, rectifications, tickets
@@ -237,7 +237,7 @@ def tick(app: App, item_id: int, by: str, now: datetime) -> dict[str, Any]:
             raise NotFound(f"no rectification item {item_id}")
         g = conn.execute(select(grids.c.code).where(grids.c.id == item.grid_id)).scalar_one()
         grid = get_grid(conn, g)
-        actor = service.load_actor(conn, by)
+        actor = views.load_actor(conn, by)
         if not (
             actor.is_supervisor or actor.answers_for(grid.path) or actor.leads_above(grid.path)
         ):

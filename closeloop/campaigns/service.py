@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, insert, select
 
 from closeloop import service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.campaigns.rules import (
     FIXED_STATES,
     Campaign,

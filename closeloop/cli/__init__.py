@@ -13,6 +13,20 @@ from typing import NoReturn
 
 import typer
 
+from closeloop.cli import (
+    campaigns,
+    core,
+    escalation,
+    exam,
+    geo,
+    meetings,
+    members,
+    notify,
+    patrols,
+    rectify,
+    reports,
+    web,
+)
 from closeloop.cli.common import State, fail, known_errors
 
 app = typer.Typer(
@@ -39,13 +53,12 @@ def _global(
     ctx.obj = State(db=db, config=config)
 
 
-# Command modules register themselves on `app` when imported.
-from closeloop.cli import (  # noqa: E402,F401
+# The command modules, in the order of `closeloop --help`.
+for module in (
     campaigns,
     core,
     escalation,
     exam,
-    geo,
     meetings,
     members,
     notify,
@@ -53,7 +66,9 @@ from closeloop.cli import (  # noqa: E402,F401
     rectify,
     reports,
     web,
-)
+):
+    module.register(app)
+geo.register(core.grid_app)
 
 
 def usage_error_base() -> type[Exception]:

@@ -10,7 +10,6 @@ from typing import Any
 import typer
 
 from closeloop.campaigns import service as campaigns
-from closeloop.cli import app
 from closeloop.cli.common import get_app, now, parse_time, print_json
 from closeloop.db import read_only
 from closeloop.gridfile import decode_grid_csv
@@ -18,7 +17,6 @@ from closeloop.gridfile import decode_grid_csv
 campaign_app = typer.Typer(
     help="The month's concentrated campaign (一月一村大会战).", no_args_is_help=True
 )
-app.add_typer(campaign_app, name="campaign")
 
 
 def _print(c: dict[str, Any]) -> None:
@@ -133,3 +131,8 @@ def campaign_list(
         typer.echo("no campaign" + (f" in {month}" if month else ""))
     for c in shown:
         _print(c)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(campaign_app, name="campaign")

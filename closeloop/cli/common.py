@@ -11,7 +11,8 @@ from typing import Any, NoReturn
 
 import typer
 
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 
 
 @dataclass

@@ -8,8 +8,7 @@ from typing import Any
 
 import typer
 
-from closeloop import service, zone
-from closeloop.cli import app
+from closeloop import service, views, zone
 from closeloop.cli.common import fail, get_app, now, parse_time, print_json
 from closeloop.geo import service as geo
 from closeloop.tickets import StepInput
@@ -20,11 +19,8 @@ grid_app = typer.Typer(
 ticket_app = typer.Typer(
     help="One ticket: show it, or run a step of the loop on it.", no_args_is_help=True
 )
-app.add_typer(grid_app, name="grid")
-app.add_typer(ticket_app, name="ticket")
 
 
-@app.command()
 def init(ctx: typer.Context) -> None:
     """Create or upgrade the database and load the zone from config. Safe to run twice."""
     a = get_app(ctx)
@@ -76,7 +72,6 @@ def grid_show(
         typer.echo(f"    {child['code']:<16} {child['name']}  [{lead}]")
 
 
-@app.command()
 def submit(
     ctx: typer.Context,
     grid: str | None = typer.Option(
@@ -115,7 +110,7 @@ def submit(
 
 
 def _print_ticket(a: Any, ref: str, as_json: bool, *, brief: bool = False) -> None:
-    data = service.show(a, ref)
+    data = views.show(a, ref)
     if as_json:
         print_json(data)
         return
@@ -216,7 +211,6 @@ for _step, _help in STEP_HELP.items():
     _step_command(_step.replace("_", "-") if "_" in _step else _step, _help)
 
 
-@app.command()
 def inbox(
     ctx: typer.Context,
     handle: str = typer.Argument(..., help="Handle of the grid leader"),
@@ -224,7 +218,7 @@ def inbox(
 ) -> None:
     """What this leader must handle, soonest deadline first."""
     a = get_app(ctx)
-    items = service.inbox(a, handle)
+    items = views.inbox(a, handle)
     if as_json:
         print_json(items)
         return
@@ -233,7 +227,6 @@ def inbox(
     _print_rows(a, items)
 
 
-@app.command("tickets")
 def tickets_list(
     ctx: typer.Context,
     state: list[str] = typer.Option([], "--state", help="Only these states; repeatable."),
@@ -243,7 +236,7 @@ def tickets_list(
 ) -> None:
     """List tickets; --grid includes its whole subtree."""
     a = get_app(ctx)
-    items = service.list_tickets(a, states=state, grid=grid, limit=limit)
+    items = views.list_tickets(a, states=state, grid=grid, limit=limit)
     if as_json:
         print_json(items)
         return
@@ -271,7 +264,6 @@ def _short(iso: str | None) -> str:
     return iso[:16].replace("T", " ") if iso else "-"
 
 
-@app.command()
 def demo(
     ctx: typer.Context,
     fresh: bool = typer.Option(False, "--fresh", help="Start from an empty database."),
@@ -283,3 +275,14 @@ def demo(
     if fresh and not a.settings.database_url.startswith("sqlite"):
         fail("--fresh only deletes SQLite databases")
     demo_mod.run(a, now(), fresh=fresh, echo=typer.echo)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(grid_app, name="grid")
+    app.add_typer(ticket_app, name="ticket")
+    app.command()(init)
+    app.command()(submit)
+    app.command()(inbox)
+    app.command("tickets")(tickets_list)
+    app.command()(demo)

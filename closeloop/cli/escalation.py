@@ -8,11 +8,9 @@ from pathlib import Path
 import typer
 
 from closeloop import escalation, logs
-from closeloop.cli import app
 from closeloop.cli.common import get_app, now, parse_time, print_json
 
 
-@app.command()
 def scheduler(
     ctx: typer.Context,
     list_jobs: bool = typer.Option(False, "--list", help="Print the job table and exit."),
@@ -30,7 +28,6 @@ def scheduler(
     raise typer.Exit(scheduler_mod.run_forever(a, echo=lambda s: typer.echo(s, err=True)))
 
 
-@app.command()
 def sweep(
     ctx: typer.Context,
     at: str | None = typer.Option(
@@ -57,7 +54,6 @@ def _local(a: escalation.App, t: datetime) -> str:
     return t.astimezone(a.tz).isoformat(timespec="seconds")
 
 
-@app.command()
 def overdue(
     ctx: typer.Context,
     grid: str | None = typer.Option(None, "--grid", help="Only this grid and the grids below."),
@@ -83,7 +79,6 @@ def overdue(
     typer.echo(f"{len(items)} overdue")
 
 
-@app.command()
 def replay(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="CSV of historical service requests."),
@@ -113,3 +108,11 @@ def replay(
         return
     for line in replay_mod.describe(summary):
         typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.command()(scheduler)
+    app.command()(sweep)
+    app.command()(overdue)
+    app.command()(replay)

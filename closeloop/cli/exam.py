@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from closeloop.bootstrap import App
-from closeloop.cli import app
+from closeloop.app import App
 from closeloop.cli.common import get_app, now, print_json
 from closeloop.exam import service
 from closeloop.exam.render import render_board
@@ -22,7 +21,6 @@ exam_app = typer.Typer(
     " yellow boards, rewards and deductions.",
     no_args_is_help=True,
 )
-app.add_typer(exam_app, name="exam")
 
 _FORMAT_HELP = f"Output format: {', '.join(FORMATS)}."
 _LOCALE_HELP = f"Language: {', '.join(LOCALES)} (default: the zone's)."
@@ -202,3 +200,8 @@ def exam_history(
             f"  {r.month}  #{r.rank:<3} {r.score:>6}  exam {r.exam:>6}{city}  "
             f"{r.tier_zh or '-'}  reward {r.reward}  {'; '.join(flags)}"
         )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(exam_app, name="exam")

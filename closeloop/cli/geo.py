@@ -7,11 +7,9 @@ from pathlib import Path
 import typer
 
 from closeloop.cli.common import fail, get_app, now, print_json
-from closeloop.cli.core import grid_app
 from closeloop.geo import service as geo
 
 
-@grid_app.command("import-geometry")
 def import_geometry(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="GeoJSON FeatureCollection; properties.code per grid"),
@@ -33,7 +31,6 @@ def _read(file: Path) -> str:
         fail(f"{file} is not UTF-8 text")
 
 
-@grid_app.command("locate")
 def locate(
     ctx: typer.Context,
     lat: float = typer.Option(..., "--lat", help="Latitude (WGS 84), e.g. 29.39"),
@@ -51,3 +48,9 @@ def locate(
         return
     typer.echo(f"{found.code}  {found.name}")
     typer.echo("  上级 path: " + " / ".join(f"{p['name']} ({p['code']})" for p in found.lineage))
+
+
+def register(grid_app: typer.Typer) -> None:
+    """Add the geometry commands to `closeloop grid` (core's grid group)."""
+    grid_app.command("import-geometry")(import_geometry)
+    grid_app.command("locate")(locate)

@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 
-from closeloop.cli import app
 from closeloop.cli.common import get_app, now, parse_time, print_json
 from closeloop.meetings import service as meetings
 
@@ -15,7 +14,6 @@ meeting_app = typer.Typer(
     help="Example, on-site, deployment and learning meetings; decisions become tickets.",
     no_args_is_help=True,
 )
-app.add_typer(meeting_app, name="meeting")
 
 
 def _print(m: dict[str, Any]) -> None:
@@ -139,3 +137,8 @@ def meeting_minutes(
     if send:
         n = meetings.send_minutes(a, meeting_id, now())
         typer.echo(f"minutes of meeting {meeting_id}: {n} notices queued")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(meeting_app, name="meeting")

@@ -7,13 +7,11 @@ from pathlib import Path
 import typer
 
 from closeloop import members
-from closeloop.cli import app
 from closeloop.cli.common import get_app, now, print_json
 
 member_app = typer.Typer(
     help="The people of a grid beside its leader (members.csv).", no_args_is_help=True
 )
-app.add_typer(member_app, name="member")
 
 
 @member_app.command("import")
@@ -55,3 +53,8 @@ def member_list(
     for r in rows:
         duty = f" — {r['duty']}" if r["duty"] else ""
         typer.echo(f"{r['grid']:<16} {r['role']}  {r['name']} ({r['handle']}){duty}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(member_app, name="member")

@@ -12,8 +12,7 @@ import typer
 from sqlalchemy import select
 
 from closeloop import delivery, digest, logs
-from closeloop.bootstrap import App
-from closeloop.cli import app
+from closeloop.app import App
 from closeloop.cli.common import fail, get_app, now, parse_time, print_json
 from closeloop.db import read_only
 from closeloop.models import escalations, notifications, people, ticket_events, tickets
@@ -28,8 +27,6 @@ outbox_app = typer.Typer(
     help="The outbox: list notices (default), put a dead one back.",
     invoke_without_command=True,
 )
-app.add_typer(notify_app, name="notify")
-app.add_typer(outbox_app, name="outbox")
 
 
 def _summary(report: delivery.DeliveryReport) -> str:
@@ -39,7 +36,6 @@ def _summary(report: delivery.DeliveryReport) -> str:
     return out
 
 
-@app.command()
 def deliver(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="One pass over what is due, then exit."),
@@ -284,3 +280,10 @@ def make_digests(
         f"digest period ending {report.period_end.astimezone(a.tz):%Y-%m-%d %H:%M}: "
         f"{report.digests} digests, {report.collected} held notices collected"
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(notify_app, name="notify")
+    app.add_typer(outbox_app, name="outbox")
+    app.command()(deliver)

@@ -6,14 +6,12 @@ from typing import Any
 
 import typer
 
-from closeloop.cli import app
 from closeloop.cli.common import fail, get_app, now, parse_time, print_json
 from closeloop.patrols import service as patrols
 
 patrol_app = typer.Typer(
     help="Leaders' patrols down to villages and grids (巡查到村到网格).", no_args_is_help=True
 )
-app.add_typer(patrol_app, name="patrol")
 
 
 def _checkin(text: str) -> patrols.CheckIn:
@@ -111,3 +109,8 @@ def patrol_coverage(
         by_level = " ".join(f"L{k}:{v}" for k, v in r["visits_by_level"].items() if v)
         last = r["last_visit_at"] or "未巡查 never"
         typer.echo(f"{r['grid']:<16} {r['name']}  {r['visits']}  {by_level}  {last}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(patrol_app, name="patrol")

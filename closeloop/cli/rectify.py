@@ -7,14 +7,12 @@ from typing import Any
 import typer
 
 from closeloop.campaigns import rectification
-from closeloop.cli import app
 from closeloop.cli.common import get_app, now, print_json
 
 rectify_app = typer.Typer(
     help="Every village, every month: a record ticked off to zero (一村一月大整治).",
     no_args_is_help=True,
 )
-app.add_typer(rectify_app, name="rectify")
 
 
 def _print(r: dict[str, Any]) -> None:
@@ -101,3 +99,8 @@ def rectify_tick(
     """Tick an item off (销号); a ticket's item is ticked off by closing the ticket."""
     r = rectification.tick(get_app(ctx), item_id, by, now())
     print_json(r) if as_json else _print(r)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(rectify_app, name="rectify")

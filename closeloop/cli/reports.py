@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 
-from closeloop.cli import app
 from closeloop.cli.common import get_app, now, print_json
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid
@@ -21,7 +20,6 @@ report_app = typer.Typer(
     help="The weekly example-meeting report and the tickets behind its figures.",
     no_args_is_help=True,
 )
-app.add_typer(report_app, name="report")
 
 _FORMAT_HELP = f"Output format: {', '.join(FORMATS)}."
 _LOCALE_HELP = f"Language of the report: {', '.join(LOCALES)} (default: the zone's)."
@@ -121,3 +119,8 @@ def report_items(
         typer.echo(
             f"  {i.ref}  {i.grid_code:<16} {state:<6} {local(i.due_at) or '-':<22} {i.title}{level}"
         )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(report_app, name="report")

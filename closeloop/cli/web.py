@@ -10,18 +10,14 @@ import sys
 
 import typer
 
-from closeloop.cli import app
 from closeloop.cli.common import fail, get_app, now, print_json
 
 user_app = typer.Typer(help="Accounts of the web pages: passwords.", no_args_is_help=True)
 token_app = typer.Typer(
     help="API tokens for integrations (also Open311's api_key).", no_args_is_help=True
 )
-app.add_typer(user_app, name="user")
-app.add_typer(token_app, name="token")
 
 
-@app.command()
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -145,3 +141,10 @@ def token_revoke(
 
     t = auth.revoke_token(get_app(ctx), token_id, now())
     typer.echo(f"token {t['id']} ({t['handle']}, {t['label'] or 'no label'}) revoked")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `closeloop` command line."""
+    app.add_typer(user_app, name="user")
+    app.add_typer(token_app, name="token")
+    app.command()(serve)

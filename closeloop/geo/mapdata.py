@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.geo import service as geo
 from closeloop.geo.svgmap import Area, MapView, Metric, Pin, Spot

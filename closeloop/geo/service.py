@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from closeloop import grid as grid_mod
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.geo.locator import Locator, Placed
 from closeloop.geo.rules import DEFAULT_TOLERANCE_M, GridInfo, check_file

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from closeloop import outbox, service
-from closeloop.bootstrap import App
+from closeloop import outbox, service, views
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid
 from closeloop.meetings.rules import (
@@ -226,7 +226,7 @@ def decide(
         ),
         now,
     )
-    shown = service.show(app, ref)
+    shown = views.show(app, ref)
     return {
         "id": meeting_id,
         "meeting": meeting_id,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from closeloop import service
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid, led_or_member
 from closeloop.models import grids, patrol_visits, patrols, people, ticket_links, tickets

@@ -74,7 +74,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import UTCDateTime
 from closeloop.grid import in_subtree
 from closeloop.models import (

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -29,12 +29,10 @@ from markupsafe import Markup
 from closeloop.geo import svgmap
 from closeloop.reports import charts
 from closeloop.reports.indicators import ESCALATION_LEVELS, Figures
+from closeloop.reports.weekly import WeeklyReport
 from closeloop.tickets import Invalid
 from closeloop.workflow import Names, Workflow
 from closeloop.xlsxsafe import safe_row
-
-if TYPE_CHECKING:
-    from closeloop.reports.weekly import WeeklyReport
 
 FORMATS = ("html", "md", "xlsx", "json")
 LOCALES = ("zh_CN", "en")

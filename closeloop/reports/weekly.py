@@ -36,16 +36,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from closeloop import outbox
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.campaigns import service as campaigns_mod
 from closeloop.campaigns.rules import CampaignProgress
 from closeloop.db import read_only
 from closeloop.geo import mapdata
 from closeloop.geo.svgmap import MapView
-from closeloop.models import escalations, grids, notifications, people, tickets
+from closeloop.models import escalations, grids, people, tickets
 from closeloop.patrols.service import PatrolPeriod, period_summary
 from closeloop.reports.indicators import (
     Figures,
@@ -63,8 +62,8 @@ from closeloop.reports.indicators import (
     weeks_before,
 )
 from closeloop.reports.settings import ReportSettings
-from closeloop.service import listing_select
 from closeloop.tickets import Invalid
+from closeloop.views import listing_select
 from closeloop.workflow import Names
 
 COUNT_CHANGES = ("reported", "dispatched", "due", "closed", "closed_on_time", "recurrences")
@@ -566,70 +565,9 @@ def _nearest_led_above(grid: GridRef, refs: Mapping[int, GridRef]) -> GridRef | 
 # --------------------------------------------------------------------------- the weekly job
 
 
-@dataclass(frozen=True)
-class Sent:
-    week: str
-    file: Path
-    url: str
-    notices: int  # rows newly queued (0 when the week was already sent)
-
-    def __str__(self) -> str:
-        return f"weekly report {self.week}: {self.file}, {self.notices} notices queued"
-
-
 def report_path(app: App, week: str, settings: ReportSettings | None = None) -> Path:
     cfg = settings or ReportSettings.from_config(app.settings.section("report"))
     return app.settings.resolve(cfg.out_dir) / f"weekly-{week}.html"
-
-
-def send_weekly_report(app: App, now: datetime) -> Sent:
-    """Render the last full week's report to a file and queue a `weekly_report` notice for every
-    supervisor; idempotent per week (key "weekly_report:<week>:<person id>")."""
-    from closeloop.reports.render import render_weekly
-
-    cfg = ReportSettings.from_config(app.settings.section("report"))
-    report = build_weekly(app, now=now, settings=cfg)
-    week = report.week.label
-    path = report_path(app, week, cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    content = render_weekly(report, "html", locale=app.settings.locale, workflow=app.workflow)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)  # readers never see half a file
-    url = f"{cfg.base_url.rstrip('/')}/{path.name}" if cfg.base_url else path.as_uri()
-    defaults = app.settings.section("notifiers").get("default_channels", ["console"])
-    with app.engine.begin() as conn:
-        recipients = [
-            pid
-            for pid, roles in conn.execute(
-                select(people.c.id, people.c.roles).order_by(people.c.id)
-            )
-            if cfg.recipients_role in (roles or "").split(",")
-        ]
-        before = _queued(conn, week)
-        for pid in recipients:
-            outbox.enqueue(
-                conn,
-                kind="weekly_report",
-                recipient_id=pid,
-                key=f"weekly_report:{week}:{pid}",
-                now=now,
-                default_channels=defaults,
-                payload={"week": week, "file": str(path), "url": url},
-            )
-        # Counted rather than summed from enqueue(): its row count is -1 on PostgreSQL.
-        queued = _queued(conn, week) - before
-    return Sent(week, path, url, queued)
-
-
-def _queued(conn: Connection, week: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(notifications)
-            .where(notifications.c.idempotency_key.like(f"weekly_report:{week}:%"))
-        ).scalar_one()
-    )
 
 
 def grid_paths(conn: Connection) -> dict[str, str]:

@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, false, or_, true
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import views
+from closeloop.app import App
 from closeloop.grid import in_subtree
 from closeloop.models import tickets
 from closeloop.tickets import NotFound, NotPermitted, Ticket, authorize
@@ -31,17 +31,17 @@ from closeloop.web.auth import Principal
 
 @functools.cache
 def listing() -> Select[Any]:
-    """`service.listing_select()`, built once: building its joins and aliases costs more than
+    """`views.listing_select()`, built once: building its joins and aliases costs more than
     SQLite takes to run the query. Callers add to it (`.where()` returns a new statement)."""
-    return service.listing_select()
+    return views.listing_select()
 
 
 def scope_clause(principal: Principal) -> ColumnElement[bool]:
-    """A WHERE clause for `service.listing_select()` keeping what `principal` may see."""
+    """A WHERE clause for `views.listing_select()` keeping what `principal` may see."""
     if principal.is_supervisor:
         return true()
     conds = [
-        or_(in_subtree(service.HOME.c.path, p), in_subtree(service.RESP.c.path, p))
+        or_(in_subtree(views.HOME.c.path, p), in_subtree(views.RESP.c.path, p))
         for p in (*principal.led_paths, *principal.member_paths)
     ]
     return or_(false(), *conds)
@@ -85,7 +85,7 @@ def allowed_steps(app: App, row: Any, principal: Principal) -> list[str]:
     actor = principal.actor
     out = []
     for name, step in wf.steps.items():
-        if name == "submit" or name not in service.EFFECTS or not wf.may(ticket.state, name):
+        if name == "submit" or name not in app.steps.effects or not wf.may(ticket.state, name):
             continue
         try:
             authorize(step, ticket, actor, row.responsible_path)

@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from closeloop import escalation, service, zone
-from closeloop.bootstrap import App
+from closeloop import escalation, service, views, zone
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError, path_of
 from closeloop.geo import service as geo
@@ -67,7 +67,7 @@ def _seconds_left(due: str | datetime | None, now: datetime) -> float | None:
 
 
 def summary(app: App, row: Any, now: datetime) -> dict[str, Any]:
-    out = service.ticket_summary(app, row, now)
+    out = views.ticket_summary(app, row, now)
     out["seconds_left"] = _seconds_left(row.due_at, now)
     return out
 
@@ -87,7 +87,7 @@ def ticket_detail(app: App, principal: Principal, ref: str, now: datetime) -> di
     """The whole ticket for a person allowed to see it (404 otherwise)."""
     with read_only(app.engine) as conn:
         row = access.visible_row(conn, ref, principal)
-    out = service.show(app, ref, now)
+    out = views.show(app, ref, now)
     out["seconds_left"] = _seconds_left(row.due_at, now)
     out["evidence"] = _evidence_items(out["evidence"])
     out["allowed_steps"] = access.allowed_steps(app, row, principal)
@@ -97,7 +97,7 @@ def ticket_detail(app: App, principal: Principal, ref: str, now: datetime) -> di
 def reporter_view(app: App, ref: str, secret: str) -> dict[str, Any]:
     with read_only(app.engine) as conn:
         access.reporter_row(conn, ref, secret)
-    full = service.show(app, ref)
+    full = views.show(app, ref)
     wf, locale = app.workflow, app.settings.locale
 
     def step_name(step: str) -> str:
@@ -245,7 +245,7 @@ def list_tickets(
             path = conn.execute(select(grids.c.path).where(grids.c.code == grid)).scalar()
             if path is None:
                 raise Invalid(f"unknown grid '{grid}'")
-            q = q.where(in_subtree(service.HOME.c.path, path))
+            q = q.where(in_subtree(views.HOME.c.path, path))
         rows = conn.execute(q.order_by(tickets.c.id.desc()).limit(limit).offset(offset)).all()
     return {"items": [summary(app, r, now) for r in rows], "limit": limit, "offset": offset}
 
@@ -418,7 +418,7 @@ def get_evidence(
 )
 def inbox(request: Request, principal: CurrentUser) -> dict[str, Any]:
     app, now = web_app(request), request_now(request)
-    return {"items": with_left(service.inbox(app, principal.handle, now), now)}
+    return {"items": with_left(views.inbox(app, principal.handle, now), now)}
 
 
 def only_visible(

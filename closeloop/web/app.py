@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError
 from closeloop.grid import UnknownGrid

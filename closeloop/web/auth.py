@@ -37,7 +37,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from starlette.concurrency import run_in_threadpool
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import insert_ignoring_duplicates, read_only
 from closeloop.grid import led_or_member
 from closeloop.models import api_tokens, grids, login_attempts, people, web_keys, web_sessions

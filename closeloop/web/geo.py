@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from closeloop import escalation
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.geo import mapdata, svgmap
 from closeloop.geo import service as geo
 from closeloop.geo.svgmap import METRICS, Metric

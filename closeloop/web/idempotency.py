@@ -49,7 +49,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from starlette.concurrency import run_in_threadpool
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.models import idempotency_keys
 from closeloop.tickets import Conflict, DomainError
 from closeloop.web.auth import Principal, client_ip, request_now, web_app, web_settings

@@ -35,8 +35,8 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import service, views
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.geo import service as geo
 from closeloop.models import evidence, tickets
@@ -245,7 +245,7 @@ def _request_out(
     """A ticket as a GeoReport request: never the reporter's name, phone or e-mail, nor the
     notes of the steps; `public` (a read without a key) leaves out the photo too."""
     wf, locale = app.workflow, app.settings.locale
-    s = service.ticket_summary(app, row)
+    s = views.ticket_summary(app, row)
     state = wf.states[row.state]
     notes = f"{state.label.get(locale)} ({row.state})"
     if row.escalation_level:

@@ -27,9 +27,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from closeloop import escalation, service, zone
+from closeloop import escalation, views, zone
 from closeloop import grid as grid_mod
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError
 from closeloop.grid import UnknownGrid, UnknownPerson, level_name
@@ -539,7 +539,7 @@ def inbox(request: Request, principal: OptionalUser) -> Response:
     if isinstance(who, Response):
         return who
     app, now = web_app(request), request_now(request)
-    items = api.with_left(service.inbox(app, who.handle, now), now)
+    items = api.with_left(views.inbox(app, who.handle, now), now)
     todo = [i for i in items if i["state"] == "assigned"]
     check = [i for i in items if i["state"] != "assigned"]
     return render(
@@ -583,7 +583,7 @@ def ticket_list(
 
 
 def _event_ids(app: App, ref: str) -> list[int]:
-    """The ids of a ticket's events, in the order `service.show` lists them (by id)."""
+    """The ids of a ticket's events, in the order `views.show` lists them (by id)."""
     with read_only(app.engine) as conn:
         return list(
             conn.execute(
@@ -880,9 +880,7 @@ def _allowed_by_ref(app: App, principal: Principal, refs: Iterable[str]) -> dict
         return {}
     with read_only(app.engine) as conn:
         rows = conn.execute(
-            service.listing_select().where(
-                tickets.c.ref.in_(wanted), access.scope_clause(principal)
-            )
+            views.listing_select().where(tickets.c.ref.in_(wanted), access.scope_clause(principal))
         ).all()
     return {r.ref: access.allowed_steps(app, r, principal) for r in rows}
 

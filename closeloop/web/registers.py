@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 
-from closeloop import service
-from closeloop.bootstrap import App
+from closeloop import views
+from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.models import deferrals, extensions, people, tickets
 from closeloop.web import access
@@ -45,7 +45,7 @@ def deferred(app: App, scope: ColumnElement[bool], now: datetime) -> list[dict[s
     return [
         {
             "id": r.deferral_id,
-            "ticket": service.ticket_summary(app, r),
+            "ticket": views.ticket_summary(app, r),
             "by": r.deferred_by,
             "at": _iso(app, r.deferred_at),
             "reason": r.deferral_reason,
@@ -91,7 +91,7 @@ def extension_requests(
     return [
         {
             "id": r.extension_id,
-            "ticket": service.ticket_summary(app, r),
+            "ticket": views.ticket_summary(app, r),
             "stage_no": r.extension_stage_no,
             "current_stage": r.extension_stage_no == r.stage_no,
             "requested_by": r.asked_by,

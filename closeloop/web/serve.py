@@ -35,7 +35,8 @@ from sqlalchemy import inspect
 from uvicorn.supervisors import Multiprocess
 
 from closeloop import logs
-from closeloop.bootstrap import App, bootstrap
+from closeloop.app import App
+from closeloop.bootstrap import bootstrap
 from closeloop.tickets import Invalid
 from closeloop.web.app import access_log, create_app
 from closeloop.web.settings import WebSettings

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.evidence import StoredFile, sniff, store_bytes
 from closeloop.tickets import DomainError, Invalid
 from closeloop.web.settings import WebSettings

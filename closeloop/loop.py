@@ -1,0 +1,92 @@
+"""The loop's own steps: what fix, reject, verify, close, reopen, dismiss and reassign do beyond
+moving the state (named in `closeloop.steps`). Each runs inside the step's transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from closeloop import grid as grids_mod
+from closeloop import outbox
+from closeloop.app import StepRun
+from closeloop.grid import Grid, UnknownGrid
+from closeloop.tickets import Invalid
+
+
+def _verifier(conn: Connection, responsible: Grid) -> int | None:
+    """Who is asked to check a fix: the nearest leader above the responsible grid."""
+    above = grids_mod.lineage(conn, responsible)[:-1]
+    led = grids_mod.nearest_led(above)
+    return led.leader_id if led else None
+
+
+def fix(run: StepRun) -> None:
+    t = run.ticket
+    assert run.actor is not None
+    t.fixed_by_id = run.actor.id
+    run.enter()
+    verifier = _verifier(run.conn, run.extra["responsible"])
+    if verifier is not None and verifier != run.actor.id:
+        run.change.notices.append(("verification_request", verifier))
+
+
+def reject(run: StepRun) -> None:
+    t = run.ticket
+    t.rework_count += 1
+    run.enter()
+    run.change.data["reason"] = run.given.reason
+    if t.assignee_id is not None:
+        run.change.notices.append(("rejection", t.assignee_id))
+
+
+def verify(run: StepRun) -> None:
+    run.enter()
+
+
+def close(run: StepRun) -> None:
+    t = run.ticket
+    run.enter()
+    if t.reporter_email:
+        outbox.enqueue_address(
+            run.conn,
+            kind="closure",
+            address=t.reporter_email,
+            channel="email",
+            locale=run.app.settings.locale,
+            key=f"closure:{t.ref}:{t.stage_no}:reporter",
+            now=run.now,
+            ticket_id=t.id,
+        )
+
+
+def reopen(run: StepRun) -> None:
+    t = run.ticket
+    run.enter()
+    run.change.data["reason"] = run.given.reason
+    if t.assignee_id is not None:
+        run.change.notices.append(("assignment", t.assignee_id))
+
+
+def dismiss(run: StepRun) -> None:
+    run.enter()
+    run.change.data["reason"] = run.given.reason
+
+
+def reassign(run: StepRun) -> None:
+    t = run.ticket
+    assert run.given.to_grid is not None
+    try:
+        target = grids_mod.get_grid(run.conn, run.given.to_grid)
+    except UnknownGrid as exc:
+        raise Invalid(str(exc)) from None
+    if target.id == t.grid_id:
+        raise Invalid(f"{t.ref} already belongs to grid {target.code}")
+    led = grids_mod.nearest_led(grids_mod.lineage(run.conn, target))
+    if led is None:
+        raise Invalid(f"no grid from {target.code} up to the zone has a leader to assign to")
+    run.change.data.update(from_grid_id=t.grid_id, to_grid=target.code)
+    t.grid_id = target.id
+    t.responsible_grid_id = led.id
+    t.assignee_id = led.leader_id
+    run.enter()
+    if led.leader_id is not None:
+        run.change.notices.append(("assignment", led.leader_id))
