@@ -570,6 +570,8 @@ def list_outbox(
                 "last_error": r.last_error,
                 "idempotency_key": r.idempotency_key,
                 "created_at": _iso(r.created_at, app),
+                # the earliest it may be delivered (quiet hours); the creation time otherwise
+                "not_before": _iso(r.not_before or r.created_at, app),
                 "sent_at": _iso(r.sent_at, app),
             }
             for r in conn.execute(q)

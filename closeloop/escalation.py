@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -51,8 +51,8 @@ from closeloop.calendar import WorkCalendar
 from closeloop.db import insert_ignoring_duplicates, read_only
 from closeloop.deadlines import Deadlines
 from closeloop.grid import Grid, UnknownGrid, get_grid, grids_by_ids, in_subtree, nearest_led
-from closeloop.models import escalations, grids, notifications, people, tickets
-from closeloop.tickets import Invalid
+from closeloop.models import deferrals, escalations, grids, notifications, people, tickets
+from closeloop.tickets import VERIFIER_STAGES, Invalid
 
 DEFAULT_BATCH = 200
 # Reminder moments computed two ways (forward from the stage start by enter_state, back from the
@@ -393,6 +393,19 @@ class _SweepCache:
         self.default_channels = app.settings.section("notifiers").get(
             "default_channels", ["console"]
         )
+        self._supervisor: list[int | None] = []  # empty: not looked up yet
+
+    def a_supervisor(self, conn: Connection) -> int | None:
+        """A person with the supervisor role: the verifier of a ticket with no grid above."""
+        if not self._supervisor:
+            found = conn.execute(
+                select(people.c.id)
+                .where((literal(",") + people.c.roles + literal(",")).like("%,supervisor,%"))
+                .order_by(people.c.id)
+                .limit(1)
+            ).scalar()
+            self._supervisor = [int(found) if found is not None else None]
+        return self._supervisor[0]
 
     def _load_grids(self, conn: Connection, ids: set[int]) -> None:
         wanted = ids - self.grids.keys()
@@ -424,9 +437,12 @@ class _SweepCache:
         now: datetime,
         ticket_id: int,
         payload: dict[str, Any],
+        not_before: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Outbox rows as `outbox.enqueue` writes them, one per channel of the recipient."""
+        """Outbox rows as `outbox.enqueue` writes them, one per channel of the recipient; held
+        until `not_before` (quiet hours) when given."""
         own, locale = self.people[recipient_id]
+        not_before = not_before or now
         return [
             {
                 "ticket_id": ticket_id,
@@ -438,11 +454,51 @@ class _SweepCache:
                 "idempotency_key": f"{key}:{channel}",
                 "status": "pending",
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": not_before,
+                "not_before": not_before,
                 "created_at": now,
             }
             for channel in outbox.channels_for(own, self.default_channels)
         ]
+
+
+@dataclass(frozen=True)
+class NoticePolicy:
+    """When the sweep's notices may reach people: quiet hours are the zone's non-working time
+    (a notice created then waits for the next working-time start, `not_before`), unless its
+    category is `urgent = true` in the workflow file."""
+
+    calendar: WorkCalendar
+    urgent: frozenset[str]
+    default_channels: tuple[str, ...] = ("console",)
+
+    @classmethod
+    def of(cls, app: App) -> NoticePolicy:
+        urgent = frozenset(k for k, c in app.workflow.categories.items() if c.urgent)
+        defaults = app.settings.section("notifiers").get("default_channels", ["console"])
+        return cls(app.calendar, urgent, tuple(defaults))
+
+    def not_before(self, now: datetime, category: str | None) -> datetime:
+        return outbox.quiet_until(self.calendar, now, urgent=category in self.urgent)
+
+    def workday(self, moment: datetime) -> str:
+        """The zone date a notice held until `moment` belongs to (its working day)."""
+        return moment.astimezone(self.calendar.tz).date().isoformat()
+
+
+def _acting(
+    chain: list[Grid], row: Any, conn: Connection, cache: _SweepCache
+) -> tuple[list[Grid], int | None]:
+    """The ladder a stage climbs and the person who must act in it. The fix stage: the
+    responsible grid and its leader (the assignee). Verification and closing: the verifier, the
+    leader of the nearest led grid above the responsible one (or a supervisor when there is
+    none); the ladder then starts from the verifier's grid."""
+    if row.stage not in VERIFIER_STAGES:
+        return chain, row.assignee_id
+    verifier = nearest_led(chain[:-1])
+    if verifier is None:
+        return chain, cache.a_supervisor(conn)
+    return chain[: chain.index(verifier) + 1], verifier.leader_id
 
 
 def _sweep_batch(
@@ -455,8 +511,10 @@ def _sweep_batch(
         return result
     chains = cache.chains(conn, rows)
     done: list[tuple[Any, Plan]] = []
+    acting: dict[int, int | None] = {}  # ticket id -> the person who must act in its stage
     for row in rows:
-        p = plan(app.deadlines, TicketClock.of(row), chains[row.responsible_grid_id], now)
+        chain, acting[row.id] = _acting(chains[row.responsible_grid_id], row, conn, cache)
+        p = plan(app.deadlines, TicketClock.of(row), chain, now)
         # Compare-and-set first: if the ticket changed since it was read, nothing of it is written.
         changed = conn.execute(
             _CAS,
@@ -498,23 +556,25 @@ def _sweep_batch(
     ids = _rung_ids(conn, [row for row, p in done if p.rungs])
     cache.load_people(
         conn,
-        [row.assignee_id for row, _ in done if row.assignee_id is not None]
+        [a for a in acting.values() if a is not None]
         + [r.supervisor_id for _, p in done for r in p.rungs if r.supervisor_id is not None],
     )
+    policy = NoticePolicy.of(app)
     notices: list[dict[str, Any]] = []
     # A reminder is once per (ticket, stage instance, fraction), whatever moved the deadline
     # since: one already in the outbox is neither written again (its key) nor counted.
     planned = [
         cache.notice_rows(
             "reminder",
-            row.assignee_id,
+            who,
             f"reminder:{row.ref}:{row.stage_no}:{fraction:g}",
             now,
             row.id,
             {"stage_no": row.stage_no, "fraction": fraction, "deadline": deadline.isoformat()},
+            policy.not_before(now, row.category),
         )
         for row, p in done
-        if row.assignee_id is not None
+        if (who := acting[row.id]) is not None
         for fraction, deadline in p.reminders
     ]
     sent = _existing_keys(conn, [n["idempotency_key"] for rows_ in planned for n in rows_])
@@ -523,35 +583,97 @@ def _sweep_batch(
             result.reminders += 1
             notices += rows_
     for row, p in done:
-        for rung in p.rungs:
+        when = policy.not_before(now, row.category)
+        day = policy.workday(when)
+        late_leader = acting[row.id]
+        for i, rung in enumerate(p.rungs):
             esc_id = ids[(row.id, row.stage_no, rung.level, rung.round)]
             key = f"{row.ref}:{row.stage_no}:{rung.level}:{rung.round}"
+            # A repeat at the zone: not the first supervision of this stage, and not a climb to
+            # a new level. Its supervisor gets one summary per working day instead.
+            repeat = rung.round >= 1 and not (row.escalation_level == 0 and i == 0)
             if rung.supervisor_id is not None:
-                notices += cache.notice_rows(
-                    "supervision",
-                    rung.supervisor_id,
-                    f"supervision:{key}",
-                    now,
-                    row.id,
-                    {"escalation_id": esc_id},
-                )
-            if row.assignee_id is not None:
+                if repeat:
+                    notices += cache.notice_rows(
+                        "supervision",
+                        rung.supervisor_id,
+                        f"supervision:summary:{rung.supervisor_id}:{day}",
+                        now,
+                        row.id,
+                        {"escalation_id": esc_id, "summary": True, "day": day},
+                        when,
+                    )
+                else:
+                    notices += cache.notice_rows(
+                        "supervision",
+                        rung.supervisor_id,
+                        f"supervision:{key}",
+                        now,
+                        row.id,
+                        {"escalation_id": esc_id},
+                        when,
+                    )
+            if late_leader is not None:
+                # The late leader: one reminder per working day per ticket, however many rungs.
                 notices += cache.notice_rows(
                     "reminder",
-                    row.assignee_id,
-                    f"reminder:{key}:late",
+                    late_leader,
+                    f"reminder:{row.ref}:{row.stage_no}:late:{day}",
                     now,
                     row.id,
                     {
                         "stage_no": row.stage_no,
                         "fraction": 1.0,
-                        "deadline": rung.deadline.isoformat(),
+                        "deadline": (row.due_at or rung.deadline).isoformat(),
                         "late": True,
                         "escalation_id": esc_id,
                     },
+                    when,
                 )
+    notices += _review_reminders(conn, [row for row, _ in done if row.stage is None], now, policy)
     insert_ignoring_duplicates(conn, notifications, notices, "idempotency_key")
     return result
+
+
+def _review_reminders(
+    conn: Connection, rows: Sequence[Any], now: datetime, policy: NoticePolicy
+) -> list[dict[str, Any]]:
+    """Deferred tickets whose review date came: a reminder to the supervisor who deferred."""
+    if not rows:
+        return []
+    by_id = {r.id: r for r in rows}
+    d, p = deferrals, people
+    out: list[dict[str, Any]] = []
+    for f in conn.execute(
+        select(d.c.id, d.c.ticket_id, d.c.by_id, d.c.review_on, p.c.channels, p.c.locale)
+        .join(p, p.c.id == d.c.by_id)
+        .where(d.c.ticket_id.in_(list(by_id)), d.c.resumed_at.is_(None))
+    ):
+        row = by_id[f.ticket_id]
+        when = policy.not_before(now, row.category)
+        out += [
+            {
+                "ticket_id": row.id,
+                "recipient_id": f.by_id,
+                "channel": channel,
+                "kind": "reminder",
+                "locale": f.locale,
+                "payload": {
+                    "fraction": 1.0,
+                    "deadline": f.review_on.isoformat(),
+                    "review": True,
+                    "deferral_id": f.id,
+                },
+                "idempotency_key": f"review:{row.ref}:{f.id}:{channel}",
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": when,
+                "not_before": when,
+                "created_at": now,
+            }
+            for channel in outbox.channels_for(f.channels, policy.default_channels)
+        ]
+    return out
 
 
 _SENT = select(notifications.c.idempotency_key).where(

@@ -142,6 +142,7 @@ def defer(run: StepRun) -> None:
         deferral_id=new_id, review_on=review_on.isoformat(), remaining_seconds=remaining
     )
     run.enter()
+    t.next_check_at = review_on  # the sweep reminds the supervisor who deferred it then
 
 
 def resume(run: StepRun) -> None:

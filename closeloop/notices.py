@@ -146,6 +146,8 @@ class _Facts:
     # The n-th supervision of its ticket (escalations.round counts only repeats at the zone).
     escalation_ordinals: dict[int, int] = field(default_factory=dict)
     contact: Any = None
+    # supervision summaries: notice id -> (ticket ids listed, those new since the last summary)
+    summaries: dict[int, tuple[list[int], set[int]]] = field(default_factory=dict)
 
 
 def _load_people(conn: Connection, ids: Iterable[int | None], facts: _Facts) -> None:
@@ -470,10 +472,18 @@ def _context(
             "remaining": max(deadline - b.now, timedelta(0)),
             "fraction": float(fraction),
             "late_by": max(b.now - deadline, timedelta(0)) if p.get("late") else timedelta(0),
+            "review": bool(p.get("review")),
         }
         ctx["reminder"] = reminder
     elif notice.kind == "supervision":
         ctx["escalation"] = b.escalation(_int(p, "escalation_id", notice), locale)
+        if p.get("summary"):
+            ids, new = b.facts.summaries.get(notice.id, ([], set()))
+            ctx["summary"] = {
+                "day": str(p.get("day", "")),
+                "items": [b.ticket(i, locale) for i in ids],
+                "new": [b.facts.tickets[i].ref for i in ids if i in new],
+            }
     elif notice.kind == "rejection":
         reason = p.get("reason")
         if not isinstance(reason, str):
@@ -519,6 +529,57 @@ def digest_ticket_ids(app: App, conn: Connection, notice: Notice) -> list[int]:
     return list(order)
 
 
+def summary_ticket_ids(
+    app: App, conn: Connection, notice: Notice, now: datetime
+) -> tuple[list[int], set[int]]:
+    """What a supervisor's daily 督办 summary lists: every ticket they supervise that is still
+    late at `now`, those with a rung since their previous summary first (then the longest
+    late); and which are new."""
+    stage_states = [k for k, st in app.workflow.states.items() if st.stage is not None]
+    t, x, n = tickets, escalations, notifications
+    late = (
+        conn.execute(
+            select(t.c.id)
+            .where(
+                t.c.supervisor_id == notice.recipient_id,
+                t.c.state.in_(stage_states),
+                t.c.escalation_level > 0,
+                t.c.due_at <= now,
+            )
+            .order_by(t.c.due_at, t.c.id)
+        )
+        .scalars()
+        .all()
+    )
+    if not late:
+        return [], set()
+    since = conn.execute(
+        select(func.max(n.c.created_at)).where(
+            n.c.recipient_id == notice.recipient_id,
+            n.c.kind == "supervision",
+            n.c.idempotency_key.like("supervision:summary:%"),
+            n.c.id < notice.id,
+            ~n.c.idempotency_key.like(
+                f"supervision:summary:{notice.recipient_id}:{notice.payload.get('day')}:%"
+            ),
+        )
+    ).scalar()
+    new: set[int] = set(late)
+    if since is not None:
+        new = set(
+            conn.execute(
+                select(x.c.ticket_id)
+                .where(
+                    x.c.ticket_id.in_(late),
+                    x.c.supervisor_id == notice.recipient_id,
+                    x.c.at > since,
+                )
+                .distinct()
+            ).scalars()
+        )
+    return [i for i in late if i in new] + [i for i in late if i not in new], new
+
+
 # --- the whole batch --------------------------------------------------------------------------
 
 
@@ -529,9 +590,16 @@ def _load_for(
         raise ValueError("notices need an aware `now`")
     facts = _Facts()
     digest_items = {n.id: digest_ticket_ids(app, conn, n) for n in batch if n.kind == "digest"}
+    for n in batch:
+        if n.kind == "supervision" and n.payload.get("summary") and n.recipient_id is not None:
+            facts.summaries[n.id] = summary_ticket_ids(app, conn, n, now)
     _load_tickets(
         conn,
-        [*(n.ticket_id for n in batch), *(i for ids in digest_items.values() for i in ids)],
+        [
+            *(n.ticket_id for n in batch),
+            *(i for ids in digest_items.values() for i in ids),
+            *(i for ids, _ in facts.summaries.values() for i in ids),
+        ],
         facts,
     )
     _load_people(conn, (n.recipient_id for n in batch), facts)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from closeloop.calendar import WorkCalendar
 from closeloop.db import insert_ignoring_duplicates
 from closeloop.models import notifications, people
 from notifiers.message import KINDS as NOTICE_KINDS
@@ -21,6 +22,14 @@ KINDS = NOTICE_KINDS  # the notice kinds the templates know
 
 
 _PERSON = select(people.c.channels, people.c.locale).where(people.c.id == bindparam("id"))
+
+
+def quiet_until(calendar: WorkCalendar, now: datetime, *, urgent: bool = False) -> datetime:
+    """The earliest moment a notice to a person created at `now` may be delivered: at once in
+    the zone's working time (or for an urgent category), else the next working-time start."""
+    if urgent or calendar.is_working_time(now):
+        return now
+    return calendar.next_working_moment(now)
 
 
 def channels_for(person_channels: str, default: Sequence[str]) -> list[str]:
@@ -38,8 +47,10 @@ def enqueue(
     default_channels: Sequence[str],
     ticket_id: int | None = None,
     payload: Mapping[str, Any] | None = None,
+    not_before: datetime | None = None,
 ) -> int:
-    """Queue one notice per channel of the recipient; returns how many rows were new.
+    """Queue one notice per channel of the recipient; returns how many rows were new. A notice
+    held for quiet hours is not delivered before `not_before`.
 
     `key` identifies the cause (e.g. "assignment:EP-2026-000001:17"); with the channel it forms
     the idempotency key, so writing the same notice twice stores it once.
@@ -58,7 +69,8 @@ def enqueue(
             "idempotency_key": f"{key}:{channel}",
             "status": "pending",
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": not_before or now,
+            "not_before": not_before or now,
             "created_at": now,
         }
         for channel in channels_for(person.channels, default_channels)

@@ -38,6 +38,7 @@ from closeloop.models import (
 )
 from closeloop.models import extensions as extension_rows
 from closeloop.tickets import (
+    VERIFIER_STAGES,
     Actor,
     Change,
     Conflict,
@@ -208,14 +209,12 @@ def _acting_grid(conn: Connection, t: Ticket) -> int:
     return t.responsible_grid_id
 
 
-# Stages whose work is the verifier's (the leader above the responsible grid), not the fixer's.
-VERIFIER_STAGES = ("verify", "close")
-
-
 def _send_notices(
     app: App, conn: Connection, t: Ticket, change: Change, event_id: int, now: datetime
 ) -> None:
     defaults = app.settings.section("notifiers").get("default_channels", ["console"])
+    urgent = app.workflow.category(t.category).urgent
+    not_before = outbox.quiet_until(app.calendar, now, urgent=urgent)
     for kind, person_id in change.notices:
         outbox.enqueue(
             conn,
@@ -226,6 +225,7 @@ def _send_notices(
             default_channels=defaults,
             ticket_id=t.id,
             payload={"event_id": event_id, **change.data},
+            not_before=not_before,
         )
 
 

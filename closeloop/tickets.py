@@ -172,6 +172,12 @@ def _present(value: object) -> bool:
     return value is not None and (not isinstance(value, str) or value.strip() != "")
 
 
+# Stages whose work is the verifier's (the leader of the grid above the responsible one, or a
+# supervisor), not the fixer's: their reminders go to the verifier and their ladder climbs from
+# the verifier's grid.
+VERIFIER_STAGES = ("verify", "close")
+
+
 class StagePlanner(Protocol):
     def due(self, category: str, stage: str, start: datetime) -> datetime: ...
     def first_check(self, category: str, stage: str, start: datetime) -> datetime: ...

@@ -68,6 +68,7 @@ class Category:
     action: str
     limits: Mapping[str, StageLimit]  # stage name -> limit
     escalate_every: StageLimit
+    urgent: bool = False  # notices about it are sent at once, even outside working time
 
 
 class _Probe:
@@ -239,8 +240,11 @@ def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow
             f"{where}.escalate_every",
             problems,
         )
+        urgent = spec.get("urgent", False)
+        if not isinstance(urgent, bool):
+            problems.append(f"{where}.urgent must be true or false, not {urgent!r}")
         categories[key] = Category(
-            key, _names(spec, where, problems), str(action), limits, escalate
+            key, _names(spec, where, problems), str(action), limits, escalate, urgent is True
         )
     if not categories:
         problems.append("categories: a workflow needs at least one category")

@@ -12,7 +12,7 @@ the workflow and grid data, the templates do not translate domain words.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class Recipient(TypedDict):
@@ -72,6 +72,7 @@ class ReminderView(TypedDict):
     remaining: timedelta
     fraction: float  # share of the stage time already used, e.g. 0.5
     late_by: timedelta  # zero before the deadline; after it, the leader who is late is told
+    review: bool  # a deferral's review date: the supervisor who deferred is told
 
 
 class ReportView(TypedDict):
@@ -107,8 +108,17 @@ class ReminderContext(TicketContext):
     reminder: ReminderView
 
 
+class SummaryView(TypedDict):
+    """A supervisor's daily 督办 summary: every ticket still late under them."""
+
+    day: str  # the working day it belongs to, YYYY-MM-DD in the zone
+    items: list[TicketView]  # new since the last summary first, then the longest late
+    new: list[str]  # refs of the tickets new since the last summary
+
+
 class SupervisionContext(TicketContext):
     escalation: EscalationView
+    summary: NotRequired[SummaryView]  # repeats at the zone: one summary per working day
 
 
 class RejectionContext(TicketContext):

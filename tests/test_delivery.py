@@ -264,6 +264,7 @@ def test_a_permanent_refusal_is_dead_at_once_with_the_reason(
         "last_error": row.last_error,
         "idempotency_key": row.idempotency_key,
         "created_at": "2026-04-01T09:00:00+08:00",
+        "not_before": "2026-04-01T09:00:00+08:00",  # working time: at once
         "sent_at": None,
     }
     assert deliver_due(app, NOW + timedelta(days=1)).claimed == 0  # dead stays dead

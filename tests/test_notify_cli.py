@@ -35,6 +35,7 @@ FIELDS = [
     "last_error",
     "idempotency_key",
     "created_at",
+    "not_before",
     "sent_at",
 ]
 
