@@ -32,6 +32,7 @@ Scenario TOML:
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 import tempfile
 import time
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, event, exists, func, inspect, select
+from sqlalchemy import Connection, Engine, event, exists, func, inspect, select
 
 from closeloop import escalation, service, zone
 from closeloop.app import App
@@ -505,6 +506,7 @@ class Replay:
                 )
             ):
                 hours.setdefault(cat, []).append((closed_at - created).total_seconds() / 3600)
+            load = notice_load(conn, self.scenario.tz)
             busiest = conn.execute(
                 select(people.c.handle, people.c.name, func.count().label("n"))
                 .select_from(escalations.join(people, people.c.id == escalations.c.supervisor_id))
@@ -523,6 +525,7 @@ class Replay:
             "escalations": {str(k): v for k, v in sorted(levels.items(), reverse=True)},
             "reminders": self.reminders,
             "notices": by_kind,
+            "notices_per_person_day": load,
             "median_hours_to_close": {
                 cat: round(statistics.median(v), 1) for cat, v in sorted(hours.items())
             },
@@ -552,6 +555,31 @@ class Replay:
         }
 
 
+def notice_load(conn: Connection, tz: ZoneInfo) -> dict[str, Any]:
+    """What a notice policy costs people: notices per person and zone day (the day a notice may
+    first be delivered, `not_before`), counting a notice once whatever its channels. `max` and
+    `p95` (nearest rank) are over the (person, day) pairs that got at least one notice."""
+    per: Counter[tuple[int, str]] = Counter()
+    seen: set[str] = set()
+    n = notifications
+    for person, key, channel, created, held in conn.execute(
+        select(
+            n.c.recipient_id, n.c.idempotency_key, n.c.channel, n.c.created_at, n.c.not_before
+        ).where(n.c.recipient_id.is_not(None))
+    ):
+        notice = key.removesuffix(f":{channel}")
+        if notice in seen:
+            continue
+        seen.add(notice)
+        day = (held or created).astimezone(tz).date().isoformat()
+        per[(person, day)] += 1
+    counts = sorted(per.values())
+    if not counts:
+        return {"max": 0, "p95": 0, "person_days": 0}
+    rank = max(1, math.ceil(0.95 * len(counts)))
+    return {"max": counts[-1], "p95": counts[rank - 1], "person_days": len(counts)}
+
+
 def _first_reasons(skipped: list[dict[str, Any]]) -> str:
     return "; ".join(f"line {s['line']}: {s['reason']}" for s in skipped[:3]) or "the file is empty"
 
@@ -567,6 +595,8 @@ def describe(summary: Mapping[str, Any]) -> list[str]:
         "督办 escalations by level: "
         + (", ".join(f"L{k}: {v}" for k, v in s["escalations"].items()) or "none")
         + f"; tickets escalated {s['tickets_escalated']}; reminders {s['reminders']}",
+        "通知负荷 notices per person and day: "
+        f"max {s['notices_per_person_day']['max']}, p95 {s['notices_per_person_day']['p95']}",
         "中位办结时长 median hours to close: "
         + ", ".join(f"{k} {v}" for k, v in s["median_hours_to_close"].items()),
         "督办最多 busiest supervisors: "

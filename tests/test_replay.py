@@ -102,6 +102,9 @@ class TestSummary:
             "caoyuan.lead",
             "yantou.lead",
         ]
+        load = out["notices_per_person_day"]
+        assert set(load) == {"max", "p95", "person_days"}
+        assert 1 <= load["p95"] <= load["max"] and load["person_days"] >= 4
         assert out["simulated"]["from"] == "2026-01-05T08:00:00-08:00"
         assert out["simulated"]["to"] == "2026-01-09T09:30:00-08:00"
         assert out["policy"]["fix_within"] == {
