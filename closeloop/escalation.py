@@ -18,9 +18,12 @@ Rules, for a ticket in a stage with a deadline (`due_at`):
   grid above it, is the supervisor. One `escalations` row per rung, unique on
   (ticket, stage_no, level, round), with the missed deadline and the run time; a "supervision"
   notice {escalation_id} to the supervisor; a "reminder" notice to the late leader with
-  {stage_no, fraction: 1.0, deadline: the missed deadline, late: true, escalation_id}. The stage
-  gets a new deadline one escalation interval (per category) after the missed one. At the zone
-  (level 1) the supervision repeats each interval with round 1, 2, ...
+  {stage_no, fraction: 1.0, deadline: the stage deadline, late: true, escalation_id}. The
+  deadline (`due_at`) never moves with escalation: the next rung (`next_escalation_at`) is one
+  escalation interval (per category) after the previous one. At the zone (level 1) the
+  supervision repeats each interval with round 1, 2, ... Who is told and when (the verifier in
+  the verify and close stages, quiet hours, one summary per supervisor and working day for the
+  repeats, one late reminder per ticket and working day) is `NoticePolicy` and `_acting` below.
 - `tickets.escalation_level` counts the rungs climbed to a new grid level (0 = not escalated);
   `escalations.level` is the grid level supervising (3 small, 2 medium, 1 zone).
 - Catch-up: after downtime a sweep climbs rung after rung in deadline order until the deadline
@@ -714,9 +717,10 @@ def overdue(
     app: App, now: datetime, *, grid: str | None = None, level: int | None = None
 ) -> list[dict[str, Any]]:
     """Every ticket that missed the deadline of its current stage and is not done with it,
-    most overdue first: those past `due_at`, and those already escalated (their `due_at` is the
-    next rung's). Deferred tickets have no deadline and are not in it; extended ones count from
-    their new deadline. `overdue_hours` runs from the first deadline the stage missed.
+    most overdue first (by the first deadline the stage missed, `missed_deadline`): those past
+    `due_at`, and those already escalated (an extension may have given them a later `due_at`).
+    Deferred tickets have no deadline and are not in it. `overdue` and `overdue_hours` are
+    measured from `due_at`, as in every listing.
 
     `grid` keeps the tickets of that grid and the grids below it; `level` keeps those with that
     escalation level (0 = not escalated yet, 1 = one rung up, ...). The query reads the open

@@ -436,20 +436,23 @@ def stage_deadline_at(moment: Any) -> ColumnElement[Any]:
     return func.coalesce(extended, s.c.due_at)
 
 
-def late_stages(moment: datetime) -> Select[Any]:
+def late_stages(moment: datetime) -> Any:
     """Stage instances late at `moment`: started before it, not ended by it, and their deadline
     (as it stood then) passed. Escalated or not; a deferral ends the instance, so a ticket
-    deferred by then is not late. Columns: ticket_id, stage_no, stage, deadline."""
+    deferred by then is not late. Columns: ticket_id, stage_no, stage, deadline.
+
+    Two index ranges of (ended_at, due_at): the instances still open, and those ended after
+    `moment`; never the whole history. An approved extension only moves a deadline later, so
+    a stage due after `moment` as set cannot be late then."""
     s = stages
     deadline = stage_deadline_at(moment)
-    return select(s.c.ticket_id, s.c.stage_no, s.c.stage, deadline.label("deadline")).where(
-        s.c.started_at < moment,
-        or_(s.c.ended_at.is_(None), s.c.ended_at >= moment),
-        # An approved extension only moves a deadline later: a stage due after `moment` as set
-        # cannot be late then. This range is what the index reads.
-        s.c.due_at < moment,
-        deadline < moment,
-    )
+
+    def part(ended: ColumnElement[bool]) -> Select[Any]:
+        return select(s.c.ticket_id, s.c.stage_no, s.c.stage, deadline.label("deadline")).where(
+            ended, s.c.due_at < moment, s.c.started_at < moment, deadline < moment
+        )
+
+    return union_all(part(s.c.ended_at.is_(None)), part(s.c.ended_at >= moment))
 
 
 # --------------------------------------------------------------------------- SQL facts
