@@ -19,8 +19,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from closeloop import escalation, service
-from closeloop.bootstrap import App
+from closeloop import escalation, service, views
+from closeloop.app import App
 from closeloop.models import escalations, notifications, people
 from closeloop.notices import Notice, context_for
 from closeloop.service import NewProblem
@@ -232,5 +232,5 @@ class TestTheRightPerson:
         with app.engine.connect() as conn:
             row = conn.execute(select(escalations)).one()
         assert (row.stage, row.deadline) == ("fix", cn(8, 9).astimezone(UTC))
-        shown = service.show(app, ref)
+        shown = views.show(app, ref)
         assert shown["escalations"][0]["failed_grid"] == "JS-A1-V01-G03"
