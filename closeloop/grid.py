@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Connection,
+    FromClause,
     and_,
     bindparam,
+    false,
     insert,
     or_,
     select,
+    true,
+    union_all,
     update,
 )
 
@@ -76,6 +82,29 @@ def led_or_member(person_id: ColumnElement[int]) -> ColumnElement[bool]:
         grids.c.leader_id == person_id,
         grids.c.id.in_(select(grid_members.c.grid_id).where(grid_members.c.person_id == person_id)),
     )
+
+
+def with_own_grids(
+    columns: Sequence[Any], base: FromClause, *where: ColumnElement[bool]
+) -> CompoundSelect[Any]:
+    """A person's row (from `base`, which holds `people`) once per grid they lead or once with
+    no path, then once per grid they are a member of; `leads` tells which. Two index lookups
+    joined by UNION ALL: an OR in one join condition would scan every grid."""
+    led = (
+        select(*columns, grids.c.path, true().label("leads"))
+        .select_from(base.outerjoin(grids, grids.c.leader_id == people.c.id))
+        .where(*where)
+    )
+    member = (
+        select(*columns, grids.c.path, false().label("leads"))
+        .select_from(
+            base.join(grid_members, grid_members.c.person_id == people.c.id).join(
+                grids, grids.c.id == grid_members.c.grid_id
+            )
+        )
+        .where(*where)
+    )
+    return union_all(led, member)
 
 
 def level_name(level: int, locale: str = "zh_CN") -> str:

@@ -62,7 +62,6 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 # Statements of the hot path are built once with bound parameters: building and hashing a new
 # statement object per call costs more than SQLite takes to run it.
-# The person with one row per grid they lead or are a member of (`leads` tells which).
 _TICKET = select(tickets).where(tickets.c.ref == bindparam("ref"))
 
 

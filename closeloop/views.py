@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, false, func, or_, se
 from closeloop import grid as grids_mod
 from closeloop.app import App
 from closeloop.db import read_only
-from closeloop.grid import UnknownGrid, in_subtree, led_or_member
+from closeloop.grid import UnknownGrid, in_subtree, with_own_grids
 from closeloop.models import (
     deferrals,
     escalations,
@@ -30,17 +30,11 @@ from closeloop.models import (
 )
 from closeloop.tickets import Actor, Invalid, NotFound
 
-_ACTOR = (
-    select(
-        people.c.id,
-        people.c.handle,
-        people.c.name,
-        people.c.roles,
-        grids.c.path,
-        (grids.c.leader_id == people.c.id).label("leads"),
-    )
-    .select_from(people.outerjoin(grids, led_or_member(people.c.id)))
-    .where(people.c.handle == bindparam("handle"))
+# The person with one row per grid they lead or are a member of (`leads` tells which).
+_ACTOR = with_own_grids(
+    (people.c.id, people.c.handle, people.c.name, people.c.roles),
+    people,
+    people.c.handle == bindparam("handle"),
 )
 
 

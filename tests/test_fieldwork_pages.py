@@ -111,3 +111,28 @@ def test_the_campaign_board_and_its_phone_form(web: Web) -> None:
     shown = campaigns.show_campaign(web.app, c.id, web.clock())
     assert shown["found"] == 1 and len(shown["tagged"]) == 1
     assert "墙角垃圾" not in b.get("/campaigns").text and "四月大会战" in b.get("/campaigns").text
+
+
+def test_a_member_sees_the_grids_inbox_and_fixes_on_the_page(web: Web) -> None:
+    from closeloop import members
+
+    members.import_members_text(
+        web.app, "grid_code,handle,name,role\nJS-A1-V01,yantou.fs,林第一,第一书记\n", web.clock()
+    )
+    ref = service.submit(
+        web.app,
+        service.NewProblem(grid="JS-A1-V01", category="sanitation", title="村委会后墙垃圾"),
+        web.clock(),
+    )
+    member = browser(web, "yantou.fs")
+    assert ref in member.get("/inbox").text  # the grid's inbox
+    assert 'id="step-fix"' in member.get(f"/tickets/{ref}").text
+    r = post(member, f"/tickets/{ref}/steps/fix", {"note": "已清理"})
+    assert r.status_code == 303 and web.state(ref) == "fixed"
+    # Another village's ticket stays invisible to them.
+    other = service.submit(
+        web.app,
+        service.NewProblem(grid="JS-A1-V02", category="sanitation", title="曹园"),
+        web.clock(),
+    )
+    assert member.get(f"/tickets/{other}").status_code == 404

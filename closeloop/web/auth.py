@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from closeloop.app import App
 from closeloop.db import insert_ignoring_duplicates, read_only
-from closeloop.grid import led_or_member
+from closeloop.grid import with_own_grids
 from closeloop.models import api_tokens, grids, login_attempts, people, web_keys, web_sessions
 from closeloop.tickets import Actor, DomainError, Invalid, NotFound, NotPermitted
 from closeloop.web.schemas import ERROR_RESPONSES, Text
@@ -118,42 +118,27 @@ class Principal:
         return bool(self.led_paths or self.member_paths)
 
 
-# The person with the paths of the grids they lead (one row per grid, or one with no path),
-# joined to what proves who they are. Built once with bound parameters: these run on every
-# request, and building a statement costs more than SQLite takes to run it.
-_WHO = (
-    people.c.id,
-    people.c.handle,
-    people.c.name,
-    people.c.roles,
-    grids.c.path,
-    (grids.c.leader_id == people.c.id).label("leads"),
+# The person with the paths of the grids they lead or are a member of (one row per grid, or one
+# with no path), joined to what proves who they are. Built once with bound parameters: these run
+# on every request, and building a statement costs more than SQLite takes to run it.
+_WHO = (people.c.id, people.c.handle, people.c.name, people.c.roles)
+_BY_PERSON = with_own_grids(_WHO, people, people.c.id == bindparam("person_id"))
+_BY_TOKEN = with_own_grids(
+    (*_WHO, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at),
+    api_tokens.join(people, people.c.id == api_tokens.c.person_id),
+    api_tokens.c.token_hash == bindparam("digest"),
+    api_tokens.c.revoked_at.is_(None),
 )
-_LED = led_or_member(people.c.id)
-_BY_PERSON = (
-    select(*_WHO)
-    .select_from(people.outerjoin(grids, _LED))
-    .where(people.c.id == bindparam("person_id"))
-)
-_BY_TOKEN = (
-    select(*_WHO, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
-    .select_from(
-        api_tokens.join(people, people.c.id == api_tokens.c.person_id).outerjoin(grids, _LED)
-    )
-    .where(api_tokens.c.token_hash == bindparam("digest"), api_tokens.c.revoked_at.is_(None))
-)
-_BY_SESSION = (
-    select(
+_BY_SESSION = with_own_grids(
+    (
         *_WHO,
         web_sessions.c.id.label("session_id"),
         web_sessions.c.created_at,
         web_sessions.c.seen_at,
         web_sessions.c.expires_at,
-    )
-    .select_from(
-        web_sessions.join(people, people.c.id == web_sessions.c.person_id).outerjoin(grids, _LED)
-    )
-    .where(web_sessions.c.token_hash == bindparam("digest"))
+    ),
+    web_sessions.join(people, people.c.id == web_sessions.c.person_id),
+    web_sessions.c.token_hash == bindparam("digest"),
 )
 
 
