@@ -10,7 +10,7 @@ import pytest
 from httpx2 import Response
 from sqlalchemy import func, select
 
-from closeloop import views
+from closeloop import service, views
 from closeloop.app import App
 from closeloop.campaigns import service as campaigns
 from closeloop.models import meetings, patrol_visits, tickets
