@@ -94,6 +94,15 @@ class TestSubmit:
         assert count(web, tickets) == 2
         assert count(web, idempotency_keys) == 1  # the expired row was swept
 
+    def test_an_expired_answer_is_never_replayed_however_many_expired(self, web: Web) -> None:
+        for i in range(idempotency.PRUNE + 5):  # more expired rows than one claim sweeps
+            web.client.post("/api/tickets", json=REPORT, headers=key(f"other-{i}"))
+        first = web.client.post("/api/tickets", json=REPORT, headers=key("mine")).json()
+        web.clock.advance(timedelta(hours=25))
+        again = web.client.post("/api/tickets", json=REPORT, headers=key("mine"))
+        assert again.status_code == 201 and again.json()["ref"] != first["ref"]
+        assert "Idempotent-Replayed" not in again.headers
+
     def test_the_stored_answer_is_not_readable_without_the_key(self, web: Web) -> None:
         made = web.client.post("/api/tickets", json=REPORT, headers=key("k-secret-1")).json()
         with web.app.engine.connect() as conn:

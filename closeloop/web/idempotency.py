@@ -53,6 +53,7 @@ from closeloop.app import App
 from closeloop.models import idempotency_keys
 from closeloop.tickets import Conflict, DomainError
 from closeloop.web.auth import Principal, client_ip, request_now, web_app, web_settings
+from closeloop.web.writers import one_writer
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -194,13 +195,13 @@ class Claim:
 
     def finish(self, status: int, content_type: str, body: bytes) -> Response:
         """Store the final answer (its own transaction) and return it."""
-        with self.app.engine.begin() as conn:
+        with one_writer(self.app.engine), self.app.engine.begin() as conn:
             self.record(conn, status, content_type, body)
         return Response(body, status, media_type=content_type)
 
     def release(self) -> None:
         """The request failed without an answer worth keeping: let the key be used again."""
-        with self.app.engine.begin() as conn:
+        with one_writer(self.app.engine), self.app.engine.begin() as conn:
             conn.execute(
                 delete(idempotency_keys).where(
                     idempotency_keys.c.id == self.id,
@@ -216,8 +217,11 @@ def _try_claim(
     """One attempt: the claim, the stored answer, or None while another request runs."""
     key_hash = hashlib.sha256(key.encode()).hexdigest()
     token = secrets.token_hex(16)
+    this = (idempotency_keys.c.scope == scope) & (idempotency_keys.c.key_hash == key_hash)
     for _ in range(3):
-        with app.engine.begin() as conn:
+        with one_writer(app.engine), app.engine.begin() as conn:
+            # This key's row if it expired, and a few other expired rows (everyone's).
+            conn.execute(delete(idempotency_keys).where(this, idempotency_keys.c.expires_at <= now))
             old = select(idempotency_keys.c.id).where(idempotency_keys.c.expires_at <= now)
             conn.execute(
                 delete(idempotency_keys).where(
