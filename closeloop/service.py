@@ -490,7 +490,9 @@ def _submit_in(
     if problem.due_at is not None:
         if problem.due_at <= when:
             raise Invalid(f"the deadline {problem.due_at.isoformat()} is not after {when}")
-        t.due_at = problem.due_at
+        # The given deadline replaces the category's: the first rung comes at it, and the sweep
+        # looks at the ticket no later than then (reminders are placed before it).
+        t.due_at = t.next_escalation_at = problem.due_at
         t.next_check_at = min(t.next_check_at or problem.due_at, problem.due_at)
     values = {k: getattr(t, k) for k in Ticket.__dataclass_fields__ if k != "id"}
     values.update(

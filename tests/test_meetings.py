@@ -178,3 +178,19 @@ def test_bad_meetings_and_decisions_are_refused_whole(app: App) -> None:
             "--due", "2026-04-30T09:00:00+08:00", "--category", "nope",
         )  # fmt: skip
     assert count(app, tickets) == before
+
+
+def test_a_late_decision_climbs_the_ladder_like_any_ticket(app: App) -> None:
+    from closeloop import escalation, views
+
+    m = meetings.add_meeting(app, kind="deployment", at=z(4, 7, 9), place="JS",
+                             attendees=["zone.lead"], now=z(4, 7, 10))  # fmt: skip
+    # 'other' has 3 working days to fix; the meeting gives one afternoon.
+    d = meetings.decide(app, m["id"], grid="JS-A1-V01-G02", title="今天下班前清运",
+                        due=z(4, 7, 17, 30), now=z(4, 7, 10))  # fmt: skip
+    assert d["assignee"] == "yantou.g2" and d["due_at"] == "2026-04-07T17:30:00+08:00"
+    assert escalation.sweep(app, z(4, 7, 17, 29)).escalations == 0
+    swept = escalation.sweep(app, z(4, 7, 17, 31))
+    assert swept.escalations == 1
+    shown = views.show(app, d["ref"])
+    assert (shown["escalation_level"], shown["supervising_grid"]) == (1, "JS-A1-V01")  # one rung up
