@@ -33,7 +33,7 @@ LEADER, VILLAGE_LEADER, OTHER_LEADER, SUPERVISOR, ADMIN = (
 )
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "closeloop" / "web" / "templates"
-PAGES_PY = REPO / "closeloop" / "web" / "pages.py"
+PAGES = REPO / "closeloop" / "web" / "pages"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -122,7 +122,7 @@ def forms_on(r: Response) -> set[str]:
 
 def test_every_key_the_pages_use_is_in_both_languages() -> None:
     used = set()
-    for path in [*TEMPLATES.glob("*.html"), PAGES_PY]:
+    for path in [*TEMPLATES.glob("*.html"), *PAGES.glob("*.py")]:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]+)["']""", path.read_text()))
     assert used, "no keys found: the pattern is wrong"
     built = {k for k in used if k.endswith(".")}  # t("help." ~ step): checked below

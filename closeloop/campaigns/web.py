@@ -18,7 +18,7 @@ from closeloop.grid import in_subtree
 from closeloop.models import grids
 from closeloop.web import staffpages
 from closeloop.web.auth import OptionalUser, Principal, request_now, require_csrf, web_app
-from closeloop.web.pages import page_locale, render
+from closeloop.web.pages.base import page_locale, render
 
 router = APIRouter(include_in_schema=False)
 

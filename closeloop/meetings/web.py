@@ -16,7 +16,7 @@ from closeloop.meetings.rules import KINDS, kind_name
 from closeloop.tickets import Invalid
 from closeloop.web import staffpages
 from closeloop.web.auth import OptionalUser, Principal, request_now, require_csrf, web_app
-from closeloop.web.pages import page_locale, render
+from closeloop.web.pages.base import page_locale, render
 
 router = APIRouter(include_in_schema=False)
 WHAT = "record meetings"

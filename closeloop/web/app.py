@@ -29,12 +29,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from closeloop.app import App
+from closeloop.campaigns import web as campaign_pages
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError
 from closeloop.grid import UnknownGrid
 from closeloop.logs import iso_now
+from closeloop.meetings import web as meeting_pages
+from closeloop.patrols import web as patrol_pages
 from closeloop.tickets import DomainError
+from closeloop.web import api, auth, geo, open311
 from closeloop.web.auth import NotAuthenticated
+from closeloop.web.pages import admin, inbox, public, reports, supervise, ticket
+from closeloop.web.pages import base as page_base
 from closeloop.web.settings import WebSettings
 from closeloop.workflow import StepNotAllowed, UnknownCategory
 
@@ -320,11 +326,6 @@ class BackgroundJobs:
 def create_app(app: App, *, clock: Clock | None = None, run_background: bool = False) -> FastAPI:
     """The web service for one zone. `run_background` also runs the scheduler in this process
     (the single-process SQLite set-up); several web workers leave it to `closeloop scheduler`."""
-    from closeloop.campaigns import web as campaign_pages
-    from closeloop.meetings import web as meeting_pages
-    from closeloop.patrols import web as patrol_pages
-    from closeloop.web import api, auth, geo, open311, pages
-
     cfg = WebSettings.from_settings(app.settings)
 
     @asynccontextmanager
@@ -365,6 +366,8 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     fa.include_router(patrol_pages.router)
     fa.include_router(meeting_pages.router)
     fa.include_router(campaign_pages.router)
-    fa.include_router(pages.router)
-    fa.state.page_error = pages.error_page
+    # The pages, area by area (the order is the order routes are matched in).
+    for area in (public, inbox, ticket, supervise, reports, admin):
+        fa.include_router(area.router)
+    fa.state.page_error = page_base.error_page
     return fa

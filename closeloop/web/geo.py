@@ -21,7 +21,7 @@ from closeloop.reports.render import pct
 from closeloop.reports.weekly import build_weekly
 from closeloop.tickets import NotPermitted
 from closeloop.web.auth import OptionalUser, request_now, web_app
-from closeloop.web.pages import page_locale, render
+from closeloop.web.pages.base import page_locale, render
 
 router = APIRouter()
 MAP_LEVELS = (2, 3, 4)

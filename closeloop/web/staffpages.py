@@ -15,8 +15,8 @@ from closeloop.db import read_only
 from closeloop.grid import in_subtree
 from closeloop.models import grids
 from closeloop.tickets import NotPermitted
-from closeloop.web import pages
 from closeloop.web.auth import Principal
+from closeloop.web.pages import base as pages
 
 # A refused form: the domain's errors and a number that is not one.
 FORM_ERRORS: tuple[type[Exception], ...] = (*pages.FORM_ERRORS, ValueError)
