@@ -53,8 +53,9 @@ def test_a_meeting_its_decision_and_the_next_agenda(app: App) -> None:
             "--due", "2026-04-10T17:30:00+08:00", "--category", "random_piling",
         )  # fmt: skip
     ref = d["ref"]
-    assert (d["id"], d["grid"], d["assignee"], d["state"]) == (1, "JS-A1-V01", "yantou.lead",
-                                                               "assigned")  # fmt: skip
+    assert (d["id"], d["meeting"], d["grid"], d["assignee"], d["state"]) == (
+        1, 1, "JS-A1-V01", "yantou.lead", "assigned",
+    )  # fmt: skip
     assert d["due_at"] == "2026-04-10T17:30:00+08:00"
     shown = views.show(app, ref)
     assert shown["reporter"] == "示范例会 #1" and shown["category"] == "random_piling"

@@ -90,6 +90,7 @@ def _decisions(conn: Connection, app: App, meeting_id: int) -> list[dict[str, An
     final = frozenset(s for s, st in app.workflow.states.items() if st.final)
     rows = conn.execute(
         select(
+            ticket_links.c.id,
             tickets.c.ref,
             tickets.c.title,
             tickets.c.state,
@@ -110,6 +111,7 @@ def _decisions(conn: Connection, app: App, meeting_id: int) -> list[dict[str, An
     locale = app.settings.locale
     return [
         {
+            "id": r.id,
             "ref": r.ref,
             "title": r.title,
             "grid": r.code,
@@ -227,8 +229,14 @@ def decide(
         now,
     )
     shown = views.show(app, ref)
+    with read_only(app.engine) as conn:
+        decision_id = conn.execute(
+            select(ticket_links.c.id)
+            .join(tickets, tickets.c.id == ticket_links.c.ticket_id)
+            .where(ticket_links.c.kind == "meeting", tickets.c.ref == ref)
+        ).scalar_one()
     return {
-        "id": meeting_id,
+        "id": int(decision_id),  # the decision (its link to the meeting)
         "meeting": meeting_id,
         "ref": ref,
         "title": shown["title"],
