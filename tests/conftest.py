@@ -20,6 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, insert, select, text
 
+# Passwords hashed at argon2's lowest cost in this process and the ones it starts (the CLI, serve):
+# production cost is about 0.3 s a hash. Set before closeloop.web.auth is imported.
+os.environ.setdefault("CLOSELOOP_PASSWORD_HASH", "cheap")
+
 from closeloop.app import App
 from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings

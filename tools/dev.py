@@ -278,6 +278,12 @@ def start(args: argparse.Namespace) -> None:
     os.execv(cmd[0], cmd)
 
 
+def _workers(pytest_args: list[str]) -> list[str]:
+    """Run the tests on every core (pytest-xdist), a test module per worker, unless told how."""
+    told = any(a.startswith(("-n", "--numprocesses", "--dist")) for a in pytest_args)
+    return [] if told or "no:xdist" in pytest_args else ["-n", "auto", "--dist", "loadfile"]
+
+
 def test(args: argparse.Namespace) -> None:
     install("dev")
     ensure_browser()
@@ -285,7 +291,7 @@ def test(args: argparse.Namespace) -> None:
         [BIN / "ruff", "check", "."],
         [BIN / "ruff", "format", "--check", "."],
         [BIN / "mypy", "closeloop"],
-        [PY, "-m", "pytest", *args.pytest],
+        [PY, "-m", "pytest", *_workers(args.pytest), *args.pytest],
     ]
     for step in steps:
         say(" ".join(str(s) for s in step[:1]).split("/")[-1] + " " + " ".join(map(str, step[1:])))

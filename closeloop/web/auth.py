@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,7 +59,18 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # requests should not each take the (SQLite) write lock.
 TOUCH_EVERY = timedelta(minutes=1)
 
-_hasher = PasswordHasher()
+
+def _password_hasher() -> PasswordHasher:
+    """argon2id at argon2-cffi's production cost (about 0.3 s a hash on a small server), or at
+    the lowest cost argon2 allows when CLOSELOOP_PASSWORD_HASH=cheap: the tests' setting (set by
+    tests/conftest.py, so the processes tests start inherit it). Never set it in production.
+    Each hash records its own cost, and a login rehashes one made at another cost."""
+    if os.environ.get("CLOSELOOP_PASSWORD_HASH") == "cheap":
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return PasswordHasher()
+
+
+_hasher = _password_hasher()
 # Verified when the handle is unknown, so a wrong handle costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("closeloop: no such person")
 
