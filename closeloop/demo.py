@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from shapely.geometry import shape
+
 from closeloop import delivery, service, views, zone
 from closeloop.app import App
 from closeloop.campaigns import service as campaigns
@@ -219,8 +221,6 @@ DEMO_LOGINS = (
 
 def _point_in(app: App, code: str) -> tuple[float | None, float | None]:
     """A point inside the grid (None, None when the zone has no geometry for it)."""
-    from shapely.geometry import shape
-
     found = geo.geometry_of(app, code)
     if found is None:
         return None, None

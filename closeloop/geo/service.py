@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from closeloop import grid as grid_mod
 from closeloop.app import App
+from closeloop.config import ConfigError
 from closeloop.db import read_only
 from closeloop.geo.locator import Locator, Placed
 from closeloop.geo.rules import DEFAULT_TOLERANCE_M, GridInfo, check_file
@@ -52,8 +53,6 @@ class Location:
 def tolerance_m(app: App) -> float:
     value = app.settings.section("geometry").get("tolerance_m", DEFAULT_TOLERANCE_M)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        from closeloop.config import ConfigError
-
         raise ConfigError(f"[geometry] tolerance_m must be a number ≥ 0, not {value!r}")
     return float(value)
 
