@@ -77,7 +77,11 @@ def free_port() -> int:
 def config_in(folder: Path) -> Path:
     """The example config in a folder of its own (notices and evidence are written there)."""
     text = CONFIG.read_text(encoding="utf-8")
-    for relative in ("workflows/environmental.toml", "zones/example/grids.csv"):
+    for relative in (
+        "workflows/environmental.toml",
+        "zones/example/grids.csv",
+        "zones/example/grids.geojson",
+    ):
         text = text.replace(f'"{relative}"', f'"{REPO / relative}"')
     path = folder / "config.toml"
     path.write_text(text, encoding="utf-8")

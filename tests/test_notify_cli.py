@@ -48,7 +48,11 @@ def make_setup(app: App, tmp_path: Path) -> Setup:
     config = tmp_path / "config.toml"
     notices = tmp_path / "notices.jsonl"
     text = CONFIG.read_text(encoding="utf-8")
-    for relative in ("zones/example/grids.csv", "workflows/environmental.toml"):
+    for relative in (
+        "zones/example/grids.csv",
+        "zones/example/grids.geojson",
+        "workflows/environmental.toml",
+    ):
         text = text.replace(f'"{relative}"', f'"{CONFIG.parent / relative}"')
     text = text.replace('path = "var/notices.jsonl"', f'path = "{notices}"')
     assert str(notices) in text

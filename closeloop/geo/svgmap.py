@@ -187,7 +187,7 @@ def tile_images(proj: Projection, url: str, max_tiles: int = 64) -> list[str]:
     return out
 
 
-def _legend(view: MapView, t: Mapping[str, str], y: float, width: float) -> list[str]:
+def _legend(view: MapView, t: Mapping[str, str], y: float) -> list[str]:
     out = [f'<g class="legend" transform="translate(8 {y:.0f})" font-size="11">']
     if view.metric == "overdue":
         labels = ["0", "1", "2-3", "4-6", "7+"]
@@ -213,8 +213,8 @@ def _legend(view: MapView, t: Mapping[str, str], y: float, width: float) -> list
         )
         x += 30 + 7 * len(label)
     out.append(
-        f'<circle cx="{width - 150:.0f}" cy="57" r="7" fill="none" stroke="#6a1b9a" '
-        f'stroke-width="2"/><text x="{width - 138:.0f}" y="61">{escape(t["spot"])}</text>'
+        '<circle cx="7" cy="77" r="7" fill="none" stroke="#6a1b9a" stroke-width="2"/>'
+        f'<text x="20" y="81">{escape(t["spot"])}</text>'
     )
     out.append("</g>")
     return out
@@ -237,7 +237,7 @@ def render_svg(
         return ""
     xs0, ys0, xs1, ys1 = zip(*(g.bounds for g in geoms), strict=True)
     proj = Projection((min(xs0), min(ys0), max(xs1), max(ys1)), width, 8)
-    legend_h = 72
+    legend_h = 92
     height = proj.height + legend_h
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="{escape(element_id)}" class="grid-map" '
@@ -284,6 +284,6 @@ def render_svg(
             f"<title>{escape(p.ref)} {escape(p.title)}</title></circle>"
         )
     out.append("</g>")
-    out.extend(_legend(view, t, proj.height + 4, width))
+    out.extend(_legend(view, t, proj.height + 4))
     out.append("</svg>")
     return "".join(out)
