@@ -10,7 +10,7 @@ import typer
 
 from closeloop.app import App
 from closeloop.cli.common import get_app, now, print_json
-from closeloop.exam import service
+from closeloop.exam import printing, service
 from closeloop.exam.render import render_board
 from closeloop.exam.sheets import SHEETS, sheet_name
 from closeloop.reports.render import FORMATS, LOCALES, check_format
@@ -202,6 +202,161 @@ def exam_history(
         )
 
 
+@exam_app.command("print")
+def exam_print(
+    ctx: typer.Context,
+    month: str = typer.Option(..., "--month", help=_MONTH_HELP),
+    inspector: str | None = typer.Option(
+        None, "--inspector", help="Only this inspecting grid's sheets (default: all)."
+    ),
+    fmt: str = typer.Option("html", "--format", help="html (A4, one page per grid) | xlsx"),
+    locale: str | None = typer.Option(None, "--locale", help=_LOCALE_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file (default: stdout)."),
+) -> None:
+    """Score sheets to print for the inspectors, from the month's plan; the XLSX, filled in and
+    saved as CSV, is what `closeloop exam import` reads."""
+    a = get_app(ctx)
+    if fmt not in printing.SHEET_FORMATS:
+        raise Invalid(f"unknown format {fmt!r}; formats: {', '.join(printing.SHEET_FORMATS)}")
+    lang = pick_locale(a, locale)
+    plan = service.plan_view(a, month)
+    sheets = service.answer_sheets(a)
+    if fmt == "html":
+        body = printing.score_sheets_html(
+            a.settings.zone_name, plan, sheets, locale=lang, inspector=inspector
+        )
+    else:
+        body = printing.score_sheets_xlsx(plan, sheets, locale=lang, inspector=inspector)
+    write_out(body, out, fmt == "xlsx")
+
+
+# --------------------------------------------------------------------------- accountability
+
+accountability_app = typer.Typer(
+    help="Accountability cases (问责) opened when a grid is assessed below the floor.",
+    no_args_is_help=True,
+)
+
+
+@accountability_app.command("list")
+def accountability_list(
+    ctx: typer.Context,
+    only_open: bool = typer.Option(False, "--open", help="Only cases not closed."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The cases: grid, month, leaders at the time, reason, owner, due date, outcome."""
+    a = get_app(ctx)
+    cases = service.list_cases(a, only_open=only_open)
+    if as_json:
+        print_json([c.as_json() for c in cases])
+        return
+    if not cases:
+        typer.echo("no case" + (" open" if only_open else ""))
+    for c in cases:
+        leaders = ", ".join(f"{x['name']} ({x['handle']})" for x in c.leaders) or "-"
+        state = f"closed by {c.closed_by}: {c.outcome}" if c.closed_at else f"due {c.due_on}"
+        typer.echo(f"{c.id:>4}  {c.month}  {c.grid} {c.grid_name}  owner {c.owner}  {state}")
+        typer.echo(f"      leaders: {leaders}; {c.reason}")
+
+
+@accountability_app.command("close")
+def accountability_close(
+    ctx: typer.Context,
+    case_id: int = typer.Argument(..., help="Case id"),
+    by: str = typer.Option(..., "--by", help="Handle of the supervisor closing it."),
+    outcome: str = typer.Option(..., "--outcome", help="What was decided."),
+) -> None:
+    """Close a case with its outcome."""
+    a = get_app(ctx)
+    c = service.close_case(a, case_id, by, outcome, now())
+    typer.echo(f"case {c.id} ({c.grid} {c.month}) closed by {c.closed_by}: {c.outcome}")
+
+
+# --------------------------------------------------------------------------- funds
+
+funds_app = typer.Typer(
+    help="The fund ledger: rewards earned, withheld and paid; project funds applied for,"
+    " approved and disbursed (专款专用).",
+    no_args_is_help=True,
+)
+
+
+@funds_app.command("ledger")
+def funds_ledger(
+    ctx: typer.Context,
+    month: str = typer.Option(..., "--month", help=_MONTH_HELP),
+    fmt: str = typer.Option("md", "--format", help="json | md | xlsx (for the finance office)"),
+    locale: str | None = typer.Option(None, "--locale", help=_LOCALE_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file (default: stdout)."),
+) -> None:
+    """The month's ledger per grid and project."""
+    a = get_app(ctx)
+    lang = pick_locale(a, locale)
+    body = printing.render_ledger(
+        service.ledger(a, month), fmt, zone=a.settings.zone_name, locale=lang
+    )
+    write_out(body, out, fmt == "xlsx")
+
+
+@funds_app.command("apply")
+def funds_apply(
+    ctx: typer.Context,
+    grid: str = typer.Option(..., "--grid", help="Grid code."),
+    month: str = typer.Option(..., "--month", help=_MONTH_HELP),
+    project: str = typer.Option(..., "--project", help="Project name."),
+    purpose: str = typer.Option(..., "--purpose", help="What the money is for."),
+    amount: str = typer.Option(..., "--amount", help="Yuan."),
+    by: str = typer.Option(..., "--by", help="Handle of the person applying."),
+) -> None:
+    """Apply for project funds (项目化申报)."""
+    a = get_app(ctx)
+    pid = service.apply_project(a, grid, month, project, purpose, amount, by, now())
+    typer.echo(f"project {pid}: {grid} {project} applied for {amount}")
+
+
+@funds_app.command("approve")
+def funds_approve(
+    ctx: typer.Context,
+    project_id: int = typer.Argument(..., help="Project id"),
+    amount: str = typer.Option(..., "--amount", help="Yuan approved; 0 refuses."),
+    by: str = typer.Option(..., "--by", help="Handle of the supervisor deciding."),
+) -> None:
+    """Decide a project: approve an amount up to what was applied for."""
+    a = get_app(ctx)
+    service.decide_project(a, project_id, amount, by, now())
+    typer.echo(f"project {project_id}: approved {amount}")
+
+
+@funds_app.command("disburse")
+def funds_disburse(
+    ctx: typer.Context,
+    project_id: int = typer.Argument(..., help="Project id the money is earmarked for"),
+    amount: str = typer.Option(..., "--amount", help="Yuan."),
+    by: str = typer.Option(..., "--by", help="Handle of the supervisor paying."),
+    note: str | None = typer.Option(None, "--note"),
+) -> None:
+    """Disburse project funds against their project."""
+    a = get_app(ctx)
+    service.disburse(a, project_id, amount, by, now(), note)
+    typer.echo(f"project {project_id}: disbursed {amount}")
+
+
+@funds_app.command("pay")
+def funds_pay(
+    ctx: typer.Context,
+    grid: str = typer.Option(..., "--grid", help="Grid code."),
+    month: str = typer.Option(..., "--month", help=_MONTH_HELP),
+    by: str = typer.Option(..., "--by", help="Handle of the supervisor paying."),
+    amount: str | None = typer.Option(None, "--amount", help="Yuan (default: all outstanding)."),
+) -> None:
+    """Pay a grid's reward of a month (what the board says it earned)."""
+    a = get_app(ctx)
+    paid = service.pay_reward(a, grid, month, by, now(), amount)
+    typer.echo(f"{grid} {month}: paid {paid}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `closeloop` command line."""
     app.add_typer(exam_app, name="exam")
+    app.add_typer(accountability_app, name="accountability")
+    app.add_typer(funds_app, name="funds")

@@ -34,6 +34,8 @@ from sqlalchemy.exc import IntegrityError
 
 from closeloop.app import App
 from closeloop.db import read_only
+from closeloop.evidence import StoredFile
+from closeloop.exam import funds
 from closeloop.exam.boards import (
     GridIndicators,
     GridResult,
@@ -45,7 +47,7 @@ from closeloop.exam.plan import make_plan as plan_rules
 from closeloop.exam.rewards import DEDUCTION_MONTHS, Penalty, covering_low_month
 from closeloop.exam.scoring import ExamFileError, ExamLine, exam_scores, read_exam_csv
 from closeloop.exam.settings import ExamSettings
-from closeloop.exam.sheets import AnswerSheets
+from closeloop.exam.sheets import AnswerSheets, SheetItem
 from closeloop.models import (
     accountability_cases,
     city_scores,
@@ -53,13 +55,15 @@ from closeloop.models import (
     exam_gradings,
     exam_lines,
     exam_plans,
+    fund_payments,
+    fund_projects,
     grids,
     month_results,
     people,
 )
 from closeloop.months import add_months, month_index, parse_month
 from closeloop.reports import indicators as ind
-from closeloop.tickets import Invalid, NotFound
+from closeloop.tickets import Actor, Conflict, Invalid, NotFound, NotPermitted
 
 
 class ExamRefused(Invalid):
@@ -843,3 +847,616 @@ def import_city_scores(app: App, text: str, now: datetime, *, source: str = "") 
                     insert(city_scores).values(month=month, grid_id=codes[grid].id, **values)
                 )
     return CityImported(len(rows), replaced, tuple(months))
+
+
+# --------------------------------------------------------------------------- scoring on the pages
+
+
+@dataclass(frozen=True)
+class ItemEntry:
+    item: SheetItem
+    points: Decimal | None
+    note: str | None
+    photo: str | None
+    photo_label: str | None
+
+    @property
+    def deducted(self) -> bool:
+        return (
+            self.item.sheet != "bonus"
+            and self.points is not None
+            and self.points < self.item.max_points
+        )
+
+
+@dataclass(frozen=True)
+class GradingForm:
+    month: str
+    grid: str
+    grid_name: str
+    inspector_grid: str
+    inspector_name: str
+    status: str  # missing | in_progress | submitted
+    entries: tuple[ItemEntry, ...]
+    updated_by: str | None
+    updated_at: datetime | None
+    events: tuple[dict[str, Any], ...]
+
+    @property
+    def total(self) -> Decimal | None:
+        """The exam total of what is entered, as the board would compute it."""
+        lines = [
+            ExamLine(
+                0,
+                self.month,
+                self.inspector_grid,
+                self.grid,
+                e.item.sheet,
+                e.item.key,
+                e.points,
+                e.item.max_points,
+            )
+            for e in self.entries
+            if e.points is not None
+        ]
+        if not any(ln.sheet != "bonus" for ln in lines):
+            return None
+        return exam_scores(lines)[self.grid].total
+
+
+def may_inspect(actor: Actor, inspector_path: str) -> bool:
+    """A supervisor, or a leader of the inspecting grid or of a grid inside it."""
+    return actor.is_supervisor or any(
+        p == inspector_path or p.startswith(inspector_path.rstrip("/") + "/")
+        for p in actor.led_paths
+    )
+
+
+def _plan_row(conn: Connection, month: str, grid: str) -> Any:
+    inspector, graded = grids.alias("inspector"), grids.alias("graded")
+    row = conn.execute(
+        select(
+            graded.c.id.label("grid_id"),
+            graded.c.code.label("grid"),
+            graded.c.name.label("grid_name"),
+            inspector.c.id.label("inspector_id"),
+            inspector.c.code.label("inspector"),
+            inspector.c.name.label("inspector_name"),
+            inspector.c.path.label("inspector_path"),
+        )
+        .select_from(
+            exam_plans.join(inspector, inspector.c.id == exam_plans.c.inspector_grid_id).join(
+                graded, graded.c.id == exam_plans.c.grid_id
+            )
+        )
+        .where(exam_plans.c.month == month, graded.c.code == grid)
+    ).first()
+    if row is None:
+        raise NotFound(f"grid {grid} is not in the plan of {month}")
+    return row
+
+
+def inspector_grids(app: App, month: str, actor: Actor) -> list[GridStatus]:
+    """The grids of the month's plan this person may score, with where each stands."""
+    _month(month)
+    with read_only(app.engine) as conn:
+        paths = dict(conn.execute(select(grids.c.code, grids.c.path)).all())
+    return [
+        s
+        for s in exam_status(app, month)
+        if s.inspector_grid is not None and may_inspect(actor, paths[s.inspector_grid])
+    ]
+
+
+def grading_form(app: App, month: str, grid: str, actor: Actor) -> GradingForm:
+    _month(month)
+    sheets = answer_sheets(app)
+    with read_only(app.engine) as conn:
+        row = _plan_row(conn, month, grid)
+        if not may_inspect(actor, row.inspector_path):
+            raise NotPermitted(f"{actor.handle} does not inspect {grid} in {month}")
+        return _form(conn, sheets, month, row)
+
+
+def _form(conn: Connection, sheets: AnswerSheets, month: str, row: Any) -> GradingForm:
+    stored = {
+        r.item: r
+        for r in conn.execute(
+            select(exam_lines).where(
+                exam_lines.c.month == month,
+                exam_lines.c.grid_id == row.grid_id,
+                exam_lines.c.inspector_grid_id == row.inspector_id,
+            )
+        )
+    }
+    grading = conn.execute(
+        select(exam_gradings).where(
+            exam_gradings.c.month == month, exam_gradings.c.grid_id == row.grid_id
+        )
+    ).first()
+    events = conn.execute(
+        select(exam_events.c.kind, exam_events.c.actor, exam_events.c.reason, exam_events.c.at)
+        .where(exam_events.c.month == month, exam_events.c.grid_id == row.grid_id)
+        .order_by(exam_events.c.id)
+    )
+    entries = []
+    for item in sheets:
+        line = stored.get(item.key)
+        entries.append(
+            ItemEntry(
+                item=item,
+                points=Decimal(line.score) if line is not None else None,
+                note=line.note if line is not None else None,
+                photo=line.photo if line is not None else None,
+                photo_label=line.photo_label if line is not None else None,
+            )
+        )
+    return GradingForm(
+        month=month,
+        grid=row.grid,
+        grid_name=row.grid_name,
+        inspector_grid=row.inspector,
+        inspector_name=row.inspector_name,
+        status=grading.status if grading is not None else "missing",
+        entries=tuple(entries),
+        updated_by=grading.updated_by if grading is not None else None,
+        updated_at=grading.updated_at if grading is not None else None,
+        events=tuple(dict(e._mapping) for e in events),
+    )
+
+
+@dataclass(frozen=True)
+class Entered:
+    """What an inspector typed for one item; ``photo`` is a stored evidence file, if any."""
+
+    points: str | None
+    note: str | None = None
+    photo: StoredFile | None = None
+
+
+def save_grading(
+    app: App,
+    month: str,
+    grid: str,
+    actor: Actor,
+    entered: Mapping[str, Entered],
+    now: datetime,
+    *,
+    submit: bool = False,
+) -> GradingForm:
+    """Save a grid's scores (resumable); with ``submit`` they are final. One transaction.
+
+    Refused whole, naming every item: points not a number or outside 0..max, an unknown item;
+    on submit also a basic or required item left empty and a deduction (points below the item's
+    maximum on those sheets) without a note. Bonus items left empty earn nothing."""
+    _month(month)
+    sheets = answer_sheets(app)
+    with app.engine.begin() as conn:
+        row = _plan_row(conn, month, grid)
+        if not may_inspect(actor, row.inspector_path):
+            raise NotPermitted(f"{actor.handle} does not inspect {grid} in {month}")
+        grading = conn.execute(
+            select(exam_gradings).where(
+                exam_gradings.c.month == month, exam_gradings.c.grid_id == row.grid_id
+            )
+        ).first()
+        if grading is not None and grading.status == "submitted":
+            raise Conflict(
+                f"the scores of {grid} in {month} are submitted; a supervisor can reopen them"
+            )
+        if month in set(conn.execute(select(month_results.c.month).distinct()).scalars()):
+            raise Conflict(f"the board of {month} is published; its scores can no longer change")
+        before = _form(conn, sheets, month, row)
+        kept = {e.item.key: e for e in before.entries}
+        problems: list[str] = []
+        unknown = sorted(set(entered) - {i.key for i in sheets})
+        problems += [f"{key}: not an item of the answer sheets" for key in unknown]
+        values: dict[str, tuple[Decimal, str | None, str | None, str | None]] = {}
+        for item in sheets:
+            given = entered.get(item.key, Entered(None))
+            text = (given.points or "").strip()
+            note = (given.note or "").strip() or None
+            photo = given.photo
+            name = f"{item.key} {item.name_zh}"
+            if not text:
+                if submit and item.sheet != "bonus":
+                    problems.append(f"{name}: no points entered")
+                continue
+            try:
+                points = Decimal(text)
+                if not points.is_finite():
+                    raise ValueError
+            except (ArithmeticError, ValueError):
+                problems.append(f"{name}: {text!r} is not a number")
+                continue
+            if not 0 <= points <= item.max_points:
+                problems.append(f"{name}: {text} is out of range 0..{item.max_points}")
+                continue
+            if submit and item.sheet != "bonus" and points < item.max_points and not note:
+                problems.append(f"{name}: a deduction needs a note")
+            old = kept[item.key]
+            values[item.key] = (
+                points,
+                note,
+                photo.stored_name if photo else old.photo,
+                photo.original_name if photo else old.photo_label,
+            )
+        if problems:
+            raise ExamRefused(problems)
+        conn.execute(
+            delete(exam_lines).where(
+                exam_lines.c.month == month,
+                exam_lines.c.grid_id == row.grid_id,
+                exam_lines.c.inspector_grid_id == row.inspector_id,
+            )
+        )
+        if values:
+            conn.execute(
+                insert(exam_lines),
+                [
+                    {
+                        "month": month,
+                        "inspector_grid_id": row.inspector_id,
+                        "grid_id": row.grid_id,
+                        "sheet": sheets.item(key).sheet,
+                        "item": key,
+                        "score": str(points),
+                        "max_score": str(sheets.item(key).max_points),
+                        "note": note,
+                        "source": "web",
+                        "imported_at": now,
+                        "photo": photo,
+                        "photo_label": label,
+                        "entered_by": actor.handle,
+                    }
+                    for key, (points, note, photo, label) in values.items()
+                ],
+            )
+        status = "submitted" if submit else "in_progress"
+        state = {
+            "status": status,
+            "updated_by": actor.handle,
+            "updated_at": now,
+            "submitted_at": now if submit else None,
+        }
+        if grading is None:
+            conn.execute(
+                insert(exam_gradings).values(
+                    month=month, grid_id=row.grid_id, inspector_grid_id=row.inspector_id, **state
+                )
+            )
+        else:
+            conn.execute(
+                update(exam_gradings).where(exam_gradings.c.id == grading.id).values(**state)
+            )
+        conn.execute(
+            insert(exam_events).values(
+                month=month,
+                grid_id=row.grid_id,
+                kind="submitted" if submit else "saved",
+                actor=actor.handle,
+                reason=None,
+                at=now,
+            )
+        )
+        return _form(conn, sheets, month, row)
+
+
+def reopen_grading(
+    app: App, month: str, grid: str, actor: Actor, reason: str, now: datetime
+) -> GradingForm:
+    """A supervisor reopens a submitted grid, with the reason; one transaction."""
+    _month(month)
+    if not actor.is_supervisor:
+        raise NotPermitted(f"{actor.handle} is not a supervisor")
+    if not reason.strip():
+        raise Invalid("reopening needs a reason")
+    sheets = answer_sheets(app)
+    with app.engine.begin() as conn:
+        row = _plan_row(conn, month, grid)
+        done = conn.execute(
+            update(exam_gradings)
+            .where(
+                exam_gradings.c.month == month,
+                exam_gradings.c.grid_id == row.grid_id,
+                exam_gradings.c.status == "submitted",
+            )
+            .values(
+                status="in_progress", updated_by=actor.handle, updated_at=now, submitted_at=None
+            )
+        )
+        if done.rowcount != 1:
+            raise Conflict(f"the scores of {grid} in {month} are not submitted")
+        conn.execute(
+            insert(exam_events).values(
+                month=month,
+                grid_id=row.grid_id,
+                kind="reopened",
+                actor=actor.handle,
+                reason=reason.strip(),
+                at=now,
+            )
+        )
+        return _form(conn, sheets, month, row)
+
+
+# --------------------------------------------------------------------------- accountability (问责)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    grid: str
+    grid_name: str
+    month: str
+    leaders: tuple[dict[str, str], ...]
+    reason: str
+    owner: str
+    due_on: str
+    opened_at: datetime
+    outcome: str | None
+    closed_by: str | None
+    closed_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "grid": self.grid,
+            "name": self.grid_name,
+            "month": self.month,
+            "leaders": list(self.leaders),
+            "reason": self.reason,
+            "owner": self.owner,
+            "due_on": self.due_on,
+            "opened_at": self.opened_at.isoformat(),
+            "outcome": self.outcome,
+            "closed_by": self.closed_by,
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+        }
+
+
+def _cases(conn: Connection, *, only_open: bool = False, case_id: int | None = None) -> list[Case]:
+    q = select(accountability_cases, grids.c.code, grids.c.name.label("grid_name")).select_from(
+        accountability_cases.join(grids, grids.c.id == accountability_cases.c.grid_id)
+    )
+    if only_open:
+        q = q.where(accountability_cases.c.closed_at.is_(None))
+    if case_id is not None:
+        q = q.where(accountability_cases.c.id == case_id)
+    rows = conn.execute(q.order_by(accountability_cases.c.month.desc(), grids.c.path))
+    return [
+        Case(
+            id=r.id,
+            grid=r.code,
+            grid_name=r.grid_name,
+            month=r.month,
+            leaders=tuple(r.leaders or ()),
+            reason=r.reason,
+            owner=r.owner,
+            due_on=r.due_on,
+            opened_at=r.opened_at,
+            outcome=r.outcome,
+            closed_by=r.closed_by,
+            closed_at=r.closed_at,
+        )
+        for r in rows
+    ]
+
+
+def list_cases(app: App, *, only_open: bool = False) -> list[Case]:
+    with read_only(app.engine) as conn:
+        return _cases(conn, only_open=only_open)
+
+
+def _supervisor_handle(conn: Connection, handle: str) -> str:
+    roles = conn.execute(select(people.c.roles).where(people.c.handle == handle)).scalar()
+    if roles is None:
+        raise NotFound(f"unknown person '{handle}'")
+    if "supervisor" not in roles.split(","):
+        raise NotPermitted(f"{handle} is not a supervisor")
+    return handle
+
+
+def close_case(app: App, case_id: int, by: str, outcome: str, now: datetime) -> Case:
+    """Close an accountability case with its outcome; a supervisor does it. One transaction."""
+    if not outcome.strip():
+        raise Invalid("closing a case needs its outcome")
+    with app.engine.begin() as conn:
+        _supervisor_handle(conn, by)
+        done = conn.execute(
+            update(accountability_cases)
+            .where(accountability_cases.c.id == case_id, accountability_cases.c.closed_at.is_(None))
+            .values(outcome=outcome.strip(), closed_by=by, closed_at=now)
+        )
+        if done.rowcount != 1:
+            if not _cases(conn, case_id=case_id):
+                raise NotFound(f"no accountability case {case_id}")
+            raise Conflict(f"accountability case {case_id} is already closed")
+        return _cases(conn, case_id=case_id)[0]
+
+
+# --------------------------------------------------------------------------- funds
+
+
+def _grid_id(conn: Connection, code: str) -> int:
+    found = conn.execute(select(grids.c.id).where(grids.c.code == code)).scalar()
+    if found is None:
+        raise NotFound(f"unknown grid '{code}'")
+    return int(found)
+
+
+def apply_project(
+    app: App,
+    grid: str,
+    month: str,
+    project: str,
+    purpose: str,
+    amount: str,
+    by: str,
+    now: datetime,
+) -> int:
+    """A grid applies for project funds (项目化申报); returns the project's id."""
+    _month(month)
+    value = funds.parse_amount(amount)
+    if not project.strip() or not purpose.strip():
+        raise Invalid("a project needs its name and purpose")
+    with app.engine.begin() as conn:
+        result = conn.execute(
+            insert(fund_projects).values(
+                grid_id=_grid_id(conn, grid),
+                month=month,
+                project=project.strip(),
+                purpose=purpose.strip(),
+                applied=str(value),
+                applied_by=by,
+                applied_at=now,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def decide_project(app: App, project_id: int, approved: str, by: str, now: datetime) -> None:
+    """Approve an amount up to what was applied for (0 refuses); a supervisor decides."""
+    value = funds.parse_amount(approved, zero=True)
+    with app.engine.begin() as conn:
+        _supervisor_handle(conn, by)
+        row = conn.execute(select(fund_projects).where(fund_projects.c.id == project_id)).first()
+        if row is None:
+            raise NotFound(f"no project {project_id}")
+        funds.check_decision(Decimal(row.applied), value, _dec(row.approved))
+        conn.execute(
+            update(fund_projects)
+            .where(fund_projects.c.id == project_id)
+            .values(approved=str(value), decided_by=by, decided_at=now)
+        )
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _paid(conn: Connection, **where: Any) -> Decimal:
+    q = select(fund_payments.c.amount)
+    for key, value in where.items():
+        q = q.where(fund_payments.c[key] == value)
+    return sum((Decimal(a) for a in conn.execute(q).scalars()), Decimal(0))
+
+
+def disburse(
+    app: App, project_id: int, amount: str, by: str, now: datetime, note: str | None = None
+) -> None:
+    """Pay project funds out against the project they were approved for (专款专用)."""
+    value = funds.parse_amount(amount)
+    with app.engine.begin() as conn:
+        _supervisor_handle(conn, by)
+        row = conn.execute(select(fund_projects).where(fund_projects.c.id == project_id)).first()
+        if row is None:
+            raise NotFound(f"no project {project_id}")
+        disbursed = _paid(conn, kind="project", project_id=project_id)
+        funds.check_disbursement(_dec(row.approved), disbursed, value)
+        conn.execute(
+            insert(fund_payments).values(
+                kind="project",
+                grid_id=row.grid_id,
+                month=row.month,
+                project_id=project_id,
+                amount=str(value),
+                paid_by=by,
+                paid_at=now,
+                note=note,
+            )
+        )
+
+
+def pay_reward(
+    app: App, grid: str, month: str, by: str, now: datetime, amount: str | None = None
+) -> Decimal:
+    """Pay a grid's reward of a month (by default all that is outstanding); returns the amount."""
+    _month(month)
+    with app.engine.begin() as conn:
+        _supervisor_handle(conn, by)
+        grid_id = _grid_id(conn, grid)
+        earned = conn.execute(
+            select(month_results.c.reward).where(
+                month_results.c.month == month, month_results.c.grid_id == grid_id
+            )
+        ).scalar()
+        if earned is None:
+            raise NotFound(f"{grid} has no published result for {month}")
+        paid = _paid(conn, kind="reward", grid_id=grid_id, month=month)
+        value = funds.parse_amount(amount) if amount else Decimal(earned) - paid
+        funds.check_reward_payment(Decimal(earned), paid, value)
+        conn.execute(
+            insert(fund_payments).values(
+                kind="reward",
+                grid_id=grid_id,
+                month=month,
+                project_id=None,
+                amount=str(value),
+                paid_by=by,
+                paid_at=now,
+                note=None,
+            )
+        )
+        return value
+
+
+def ledger(app: App, month: str) -> funds.Ledger:
+    """The month's ledger: every grid on its board, and the projects applied for that month."""
+    _month(month)
+    with read_only(app.engine) as conn:
+        names = {
+            r.id: (r.code, r.name)
+            for r in conn.execute(select(grids.c.id, grids.c.code, grids.c.name))
+        }
+        paid: dict[tuple[str, int | None, int], Decimal] = {}
+        for r in conn.execute(
+            select(
+                fund_payments.c.kind,
+                fund_payments.c.project_id,
+                fund_payments.c.grid_id,
+                fund_payments.c.amount,
+            ).where(fund_payments.c.month == month)
+        ):
+            key = (r.kind, r.project_id, r.grid_id)
+            paid[key] = paid.get(key, Decimal(0)) + Decimal(r.amount)
+        rewards = tuple(
+            funds.RewardLine(
+                grid=names[r.grid_id][0],
+                name=names[r.grid_id][1],
+                tier=r.tier_zh,
+                earned=Decimal(r.reward),
+                withheld=Decimal(r.reward_lost),
+                withheld_by=r.penalty_source_month if r.penalised else None,
+                paid=paid.get(("reward", None, r.grid_id), Decimal(0)),
+            )
+            for r in conn.execute(
+                select(month_results)
+                .where(month_results.c.month == month)
+                .order_by(month_results.c.rank)
+            )
+        )
+        projects = tuple(
+            funds.ProjectLine(
+                id=r.id,
+                grid=names[r.grid_id][0],
+                name=names[r.grid_id][1],
+                project=r.project,
+                purpose=r.purpose,
+                applied=Decimal(r.applied),
+                approved=_dec(r.approved),
+                disbursed=paid.get(("project", r.id, r.grid_id), Decimal(0)),
+            )
+            for r in conn.execute(
+                select(fund_projects)
+                .where(fund_projects.c.month == month)
+                .order_by(fund_projects.c.id)
+            )
+        )
+    return funds.Ledger(month, rewards, projects)
