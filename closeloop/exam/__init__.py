@@ -5,7 +5,7 @@ exam total), `plan` (the month's cross-inspection plan), `boards` (the board sco
 and yellow boards), `rewards` (tiers, the city's score, the three-month deduction),
 `accountability` and `funds` (问责 cases and the fund ledger). `service` holds the use cases, one
 transaction each; `render` and `printing` turn them into HTML, Markdown, XLSX and JSON. The
-command line (`closeloop.cli.exam`) and the pages (`closeloop.web.exam_pages`) are thin.
+command line (`closeloop.cli.exam`) and the pages (`closeloop.web.pages.exam`) are thin.
 
 The exam reads the month's ticket figures from `closeloop.reports.indicators` and borrows the
 report's spreadsheet and style helpers; nothing in `closeloop.reports` imports the exam.

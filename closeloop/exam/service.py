@@ -1460,3 +1460,21 @@ def ledger(app: App, month: str) -> funds.Ledger:
             )
         )
     return funds.Ledger(month, rewards, projects)
+
+
+def inspecting_paths(app: App) -> tuple[str, ...]:
+    """The paths of the inspecting grids (for the pages' menu); codes unknown are left out."""
+    codes = exam_settings(app).inspectors
+    if not codes:
+        return ()
+    with read_only(app.engine) as conn:
+        return tuple(conn.execute(select(grids.c.path).where(grids.c.code.in_(codes))).scalars())
+
+
+def grading_photo(app: App, month: str, grid: str, item: str, actor: Actor) -> tuple[str, str]:
+    """The stored name and label of the photo of an item, for someone who may see the form."""
+    form = grading_form(app, month, grid, actor)
+    for entry in form.entries:
+        if entry.item.key == item and entry.photo:
+            return entry.photo, entry.photo_label or entry.photo
+    raise NotFound(f"no photo for {item} of {grid} in {month}")

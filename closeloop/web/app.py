@@ -39,7 +39,7 @@ from closeloop.patrols import web as patrol_pages
 from closeloop.tickets import DomainError
 from closeloop.web import api, auth, geo, open311
 from closeloop.web.auth import NotAuthenticated
-from closeloop.web.pages import admin, inbox, public, reports, supervise, ticket
+from closeloop.web.pages import admin, exam, inbox, public, reports, supervise, ticket
 from closeloop.web.pages import base as page_base
 from closeloop.web.settings import WebSettings
 from closeloop.workflow import StepNotAllowed, UnknownCategory
@@ -367,7 +367,7 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     fa.include_router(meeting_pages.router)
     fa.include_router(campaign_pages.router)
     # The pages, area by area (the order is the order routes are matched in).
-    for area in (public, inbox, ticket, supervise, reports, admin):
+    for area in (public, inbox, ticket, supervise, reports, exam, admin):
         fa.include_router(area.router)
     fa.state.page_error = page_base.error_page
     return fa

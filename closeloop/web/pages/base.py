@@ -22,6 +22,7 @@ from sqlalchemy import select
 from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError
+from closeloop.exam import service as exam_service
 from closeloop.grid import UnknownGrid, level_name
 from closeloop.models import grids, people
 from closeloop.tickets import DomainError
@@ -180,7 +181,7 @@ def render(
         html_lang="en" if locale == "en" else "zh-CN",
         zone_name=app.settings.zone_name,
         user=who,
-        nav=_nav(who, t),
+        nav=_nav(who, t, app),
         path=request.url.path,
         csrf=csrf_token(request),
         csrf_field=CSRF_FIELD,
@@ -213,7 +214,14 @@ def _lang_links(request: Request, locale: str) -> list[dict[str, Any]]:
     return out
 
 
-def _nav(who: Principal | None, t: i18n.Translator) -> list[dict[str, str]]:
+def _inspects(app: App, who: Principal) -> bool:
+    """Whether a grid leader belongs to an inspecting grid of the monthly exam."""
+    return bool(who.led_paths) and any(
+        led.startswith(path) for path in exam_service.inspecting_paths(app) for led in who.led_paths
+    )
+
+
+def _nav(who: Principal | None, t: i18n.Translator, app: App | None = None) -> list[dict[str, str]]:
     if who is None:
         return [
             {"href": "/report", "label": t("nav.report")},
@@ -223,12 +231,16 @@ def _nav(who: Principal | None, t: i18n.Translator) -> list[dict[str, str]]:
     items = []
     if who.has_inbox:
         items.append({"href": "/inbox", "label": t("nav.inbox")})
+    if who.is_supervisor or (app is not None and _inspects(app, who)):
+        items.append({"href": "/exam", "label": t("nav.exam")})
     if who.is_supervisor:
         items.append({"href": "/board", "label": t("nav.board")})
         items.append({"href": "/map", "label": t("nav.map")})
         items.append({"href": "/extensions", "label": t("nav.extensions")})
         items.append({"href": "/deferred", "label": t("nav.deferred")})
         items.append({"href": "/reports", "label": t("nav.reports")})
+        items.append({"href": "/accountability", "label": t("nav.accountability")})
+        items.append({"href": "/funds", "label": t("nav.funds")})
     items.append({"href": "/tickets", "label": t("nav.tickets")})
     if who.has_inbox or who.is_supervisor:
         items.append({"href": "/patrols", "label": t("nav.patrols")})
