@@ -129,12 +129,25 @@ def test_every_key_the_pages_use_is_in_both_languages() -> None:
     for locale in i18n.LOCALES:
         missing = sorted(k for k in used - built if k not in i18n.MESSAGES[locale])
         assert not missing, f"{locale} lacks {missing}"
-    assert built == {"admin.role.", "channel.", "ext.", "help."}
+    assert built == {
+        "admin.role.",
+        "channel.",
+        "ext.",
+        "help.",
+        "exam.sheet.",
+        "exam.ev.",
+        "exam.st.",
+    }
     workflow = load_workflow(REPO / "workflows" / "environmental.toml")
     wanted = [f"help.{s}" for s in workflow.steps if s != "submit"]
     wanted += [f"done.{s}" for s in workflow.steps if s != "submit"]
     wanted += [f"channel.{c}" for c in CHANNELS] + ["admin.role.admin", "admin.role.supervisor"]
     wanted += [f"ext.{s}" for s in ("pending", "approved", "refused", "lapsed", "all")]
+    wanted += [f"exam.sheet.{s}" for s in ("basic", "required", "bonus")]
+    wanted += [f"exam.ev.{s}" for s in ("saved", "submitted", "reopened", "imported")]
+    wanted += [f"exam.st.{s}" for s in ("scored", "submitted", "in_progress", "missing")]
+    wanted += [f"done.{s}" for s in ("exam_saved", "exam_submitted", "exam_reopened")]
+    wanted += [f"done.{s}" for s in ("exam_planned", "exam_published", "case_closed")]
     for locale in i18n.LOCALES:
         assert not [k for k in wanted if k not in i18n.MESSAGES[locale]], locale
 
