@@ -20,7 +20,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from closeloop.bootstrap import App
+from closeloop.app import App
 from closeloop.evidence import EvidenceError, path_of
 from closeloop.exam import printing
 from closeloop.exam import service as exam
