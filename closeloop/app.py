@@ -21,31 +21,34 @@ from closeloop.deadlines import Deadlines
 from closeloop.tickets import Actor, Change, StepInput, Ticket, enter_state
 from closeloop.workflow import Workflow
 
-
-class Clock:
-    """The only clock the edges read (web, CLI, scheduler, delivery, notifiers); everything
-    below them takes `now` as a parameter. Tests give the App a `FixedClock`."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+# The one clock the edges read (web, CLI, scheduler, delivery, the channels); everything below
+# them takes `now` as a parameter. Tests give the App (or the web app) a ManualClock.
+Clock = Callable[[], datetime]
 
 
-class FixedClock(Clock):
-    """A clock that says what it is told: `set()` or `advance()` it."""
+def system_now() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, at: datetime) -> None:
-        if at.tzinfo is None:
-            raise ValueError("a FixedClock needs an aware time")
-        self.at = at
 
-    def now(self) -> datetime:
-        return self.at
+class ManualClock:
+    """A clock that stands still until moved: for tests and for demonstrating escalation."""
 
-    def set(self, at: datetime) -> None:
-        self.at = at
+    def __init__(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self.now = now
 
-    def advance(self, by: timedelta) -> None:
-        self.at += by
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+    def set(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self.now = now
 
 
 @dataclass
@@ -89,11 +92,12 @@ class App:
     calendar: WorkCalendar
     deadlines: Deadlines
     steps: StepTable
-    clock: Clock = field(default_factory=Clock)
+    clock: Clock = system_now
 
     @property
     def tz(self) -> ZoneInfo:
         return self.settings.timezone
 
     def now(self) -> datetime:
-        return self.clock.now()
+        """The time now, from the App's clock."""
+        return self.clock()

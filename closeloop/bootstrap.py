@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from closeloop import steps as steps_mod
-from closeloop.app import App, Clock, StepTable
+from closeloop.app import App, Clock, StepTable, system_now
 from closeloop.calendar import WorkCalendar
 from closeloop.config import Settings, load_settings
 from closeloop.db import make_engine
@@ -37,7 +37,7 @@ def bootstrap(
         calendar=calendar,
         deadlines=deadlines,
         steps=steps or steps_mod.TABLE,
-        clock=clock or Clock(),
+        clock=clock or system_now,
     )
 
 

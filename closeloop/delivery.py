@@ -37,7 +37,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, not_, or_, select, update
@@ -469,7 +469,7 @@ def run(
     once: bool = False,
     batch: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Callable[[], datetime] | None = None,
     on_pass: Callable[[DeliveryReport], None] | None = None,
     channels: Mapping[str, Channel] | None = None,
     wait: Callable[[float], Any] = time.sleep,
@@ -477,6 +477,7 @@ def run(
     """`closeloop deliver`: passes of :func:`deliver_due`; with ``once``, one pass; else every
     ``poll_seconds`` until ``should_stop()`` (checked between batches, so the batch in flight
     is finished and marked)."""
+    clock = clock or app.clock
     policy_ = policy(app)
     own = channels is None
     chans = make_channels(app) if channels is None else channels

@@ -168,17 +168,15 @@ def resolve(target: str) -> Callable[..., Any]:
     return fn
 
 
-def clock() -> datetime:
-    return datetime.now(UTC)
-
-
 def run_job(
     app: App,
     job: JobSpec,
     should_stop: Callable[[], bool] = lambda: False,
-    now: Callable[[], datetime] = clock,
+    now: Callable[[], datetime] | None = None,
 ) -> Any:
-    """Run one job now (what the scheduler calls); errors are logged, and the next run retries."""
+    """Run one job now (what the scheduler calls); errors are logged, and the next run retries.
+    The time is the App's clock unless `now` is given."""
+    now = now or app.clock
     fn = resolve(job.target)
     started = now()
     try:
@@ -229,7 +227,7 @@ def register_jobs(
             coalesce=True,
             max_instances=1,
             misfire_grace_time=schedule.grace_seconds,
-            **({"next_run_time": clock()} if schedule.run_at_start else {}),
+            **({"next_run_time": app.now()} if schedule.run_at_start else {}),
         )
         added.append(job_id)
     return added

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, false, func, or_, select, true
@@ -103,7 +103,7 @@ def ticket_summary(app: App, row: Any, now: datetime | None = None) -> dict[str,
     """A ticket as every listing shows it. `now` (default: the clock) judges lateness."""
     m = row._mapping
     wf = app.workflow
-    late, late_hours = lateness(m["due_at"], now or datetime.now(UTC))
+    late, late_hours = lateness(m["due_at"], now or app.now())
     return {
         "ref": m["ref"],
         "state": m["state"],

@@ -23,11 +23,11 @@ from schemathesis.checks import (
 from sqlalchemy import insert, select
 
 from closeloop import service
-from closeloop.app import App
+from closeloop.app import App, ManualClock
 from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.models import api_tokens, people
-from closeloop.web.app import ManualClock, create_app
+from closeloop.web.app import create_app
 from tests.conftest import CONFIG, NOW
 
 pytestmark = pytest.mark.slow

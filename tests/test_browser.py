@@ -31,10 +31,10 @@ import uvicorn
 from sqlalchemy import select
 
 from closeloop import escalation, service
-from closeloop.app import App
+from closeloop.app import App, ManualClock
 from closeloop.models import tickets
 from closeloop.web import auth
-from closeloop.web.app import ManualClock, create_app
+from closeloop.web.app import create_app
 from tests.conftest import NOW, REPO
 
 pytestmark = pytest.mark.browser

@@ -17,9 +17,9 @@ from georeport import GeoReport
 from requests import HTTPError
 
 from closeloop import service
-from closeloop.app import App
+from closeloop.app import App, ManualClock
 from closeloop.tickets import StepInput
-from closeloop.web.app import ManualClock, create_app
+from closeloop.web.app import create_app
 from tests.conftest import NOW
 
 ZONE = "jinshan.example.org"

@@ -17,7 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from closeloop import escalation, scheduler, service
-from closeloop.app import App
+from closeloop.app import App, ManualClock
 from closeloop.config import ConfigError
 from closeloop.models import escalations
 from closeloop.service import NewProblem
@@ -152,6 +152,12 @@ class TestJobTable:
         assert scheduler.run_job(
             sqlite_app, stoppable, should_stop=lambda: True, now=lambda: NOW
         ) == ("stoppable", NOW, True)
+
+    def test_run_job_reads_the_app_s_clock(self, sqlite_app: App) -> None:
+        plain = scheduler.JobSpec("r", "tests.test_scheduler:record", "every 1m", "t")
+        later = NOW + timedelta(days=3)
+        on_a_clock = replace(sqlite_app, clock=ManualClock(later))
+        assert scheduler.run_job(on_a_clock, plain) == ("record", later)
 
     def test_a_failing_job_is_logged_and_the_scheduler_goes_on(
         self, sqlite_app: App, caplog: pytest.LogCaptureFixture

@@ -19,13 +19,13 @@ from openpyxl import load_workbook
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from closeloop.app import App
+from closeloop.app import App, ManualClock
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.exam import service as store
 from closeloop.exam.render import render_board
 from closeloop.models import grids, metadata
-from closeloop.web.app import ManualClock, create_app
+from closeloop.web.app import create_app
 from closeloop.xlsxsafe import neutralise, safe_cell
 from tests.conftest import CONFIG
 from tests.report_data import REAL_NOW, step, submit, z

@@ -12,9 +12,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from closeloop.app import App
+from closeloop.app import App, ManualClock
 from closeloop.web import auth
-from closeloop.web.app import ManualClock, create_app
+from closeloop.web.app import create_app
 from tests.conftest import NOW
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -57,7 +57,7 @@ def campaign_add(
     a = get_app(ctx)
     # Repeated (--weekly-themes 清理 --weekly-themes 拆除) or in one value: "清理,拆除".
     themes = [t for value in weekly_themes for t in re.split(r"[,，;；]", value)]
-    t = now()
+    t = now(ctx)
     c = campaigns.add_campaign(
         a,
         month=month,
@@ -87,7 +87,7 @@ def campaign_findings(
     refuses the whole file."""
     a = get_app(ctx)
     refs = campaigns.file_findings(
-        a, campaign_id, decode_grid_csv(file.read_bytes()), now(), by=by, at=parse_time(at)
+        a, campaign_id, decode_grid_csv(file.read_bytes()), now(ctx), by=by, at=parse_time(at)
     )
     if as_json:
         print_json({"campaign": campaign_id, "refs": refs})
@@ -102,7 +102,7 @@ def campaign_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A campaign: found, fixed and still open per village and per action."""
-    c = campaigns.show_campaign(get_app(ctx), campaign_id, now())
+    c = campaigns.show_campaign(get_app(ctx), campaign_id, now(ctx))
     if as_json:
         print_json(c)
         return
@@ -121,7 +121,7 @@ def campaign_list(
 ) -> None:
     """The campaigns with their progress: found, fixed, still open."""
     a = get_app(ctx)
-    t = now()
+    t = now(ctx)
     with read_only(a.engine) as conn:
         shown = [campaigns.describe(conn, a, c, t) for c in campaigns.list_campaigns(conn, month)]
     if as_json:

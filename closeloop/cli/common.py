@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,9 +34,10 @@ def get_app(ctx: typer.Context) -> App:
     return state.app()
 
 
-def now() -> datetime:
-    """The only clock the command line reads; everything below it takes `now` as a parameter."""
-    return datetime.now(UTC)
+def now(ctx: typer.Context) -> datetime:
+    """The time now, from the App's clock (the one clock; everything below the command line
+    takes `now` as a parameter)."""
+    return get_app(ctx).now()
 
 
 def parse_time(text: str | None, option: str = "--at") -> datetime | None:

@@ -24,7 +24,7 @@ ticket_app = typer.Typer(
 def init(ctx: typer.Context) -> None:
     """Create or upgrade the database and load the zone from config. Safe to run twice."""
     a = get_app(ctx)
-    result = zone.init(a, now())
+    result = zone.init(a, now(ctx))
     typer.echo(
         f"schema {result.revision}; zone {a.settings.zone_name}: "
         f"{result.grids.grids_created} grids created, {result.grids.grids_updated} updated; "
@@ -37,7 +37,7 @@ def init(ctx: typer.Context) -> None:
 def grid_import(ctx: typer.Context, file: Path = typer.Argument(..., help="CSV file")) -> None:
     """Import grids and their leaders from CSV; a bad file is refused whole."""
     a = get_app(ctx)
-    summary = zone.import_grid_file(a, file, now())
+    summary = zone.import_grid_file(a, file, now(ctx))
     typer.echo(
         f"{file}: {summary.grids_created} grids created, {summary.grids_updated} updated; "
         f"{summary.people_created} people created, {summary.people_updated} updated"
@@ -105,7 +105,7 @@ def submit(
         lon=lon,
         reporter=reporter,
     )
-    ref = service.submit(a, problem, now(), at=parse_time(at))
+    ref = service.submit(a, problem, now(ctx), at=parse_time(at))
     _print_ticket(a, ref, as_json, brief=True)
 
 
@@ -186,7 +186,7 @@ def _step_command(step: str, help_text: str) -> None:
             review_on=parse_time(review_on, "--review-on"),
             evidence=tuple(evidence),
         )
-        service.run_step(a, ref, step.replace("-", "_"), by, given, now(), at=parse_time(at))
+        service.run_step(a, ref, step.replace("-", "_"), by, given, now(ctx), at=parse_time(at))
         _print_ticket(a, ref, as_json, brief=not as_json)
 
     command.__doc__ = help_text
@@ -245,7 +245,7 @@ def tickets_list(
 
 
 def _print_rows(a: Any, items: list[dict[str, Any]]) -> None:
-    current = now()
+    current = a.now()
     for t in items:
         due = t["due_at"]
         left = ""
@@ -274,7 +274,7 @@ def demo(
     a = get_app(ctx)
     if fresh and not a.settings.database_url.startswith("sqlite"):
         fail("--fresh only deletes SQLite databases")
-    demo_mod.run(a, now(), fresh=fresh, echo=typer.echo)
+    demo_mod.run(a, now(ctx), fresh=fresh, echo=typer.echo)
 
 
 def register(app: typer.Typer) -> None:

@@ -38,7 +38,7 @@ def sweep(
 ) -> None:
     """Run one sweep: reminders before deadlines, escalation after them (what the job runs)."""
     a = get_app(ctx)
-    when = parse_time(at, "--now") or now()
+    when = parse_time(at, "--now") or now(ctx)
     result = escalation.sweep(a, when, batch=batch)
     out = result.as_dict()
     if as_json:
@@ -64,7 +64,7 @@ def overdue(
 ) -> None:
     """Every ticket past its deadline, most overdue first (督办): the supervisors' view."""
     a = get_app(ctx)
-    items = escalation.overdue(a, now(), grid=grid, level=level)
+    items = escalation.overdue(a, now(ctx), grid=grid, level=level)
     if as_json:
         print_json(items)
         return

@@ -90,7 +90,7 @@ def exam_plan(
 ) -> None:
     """The month's cross-inspection plan: every examined grid and the grid that inspects it."""
     a = get_app(ctx)
-    plan = service.make_plan(a, month, now(), replace=replace)
+    plan = service.make_plan(a, month, now(ctx), replace=replace)
     if as_json:
         print_json(plan.as_json())
         return
@@ -109,7 +109,7 @@ def exam_import(
     """Import cross-inspection scores; a file with any bad line is refused whole."""
     a = get_app(ctx)
     text = read_text(file)
-    typer.echo(f"{file}: {service.import_exam(a, text, now(), source=file.name)}")
+    typer.echo(f"{file}: {service.import_exam(a, text, now(ctx), source=file.name)}")
 
 
 @exam_app.command("status")
@@ -151,7 +151,7 @@ def exam_city_import(
     """Record the city's monthly assessment scores (市里月度考核); refused whole on any bad line."""
     a = get_app(ctx)
     text = read_text(file)
-    typer.echo(f"{file}: {service.import_city_scores(a, text, now(), source=file.name)}")
+    typer.echo(f"{file}: {service.import_city_scores(a, text, now(ctx), source=file.name)}")
 
 
 @exam_app.command("board")
@@ -166,7 +166,7 @@ def exam_board(
     a = get_app(ctx)
     check_format(fmt)
     lang = pick_locale(a, locale)
-    view = service.publish_board(a, month, now())
+    view = service.publish_board(a, month, now(ctx))
     write_out(render_board(view, fmt, locale=lang), out, fmt == "xlsx")
 
 

@@ -16,7 +16,7 @@ def import_geometry(
 ) -> None:
     """Store grid polygons from GeoJSON; a file with any problem is refused whole."""
     a = get_app(ctx)
-    result = geo.import_geometry_text(a, _read(file), now())
+    result = geo.import_geometry_text(a, _read(file), now(ctx))
     typer.echo(f"{file}: geometry of {result.grids} grids stored ({result.replaced} replaced)")
 
 

@@ -52,7 +52,7 @@ def meeting_add(
     when = parse_time(at)
     assert when is not None
     m = meetings.add_meeting(
-        get_app(ctx), kind=kind, at=when, place=place, attendees=attendee, now=now(), week=week
+        get_app(ctx), kind=kind, at=when, place=place, attendees=attendee, now=now(ctx), week=week
     )
     print_json(m) if as_json else _print(m)
 
@@ -77,7 +77,7 @@ def meeting_decide(
         grid=grid,
         title=title,
         due=when,
-        now=now(),
+        now=now(ctx),
         category=category,
         description=description,
     )
@@ -135,7 +135,7 @@ def meeting_minutes(
     elif not send:
         typer.echo(text, nl=False)
     if send:
-        n = meetings.send_minutes(a, meeting_id, now())
+        n = meetings.send_minutes(a, meeting_id, now(ctx))
         typer.echo(f"minutes of meeting {meeting_id}: {n} notices queued")
 
 

@@ -24,7 +24,7 @@ def member_import(
 ) -> None:
     """Import the members of grids; a bad file is refused whole, every problem named. For each
     grid in the file, its rows are the grid's members afterwards."""
-    done = members.import_members_file(get_app(ctx), file, now())
+    done = members.import_members_file(get_app(ctx), file, now(ctx))
     if as_json:
         print_json(
             {"grids": done.grids, "members": done.members, "people_created": done.people_created}

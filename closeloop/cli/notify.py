@@ -127,7 +127,7 @@ def outbox_retry(
 ) -> None:
     """Put a dead notice back: pending, due now, attempts kept (one more try)."""
     a = get_app(ctx)
-    row = delivery.retry(a, notice_id, now())
+    row = delivery.retry(a, notice_id, now(ctx))
     typer.echo(f"notice {row['id']} ({row['kind']} to {row['recipient']}) is pending again")
 
 
@@ -246,7 +246,7 @@ def preview(
 ) -> None:
     """Render a notice about a ticket to the terminal: its subject, then its text (or HTML)."""
     a = get_app(ctx)
-    when = parse_time(at, "--now") or now()
+    when = parse_time(at, "--now") or now(ctx)
     with read_only(a.engine) as conn:
         t = conn.execute(select(tickets).where(tickets.c.ref == ticket)).first()
         if t is None:
@@ -265,7 +265,7 @@ def make_digests(
 ) -> None:
     """Make the digests of the last complete digest period now (what the digest job does)."""
     a = get_app(ctx)
-    when = parse_time(at, "--now") or now()
+    when = parse_time(at, "--now") or now(ctx)
     try:
         report = digest.collect(a, when)
     except ValueError as exc:

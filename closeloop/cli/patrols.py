@@ -54,7 +54,7 @@ def patrol_add(
         by=by,
         at=when,
         checkins=[_checkin(g) for g in grid],
-        now=now(),
+        now=now(ctx),
         note=note,
         found=found,
     )

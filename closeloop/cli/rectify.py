@@ -38,7 +38,7 @@ def rectify_plan(
 ) -> None:
     """Open the month's record for every village with its items: open tickets and recurrence
     hot spots. Safe twice: only what is new is added."""
-    done = rectification.plan(get_app(ctx), month, now(), level=level, focus=focus)
+    done = rectification.plan(get_app(ctx), month, now(ctx), level=level, focus=focus)
     if as_json:
         print_json(done)
         return
@@ -85,7 +85,7 @@ def rectify_add(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Add items of the village's own to its record."""
-    r = rectification.add_items(get_app(ctx), grid, month, item, now())
+    r = rectification.add_items(get_app(ctx), grid, month, item, now(ctx))
     print_json(r) if as_json else _print(r)
 
 
@@ -97,7 +97,7 @@ def rectify_tick(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Tick an item off (销号); a ticket's item is ticked off by closing the ticket."""
-    r = rectification.tick(get_app(ctx), item_id, by, now())
+    r = rectification.tick(get_app(ctx), item_id, by, now(ctx))
     print_json(r) if as_json else _print(r)
 
 

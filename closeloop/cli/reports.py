@@ -61,7 +61,7 @@ def report_weekly(
     a = get_app(ctx)
     check_format(fmt)
     lang = _locale(a, locale)
-    report = build_weekly(a, now=now(), week=week, level=level)
+    report = build_weekly(a, now=now(ctx), week=week, level=level)
     _write(render_weekly(report, fmt, locale=lang, workflow=a.workflow), out, fmt)
 
 
@@ -78,7 +78,7 @@ def report_items(
     a = get_app(ctx)
     if week and month:
         raise Invalid("give --week or --month, not both")
-    period = ind.month_period(month, a.tz) if month else resolve_week(a, now(), week)
+    period = ind.month_period(month, a.tz) if month else resolve_week(a, now(ctx), week)
     with read_only(a.engine) as conn:
         path = None
         if grid is not None:

@@ -39,7 +39,7 @@ def serve(
     if demo:
         from closeloop import demo as demo_mod
 
-        logins = demo_mod.prepare_service(a, now(), echo=typer.echo)
+        logins = demo_mod.prepare_service(a, now(ctx), echo=typer.echo)
         base = f"http://{host}:{port}"
         typer.echo(f"\n== {a.settings.zone_name} 演示 demo: {base}/")
         typer.echo(f"   群众上报 reporter (no account): {base}/report")
@@ -100,7 +100,7 @@ def token_create(
     """Create an API token and print it once; only its hash is kept."""
     from closeloop.web import auth
 
-    made = auth.create_token(get_app(ctx), handle, label, now())
+    made = auth.create_token(get_app(ctx), handle, label, now(ctx))
     typer.echo(made.token)
     typer.echo(
         f"token {made.id} for {made.handle}: shown once, store it now "
@@ -139,7 +139,7 @@ def token_revoke(
     """Revoke an API token; requests with it answer 401 from now on."""
     from closeloop.web import auth
 
-    t = auth.revoke_token(get_app(ctx), token_id, now())
+    t = auth.revoke_token(get_app(ctx), token_id, now(ctx))
     typer.echo(f"token {t['id']} ({t['handle']}, {t['label'] or 'no label'}) revoked")
 
 

@@ -3,8 +3,8 @@
 `create_app(app)` composes the routers onto one FastAPI application. The pages (HTML) plug in
 the same way: a module with an `APIRouter` named `router`, included below next to the API.
 
-Handlers take the time from `request.app.state.clock` (see `request_now`), so a test can run
-the service on a `ManualClock` and move it.
+Handlers take the time from `request.app.state.clock` (see `request_now`): the App's clock unless
+`create_app` is given another, so a test can run the service on a `ManualClock` and move it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import tzinfo
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from closeloop.app import App
+from closeloop.app import App, Clock
 from closeloop.campaigns import web as campaign_pages
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError
@@ -46,34 +46,6 @@ from closeloop.workflow import StepNotAllowed, UnknownCategory
 
 log = logging.getLogger("closeloop.web")
 access_log = logging.getLogger("closeloop.web.access")
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-class ManualClock:
-    """A clock that stands still until moved: for tests and for demonstrating escalation."""
-
-    def __init__(self, now: datetime) -> None:
-        if now.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
-
-    def set(self, now: datetime) -> None:
-        if now.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
-        self.now = now
-
 
 # --- errors ------------------------------------------------------------------------------------
 
@@ -352,7 +324,7 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     )
     fa.state.closeloop = app
     fa.state.web_settings = cfg
-    fa.state.clock = clock or system_clock
+    fa.state.clock = clock or app.clock
     install_error_handlers(fa)
     # Photos plus the form fields around them; each file is checked again on its own.
     fa.add_middleware(
