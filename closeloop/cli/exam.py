@@ -268,7 +268,7 @@ def accountability_close(
 ) -> None:
     """Close a case with its outcome."""
     a = get_app(ctx)
-    c = service.close_case(a, case_id, by, outcome, now())
+    c = service.close_case(a, case_id, by, outcome, now(ctx))
     typer.echo(f"case {c.id} ({c.grid} {c.month}) closed by {c.closed_by}: {c.outcome}")
 
 
@@ -310,7 +310,7 @@ def funds_apply(
 ) -> None:
     """Apply for project funds (项目化申报)."""
     a = get_app(ctx)
-    pid = service.apply_project(a, grid, month, project, purpose, amount, by, now())
+    pid = service.apply_project(a, grid, month, project, purpose, amount, by, now(ctx))
     typer.echo(f"project {pid}: {grid} {project} applied for {amount}")
 
 
@@ -323,7 +323,7 @@ def funds_approve(
 ) -> None:
     """Decide a project: approve an amount up to what was applied for."""
     a = get_app(ctx)
-    service.decide_project(a, project_id, amount, by, now())
+    service.decide_project(a, project_id, amount, by, now(ctx))
     typer.echo(f"project {project_id}: approved {amount}")
 
 
@@ -337,7 +337,7 @@ def funds_disburse(
 ) -> None:
     """Disburse project funds against their project."""
     a = get_app(ctx)
-    service.disburse(a, project_id, amount, by, now(), note)
+    service.disburse(a, project_id, amount, by, now(ctx), note)
     typer.echo(f"project {project_id}: disbursed {amount}")
 
 
@@ -351,7 +351,7 @@ def funds_pay(
 ) -> None:
     """Pay a grid's reward of a month (what the board says it earned)."""
     a = get_app(ctx)
-    paid = service.pay_reward(a, grid, month, by, now(), amount)
+    paid = service.pay_reward(a, grid, month, by, now(ctx), amount)
     typer.echo(f"{grid} {month}: paid {paid}")
 
 
