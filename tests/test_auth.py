@@ -17,6 +17,7 @@ from closeloop.app import App
 from closeloop.models import api_tokens, login_attempts, people, web_sessions
 from closeloop.tickets import Invalid, NotFound
 from closeloop.web import auth
+from tests import cli_support
 from tests.conftest import NOW
 from tests.webtools import Web, make_web, with_config
 
@@ -370,13 +371,8 @@ class TestAdministrators:
 
 
 def run_cli(db: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "closeloop", "--db", db, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """In this process (tests/cli_support.run_cli); test_cli_module_runs starts a real one."""
+    return cli_support.run_cli(["--db", db, *args], input=stdin)
 
 
 @pytest.fixture

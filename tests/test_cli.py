@@ -1,9 +1,9 @@
-"""The command line end to end, as scripts use it: real processes, both backends."""
+"""The command line end to end, as scripts use it, both backends: in this process through
+`closeloop.cli.main` (tests/cli_support.run_cli), and in a real process for the exit status."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from closeloop.app import App
+from tests.cli_support import run_cli
 from tests.conftest import CONFIG
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -38,14 +39,10 @@ def cli(app: App, tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
     config.write_text(text, encoding="utf-8")
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "CLOSELOOP_DB": url}
-        proc = subprocess.run(
-            [sys.executable, "-m", "closeloop", "--config", str(config), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
+        # In this process (tests/cli_support.run_cli); the exit status and the `error:` line of a
+        # real process are checked by test_a_database_that_is_not_ready_is_one_clear_line and
+        # tests/test_cli_usage.py.
+        proc = run_cli(["--config", str(config), *args], env={"CLOSELOOP_DB": url})
         if ok:
             assert proc.returncode == 0, proc.stderr
         return proc

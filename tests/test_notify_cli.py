@@ -19,6 +19,7 @@ from sqlalchemy import select
 from closeloop import escalation, service
 from closeloop.app import App
 from closeloop.models import notifications
+from tests.cli_support import run_cli
 from tests.conftest import CONFIG, NOW
 from tests.notify_support import Walked, walk_the_loop
 
@@ -65,9 +66,9 @@ def runner(setup: Setup) -> Run:
     command, env, _ = setup
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [*command, *args], capture_output=True, text=True, env=env, timeout=120
-        )
+        # In this process (tests/cli_support.run_cli): the command's words after the interpreter
+        # and `-m closeloop`; `deliver` until SIGTERM below runs as a real process.
+        proc = run_cli([*command[3:], *args], env={"CLOSELOOP_DB": env["CLOSELOOP_DB"]})
         if ok:
             assert proc.returncode == 0, proc.stderr
         return proc
