@@ -26,7 +26,8 @@ def test_migrations_match_the_models_on_sqlite(tmp_path) -> None:  # type: ignor
 
 def test_migrations_match_the_models_on_postgres(pg_url: str) -> None:
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    name = "closeloop_migrations"
+    # Named after this session's database, so parallel test runs never drop each other's.
+    name = pg_url.rsplit("/", 1)[1] + "_migrations"
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
