@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -40,6 +41,7 @@ from closeloop.reports.weekly import (
     red_and_yellow,
 )
 from closeloop.tickets import Invalid
+from closeloop.workflow import Names
 from tests.conftest import CONFIG
 from tests.report_data import REAL_NOW, build_week14, step, submit, z
 
@@ -101,21 +103,34 @@ def row(code: str, **figures: Any) -> GridRow:
 # --------------------------------------------------------------------------- pure rules
 
 
-def test_red_and_yellow_take_at_most_half_and_break_ties() -> None:
+def test_boards_need_enough_due_and_a_side_of_the_zone_rate() -> None:
+    # A hand-built week; the zone's on-time rate is 60%.
     rows = [
         row("A", due=4, closed_on_time=4, overdue_open=1),  # 100%, 1 overdue
-        row("B", due=2, closed_on_time=2),  # 100%, 0 overdue, 2 due
-        row("C", due=3, closed_on_time=3),  # 100%, 0 overdue, 3 due -> before B
-        row("D", due=4, closed_on_time=1),  # 25%
-        row("E", due=2, closed_on_time=1, overdue_open=3),  # 50%
-        row("F"),  # nothing due: not ranked
+        row("B", due=3, closed_on_time=3),  # 100%, 0 overdue -> before A
+        row("C", due=2, closed_on_time=2),  # 100% but only 2 due: on neither list
+        row("D", due=5, closed_on_time=3),  # 60% = the zone: on neither list
+        row("E", due=4, closed_on_time=1),  # 25%: yellow
+        row("F", due=3, closed_on_time=0, overdue_open=3),  # 0%: yellow, the worst
+        row("G", due=1),  # 0% of 1: too few due, on neither list
+        row("H", due=6, deferred=3, closed_on_time=3),  # 3 of 3 net of deferrals: red
+        row("I"),  # nothing due
     ]
-    red, yellow = red_and_yellow(rows, red_size=5, yellow_size=5)
-    # ranked: C B A E D (5 grids) -> each list takes at most 2; E and D from the bottom
-    assert [r.code for r in red] == ["C", "B"]
-    assert [r.code for r in yellow] == ["D", "E"]
-    assert red_and_yellow(rows, 1, 0) == ((rows[2],), ())
-    assert red_and_yellow(rows[:1], 5, 5) == ((), ())
+    red, yellow = red_and_yellow(rows, 5, 5, zone_rate=0.6, min_due=3)
+    assert [r.code for r in red] == ["B", "H", "A"]  # B and H tie (0 overdue, 3 due net): by code
+    assert [r.code for r in yellow] == ["F", "E"]
+    assert not {r.code for r in red} & {r.code for r in yellow}
+    assert all((r.figures.on_time_rate or 0) > 0 for r in red)
+    assert all(r.figures.net_due >= 3 for r in (*red, *yellow))
+    # the sizes cap the lists; a higher minimum leaves fewer grids
+    assert red_and_yellow(rows, 1, 1, zone_rate=0.6, min_due=3) == ((rows[1],), (rows[5],))
+    red4, yellow4 = red_and_yellow(rows, 5, 5, zone_rate=0.6, min_due=4)
+    assert [r.code for r in red4] == ["A"] and [r.code for r in yellow4] == ["E"]
+    # a zone at 0%: nobody is better than nothing on the red list, never a 0% grid there
+    zero = [row("Z", due=3), row("Y", due=4)]
+    assert red_and_yellow(zero, 5, 5, zone_rate=0.0, min_due=3) == ((), ())
+    # nothing due in the zone: no lists
+    assert red_and_yellow(rows, 5, 5, zone_rate=None, min_due=3) == ((), ())
 
 
 def test_example_needs_enough_due_and_a_rise() -> None:
@@ -144,10 +159,11 @@ def test_weekly_golden(report_app: App, weekly: WeeklyReport) -> None:
     data = weekly.as_json()
     assert set(data) == {"week", "zone", "grids", "red", "yellow", "example", "overdue"}
     assert data["week"] == "2026-W14"
-    # On-time rates this week: 新屋 4/4, 苏溪 3/3, 溪口 2/2 (100%: more due first), 堰头 5/7,
-    # 九龙 2/3, 曹园 2/4, 东河 0/1: 7 ranked grids, 3 per list.
-    assert data["red"] == ["JS-A2-V10", "JS-A2-V08", "JS-A2-V11"]
-    assert data["yellow"] == ["JS-A1-V03", "JS-A1-V02", "JS-A2-V09"]
+    # The zone is at 75% (18 of 24, below). Red: at least 3 due and above 75%: 新屋 4/4, 苏溪
+    # 3/3 (溪口 2/2 has too few due). Yellow, worst first: 曹园 2/4, 九龙 2/3, 堰头 5/7 (东河
+    # 0/1 has too few due).
+    assert data["red"] == ["JS-A2-V10", "JS-A2-V08"]
+    assert data["yellow"] == ["JS-A1-V02", "JS-A2-V09", "JS-A1-V01"]
     assert data["example"] == "JS-A2-V08"
     assert weekly.example is not None
     assert (weekly.example.current_rate, weekly.example.baseline_rate) == (1.0, 0.25)
@@ -332,6 +348,7 @@ def test_markdown_and_json(report_app: App, weekly: WeeklyReport) -> None:
     assert "1. 新屋村 100.0%" in md
     assert "苏溪村（JS-A2-V08）本周按期结案率100.0%，前4周合计25.0%，提高75.0个百分点。" in md
     data = json.loads(render_weekly(weekly, "json", locale="en", workflow=report_app.workflow))
+    assert data.pop("sections")[0]["heading"] == "1. Zone summary"
     assert data == weekly.as_json()
     english = render_weekly(weekly, "md", locale="en", workflow=report_app.workflow).decode()
     assert "Zone summary" in english
@@ -342,30 +359,144 @@ def test_markdown_and_json(report_app: App, weekly: WeeklyReport) -> None:
 def test_xlsx_read_back(report_app: App, weekly: WeeklyReport) -> None:
     content = render_weekly(weekly, "xlsx", locale="zh_CN", workflow=report_app.workflow)
     book = load_workbook(io.BytesIO(content))
-    assert book.sheetnames == [
-        "全区概况",
-        "各网格指标",
-        "红榜",
-        "黄榜",
-        "本周典型",
-        "超期未结案件",
-        "复发热点",
-        "本月大会战进展",
-        "本周应结案件清单",
-    ]
-    grids = book["各网格指标"]
-    header = [c.value for c in grids[1]]
+    assert book.sheetnames == HEADINGS_ZH
+    grids = book["四、各网格指标"]
+    assert grids["A1"].value == "四、各网格指标"
+    header = [c.value for c in grids[2]]
     assert header[:5] == ["网格", "code", "受理数", "派遣数", "应结案数"]
-    lines = {r[1]: r for r in grids.iter_rows(min_row=2, values_only=True)}
+    lines = {r[1]: r for r in grids.iter_rows(min_row=3, values_only=True)}
     yantou = lines["JS-A1-V01"]
     assert yantou[0] == "堰头村"
     assert yantou[2:8] == (9, 9, 8, 1, 6, 5)
     assert yantou[header.index("按期结案率")] == pytest.approx(5 / 7)
-    assert grids.cell(row=2, column=header.index("按期结案率") + 1).number_format == "0.0%"
-    red = [r[:2] for r in book["红榜"].iter_rows(min_row=2, values_only=True)]
-    assert red == [(1, "新屋村"), (2, "苏溪村"), (3, "溪口村")]
-    due_sheet = list(book["本周应结案件清单"].iter_rows(min_row=2, values_only=True))
+    assert grids.cell(row=3, column=header.index("按期结案率") + 1).number_format == "0.0%"
+    boards = [r[:3] for r in book["二、红榜与黄榜"].iter_rows(min_row=3, values_only=True)]
+    assert boards == [
+        ("红榜（按期结案率最高）", 1, "新屋村"),
+        ("红榜（按期结案率最高）", 2, "苏溪村"),
+        ("黄榜（按期结案率最低）", 1, "曹园村"),
+        ("黄榜（按期结案率最低）", 2, "九龙村"),
+        ("黄榜（按期结案率最低）", 3, "堰头村"),
+    ]
+    due_sheet = list(book["附录：本周应结案件清单"].iter_rows(min_row=3, values_only=True))
     assert len(due_sheet) == 25
+
+
+# --------------------------------------------------------------------------- one structure
+
+# Written by hand: what the example meeting reads, in this order, in every format.
+HEADINGS_ZH = [
+    "一、全区概况",
+    "二、红榜与黄榜",
+    "三、本周典型",
+    "四、各网格指标",
+    "五、超期未结案件（最久的）",
+    "六、复发热点（近5周）",
+    "七、本月大会战进展",
+    "八、本周巡查",
+    "附录：本周应结案件清单",
+]
+HEADINGS_EN = [
+    "1. Zone summary",
+    "2. Red and yellow lists",
+    "3. Example of the week",
+    "4. Indicators by grid",
+    "5. Oldest overdue tickets",
+    "6. Recurrence hot spots (last 5 weeks)",
+    "7. The month's campaign",
+    "8. Patrols of the week",
+    "Appendix: tickets due this week",
+]
+
+
+def headings_in_every_format(app: App, report: WeeklyReport, locale: str) -> dict[str, Any]:
+    """The section headings of each format, in order, and the text of each format."""
+    out: dict[str, Any] = {}
+    html = render_weekly(report, "html", locale=locale, workflow=app.workflow).decode()
+    o = Outline()
+    o.feed(html)
+    out["html"] = [text.strip() for tag, text in o.headings if tag == "h2"]
+    md = render_weekly(report, "md", locale=locale, workflow=app.workflow).decode()
+    out["md"] = [line[4:] for line in md.splitlines() if line.startswith("### ")]
+    book = load_workbook(
+        io.BytesIO(render_weekly(report, "xlsx", locale=locale, workflow=app.workflow))
+    )
+    out["xlsx"] = [ws["A1"].value for ws in book.worksheets]
+    data = json.loads(render_weekly(report, "json", locale=locale, workflow=app.workflow))
+    out["json"] = [s["heading"] for s in data["sections"]]
+    out["texts"] = {
+        "html": html,
+        "md": md,
+        "xlsx": "\n".join(
+            str(v) for ws in book.worksheets for r in ws.iter_rows(values_only=True) for v in r
+        ),
+        "json": json.dumps(data, ensure_ascii=False),
+    }
+    return out
+
+
+def test_one_structure_in_every_format(report_app: App, weekly: WeeklyReport) -> None:
+    found = headings_in_every_format(report_app, weekly, "zh_CN")
+    for fmt in ("html", "md", "xlsx", "json"):
+        assert found[fmt] == HEADINGS_ZH, fmt
+    found_en = headings_in_every_format(report_app, weekly, "en")
+    for fmt in ("html", "md", "xlsx", "json"):
+        assert found_en[fmt] == HEADINGS_EN, fmt
+    md = found["texts"]["md"]
+    # the lists in the chat version, with their own headings
+    assert "**红榜（按期结案率最高）**\n1. 新屋村 100.0%" in md
+    assert "**黄榜（按期结案率最低）**\n1. 曹园村 50.0%" in md
+    # the medium grids' subtotals stand for section 四 in the short version
+    assert "- 第一农村工作片：按期结案率" in md
+
+
+def test_empty_sections_say_so_in_every_format(report_app: App) -> None:
+    metadata.create_all(report_app.engine)
+    report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")  # nothing happened
+    found = headings_in_every_format(report_app, report, "zh_CN")
+    for fmt in ("html", "md", "xlsx", "json"):
+        assert found[fmt] == HEADINGS_ZH, fmt
+    sections = json.loads(found["texts"]["json"])["sections"]
+    assert [s["key"] for s in sections if s["empty"]] == [
+        "boards",
+        "example",
+        "overdue",
+        "hotspots",
+        "campaigns",
+        "patrols",
+        "appendix",
+    ]
+    for fmt, text in found["texts"].items():
+        for said in (
+            "本周无符合条件的红榜网格（应结案数不少于3件且按期结案率高于全区）。",
+            "本周无符合条件的黄榜网格",
+            "本周无典型",
+            "本周无超期未结案件。",
+            "本周无复发热点",
+            "本周无大会战",
+            "本周无巡查记录。",
+            "本周无应结案件。",
+        ):
+            assert said in text, (fmt, said)
+    en = headings_in_every_format(report_app, report, "en")
+    assert en["md"] == HEADINGS_EN
+    assert en["texts"]["md"].count("None this week") >= 8
+
+
+def test_campaign_line_keeps_its_labels(report_app: App, weekly: WeeklyReport) -> None:
+    campaign = SimpleNamespace(
+        campaign=SimpleNamespace(theme="一月一村大会战", id=1),
+        action_name=Names("清理", "clean-up"),
+        week_theme="",
+        by_grid=(SimpleNamespace(name="荆山夏村", found=3, fixed=1, open=2),),
+        by_action=(),
+        total=SimpleNamespace(name="合计", found=3, fixed=1, open=2),
+    )
+    report = replace(weekly, campaigns=(campaign,))  # type: ignore[arg-type]
+    md = render_weekly(report, "md", locale="zh_CN", workflow=report_app.workflow).decode()
+    assert "- 荆山夏村：发现 3，已整改 1，未整改 2\n" in md
+    en = render_weekly(report, "md", locale="en", workflow=report_app.workflow).decode()
+    assert "- 荆山夏村: Found 3, Fixed 1, Still open 2\n" in en
 
 
 def test_unknown_format_or_locale(report_app: App, weekly: WeeklyReport) -> None:
@@ -439,7 +570,7 @@ def test_commands_report_weekly_and_items(report_app: App, tmp_path: Path) -> No
         "--out",
         str(target),
     )
-    assert load_workbook(target).sheetnames[0] == "全区概况"
+    assert load_workbook(target).sheetnames[0] == "一、全区概况"
     html = cli(report_app, "report", "weekly", "--week", "2026-W14", "--locale", "en").stdout
     assert "<h1>金山经济开发区: weekly environmental work report</h1>" in html
 

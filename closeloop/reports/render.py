@@ -29,6 +29,7 @@ from markupsafe import Markup
 from closeloop.geo import svgmap
 from closeloop.reports import charts
 from closeloop.reports.indicators import ESCALATION_LEVELS, Figures
+from closeloop.reports.sections import heading, weekly_sections
 from closeloop.reports.weekly import WeeklyReport
 from closeloop.tickets import Invalid
 from closeloop.workflow import Names, Workflow
@@ -71,15 +72,15 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "level_3": "小网格（村、联企小网格、社区片区）",
         "level_2": "中网格",
         "level_4": "微网格",
-        "summary": "一、全区概况",
-        "boards": "二、红榜与黄榜",
-        "example": "三、本周典型",
-        "grids": "四、各网格指标",
-        "overdue": "五、超期未结案件（最久的）",
-        "hotspots": "六、复发热点（近{weeks}周）",
+        "summary": "全区概况",
+        "boards": "红榜与黄榜",
+        "example": "本周典型",
+        "grids": "各网格指标",
+        "overdue": "超期未结案件（最久的）",
+        "hotspots": "复发热点（近{weeks}周）",
         "map_caption": "本周各网格按期办结率；圆点为超期未结案件（颜色为督办级别），紫圈为复发热点",
-        "campaigns": "七、本月大会战进展",
-        "patrols": "八、本周巡查",
+        "campaigns": "本月大会战进展",
+        "patrols": "本周巡查",
         "patrol_text": "本周巡查{patrols}次，签到{visits}次；{level}共{total}个，"
         "已巡查{seen}个，未巡查{unseen}个。",
         "patrol_visits": "签到次数",
@@ -87,7 +88,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "patrol_last": "最近一次",
         "patrol_unvisited": "本周未巡查",
         "patrol_more": "等{n}个",
-        "appendix": "附录：本周应结案件清单",
+        "appendix": "本周应结案件清单",
+        "appendix_prefix": "附录：",
         "trend_chart": "近{weeks}周全区结案率与按期结案率",
         "group_chart": "各中网格按期结案率",
         "heat_chart": "复发热点：网格 × 问题类别",
@@ -115,8 +117,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "yellow": "黄榜（按期结案率最低）",
         "rank": "名次",
         "none": "无",
-        "no_red": "本周无可排名网格",
-        "no_example": "本周没有网格的按期结案率高于其前几周水平。",
+        "no_red": "本周无符合条件的红榜网格（应结案数不少于{min_due}件且按期结案率高于全区）。",
+        "no_yellow": "本周无符合条件的黄榜网格（应结案数不少于{min_due}件且按期结案率低于全区）。",
+        "no_example": "本周无典型：没有网格的按期结案率高于其前几周水平。",
         "example_text": "{name}（{code}）本周按期结案率{now}，"
         "前{weeks}周合计{then}，提高{delta}个百分点。",
         "ref": "编号",
@@ -129,9 +132,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "supervising": "督办人",
         "level": "督办级别",
         "count": "次数",
-        "no_overdue": "无超期未结案件。",
-        "no_hotspots": "近期无复发问题。",
-        "no_campaigns": "本月未登记大会战。",
+        "no_overdue": "本周无超期未结案件。",
+        "no_hotspots": "本周无复发热点：近期无复发问题。",
+        "no_campaigns": "本周无大会战：本月未登记大会战。",
         "theme": "主题",
         "action": "行动",
         "week_theme": "本周主题",
@@ -156,6 +159,12 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "days": "{d}天{h}小时",
         "hours": "{h}小时",
         "pp": "个百分点",
+        "no_patrols": "本周无巡查记录。",
+        "no_grids": "本周无网格数据。",
+        "no_appendix": "本周无应结案件。",
+        "board": "榜",
+        "group_line": "{name}：按期结案率{rate}，应结案{due}，超期未结{overdue}",
+        "appendix_md": "本周应结案{n}件，清单见完整报告或：",
     },
     "en": {
         "lang": "en",
@@ -169,16 +178,16 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "level_3": "small grids (villages, enterprise grids, community sections)",
         "level_2": "medium grids",
         "level_4": "micro grids",
-        "summary": "1. Zone summary",
-        "boards": "2. Red and yellow lists",
-        "example": "3. Example of the week",
-        "grids": "4. Indicators by grid",
-        "overdue": "5. Oldest overdue tickets",
-        "hotspots": "6. Recurrence hot spots (last {weeks} weeks)",
+        "summary": "Zone summary",
+        "boards": "Red and yellow lists",
+        "example": "Example of the week",
+        "grids": "Indicators by grid",
+        "overdue": "Oldest overdue tickets",
+        "hotspots": "Recurrence hot spots (last {weeks} weeks)",
         "map_caption": "On-time closure rate of the week by grid; dots are overdue tickets "
         "(colour: supervision level), purple rings recurrence hot spots",
-        "campaigns": "7. The month's campaign",
-        "patrols": "8. Patrols of the week",
+        "campaigns": "The month's campaign",
+        "patrols": "Patrols of the week",
         "patrol_text": "{patrols} patrols, {visits} check-ins this week; of {total} {level},"
         " {seen} visited and {unseen} not.",
         "patrol_visits": "Check-ins",
@@ -186,7 +195,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "patrol_last": "Last",
         "patrol_unvisited": "Not visited this week",
         "patrol_more": "and {n} more",
-        "appendix": "Appendix: tickets due this week",
+        "appendix": "tickets due this week",
+        "appendix_prefix": "Appendix: ",
         "trend_chart": "Zone closure and on-time rates, last {weeks} weeks",
         "group_chart": "On-time closure by medium grid",
         "heat_chart": "Recurrence hot spots: grid × category",
@@ -214,8 +224,11 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "yellow": "Yellow list (lagging)",
         "rank": "Rank",
         "none": "none",
-        "no_red": "No grid can be ranked this week",
-        "no_example": "No grid's on-time rate rose above its previous weeks.",
+        "no_red": "None this week: no grid with at least {min_due} due and an on-time rate"
+        " above the zone's.",
+        "no_yellow": "None this week: no grid with at least {min_due} due and an on-time rate"
+        " below the zone's.",
+        "no_example": "None this week: no grid's on-time rate rose above its previous weeks.",
         "example_text": "{name} ({code}): on-time rate {now} this week against {then} over the"
         " previous {weeks} weeks, up {delta} points.",
         "ref": "Ref",
@@ -228,9 +241,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "supervising": "Supervising",
         "level": "Level",
         "count": "Count",
-        "no_overdue": "No overdue open ticket.",
-        "no_hotspots": "No recurrence lately.",
-        "no_campaigns": "No campaign recorded for this month.",
+        "no_overdue": "None this week: no overdue open ticket.",
+        "no_hotspots": "None this week: no recurrence lately.",
+        "no_campaigns": "None this week: no campaign recorded for this month.",
         "theme": "Theme",
         "action": "Action",
         "week_theme": "This week's theme",
@@ -256,6 +269,12 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "days": "{d} d {h} h",
         "hours": "{h} h",
         "pp": "points",
+        "no_patrols": "None this week: no patrol recorded.",
+        "no_grids": "None this week: no grid data.",
+        "no_appendix": "None this week: no ticket was due.",
+        "board": "List",
+        "group_line": "{name}: on-time rate {rate}, due {due}, overdue open {overdue}",
+        "appendix_md": "{n} tickets due this week; the list is in the full report or:",
     },
 }
 
@@ -345,12 +364,37 @@ def render_weekly(report: WeeklyReport, fmt: str, *, locale: str, workflow: Work
     check_format(fmt)
     t = labels(locale)
     if fmt == "json":
-        return (json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n").encode()
+        data = {**report.as_json(), "sections": section_outline(report, t)}
+        return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode()
     context = _weekly_context(report, locale, t, workflow)
     if fmt == "xlsx":
         return _weekly_xlsx(report, context, t, locale)
     template = "weekly.html.j2" if fmt == "html" else "weekly.md.j2"
     return _env(fmt == "html").get_template(template).render(**context).encode()
+
+
+def section_outline(report: WeeklyReport, t: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The report's sections in order, with their headings: what every format walks."""
+    weeks = len(report.previous) + 1  # the hot spots cover this week and the previous ones
+    return [
+        {
+            "number": s.number,
+            "key": s.key,
+            "heading": heading(s, t, weeks),
+            "empty": s.empty,
+            "empty_text": empty_text(s.key, t, report.min_due) if s.empty else None,
+        }
+        for s in weekly_sections(report)
+    ]
+
+
+def empty_text(key: str, t: Mapping[str, str], min_due: int) -> str:
+    """What an empty section says ("本周无…" / "None this week…")."""
+    if key == "boards":
+        return t["no_red"].format(min_due=min_due) + t["no_yellow"].format(min_due=min_due)
+    if key == "summary":
+        return ""
+    return t[f"no_{key}"]
 
 
 def _week_title(report: WeeklyReport, t: Mapping[str, str]) -> str:
@@ -422,6 +466,8 @@ def _weekly_context(
         "t": t,
         "locale": locale,
         "r": report,
+        "sections": section_outline(report, t),
+        "min_due": report.min_due,
         "title": t["title"].format(zone=report.zone_name),
         "week_title": _week_title(report, t),
         "level_name": t.get(f"level_{report.level}", str(report.level)),
@@ -464,114 +510,147 @@ def _weekly_context(
 def _weekly_xlsx(
     report: WeeklyReport, context: Mapping[str, Any], t: Mapping[str, str], locale: str
 ) -> bytes:
+    """One sheet per section, in the sections' order: the heading in A1, the table's header in
+    row 2; an empty section's sheet says so in A3."""
     book = Book()
     weeks = len(report.previous)
-    summary = book.sheet(
-        t["summary"].split("、", 1)[-1].split(". ", 1)[-1],
-        [t["figure"], t["this_week"], t["previous_mean"].format(weeks=weeks), t["change"]],
-    )
-    for change in report.changes:
-        summary.row(
-            [t[change.key], change.current, change.previous, change.delta],
-            rate=change.is_rate,
-        )
-    summary.row([t["overdue_open"], report.zone.overdue_open, None, None])
-
-    headers = [t["grid"], "code", *(t[c] for c in GRID_COLUMNS)]
-    grid_sheet = book.sheet(t["grids"].split("、", 1)[-1].split(". ", 1)[-1], headers)
-    for group in report.groups:
-        for row in group.rows:
-            grid_sheet.figures(row.name, row.code, row.figures)
-        grid_sheet.figures(f"{group.name} {t['group_total']}", group.code or "", group.total)
-    grid_sheet.figures(t["zone_total"], "", report.zone)
-
-    for key, rows in (("red", report.red), ("yellow", report.yellow)):
-        sheet = book.sheet(t[key].split("（", 1)[0].split(" (", 1)[0], [t["rank"], *headers])
-        for i, row in enumerate(rows, start=1):
-            sheet.figures(row.name, row.code, row.figures, lead=[i])
-
-    ex = book.sheet(
-        t["example"].split("、", 1)[-1].split(". ", 1)[-1],
-        [t["grid"], "code", t["this_week"], t["previous_mean"].format(weeks=weeks), t["change"]],
-    )
-    if report.example is not None:
-        e = report.example
-        ex.row([e.row.name, e.row.code, e.current_rate, e.baseline_rate, e.improvement], rate=True)
-
-    od = book.sheet(
-        t["overdue"].split("、", 1)[-1].split(". ", 1)[-1].split("（", 1)[0],
-        [
-            t["ref"],
-            t["ticket"],
-            t["category"],
-            t["grid"],
-            t["deadline"],
-            t["late"],
-            t["responsible"],
-            t["supervising"],
-            t["level"],
-        ],
-    )
     local = context["local"]
-    for o in report.overdue:
-        od.row(
-            [
-                o.ref,
-                o.title,
-                o.category.get(locale),
-                o.grid_name,
-                local(o.due_at, "%Y-%m-%d %H:%M"),
-                round(o.late.total_seconds() / 3600, 1),
-                _leader_text(o.responsible),
-                _leader_text(o.supervising),
-                o.escalation_level,
-            ]
-        )
+    headers = [t["grid"], "code", *(t[c] for c in GRID_COLUMNS)]
 
-    hs = book.sheet(
-        t["hotspots"].split("、", 1)[-1].split(". ", 1)[-1].split("（", 1)[0].split(" (", 1)[0],
-        [t["grid"], "code", t["category"], t["count"]],
-    )
-    for h in report.hotspots:
-        hs.row([h.grid_name, h.grid_code, h.category_label.get(locale), h.count])
+    def summary(sheet: Sheet) -> None:
+        for change in report.changes:
+            sheet.row(
+                [t[change.key], change.current, change.previous, change.delta],
+                rate=change.is_rate,
+            )
+        sheet.row([t["overdue_open"], report.zone.overdue_open, None, None])
 
-    cp = book.sheet(
-        t["campaigns"].split("、", 1)[-1].split(". ", 1)[-1],
-        [t["theme"], t["action"], t["grid"], t["found"], t["fixed"], t["open"]],
-    )
-    for c in report.campaigns:
-        for p in c.by_grid:
-            cp.row([c.campaign.theme, c.action_name.get(locale), p.name, p.found, p.fixed, p.open])
-        for p in c.by_action:
-            if p.found:
-                cp.row([c.campaign.theme, p.name.get(locale), "", p.found, p.fixed, p.open])
+    def boards(sheet: Sheet) -> None:
+        for key, rows in (("red", report.red), ("yellow", report.yellow)):
+            if not rows:
+                sheet.row([t[key], t[f"no_{key}"].format(min_due=report.min_due)])
+            for i, row in enumerate(rows, start=1):
+                sheet.figures(row.name, row.code, row.figures, lead=[t[key], i])
 
-    ap = book.sheet(
-        t["appendix"].split("：", 1)[-1].split(": ", 1)[-1],
-        [
-            t["grid"],
-            t["ref"],
-            t["ticket"],
-            t["category"],
-            t["deadline"],
-            t["closed_at"],
-            t["outcome"],
-        ],
-    )
-    outcome = context["outcome_label"]
-    for listed in report.appendix:
-        for item, result in listed.items:
-            ap.row(
+    def example(sheet: Sheet) -> None:
+        if report.example is not None:
+            e = report.example
+            sheet.row(
+                [e.row.name, e.row.code, e.current_rate, e.baseline_rate, e.improvement],
+                rate=True,
+            )
+
+    def grid_table(sheet: Sheet) -> None:
+        for group in report.groups:
+            for row in group.rows:
+                sheet.figures(row.name, row.code, row.figures)
+            sheet.figures(f"{group.name} {t['group_total']}", group.code or "", group.total)
+        sheet.figures(t["zone_total"], "", report.zone)
+
+    def overdue(sheet: Sheet) -> None:
+        for o in report.overdue:
+            sheet.row(
                 [
-                    listed.row.name,
-                    item.ref,
-                    item.title,
-                    context["category_label"](item.category),
-                    local(item.due_at, "%Y-%m-%d %H:%M"),
-                    local(item.closed_at, "%Y-%m-%d %H:%M") if item.closed_at else None,
-                    outcome[result],
+                    o.ref,
+                    o.title,
+                    o.category.get(locale),
+                    o.grid_name,
+                    local(o.due_at, "%Y-%m-%d %H:%M"),
+                    round(o.late.total_seconds() / 3600, 1),
+                    _leader_text(o.responsible),
+                    _leader_text(o.supervising),
+                    o.escalation_level,
                 ]
             )
+
+    def hotspots(sheet: Sheet) -> None:
+        for h in report.hotspots:
+            sheet.row([h.grid_name, h.grid_code, h.category_label.get(locale), h.count])
+
+    def campaigns(sheet: Sheet) -> None:
+        for c in report.campaigns:
+            for p in c.by_grid:
+                sheet.row(
+                    [c.campaign.theme, c.action_name.get(locale), p.name, p.found, p.fixed, p.open]
+                )
+            for p in c.by_action:
+                if p.found:
+                    sheet.row([c.campaign.theme, p.name.get(locale), "", p.found, p.fixed, p.open])
+
+    def patrols(sheet: Sheet) -> None:
+        for g in report.patrols.grids:
+            if g.visits:
+                by_level = "/".join(str(g.visits_by_level[str(k)]) for k in range(1, 5))
+                sheet.row(
+                    [g.name, g.grid, g.visits, by_level, local(g.last_visit_at, "%Y-%m-%d %H:%M")]
+                )
+
+    outcome = context["outcome_label"]
+
+    def appendix(sheet: Sheet) -> None:
+        for listed in report.appendix:
+            for item, result in listed.items:
+                sheet.row(
+                    [
+                        listed.row.name,
+                        item.ref,
+                        item.title,
+                        context["category_label"](item.category),
+                        local(item.due_at, "%Y-%m-%d %H:%M"),
+                        local(item.closed_at, "%Y-%m-%d %H:%M") if item.closed_at else None,
+                        outcome[result],
+                    ]
+                )
+
+    previous = t["previous_mean"].format(weeks=weeks)
+    writers: dict[str, tuple[list[str], Callable[[Sheet], None]]] = {
+        "summary": ([t["figure"], t["this_week"], previous, t["change"]], summary),
+        "boards": ([t["board"], t["rank"], *headers], boards),
+        "example": ([t["grid"], "code", t["this_week"], previous, t["change"]], example),
+        "grids": (headers, grid_table),
+        "overdue": (
+            [
+                t["ref"],
+                t["ticket"],
+                t["category"],
+                t["grid"],
+                t["deadline"],
+                t["late"],
+                t["responsible"],
+                t["supervising"],
+                t["level"],
+            ],
+            overdue,
+        ),
+        "hotspots": ([t["grid"], "code", t["category"], t["count"]], hotspots),
+        "campaigns": (
+            [t["theme"], t["action"], t["grid"], t["found"], t["fixed"], t["open"]],
+            campaigns,
+        ),
+        "patrols": (
+            [t["grid"], "code", t["patrol_visits"], t["patrol_by_level"], t["patrol_last"]],
+            patrols,
+        ),
+        "appendix": (
+            [
+                t["grid"],
+                t["ref"],
+                t["ticket"],
+                t["category"],
+                t["deadline"],
+                t["closed_at"],
+                t["outcome"],
+            ],
+            appendix,
+        ),
+    }
+    for section in context["sections"]:
+        columns, write = writers[section["key"]]
+        sheet = book.sheet(section["heading"], columns, heading=section["heading"])
+        if section["empty"] and section["key"] != "boards":
+            sheet.row([section["empty_text"]])
+        else:
+            write(sheet)
     return book.save()
 
 
@@ -587,14 +666,17 @@ class Sheet:
     """One worksheet: a bold header row, then rows; rates get a percent format. Every value
     passes `closeloop.xlsxsafe.safe_row`, so text people typed is never a formula."""
 
-    def __init__(self, ws: Any, headers: Sequence[str]) -> None:
+    def __init__(self, ws: Any, headers: Sequence[str], heading: str | None = None) -> None:
         from openpyxl.styles import Font
 
         self.ws = ws
+        if heading is not None:
+            ws.append(safe_row([heading]))
+            ws.cell(row=1, column=1).font = Font(bold=True, size=13)
         ws.append(safe_row(list(headers)))
-        for c in ws[1]:
+        for c in ws[ws.max_row]:
             c.font = Font(bold=True)
-        ws.freeze_panes = "A2"
+        ws.freeze_panes = f"A{ws.max_row + 1}"
         for i, h in enumerate(headers, start=1):
             ws.column_dimensions[_column_letter(i)].width = max(8, min(40, len(str(h)) * 2 + 2))
 
@@ -636,7 +718,7 @@ class Book:
         self.wb = Workbook()
         self._first = True
 
-    def sheet(self, title: str, headers: Sequence[str]) -> Sheet:
+    def sheet(self, title: str, headers: Sequence[str], *, heading: str | None = None) -> Sheet:
         # Sheet titles: at most 31 characters, none of []:*?/\
         clean = "".join(ch for ch in title if ch not in "[]:*?/\\")[:31] or "Sheet"
         if self._first:
@@ -645,7 +727,7 @@ class Book:
             self._first = False
         else:
             ws = self.wb.create_sheet(clean)
-        return Sheet(ws, headers)
+        return Sheet(ws, headers, heading)
 
     def save(self) -> bytes:
         buf = io.BytesIO()

@@ -9,10 +9,12 @@ Markdown, XLSX or JSON.
 
 Rules decided here:
 
-- Red list (红榜): the grids with a rate (something was due, net of deferrals), best on-time
-  rate first, then fewest overdue, then most due, then code. Yellow list (黄榜): the same order
-  from the other end, worst first. Each list takes at most half of the ranked grids, so no grid
-  is on both and with an odd count the middle one is on neither.
+- Red list (红榜): the grids with at least `example_min_due` tickets due this week (net of
+  deferrals) and an on-time rate above the zone's (never 0%), best on-time rate first, then
+  fewest overdue, then most due, then code. Yellow list (黄榜): the grids with as many due and
+  an on-time rate below the zone's, worst first. A rate cannot be both above and below the
+  zone's, so no grid is on both; a grid with too few due is on neither (one late ticket out of
+  one is no verdict on a village).
 - Change against the previous weeks: for counts, this week minus the mean of the previous
   weeks; for rates, this week's rate minus the pooled rate of the previous weeks (their sums
   divided), in percentage points. Overdue open has no history (it is a count of now) and is
@@ -182,6 +184,7 @@ class WeeklyReport:
     # The grids listed, on the map (on-time rate), with the overdue tickets and hot spots;
     # None when the zone has no geometry.
     map: MapView | None = None
+    min_due: int = 3  # `[report] example_min_due`: the boards and the example need this many due
 
     @property
     def rows(self) -> tuple[GridRow, ...]:
@@ -230,14 +233,20 @@ def _best_first(rows: Sequence[GridRow]) -> list[GridRow]:
 
 
 def red_and_yellow(
-    rows: Sequence[GridRow], red_size: int, yellow_size: int
+    rows: Sequence[GridRow],
+    red_size: int,
+    yellow_size: int,
+    *,
+    zone_rate: float | None,
+    min_due: int,
 ) -> tuple[tuple[GridRow, ...], tuple[GridRow, ...]]:
     """The red list (best first) and the yellow list (worst first); see the module docstring."""
-    ranked = _best_first(rows)
-    half = len(ranked) // 2
-    red = ranked[: min(red_size, half)]
-    yellow = ranked[::-1][: min(yellow_size, half)]
-    return tuple(red), tuple(yellow)
+    if zone_rate is None:
+        return (), ()
+    ranked = [r for r in _best_first(rows) if r.figures.net_due >= min_due]
+    red = [r for r in ranked if (r.figures.on_time_rate or 0.0) > max(zone_rate, 0.0)]
+    yellow = [r for r in ranked[::-1] if (r.figures.on_time_rate or 0.0) < zone_rate]
+    return tuple(red[:red_size]), tuple(yellow[:yellow_size])
 
 
 def example_of_week(
@@ -351,8 +360,14 @@ def build_weekly(
     baselines = {
         g.code: pooled(result.figures(g.path, k) for k in range(len(previous))) for g in listed
     }
-    red, yellow = red_and_yellow(rows, cfg.red_size, cfg.yellow_size)
     zone = result.figures(None)
+    red, yellow = red_and_yellow(
+        rows,
+        cfg.red_size,
+        cfg.yellow_size,
+        zone_rate=zone.on_time_rate,
+        min_due=cfg.example_min_due,
+    )
     zone_previous = tuple(result.figures(None, k) for k in range(len(previous)))
     appendix, left_out = _appendix(rows, refs, level, due_items, cfg.appendix_rows)
     hotspots = _hotspots(app, spots, refs, level, cfg.hotspot_rows)
@@ -377,6 +392,7 @@ def build_weekly(
         appendix_left_out=left_out,
         tz_name=app.tz.key,
         map=_map(app, level, rows, overdue, hotspots),
+        min_due=cfg.example_min_due,
     )
 
 
