@@ -30,6 +30,7 @@ from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.models import metadata, notifications, people
+from closeloop.reports.chat import FEISHU_BODY_BYTES, WECOM_MARKDOWN_BYTES, summary_lines
 from closeloop.reports.indicators import Figures
 from closeloop.reports.render import render_weekly
 from closeloop.reports.scheduled import send_weekly_report
@@ -42,6 +43,9 @@ from closeloop.reports.weekly import (
 )
 from closeloop.tickets import Invalid
 from closeloop.workflow import Names
+from notifiers.message import Message
+from notifiers.render import Renderer
+from notifiers.webhook import WebhookChannel
 from tests.conftest import CONFIG
 from tests.report_data import REAL_NOW, build_week14, step, submit, z
 
@@ -529,8 +533,11 @@ def test_send_weekly_report_once_per_week_to_every_supervisor(report_app: App) -
         ).all()
     assert [r.handle for r in rows] == ["admin", "duban.wang", "duban.zhao"]
     assert all(
-        r.payload == {"week": "2026-W14", "file": str(sent.file), "url": sent.url} for r in rows
+        {k: v for k, v in r.payload.items() if k != "summary"}
+        == {"week": "2026-W14", "file": str(sent.file), "url": sent.url}
+        for r in rows
     )
+    assert all(r.payload["summary"][0].startswith("应结案") for r in rows)
     assert all(r.idempotency_key.startswith("weekly_report:2026-W14:") for r in rows)
 
 
@@ -631,3 +638,97 @@ def test_the_scheduler_runs_the_weekly_job_on_monday_morning(report_app: App) ->
     result = scheduler.run_job(report_app, job, now=lambda: z(4, 6, 8))
     assert str(result).startswith("weekly report 2026-W14: ")
     assert result.notices == 3
+
+
+# --------------------------------------------------------------------------- chat summary
+
+LONG_URL = "https://closeloop.example.gov.cn/reports/" + "weekly-2026-W14" * 20 + ".html"
+
+
+def robot_bodies(lines: list[str], locale: str) -> dict[str, tuple[dict[str, Any], int]]:
+    """The notice as the three robots would receive it: (payload, bytes of the request body)."""
+    ctx = {
+        "now": REAL_NOW,
+        "locale": locale,
+        "recipient": {"name": "张卫东", "handle": "zhangwd"},
+        "report": {"week": "2026-W14", "url": LONG_URL, "summary": lines},
+    }
+    out = Renderer().render("weekly_report", locale, ctx)
+    found = {}
+    for fmt, address in (
+        ("dingtalk", "dingtalk+https://oapi.dingtalk.com/robot/send?access_token=t"),
+        ("wecom", "wecom+https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"),
+        ("feishu", "feishu+https://open.feishu.cn/open-apis/bot/v2/hook/h"),
+    ):
+        message = Message(
+            kind="weekly_report",
+            channel="webhook",
+            recipient_name="张卫东",
+            address=address,
+            subject=out.subject,
+            text=out.text,
+            html=out.html,
+            markdown=out.markdown,
+            idempotency_key="weekly_report:2026-W14:1",
+        )
+        _, _, _, body = WebhookChannel().request(message)
+        found[fmt] = (json.loads(body), len(body))
+    found["markdown"] = ({"text": out.markdown}, len(out.markdown.encode()))
+    return found
+
+
+def check_fits(lines: list[str], locale: str) -> dict[str, int]:
+    bodies = robot_bodies(lines, locale)
+    markdown = bodies["markdown"][0]["text"]
+    assert LONG_URL in markdown  # the link to the full report survives
+    # WeCom: markdown.content at most 4096 bytes, and nothing was cut to get there
+    wecom = bodies["wecom"][0]["markdown"]["content"]
+    assert wecom == markdown and len(wecom.encode()) <= WECOM_MARKDOWN_BYTES
+    # DingTalk: no confirmed figure, held to the same 4096 bytes
+    assert len(bodies["dingtalk"][0]["markdown"]["text"].encode()) <= WECOM_MARKDOWN_BYTES
+    # Feishu: the whole request body at most 20 KB
+    assert bodies["feishu"][1] <= FEISHU_BODY_BYTES
+    return {fmt: size for fmt, (_, size) in bodies.items()}
+
+
+def test_chat_summary_fits_the_robots(report_app: App, weekly: WeeklyReport) -> None:
+    lines = summary_lines(weekly, "zh_CN")
+    assert lines[0] == "应结案25件，结案20件，按期结案率75.0%（较前4周+50.0个百分点）"
+    assert "红榜：新屋村 100.0%、苏溪村 100.0%" in lines
+    assert "黄榜：曹园村 50.0%、九龙村 66.7%、堰头村 71.4%" in lines
+    assert "本周典型：苏溪村，按期结案率由25.0%升至100.0%" in lines
+    sizes = check_fits(lines, "zh_CN")
+    assert sizes["markdown"] < 2000, sizes
+    check_fits(summary_lines(weekly, "en"), "en")
+
+    # A heavy week: 40 overdue tickets with 600-character titles, 30 hot spots, long names.
+    long = "村民反映道路两侧长期堆放建筑垃圾和生活垃圾无人清理" * 24  # 600 characters
+    heavy = replace(
+        weekly,
+        overdue=tuple(replace(weekly.overdue[0], title=long, ref=f"EP-{i}") for i in range(40)),
+        hotspots=weekly.hotspots * 5,
+        red=tuple(replace(r, name=long[:30]) for r in weekly.red) * 3,
+    )
+    full = summary_lines(heavy, "zh_CN", max_bytes=100_000)
+    fitted = summary_lines(heavy, "zh_CN")
+    assert len("".join(full).encode()) > WECOM_MARKDOWN_BYTES  # would not have fitted
+    assert fitted[0] == full[0] and fitted[1] == full[1]  # the zone's figures stay
+    sizes = check_fits(fitted, "zh_CN")
+    assert sizes["wecom"] <= WECOM_MARKDOWN_BYTES < len("".join(full).encode())
+    overdue_line = next(line for line in fitted if line.startswith("超期最久"))
+    assert "EP-0" in overdue_line and "EP-1 " not in overdue_line  # the lists shrank to one
+
+
+def test_the_weekly_job_puts_the_summary_in_the_notice(report_app: App) -> None:
+    build_week14(report_app)
+    build_history(report_app)
+    send_weekly_report(report_app, REAL_NOW)
+    with report_app.engine.connect() as conn:
+        payloads = [
+            json.loads(p) if isinstance(p, str) else p
+            for p in conn.execute(
+                select(notifications.c.payload).where(notifications.c.kind == "weekly_report")
+            ).scalars()
+        ]
+    assert payloads and all(p["summary"][2].startswith("红榜：") for p in payloads)
+    check_fits(payloads[0]["summary"], "zh_CN")

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select
 from closeloop import outbox
 from closeloop.app import App
 from closeloop.models import notifications, people
+from closeloop.reports.chat import summary_lines
 from closeloop.reports.render import render_weekly
 from closeloop.reports.settings import ReportSettings
 from closeloop.reports.weekly import build_weekly, report_path
@@ -59,7 +60,13 @@ def send_weekly_report(app: App, now: datetime) -> Sent:
                 key=f"weekly_report:{week}:{pid}",
                 now=now,
                 default_channels=defaults,
-                payload={"week": week, "file": str(path), "url": url},
+                payload={
+                    "week": week,
+                    "file": str(path),
+                    "url": url,
+                    # what the chat robots post, within their message limits
+                    "summary": summary_lines(report, app.settings.locale),
+                },
             )
         # Counted rather than summed from enqueue(): its row count is -1 on PostgreSQL.
         queued = _queued(conn, week) - before

@@ -1,0 +1,120 @@
+"""The weekly report's summary for chat robots (DingTalk, WeCom, Feishu group robots).
+
+The lines go into the `weekly_report` notice's payload (`summary`); its Markdown (a heading, the
+lines, a link to the full report) is what the robots post. The documented limits:
+
+- WeCom group robot: `markdown.content` at most 4096 bytes of UTF-8 (the webhook channel cuts
+  anything longer, so an unfitted summary would lose its link at the end);
+- Feishu custom robot: the request body at most 20 KB;
+- DingTalk custom robot: no figure for `markdown.text` that we could confirm, so the strictest
+  budget above (4096 bytes) holds for it too.
+
+`summary_lines` keeps the lines within `max_bytes` (by default what leaves room under 4096 bytes
+for the notice's heading and a long link): the lists shrink from five names to three to one,
+then the last lines go, never the first (the zone's figures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from closeloop.reports.render import duration, labels, pct
+from closeloop.reports.weekly import WeeklyReport
+
+WECOM_MARKDOWN_BYTES = 4096
+FEISHU_BODY_BYTES = 20 * 1024
+# The notice's Markdown around the lines: its heading, the link (a URL of up to ~500 bytes)
+# and the list marks; what is left of WeCom's 4096 bytes is for the lines.
+SUMMARY_BYTES = 3000
+
+CHAT_LABELS: Mapping[str, Mapping[str, str]] = {
+    "zh_CN": {
+        "zone": "应结案{due}件，结案{closed}件，按期结案率{rate}（较前{weeks}周{delta}个百分点）",
+        "late": "超期未结{overdue}件，升级督办{escalations}次",
+        "red": "红榜：{names}",
+        "yellow": "黄榜：{names}",
+        "example": "本周典型：{name}，按期结案率由{then}升至{now}",
+        "overdue": "超期最久：{items}",
+        "hotspots": "复发热点：{items}",
+        "campaign": "大会战{theme}：发现{found}，已整改{fixed}，未整改{open}",
+        "sep": "、",
+        "none": "本周无",
+    },
+    "en": {
+        "zone": "{due} due, {closed} closed, on-time rate {rate} ({delta} points against the"
+        " previous {weeks} weeks)",
+        "late": "{overdue} overdue open, {escalations} escalations",
+        "red": "Red list: {names}",
+        "yellow": "Yellow list: {names}",
+        "example": "Example of the week: {name}, on-time rate up from {then} to {now}",
+        "overdue": "Oldest overdue: {items}",
+        "hotspots": "Recurrence hot spots: {items}",
+        "campaign": "Campaign {theme}: found {found}, fixed {fixed}, still open {open}",
+        "sep": ", ",
+        "none": "none this week",
+    },
+}
+
+
+def _lines(report: WeeklyReport, locale: str, n: int) -> list[str]:
+    t = labels(locale)
+    c = CHAT_LABELS[locale]
+    sep = c["sep"]
+    change = {ch.key: ch for ch in report.changes}["on_time_rate"]
+    delta = "—" if change.delta is None else f"{change.delta * 100:+.1f}"
+    zone = report.zone
+    lines = [
+        c["zone"].format(
+            due=zone.due,
+            closed=zone.closed,
+            rate=pct(zone.on_time_rate),
+            weeks=len(report.previous),
+            delta=delta,
+        ),
+        c["late"].format(overdue=zone.overdue_open, escalations=zone.escalation_total),
+    ]
+    for key, rows in (("red", report.red), ("yellow", report.yellow)):
+        names = sep.join(f"{r.name} {pct(r.figures.on_time_rate)}" for r in rows[:n])
+        lines.append(c[key].format(names=names or c["none"]))
+    if report.example is not None:
+        e = report.example
+        lines.append(
+            c["example"].format(name=e.row.name, then=pct(e.baseline_rate), now=pct(e.current_rate))
+        )
+    else:
+        lines.append(t["no_example"])
+    items = sep.join(
+        f"{o.ref} {o.title}{t['p_open']}{o.grid_name}{t['p_comma']}{t['late']}"
+        f" {duration(o.late, locale)}{t['p_close']}"
+        for o in report.overdue[:n]
+    )
+    lines.append(c["overdue"].format(items=items or c["none"]))
+    spots = sep.join(
+        f"{h.grid_name}×{h.category_label.get(locale)} {h.count}" for h in report.hotspots[:n]
+    )
+    lines.append(c["hotspots"].format(items=spots or c["none"]))
+    for p in report.campaigns[:n]:
+        lines.append(
+            c["campaign"].format(
+                theme=p.campaign.theme, found=p.total.found, fixed=p.total.fixed, open=p.total.open
+            )
+        )
+    return lines
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(f"- {line}\n".encode()) for line in lines)
+
+
+def summary_lines(report: WeeklyReport, locale: str, max_bytes: int = SUMMARY_BYTES) -> list[str]:
+    """The week in a few lines, within ``max_bytes`` of UTF-8 as Markdown list items."""
+    for n in (5, 3, 1):
+        lines = _lines(report, locale, n)
+        if _size(lines) <= max_bytes:
+            return lines
+    while len(lines) > 1 and _size(lines) > max_bytes:
+        lines.pop()
+    if _size(lines) > max_bytes:  # one line longer than the budget: cut it
+        room = max_bytes - len("- \n…".encode())
+        lines = [lines[0].encode()[:room].decode(errors="ignore") + "…"]
+    return lines
