@@ -37,6 +37,7 @@ from closeloop.models import (
     tickets,
 )
 from closeloop.models import extensions as extension_rows
+from closeloop.textguard import has_visible
 from closeloop.tickets import (
     VERIFIER_STAGES,
     Actor,
@@ -357,8 +358,8 @@ def _check_problem(p: NewProblem) -> None:
         problems.append(f"unknown link {p.link[0]!r}; links: {', '.join(LINK_KINDS)}")
     if p.due_at is not None and p.due_at.tzinfo is None:
         problems.append("the deadline needs a time zone offset")
-    if not p.title.strip():
-        problems.append("a title is needed")
+    if not has_visible(p.title):
+        problems.append("a title is needed (one a person can see)")
     if len(p.title) > 200:
         problems.append("the title is longer than 200 characters")
     if len(p.description) > 5000:

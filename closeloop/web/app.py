@@ -36,9 +36,11 @@ from closeloop.grid import UnknownGrid
 from closeloop.logs import iso_now
 from closeloop.meetings import web as meeting_pages
 from closeloop.patrols import web as patrol_pages
+from closeloop.textguard import printable
 from closeloop.tickets import DomainError
 from closeloop.web import api, auth, geo, open311
 from closeloop.web.auth import NotAuthenticated
+from closeloop.web.limits import BodyLimit, CredentialsFirst, plain_error
 from closeloop.web.pages import admin, exam, inbox, public, reports, supervise, ticket
 from closeloop.web.pages import base as page_base
 from closeloop.web.settings import WebSettings
@@ -73,6 +75,11 @@ def error_response(
 ) -> Response:
     """An error in the caller's dialect: `{"error": ...}`, or Open311's list of code and
     description (in XML when the path asks for .xml)."""
+    message = printable(message)  # e.g. a field name with a lone surrogate, echoed back
+    if details:
+        details = [
+            {k: printable(v) if isinstance(v, str) else v for k, v in d.items()} for d in details
+        ]
     page_error = getattr(request.app.state, "page_error", None)  # HTML for browsers on pages
     if page_error is not None and (page := page_error(request, status, message, headers)):
         return page
@@ -165,12 +172,10 @@ SECURITY_HEADERS = (
 
 
 class RequestContext:
-    """One JSON log line per request; cookies the handlers asked for; security headers; a cap
-    on the declared body size (before anything reads the body)."""
+    """One JSON log line per request; cookies the handlers asked for; security headers."""
 
-    def __init__(self, app: ASGIApp, max_body: int, tz: tzinfo | None = None) -> None:
+    def __init__(self, app: ASGIApp, tz: tzinfo | None = None) -> None:
         self.app = app
-        self.max_body = max_body
         self.tz = tz
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -196,7 +201,7 @@ class RequestContext:
             refusal = self._refusal(scope)
             if refusal is not None:
                 status = refusal[0]
-                await _plain_error(scope, *refusal)(scope, receive, send_with_headers)
+                await plain_error(scope, *refusal)(scope, receive, send_with_headers)
                 return
             await self.app(scope, receive, send_with_headers)
         finally:
@@ -215,30 +220,11 @@ class RequestContext:
             )
 
     def _refusal(self, scope: Scope) -> tuple[int, str] | None:
-        """What to refuse before any handler runs: a body declared too large, and NUL
-        characters in the URL (no text column can hold them; PostgreSQL would fail)."""
-        length = _content_length(scope)
-        if length is not None and length > self.max_body:
-            return 413, f"the request body of {length} bytes is larger than allowed"
+        """What to refuse before any handler runs: NUL characters in the URL (no text column
+        can hold them; PostgreSQL would fail). Body sizes: `closeloop.web.limits`."""
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
             return 400, "the URL must not contain NUL characters"
         return None
-
-
-def _plain_error(scope: Scope, status: int, message: str) -> Response:
-    if scope["path"].startswith("/open311/"):
-        return JSONResponse([{"code": status, "description": message}], status)
-    return JSONResponse({"error": message}, status)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for key, value in scope.get("headers", ()):
-        if key == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 # --- health ------------------------------------------------------------------------------------
@@ -326,10 +312,16 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     fa.state.web_settings = cfg
     fa.state.clock = clock or app.clock
     install_error_handlers(fa)
-    # Photos plus the form fields around them; each file is checked again on its own.
+    # Added innermost first: RequestContext sees every request, then the body cap, then the
+    # credentials check (which reads no body). Routes with photos may carry max_photos files
+    # plus the form fields around them; each file is checked again on its own.
+    fa.add_middleware(CredentialsFirst)
     fa.add_middleware(
-        RequestContext, max_body=cfg.max_upload_bytes * cfg.max_photos + 1024 * 1024, tz=app.tz
+        BodyLimit,
+        max_body=cfg.max_body_bytes,
+        max_upload_body=cfg.max_upload_bytes * cfg.max_photos + 1024 * 1024,
     )
+    fa.add_middleware(RequestContext, tz=app.tz)
     fa.include_router(health_router)
     fa.include_router(auth.router)
     fa.include_router(api.router)

@@ -55,6 +55,8 @@ TOKEN_PREFIX = "cl_"
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024  # argon2 would hash a megabyte; nobody types one
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# request.state key: the person `closeloop.web.limits.CredentialsFirst` found before the body
+PRE_PRINCIPAL = "pre_principal"
 # How stale `seen_at` / `last_used_at` may get before a request writes them again: reading
 # requests should not each take the (SQLite) write lock.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -499,9 +501,12 @@ async def optional_principal(request: Request) -> Principal | None:
         cached: Principal | None = request.state.principal
         return cached
     app, cfg, now = web_app(request), web_settings(request), request_now(request)
-    principal: Principal | None = None
+    principal: Principal | None = getattr(request.state, PRE_PRINCIPAL, None)
     token = bearer_token(request)
-    if token is not None:
+    if principal is not None:
+        if principal.via == "session" and request.method not in SAFE_METHODS:
+            await check_csrf(request)
+    elif token is not None:
         principal = await run_in_threadpool(token_principal, app, token, now)
         if principal is None:
             raise NotAuthenticated("unknown or revoked API token")

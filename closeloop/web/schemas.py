@@ -1,7 +1,9 @@
 """Request and response bodies of the JSON API (they make the OpenAPI schema precise).
 
-Text fields refuse NUL characters (PostgreSQL cannot store them) and times must carry a zone
-offset and lie in a sane range, so bad input is a 422 here, never a database error later.
+Text fields pass `closeloop.textguard.clean_text` (lone surrogates and NUL refused, other
+control characters but newline and tab dropped), a title must show something, and times must
+carry a zone offset and lie in a sane range, so bad input is a 422 here, never a database error
+later.
 """
 
 from __future__ import annotations
@@ -11,11 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
+from closeloop.textguard import clean_text, visible_text
 
 
 def _sane_time(value: datetime) -> datetime:
@@ -24,7 +22,9 @@ def _sane_time(value: datetime) -> datetime:
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(clean_text)]
+# A title: text a person can see (not blank, not zero-width characters only).
+Title = Annotated[Text, AfterValidator(visible_text)]
 When = Annotated[AwareDatetime, AfterValidator(_sane_time)]
 
 
@@ -73,7 +73,7 @@ class SubmitBody(Body):
         ),
     ] = None
     category: Annotated[Text, Field(min_length=1, max_length=64, description="category key")]
-    title: Annotated[Text, Field(min_length=1, max_length=200)]
+    title: Annotated[Title, Field(min_length=1, max_length=200)]
     description: Annotated[Text, Field(max_length=5000)] = ""
     address: Annotated[Text | None, Field(max_length=300)] = None
     lat: Annotated[float | None, Field(ge=-90, le=90, allow_inf_nan=False)] = None

@@ -18,9 +18,13 @@ class WebSettings:
     session_idle_hours: float
     session_max_hours: float
     login_max_failures: int
+    login_max_failures_per_handle: int
     login_window_minutes: float
     max_upload_bytes: int
     max_photos: int
+    max_body_bytes: int
+    anonymous_reports_per_hour: int
+    anonymous_photo_bytes_per_day: int
     secret_key: str
     open311_jurisdiction: str
     open311_default_grid: str | None
@@ -42,13 +46,21 @@ class WebSettings:
         return cls(
             public_url=_text(web, "public_url", "web").rstrip("/"),
             secure_cookies=None if secure == "auto" else bool(secure),
-            forwarded_allow_ips=_text(web, "forwarded_allow_ips", "web", "127.0.0.1"),
+            forwarded_allow_ips=_text(web, "forwarded_allow_ips", "web"),
             session_idle_hours=_positive(web, "session_idle_hours", "web", 12),
             session_max_hours=_positive(web, "session_max_hours", "web", 168),
             login_max_failures=int(_positive(web, "login_max_failures", "web", 5)),
+            login_max_failures_per_handle=int(
+                _positive(web, "login_max_failures_per_handle", "web", 20)
+            ),
             login_window_minutes=_positive(web, "login_window_minutes", "web", 15),
             max_upload_bytes=int(_positive(web, "max_upload_bytes", "web", MAX_BYTES)),
             max_photos=int(_positive(web, "max_photos", "web", 6)),
+            max_body_bytes=int(_positive(web, "max_body_bytes", "web", 1024 * 1024)),
+            anonymous_reports_per_hour=int(_positive(web, "anonymous_reports_per_hour", "web", 60)),
+            anonymous_photo_bytes_per_day=int(
+                _positive(web, "anonymous_photo_bytes_per_day", "web", 300 * 1024 * 1024)
+            ),
             secret_key=_text(web, "secret_key", "web"),
             open311_jurisdiction=_text(o311, "jurisdiction_id", "open311", "closeloop"),
             open311_default_grid=_text(o311, "default_grid", "open311") or None,

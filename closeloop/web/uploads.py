@@ -8,7 +8,6 @@ gives is kept as a label in the database and never reaches the file system.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from closeloop.app import App
 from closeloop.evidence import StoredFile, sniff, store_bytes
+from closeloop.textguard import BadJson, loads_json
 from closeloop.tickets import DomainError, Invalid
 from closeloop.web.settings import WebSettings
 
@@ -75,9 +75,9 @@ async def read_body(
     elif ctype == "application/json" or (ctype == "" and not await request.body()):
         raw = await request.body()
         try:
-            data = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+            data = loads_json(raw) if raw.strip() else {}
+        except BadJson as exc:
+            raise BadRequest(str(exc)) from None
     else:
         raise UnsupportedMediaType(
             f"send application/json or multipart/form-data, not {ctype or 'an untyped body'}"
