@@ -14,7 +14,10 @@ A zone overrides any template by putting a file with the same name under
 ``_macros.j2`` alone changes every kind.
 
 Filters: ``local`` (aware datetime → "2026-04-02 17:30" in the zone; optional strftime
-format), ``duration`` (timedelta → "3小时20分钟" / "3 h 20 min"). Tests on ticket views:
+format), ``duration`` (timedelta → "3小时20分钟" / "3 h 20 min"), ``md`` (text people typed
+made inert in the Markdown part: no link, image, HTML or formatting can come from it; every
+Markdown block applies it to every value that is not the system's own, and shared macros
+take it as their ``e`` argument, ``plain`` elsewhere). Tests on ticket views:
 ``overdue(now)`` (``due_at`` has passed) and ``due_before(moment)`` (``due_at`` at or before it);
 both are false for a ticket without a deadline.
 """
@@ -84,6 +87,38 @@ def format_duration(value: timedelta, locale: str) -> str:
     return " ".join(words) if sep else "".join(words)
 
 
+# Characters that make links, images and HTML in Markdown, replaced by their full-width forms:
+# inert in every Markdown dialect (DingTalk, WeCom and Feishu differ, none reads these).
+_MD_WIDE = str.maketrans(
+    {"[": "［", "]": "］", "(": "（", ")": "）", "<": "＜", ">": "＞", "@": "＠"}
+)
+# Formatting characters, escaped with a backslash (CommonMark).
+_MD_FORMATTING = re.compile(r"([\\`*_~|])")
+# What chat clients turn into links on their own: a scheme's "://" and "www.".
+_MD_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])://|\bwww\.")
+
+
+def md_escape(value: Any) -> str:
+    """Text shown as typed in a Markdown notice, never as a link, image, HTML or formatting.
+
+    Newlines become spaces (a line of its own could start a heading or a quote), link and HTML
+    brackets become full-width, formatting characters are escaped, and a bare address loses
+    what makes a client link it (``http://`` → ``http：//``, ``www.`` → ``www．``).
+    """
+    if value is None:
+        return ""
+    text = " ".join(str(value).split("\n")).replace("\r", " ")
+    text = _MD_AUTOLINK.sub(
+        lambda m: "：//" if m.group(0) == "://" else m.group(0)[:3] + "．", text
+    )
+    text = text.translate(_MD_WIDE)
+    return _MD_FORMATTING.sub(r"\\\1", text)
+
+
+def _plain(value: Any) -> Any:
+    return value
+
+
 def _is_overdue(ticket: Mapping[str, Any], now: datetime) -> bool:
     due = ticket["due_at"]
     return due is not None and due < now
@@ -147,6 +182,9 @@ class Renderer:
         )
         env.filters["local"] = self.local
         env.filters["duration"] = lambda value: format_duration(value, locale)
+        env.filters["md"] = md_escape
+        env.globals["md"] = md_escape
+        env.globals["plain"] = _plain
         env.tests["overdue"] = _is_overdue
         env.tests["due_before"] = _is_due_before
         return env
