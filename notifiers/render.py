@@ -115,6 +115,11 @@ def md_escape(value: Any) -> str:
     return _MD_FORMATTING.sub(r"\\\1", text)
 
 
+def _defang(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return "：//" if found == "://" else found[:3] + "．"
+
+
 def _plain(value: Any) -> Any:
     return value
 
