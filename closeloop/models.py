@@ -51,6 +51,8 @@ people = Table(
     Column("digest", Boolean, nullable=False, default=False),
     Column("password_hash", String(200)),
     Column("created_at", UTCDateTime, nullable=False),
+    # A disabled person cannot log in; their sessions ended and their tokens were revoked.
+    Column("disabled_at", UTCDateTime),
 )
 
 grids = Table(
@@ -336,6 +338,33 @@ idempotency_keys = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     UniqueConstraint("scope", "key_hash", name="uq_idempotency_keys_scope_key"),
     Index("ix_idempotency_keys_expires", "expires_at"),
+)
+
+# What changed who may do what (closeloop.web.audit): tokens made and revoked, passwords set,
+# people disabled. Written in the transaction of the change itself; never edited.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),  # a handle, or "cli"
+    Column("action", String(40), nullable=False),  # e.g. token.revoke, password.reset
+    Column("subject", String(64), nullable=False),  # the person concerned
+    Column("detail", String(500), nullable=False, default=""),
+    Index("ix_audit_log_at", "at"),
+)
+
+# Reports made without logging in, per client address: the rate limit of anonymous reports and
+# the daily size limit of their photos (closeloop.web.quota). Rows older than a day are swept.
+anonymous_reports = Table(
+    "anonymous_reports",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ip", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("photo_bytes", BigInteger, nullable=False, default=0),
+    Index("ix_anonymous_reports_key", "ip", "at"),
+    Index("ix_anonymous_reports_at", "at"),
 )
 
 # --- reports (closeloop.reports): the monthly exam, its results, the month's campaigns ----------

@@ -1,4 +1,4 @@
-"""Commands of the web service: serve it, set passwords, manage API tokens.
+"""Commands of the web service: serve it, set passwords, disable people, manage API tokens.
 
 The web modules (FastAPI, argon2) are imported inside the commands, so the rest of the command
 line does not pay for them at start-up.
@@ -12,7 +12,9 @@ import typer
 
 from closeloop.cli.common import fail, get_app, now, print_json
 
-user_app = typer.Typer(help="Accounts of the web pages: passwords.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Accounts of the web pages: passwords, disabling.", no_args_is_help=True
+)
 token_app = typer.Typer(
     help="API tokens for integrations (also Open311's api_key).", no_args_is_help=True
 )
@@ -68,8 +70,30 @@ def set_password(
         again = typer.prompt("again", hide_input=True)
         if password != again:
             fail("the two passwords differ; nothing was changed")
-    auth.set_password(a, handle, password)
-    typer.echo(f"{handle}: password set")
+    auth.set_password(a, handle, password, now=now())
+    typer.echo(f"{handle}: password set; sessions ended and API tokens revoked")
+
+
+@user_app.command("disable")
+def user_disable(
+    ctx: typer.Context, handle: str = typer.Argument(..., help="The person's handle.")
+) -> None:
+    """Disable a person: no login; sessions end and API tokens are revoked (audit-logged)."""
+    from closeloop.web import auth
+
+    auth.set_disabled(get_app(ctx), handle, True, now())
+    typer.echo(f"{handle}: disabled; sessions ended and API tokens revoked")
+
+
+@user_app.command("enable")
+def user_enable(
+    ctx: typer.Context, handle: str = typer.Argument(..., help="The person's handle.")
+) -> None:
+    """Let a disabled person log in again (their old tokens stay revoked)."""
+    from closeloop.web import auth
+
+    auth.set_disabled(get_app(ctx), handle, False, now())
+    typer.echo(f"{handle}: enabled")
 
 
 @user_app.command("list")

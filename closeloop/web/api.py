@@ -38,6 +38,7 @@ from closeloop.web.auth import (
     optional_principal,
     request_now,
     revoke_token,
+    set_disabled,
     set_password,
     verify_password,
     web_app,
@@ -689,6 +690,8 @@ async def change_own_password(
     if isinstance(claim, Response):
         return claim
 
+    now = request_now(request)
+
     def run() -> None:
         with read_only(app.engine) as conn:
             stored = conn.execute(
@@ -696,7 +699,7 @@ async def change_own_password(
             ).scalar()
         if not verify_password(stored, body.current_password):
             raise NotPermitted("the current password is wrong")
-        set_password(app, principal.handle, body.new_password)
+        set_password(app, principal.handle, body.new_password, now=now, by=principal.handle)
 
     try:
         await run_in_threadpool(run)
@@ -729,6 +732,9 @@ def tokens(
     openapi_extra=idempotency.OPENAPI,
 )
 async def new_token(request: Request, body: schemas.TokenBody, principal: CurrentUser) -> Any:
+    if principal.via == "token":
+        # A token cannot mint tokens: a stolen one would otherwise outlive its revocation.
+        raise NotPermitted("an API token cannot create tokens; log in, or run closeloop token")
     handle = body.handle or principal.handle
     if handle != principal.handle and not principal.is_admin:
         raise NotPermitted(f"{principal.handle} may create tokens only for themselves")
@@ -737,7 +743,9 @@ async def new_token(request: Request, body: schemas.TokenBody, principal: Curren
         return claim
     try:
         made = await run_in_threadpool(
-            create_token, web_app(request), handle, body.label, request_now(request)
+            lambda: create_token(
+                web_app(request), handle, body.label, request_now(request), by=principal.handle
+            )
         )
     except BaseException:
         await idempotency.release(claim)
@@ -780,8 +788,44 @@ async def reset_password(
     if isinstance(claim, Response):
         return claim
     try:
-        await run_in_threadpool(set_password, web_app(request), handle, body.password)
+        await run_in_threadpool(
+            lambda: set_password(
+                web_app(request),
+                handle,
+                body.password,
+                now=request_now(request),
+                by=principal.handle,
+            )
+        )
     except BaseException:
         await idempotency.release(claim)
         raise
     return await idempotency.answer(claim, 200, schemas.Done, {"ok": True})
+
+
+@router.post(
+    "/users/{handle}/disable",
+    response_model=schemas.Done,
+    summary="Disable a person: no login, sessions ended, API tokens revoked (audit-logged)",
+    tags=["admin"],
+)
+def disable_user(
+    request: Request, handle: Annotated[str, Path(max_length=64)], principal: AdminUser
+) -> dict[str, Any]:
+    if handle == principal.handle:
+        raise Invalid("administrators cannot disable themselves")
+    set_disabled(web_app(request), handle, True, request_now(request), by=principal.handle)
+    return {"ok": True}
+
+
+@router.post(
+    "/users/{handle}/enable",
+    response_model=schemas.Done,
+    summary="Enable a disabled person again (their old tokens stay revoked)",
+    tags=["admin"],
+)
+def enable_user(
+    request: Request, handle: Annotated[str, Path(max_length=64)], principal: AdminUser
+) -> dict[str, Any]:
+    set_disabled(web_app(request), handle, False, request_now(request), by=principal.handle)
+    return {"ok": True}

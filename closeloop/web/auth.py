@@ -9,9 +9,11 @@
   Open311 clients send it as `api_key`.
 - Failed logins are rows keyed by handle and client address: after `login_max_failures` within
   `login_window_minutes` the login answers 429, whichever worker the next attempt reaches.
-- CSRF: a signed double-submit token. The browser holds a random value in an HttpOnly cookie;
-  forms carry HMAC(key, value) as `csrf_token` (or scripts send it as `X-CSRF-Token`). A page on
-  another site can make the browser send the cookie but can neither read it nor compute the HMAC.
+- CSRF: a signed double-submit token bound to the session. The browser holds a random value in
+  an HttpOnly cookie; forms carry HMAC(key, value, sha256 of the session cookie) as `csrf_token`
+  (or scripts send it as `X-CSRF-Token`). A page on another site can make the browser send the
+  cookie but can neither read it nor compute the HMAC; a cookie and token pair planted from an
+  attacker's own session (or from none) fails once the victim is logged in.
   Every unsafe request authenticated by the session cookie must carry it; so must the login form.
 
 For the pages: `csrf_token(request)` gives the token to put in every form; `require_csrf` is the
@@ -28,7 +30,7 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from argon2 import PasswordHasher
@@ -43,6 +45,7 @@ from closeloop.db import insert_ignoring_duplicates, read_only
 from closeloop.grid import with_own_grids
 from closeloop.models import api_tokens, grids, login_attempts, people, web_keys, web_sessions
 from closeloop.tickets import Actor, DomainError, Invalid, NotFound, NotPermitted
+from closeloop.web import audit
 from closeloop.web.schemas import ERROR_RESPONSES, Text
 from closeloop.web.settings import WebSettings
 from closeloop.web.writers import one_writer
@@ -142,6 +145,7 @@ _BY_TOKEN = with_own_grids(
     api_tokens.join(people, people.c.id == api_tokens.c.person_id),
     api_tokens.c.token_hash == bindparam("digest"),
     api_tokens.c.revoked_at.is_(None),
+    people.c.disabled_at.is_(None),
 )
 _BY_SESSION = with_own_grids(
     (
@@ -153,6 +157,7 @@ _BY_SESSION = with_own_grids(
     ),
     web_sessions.join(people, people.c.id == web_sessions.c.person_id),
     web_sessions.c.token_hash == bindparam("digest"),
+    people.c.disabled_at.is_(None),
 )
 
 
@@ -198,15 +203,57 @@ def verify_password(stored: str | None, password: str) -> bool:
         return False
 
 
-def set_password(app: App, handle: str, password: str) -> None:
-    """Set a person's password and end their sessions (a reset locks out whoever had it)."""
+def set_password(
+    app: App, handle: str, password: str, *, now: datetime | None = None, by: str = audit.CLI
+) -> None:
+    """Set a person's password, end their sessions and revoke their API tokens (a reset locks
+    out whoever had any of them), with a line in the audit log."""
     hashed = hash_password(password)
+    at = now or datetime.now(UTC)
     with app.engine.begin() as conn:
         person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
         if person_id is None:
             raise NotFound(f"unknown person '{handle}'")
         conn.execute(update(people).where(people.c.id == person_id).values(password_hash=hashed))
-        conn.execute(delete(web_sessions).where(web_sessions.c.person_id == person_id))
+        ended, revoked = _lock_out(conn, person_id, at)
+        audit.record(
+            conn,
+            at,
+            by,
+            "password.set" if by == handle else "password.reset",
+            handle,
+            f"{ended} session(s) ended, {revoked} token(s) revoked",
+        )
+
+
+def _lock_out(conn: Connection, person_id: int, at: datetime) -> tuple[int, int]:
+    """End a person's sessions and revoke their tokens; how many of each."""
+    ended = conn.execute(delete(web_sessions).where(web_sessions.c.person_id == person_id))
+    revoked = conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.person_id == person_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    return ended.rowcount or 0, revoked.rowcount or 0
+
+
+def set_disabled(app: App, handle: str, disabled: bool, now: datetime, by: str = audit.CLI) -> None:
+    """Disable a person (no login, sessions ended, tokens revoked) or enable them again."""
+    with app.engine.begin() as conn:
+        row = conn.execute(
+            select(people.c.id, people.c.disabled_at).where(people.c.handle == handle)
+        ).first()
+        if row is None:
+            raise NotFound(f"unknown person '{handle}'")
+        if disabled:
+            if row.disabled_at is None:
+                conn.execute(update(people).where(people.c.id == row.id).values(disabled_at=now))
+            ended, revoked = _lock_out(conn, row.id, now)
+            detail = f"{ended} session(s) ended, {revoked} token(s) revoked"
+            audit.record(conn, now, by, "person.disable", handle, detail)
+        elif row.disabled_at is not None:
+            conn.execute(update(people).where(people.c.id == row.id).values(disabled_at=None))
+            audit.record(conn, now, by, "person.enable", handle)
 
 
 def list_people(app: App) -> list[dict[str, Any]]:
@@ -255,25 +302,34 @@ def authenticate(
     """
     key_handle, key_ip = _attempt_key(handle, ip)
     window = timedelta(minutes=cfg.login_window_minutes)
+    since = login_attempts.c.at > now - window
+    same_handle = login_attempts.c.handle == key_handle
     with read_only(app.engine) as conn:
-        recent = conn.execute(
+        here = conn.execute(
             select(func.count(), func.min(login_attempts.c.at)).where(
-                login_attempts.c.handle == key_handle,
-                login_attempts.c.ip == key_ip,
-                login_attempts.c.at > now - window,
+                same_handle, login_attempts.c.ip == key_ip, since
             )
         ).one()
+        # From every address: rotating addresses (or a NAT of many) does not reset the count.
+        anywhere = conn.execute(
+            select(func.count(), func.min(login_attempts.c.at)).where(same_handle, since)
+        ).one()
         person = conn.execute(
-            select(people.c.id, people.c.password_hash).where(people.c.handle == key_handle)
+            select(people.c.id, people.c.password_hash)
+            .where(people.c.handle == key_handle)
+            .where(people.c.disabled_at.is_(None))
         ).first()
-    failures, oldest = recent
-    if failures >= cfg.login_max_failures:
-        retry = max(1, int(((oldest + window) - now).total_seconds()) + 1)
-        raise TooManyAttempts(
-            f"too many failed logins for '{key_handle}' from this address; "
-            f"try again in {(retry + 59) // 60} minutes",
-            retry,
-        )
+    for (failures, oldest), limit, where in (
+        (here, cfg.login_max_failures, " from this address"),
+        (anywhere, cfg.login_max_failures_per_handle, ""),
+    ):
+        if failures >= limit:
+            retry = max(1, int(((oldest + window) - now).total_seconds()) + 1)
+            raise TooManyAttempts(
+                f"too many failed logins for '{key_handle}'{where}; "
+                f"try again in {(retry + 59) // 60} minutes",
+                retry,
+            )
     ok = verify_password(person.password_hash if person else None, password)
     with app.engine.begin() as conn:
         if not ok:
@@ -370,20 +426,29 @@ class NewToken:
     label: str
 
 
-def create_token(app: App, handle: str, label: str, now: datetime) -> NewToken:
+def create_token(
+    app: App, handle: str, label: str, now: datetime, *, by: str = audit.CLI
+) -> NewToken:
+    """A new token for `handle`. Tokens are made by a logged-in person or on the command line,
+    never by another token (see `new_token` in closeloop.web.api)."""
     label = label.strip()
     if len(label) > 100:
         raise Invalid("a token label may have at most 100 characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with app.engine.begin() as conn:
-        person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
-        if person_id is None:
+        person = conn.execute(
+            select(people.c.id, people.c.disabled_at).where(people.c.handle == handle)
+        ).first()
+        if person is None:
             raise NotFound(f"unknown person '{handle}'")
+        if person.disabled_at is not None:
+            raise Invalid(f"{handle} is disabled; enable them before making a token")
         token_id = conn.execute(
             insert(api_tokens)
-            .values(person_id=person_id, label=label, token_hash=_sha256(token), created_at=now)
+            .values(person_id=person.id, label=label, token_hash=_sha256(token), created_at=now)
             .returning(api_tokens.c.id)
         ).scalar_one()
+        audit.record(conn, now, by, "token.create", handle, f"token {token_id} {label}".strip())
     return NewToken(int(token_id), token, handle, label)
 
 
@@ -415,9 +480,9 @@ def revoke_token(
     """Revoke a token (idempotent); `by`, when given, must own it or be an administrator."""
     with app.engine.begin() as conn:
         row = conn.execute(
-            select(api_tokens.c.person_id, api_tokens.c.revoked_at).where(
-                api_tokens.c.id == token_id
-            )
+            select(api_tokens.c.person_id, api_tokens.c.revoked_at, people.c.handle)
+            .select_from(api_tokens.join(people, people.c.id == api_tokens.c.person_id))
+            .where(api_tokens.c.id == token_id)
         ).first()
         if row is None or (by is not None and not by.is_admin and row.person_id != by.person_id):
             raise NotFound(f"no token {token_id}")
@@ -425,6 +490,8 @@ def revoke_token(
             conn.execute(
                 update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now)
             )
+            actor = by.handle if by is not None else audit.CLI
+            audit.record(conn, now, actor, "token.revoke", row.handle, f"token {token_id}")
     return next(t for t in list_tokens(app) if t["id"] == token_id)
 
 
@@ -471,8 +538,8 @@ def is_secure(request: Request) -> bool:
     cfg = web_settings(request)
     if cfg.secure_cookies is not None:
         return cfg.secure_cookies
-    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return request.url.scheme == "https" or proto == "https"
+    # uvicorn has already taken the scheme from X-Forwarded-Proto when the proxy is trusted.
+    return request.url.scheme == "https"
 
 
 def bearer_token(request: Request) -> str | None:
@@ -569,9 +636,18 @@ def load_signing_key(app: App, cfg: WebSettings, now: datetime) -> bytes:
     return bytes.fromhex(value)
 
 
-def _sign(key: bytes, value: str) -> str:
-    mac = hmac.new(key, b"csrf:" + value.encode(), hashlib.sha256).digest()
+def _sign(key: bytes, value: str, session: str) -> str:
+    """HMAC of the CSRF cookie's value and the session it serves (the sha256 of the session
+    cookie, "" without one): a cookie and token pair made for one session (or for none, and
+    planted in a victim's browser) does not hold for another."""
+    message = b"csrf:" + value.encode() + b":" + session.encode()
+    mac = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def _session_binding(request: Request) -> str:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return _sha256(cookie) if cookie else ""
 
 
 def _cookie_value_ok(value: str | None) -> bool:
@@ -594,7 +670,7 @@ def csrf_token(request: Request) -> str:
                 _cookie_header(CSRF_COOKIE, value, secure=is_secure(request), max_age=None),
             ]
     assert value is not None
-    return _sign(signing_key(request), value)
+    return _sign(signing_key(request), value, _session_binding(request))
 
 
 async def check_csrf(request: Request) -> None:
@@ -609,7 +685,9 @@ async def check_csrf(request: Request) -> None:
     if not _cookie_value_ok(cookie) or not sent:
         raise CsrfFailed("the form's CSRF token is missing; reload the page and try again")
     assert cookie is not None
-    expected = await run_in_threadpool(_sign, signing_key(request), cookie)
+    expected = await run_in_threadpool(
+        _sign, signing_key(request), cookie, _session_binding(request)
+    )
     if not hmac.compare_digest(expected, sent):
         raise CsrfFailed("the form's CSRF token is wrong; reload the page and try again")
 

@@ -153,6 +153,22 @@ def check_schema(app: App) -> None:
         )
 
 
+def proxy_options(cfg: WebSettings) -> dict[str, Any]:
+    """uvicorn's options for the client address and scheme.
+
+    X-Forwarded-For and X-Forwarded-Proto are believed only from the proxies named in
+    `[web] forwarded_allow_ips`; with none named (the default) they are ignored whoever sends
+    them, and the client address is the socket's peer. Trusting them from any local client let a
+    made-up X-Forwarded-For escape the login limit.
+    """
+    proxies = cfg.forwarded_allow_ips
+    return {
+        "access_log": False,  # closeloop.web.access writes one JSON line per request
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+    }
+
+
 def serve(
     app: App,
     *,
@@ -175,13 +191,11 @@ def serve(
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "access_log": False,  # closeloop.web.access writes one JSON line per request
-        "proxy_headers": True,
-        "forwarded_allow_ips": cfg.forwarded_allow_ips,
         "timeout_graceful_shutdown": cfg.graceful_shutdown_seconds,
         "timeout_worker_healthcheck": cfg.worker_healthcheck_seconds,
         "log_level": "info",
         "log_config": logs.uvicorn_config(app.tz),
+        **proxy_options(cfg),
     }
     url = f"http://{host}:{port}/"
     if sqlite:

@@ -157,7 +157,7 @@ def admin_password(
     if password != again:
         return _person_page(request, who, handle, status=422, error=t("admin.password_differ"))
     try:
-        set_password(web_app(request), handle, password)
+        set_password(web_app(request), handle, password, now=request_now(request), by=who.handle)
     except DomainError as exc:
         return _person_page(request, who, handle, status=exc.status, error=_message(request, exc))
     return RedirectResponse(
