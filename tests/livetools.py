@@ -32,9 +32,8 @@ def live_server(app: App, **options: Any) -> Iterator[Live]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(app, clock=clock), log_level="warning", access_log=False, **options
-    )
+    options = {"log_level": "warning", "access_log": False, **options}
+    config = uvicorn.Config(create_app(app, clock=clock), **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

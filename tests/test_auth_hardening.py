@@ -109,31 +109,38 @@ def test_failures_count_per_handle_from_every_address(web: Web) -> None:
 
 
 def test_a_planted_csrf_pair_fails_in_the_victims_session(app: App) -> None:
-    webs = make_web(app)
-    victim = next(webs)
+    webs, attacker_webs = make_web(app), make_web(app)
+    try:
+        victim, attacker = next(webs), next(attacker_webs)
+        planted_pair_is_refused(victim, attacker)
+    finally:
+        webs.close()
+        attacker_webs.close()
+
+
+def planted_pair_is_refused(victim: Web, attacker: Web) -> None:
     handle = with_password(victim)
-    # The attacker's own pair, made by the service for the attacker (no session, or theirs).
-    attacker_webs = make_web(app)
-    attacker = next(attacker_webs)
+    # The attacker's own pair, made by the service for the attacker (without a session).
     pair_token = csrf(attacker)
     pair_cookie = attacker.client.cookies["closeloop_csrf"]
 
     assert login(victim, handle).status_code == 303
     ref = victim.submit()["ref"]
     # The victim's browser carries the planted CSRF cookie; the forged request sends its token.
+    session = victim.client.cookies["closeloop_session"]
+    victim.client.cookies.clear()
+    victim.client.cookies.set("closeloop_session", session)
     victim.client.cookies.set("closeloop_csrf", pair_cookie)
     r = victim.client.post(
         f"/api/tickets/{ref}/steps/fix", json={"note": "x"}, headers={"X-CSRF-Token": pair_token}
     )
     assert r.status_code == 403, r.text
     assert "CSRF" in r.json()["error"]
-    # The token the service gives this session works.
+    # The token the service gives this session (for the cookie it now holds) works.
     r = victim.client.post(
         f"/api/tickets/{ref}/steps/fix", json={"note": "x"}, headers={"X-CSRF-Token": csrf(victim)}
     )
     assert r.status_code == 200, r.text
-    webs.close()
-    attacker_webs.close()
 
 
 def test_a_token_from_before_login_does_not_hold_after_it(web: Web) -> None:
