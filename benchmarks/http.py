@@ -83,6 +83,8 @@ def config_in(folder: Path) -> Path:
         "zones/example/grids.geojson",
     ):
         text = text.replace(f'"{relative}"', f'"{REPO / relative}"')
+    # The load comes from one address: lift the limit of anonymous reports per address.
+    text = text.replace("anonymous_reports_per_hour = 60", "anonymous_reports_per_hour = 100000000")
     path = folder / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path

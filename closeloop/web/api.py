@@ -25,14 +25,16 @@ from closeloop.geo import service as geo
 from closeloop.grid import in_subtree, level_name
 from closeloop.models import evidence, grids, people, tickets
 from closeloop.tickets import Invalid, NotFound, NotPermitted, StepInput
-from closeloop.web import access, idempotency, registers, schemas
+from closeloop.web import access, idempotency, quota, registers, schemas
 from closeloop.web.auth import (
     AdminUser,
     CurrentUser,
     NotAuthenticated,
     OptionalUser,
     Principal,
+    client_ip,
     create_token,
+    identify,
     list_people,
     list_tokens,
     optional_principal,
@@ -170,6 +172,11 @@ async def submit_ticket(request: Request) -> Any:
             return got
         claim = got
     try:
+        if await identify(request) is None:  # anonymous: the per-address quota (web.quota)
+            size = sum(len(f.data) for f in files)
+            await run_in_threadpool(
+                quota.admit, app, cfg, client_ip(request), size, request_now(request)
+            )
         grid = body.grid
         if grid is None:
             grid = await run_in_threadpool(geo.route, app, body.lat, body.lon)

@@ -552,6 +552,22 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
+async def identify(request: Request) -> Principal | None:
+    """Who the request's credentials say it is, without the CSRF check: a Bearer token (an
+    unknown one is NotAuthenticated) or a live session cookie; None for an anonymous caller."""
+    app, cfg, now = web_app(request), web_settings(request), request_now(request)
+    token = bearer_token(request)
+    if token is not None:
+        principal = await run_in_threadpool(token_principal, app, token, now)
+        if principal is None:
+            raise NotAuthenticated("unknown or revoked API token")
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return await run_in_threadpool(session_principal, app, cfg, cookie, now)
+    return None
+
+
 def note_user(request: Request, principal: Principal | None) -> None:
     """Tell the request log who this was."""
     if principal is not None:

@@ -21,7 +21,6 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -152,7 +151,7 @@ class CredentialsFirst:
         request = Request(scope)
         refusal: str | None = None
         try:
-            principal = await _who(request)
+            principal = await auth.identify(request)
         except auth.NotAuthenticated as exc:
             principal, refusal = None, str(exc)
         if principal is None:
@@ -164,17 +163,3 @@ class CredentialsFirst:
             return
         scope.setdefault("state", {})[auth.PRE_PRINCIPAL] = principal
         await self.app(scope, receive, send)
-
-
-async def _who(request: Request) -> auth.Principal | None:
-    app, cfg, now = auth.web_app(request), auth.web_settings(request), auth.request_now(request)
-    token = auth.bearer_token(request)
-    if token is not None:
-        principal = await run_in_threadpool(auth.token_principal, app, token, now)
-        if principal is None:
-            raise auth.NotAuthenticated("unknown or revoked API token")
-        return principal
-    cookie = request.cookies.get(auth.SESSION_COOKIE)
-    if cookie:
-        return await run_in_threadpool(auth.session_principal, app, cfg, cookie, now)
-    return None

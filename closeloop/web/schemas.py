@@ -53,7 +53,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "the request body is too large"),
         (415, "the body is neither JSON nor a form"),
         (422, "a field is missing or invalid"),
-        (429, "too many failed logins"),
+        (429, "too many failed logins, or anonymous reports from one address (Retry-After)"),
     )
 }
 

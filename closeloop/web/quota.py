@@ -1,0 +1,71 @@
+"""How much one address may report without logging in.
+
+Anonymous reports (`POST /api/tickets` and the /report page without a token or a session) are
+counted per client address in `anonymous_reports`: at most `[web] anonymous_reports_per_hour`
+in any hour, and at most `[web] anonymous_photo_bytes_per_day` bytes of photos in any 24 hours.
+Both are generous by default, because a village office behind one NAT is one address. A caller
+over a limit gets 429 with Retry-After; nothing of the report is stored.
+
+The address is the socket's peer, or what a configured proxy says (see closeloop.web.serve).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, insert, select
+
+from closeloop.bootstrap import App
+from closeloop.models import anonymous_reports
+from closeloop.web.auth import TooManyAttempts
+from closeloop.web.settings import WebSettings
+from closeloop.web.writers import one_writer
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+class OverQuota(TooManyAttempts):
+    """429 with Retry-After, like the login limit."""
+
+
+def admit(app: App, cfg: WebSettings, ip: str, photo_bytes: int, now: datetime) -> None:
+    """Count one anonymous report from `ip` with `photo_bytes` of photos, or refuse it."""
+    ip = (ip or "unknown")[:64]
+    with one_writer(app.engine), app.engine.begin() as conn:
+        count, oldest = conn.execute(
+            select(func.count(), func.min(anonymous_reports.c.at)).where(
+                anonymous_reports.c.ip == ip, anonymous_reports.c.at > now - HOUR
+            )
+        ).one()
+        if count >= cfg.anonymous_reports_per_hour:
+            retry = max(1, int((oldest + HOUR - now).total_seconds()) + 1)
+            raise OverQuota(
+                f"too many reports from this address ({count} in the last hour); "
+                f"try again in {(retry + 59) // 60} minutes, or log in",
+                retry,
+            )
+        if photo_bytes:
+            used = conn.execute(
+                select(func.coalesce(func.sum(anonymous_reports.c.photo_bytes), 0)).where(
+                    anonymous_reports.c.ip == ip, anonymous_reports.c.at > now - DAY
+                )
+            ).scalar_one()
+            if int(used) + photo_bytes > cfg.anonymous_photo_bytes_per_day:
+                first = conn.execute(
+                    select(func.min(anonymous_reports.c.at)).where(
+                        anonymous_reports.c.ip == ip,
+                        anonymous_reports.c.at > now - DAY,
+                        anonymous_reports.c.photo_bytes > 0,
+                    )
+                ).scalar_one()
+                retry = max(1, int((first + DAY - now).total_seconds()) + 1) if first else 3600
+                raise OverQuota(
+                    f"the photos from this address today exceed "
+                    f"{cfg.anonymous_photo_bytes_per_day} bytes; send the report without "
+                    "photos, or log in",
+                    retry,
+                )
+        conn.execute(insert(anonymous_reports).values(ip=ip, at=now, photo_bytes=photo_bytes))
+        # Rows older than a day count for nobody: swept here, whoever they were for.
+        conn.execute(delete(anonymous_reports).where(anonymous_reports.c.at <= now - DAY))
