@@ -1,7 +1,7 @@
 """security: disabled people, the audit log of tokens and passwords, anonymous report quota
 
-Revision ID: 0004_i10_security
-Revises: 0003_i9_deadlines
+Revision ID: 0007_i10_security
+Revises: 0006_i17_idempotency
 Create Date: 2026-11-29 21:30:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import closeloop.db
 
-revision = "0004_i10_security"
-down_revision = "0003_i9_deadlines"
+revision = "0007_i10_security"
+down_revision = "0006_i17_idempotency"
 branch_labels = None
 depends_on = None
 
