@@ -89,7 +89,7 @@ from closeloop.models import (
     tickets,
 )
 from closeloop.months import add_months, parse_month
-from closeloop.tickets import Invalid
+from closeloop.tickets import Invalid, NotFound
 
 FIGURES: tuple[str, ...] = (
     "reported",
@@ -136,7 +136,7 @@ def week_period(label: str, tz: ZoneInfo) -> Period:
     try:
         monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
     except ValueError:
-        raise Invalid(f"week {label!r} does not exist") from None
+        raise NotFound(f"week {label!r} does not exist") from None
     return Period(label.strip(), _midnight(monday, tz), _midnight(monday + timedelta(7), tz))
 
 

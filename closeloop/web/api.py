@@ -252,7 +252,7 @@ def list_tickets(
         if grid is not None:
             path = conn.execute(select(grids.c.path).where(grids.c.code == grid)).scalar()
             if path is None:
-                raise Invalid(f"unknown grid '{grid}'")
+                raise NotFound(f"unknown grid '{grid}'")
             q = q.where(in_subtree(views.HOME.c.path, path))
         rows = conn.execute(q.order_by(tickets.c.id.desc()).limit(limit).offset(offset)).all()
     return {"items": [summary(app, r, now) for r in rows], "limit": limit, "offset": offset}
@@ -461,6 +461,10 @@ def overdue(
     ] = None,
 ) -> dict[str, Any]:
     app, now = web_app(request), request_now(request)
+    if grid is not None:  # a filter naming no grid finds nothing there: 404
+        with read_only(app.engine) as conn:
+            if conn.execute(select(grids.c.id).where(grids.c.code == grid)).first() is None:
+                raise NotFound(f"unknown grid '{grid}'")
     items = escalation.overdue(app, now, grid=grid, level=level)
     return {"items": only_visible(app, principal, items)}
 
@@ -542,7 +546,7 @@ def weekly_report(
     week: Annotated[
         str | None,
         Query(
-            pattern=r"^2[0-1]\d\d-W\d\d$",
+            pattern=r"^2[0-1]\d\d-W(0[1-9]|[1-4]\d|5[0-3])$",
             description="ISO week, e.g. 2026-W14 (default: the last full week)",
         ),
     ] = None,
@@ -815,12 +819,14 @@ async def reset_password(
     response_model=schemas.Done,
     summary="Disable a person: no login, sessions ended, API tokens revoked (audit-logged)",
     tags=["admin"],
+    # Disabling or enabling twice ends where once does: a retry with the key is harmless.
+    openapi_extra=idempotency.OPENAPI,
 )
 def disable_user(
     request: Request, handle: Annotated[str, Path(max_length=64)], principal: AdminUser
 ) -> dict[str, Any]:
     if handle == principal.handle:
-        raise Invalid("administrators cannot disable themselves")
+        raise NotPermitted("administrators cannot disable themselves")
     set_disabled(web_app(request), handle, True, request_now(request), by=principal.handle)
     return {"ok": True}
 
@@ -830,6 +836,8 @@ def disable_user(
     response_model=schemas.Done,
     summary="Enable a disabled person again (their old tokens stay revoked)",
     tags=["admin"],
+    # Disabling or enabling twice ends where once does: a retry with the key is harmless.
+    openapi_extra=idempotency.OPENAPI,
 )
 def enable_user(
     request: Request, handle: Annotated[str, Path(max_length=64)], principal: AdminUser

@@ -23,7 +23,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,12 +36,14 @@ from closeloop.evidence import EvidenceError
 from closeloop.grid import UnknownGrid
 from closeloop.logs import iso_now
 from closeloop.meetings import web as meeting_pages
+from closeloop.models import grids
 from closeloop.patrols import web as patrol_pages
 from closeloop.textguard import printable
 from closeloop.tickets import DomainError
 from closeloop.web import api, auth, geo, open311
 from closeloop.web.auth import NotAuthenticated
 from closeloop.web.limits import BodyLimit, CredentialsFirst, plain_error
+from closeloop.web.methods import AllowHeader, declare_security
 from closeloop.web.pages import admin, exam, inbox, public, reports, supervise, ticket
 from closeloop.web.pages import base as page_base
 from closeloop.web.settings import WebSettings
@@ -315,6 +318,7 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     # Added innermost first: RequestContext sees every request, then the body cap, then the
     # credentials check (which reads no body). Routes with photos may carry max_photos files
     # plus the form fields around them; each file is checked again on its own.
+    fa.add_middleware(AllowHeader)
     fa.add_middleware(CredentialsFirst)
     fa.add_middleware(
         BodyLimit,
@@ -334,4 +338,22 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
     for area in (public, inbox, ticket, supervise, reports, exam, admin):
         fa.include_router(area.router)
     fa.state.page_error = page_base.error_page
+
+    def enums() -> dict[tuple[str, str, str], list[str]]:
+        """Values the server accepts, from the workflow and the grid: in the schema too."""
+        try:
+            with read_only(app.engine) as conn:
+                codes = sorted(conn.execute(select(grids.c.code)).scalars())
+        except SQLAlchemyError:  # no schema yet (building the schema offline): no grid list
+            codes = []
+        return {
+            ("/api/tickets", "get", "state"): list(app.workflow.states),
+            ("/api/tickets", "post", "category"): list(app.workflow.categories),
+            ("/api/tickets", "post", "grid"): codes,
+            ("/api/tickets/{ref}/steps/{step}", "post", "step"): [
+                s for s in app.workflow.steps if s != "submit"
+            ],
+        }
+
+    declare_security(fa, cfg.max_photos, enums)
     return fa

@@ -19,9 +19,10 @@ from closeloop.geo import service as geo
 from closeloop.geo.svgmap import METRICS, Metric
 from closeloop.reports.render import pct
 from closeloop.reports.weekly import build_weekly
-from closeloop.tickets import NotPermitted
+from closeloop.tickets import DomainError, NotFound, NotPermitted
 from closeloop.web.auth import OptionalUser, request_now, web_app
 from closeloop.web.pages.base import page_locale, render
+from closeloop.web.schemas import ErrorBody
 
 router = APIRouter()
 MAP_LEVELS = (2, 3, 4)
@@ -44,6 +45,7 @@ class Located(BaseModel):
     "/api/locate",
     response_model=Located,
     summary="The deepest grid containing a point (public: the report page asks it)",
+    responses={404: {"model": ErrorBody, "description": "no grid contains the point"}},
     tags=["zone"],
 )
 async def locate(
@@ -56,7 +58,10 @@ async def locate(
     def find() -> dict[str, Any]:
         found = geo.locate(app, lat, lon)
         if found is None:
-            geo.route(app, lat, lon)  # raises why: outside every grid, or no geometry
+            try:
+                geo.route(app, lat, lon)  # raises why: outside every grid, or no geometry
+            except DomainError as exc:  # no grid there: the lookup finds nothing, 404
+                raise NotFound(str(exc)) from None
         assert found is not None
         return found.as_dict()
 

@@ -78,7 +78,7 @@ PARAMETER: dict[str, Any] = {
         "key with another body is 422; while the first still runs, 409 with Retry-After. "
         "Keys are per caller (API token, session, or client address when anonymous)."
     ),
-    "schema": {"type": "string", "maxLength": MAX_KEY},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[!-~]+$"},
 }
 OPENAPI = {"parameters": [PARAMETER]}
 

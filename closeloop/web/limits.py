@@ -102,22 +102,22 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-def _api_routes(routes: Iterable[Any]) -> list[APIRoute]:
+def api_routes(routes: Iterable[Any]) -> list[APIRoute]:
     """The routes of the app, with those of included routers (FastAPI keeps them nested)."""
     found: list[APIRoute] = []
     for route in routes:
         if isinstance(route, APIRoute):
             found.append(route)
         elif hasattr(route, "original_router"):
-            found.extend(_api_routes(route.original_router.routes))
+            found.extend(api_routes(route.original_router.routes))
     return found
 
 
-def _needs_login(dependencies: Iterable[Any]) -> bool:
+def needs_login_of(dependencies: Iterable[Any]) -> bool:
     for dep in dependencies:
         if dep.call in (auth.current_principal, auth.admin_principal):
             return True
-        if _needs_login(dep.dependencies):
+        if needs_login_of(dep.dependencies):
             return True
     return False
 
@@ -129,8 +129,8 @@ class CredentialsFirst:
 
     def routes(self, scope: Scope) -> list[tuple[APIRoute, bool]]:
         if self._routes is None:
-            found = _api_routes(scope["app"].router.routes)
-            self._routes = [(r, _needs_login(r.dependant.dependencies)) for r in found]
+            found = api_routes(scope["app"].router.routes)
+            self._routes = [(r, needs_login_of(r.dependant.dependencies)) for r in found]
         return self._routes
 
     def needs_login(self, scope: Scope) -> bool:

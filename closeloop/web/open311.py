@@ -525,7 +525,14 @@ async def get_requests(
     service_code: Annotated[str | None, Query(max_length=1000)] = None,
     start_date: Annotated[When | None, Query()] = None,
     end_date: Annotated[When | None, Query()] = None,
-    status: Annotated[str | None, Query(max_length=20, description="open, closed or both")] = None,
+    status: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            pattern=r"^(open|closed)(,(open|closed))?$",
+            description="open, closed or both (open,closed)",
+        ),
+    ] = None,
 ) -> Response:
     app, cfg, now = web_app(request), web_settings(request), request_now(request)
     _check_jurisdiction(cfg, jurisdiction_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from closeloop.textguard import clean_text, visible_text
 
@@ -25,7 +25,13 @@ def _sane_time(value: datetime) -> datetime:
 Text = Annotated[str, AfterValidator(clean_text)]
 # A title: text a person can see (not blank, not zero-width characters only).
 Title = Annotated[Text, AfterValidator(visible_text)]
-When = Annotated[AwareDatetime, AfterValidator(_sane_time)]
+When = Annotated[
+    AwareDatetime,
+    AfterValidator(_sane_time),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "pattern": r"^(2[01]\d\d|2200)-.*[Zz+-]"}
+    ),
+]
 
 
 class Body(BaseModel):
