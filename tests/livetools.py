@@ -12,8 +12,9 @@ from typing import Any
 
 import uvicorn
 
+from closeloop.app import ManualClock
 from closeloop.bootstrap import App
-from closeloop.web.app import ManualClock, create_app
+from closeloop.web.app import create_app
 from tests.conftest import NOW
 
 

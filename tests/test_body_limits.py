@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
+from closeloop.app import ManualClock
 from closeloop.bootstrap import App
 from closeloop.models import tickets
-from closeloop.web.app import ManualClock, create_app
+from closeloop.web.app import create_app
 from tests.asgitools import call
 from tests.conftest import NOW
 from tests.livetools import chunk, head, live_server, read_response

@@ -70,7 +70,7 @@ def set_password(
         again = typer.prompt("again", hide_input=True)
         if password != again:
             fail("the two passwords differ; nothing was changed")
-    auth.set_password(a, handle, password, now=now())
+    auth.set_password(a, handle, password, now=now(ctx))
     typer.echo(f"{handle}: password set; sessions ended and API tokens revoked")
 
 
@@ -81,7 +81,7 @@ def user_disable(
     """Disable a person: no login; sessions end and API tokens are revoked (audit-logged)."""
     from closeloop.web import auth
 
-    auth.set_disabled(get_app(ctx), handle, True, now())
+    auth.set_disabled(get_app(ctx), handle, True, now(ctx))
     typer.echo(f"{handle}: disabled; sessions ended and API tokens revoked")
 
 
@@ -92,7 +92,7 @@ def user_enable(
     """Let a disabled person log in again (their old tokens stay revoked)."""
     from closeloop.web import auth
 
-    auth.set_disabled(get_app(ctx), handle, False, now())
+    auth.set_disabled(get_app(ctx), handle, False, now(ctx))
     typer.echo(f"{handle}: enabled")
 
 
