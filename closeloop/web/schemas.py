@@ -11,7 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 from closeloop.textguard import clean_text, visible_text
 
@@ -22,7 +30,15 @@ def _sane_time(value: datetime) -> datetime:
     return value
 
 
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):  # pydantic would take false for 0.0
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
 Text = Annotated[str, AfterValidator(clean_text)]
+# A number from JSON or a form field; true and false are not numbers.
+Number = Annotated[float, BeforeValidator(_not_bool)]
 # A title: text a person can see (not blank, not zero-width characters only).
 Title = Annotated[Text, AfterValidator(visible_text)]
 When = Annotated[
@@ -82,8 +98,8 @@ class SubmitBody(Body):
     title: Annotated[Title, Field(min_length=1, max_length=200)]
     description: Annotated[Text, Field(max_length=5000)] = ""
     address: Annotated[Text | None, Field(max_length=300)] = None
-    lat: Annotated[float | None, Field(ge=-90, le=90, allow_inf_nan=False)] = None
-    lon: Annotated[float | None, Field(ge=-180, le=180, allow_inf_nan=False)] = None
+    lat: Annotated[Number | None, Field(ge=-90, le=90, allow_inf_nan=False)] = None
+    lon: Annotated[Number | None, Field(ge=-180, le=180, allow_inf_nan=False)] = None
     reporter_name: Annotated[Text | None, Field(max_length=100)] = None
     reporter_phone: Annotated[Text | None, Field(max_length=32)] = None
     reporter_email: Annotated[Text | None, Field(max_length=200)] = None
