@@ -7,23 +7,29 @@ Chinese text needs a CJK font on the machine (Debian: fonts-noto-cjk), not in th
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import subprocess
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from typer.testing import CliRunner
 
 from closeloop.app import App
+from closeloop.cli import app as cli_app
+from closeloop.cli.common import State
 from closeloop.exam import service as store
 from closeloop.exam.render import render_board
 from closeloop.models import metadata
 from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
-from tests.conftest import REPO
+from tests.conftest import CONFIG, REPO
 from tests.report_data import REAL_NOW, build_week14
 from tests.test_exam_service import APRIL
 
@@ -134,3 +140,63 @@ def test_english_report_and_board_fit_a4(sqlite_app: App, browser: Any, tmp_path
         assert result["scroll"] <= PRINTABLE_PX, (name, result)
         assert result["right"] <= PRINTABLE_PX + 1, (name, result)
         assert result["pages"] >= 1
+
+
+def test_weekly_handout_pdf(sqlite_app: App, browser: Any, tmp_path: Path) -> None:
+    """`report weekly --format pdf`: A4 pages, the Chinese text extractable (fonts embedded),
+    and a screenshot of the first page kept under test-artifacts/."""
+    from pypdf import PdfReader
+
+    metadata.create_all(sqlite_app.engine)
+    build_week14(sqlite_app)
+    target = tmp_path / "weekly-2026-W14.pdf"
+    with patch.object(State, "app", lambda _self: sqlite_app):
+        result = CliRunner().invoke(
+            cli_app,
+            ["--config", str(CONFIG), "report", "weekly", "--week", "2026-W14",
+             "--format", "pdf", "--out", str(target)],
+        )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    pdf = target.read_bytes()
+    assert pdf[:5] == b"%PDF-"
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) >= 3  # summary and boards, 17 grid tables, the appendix
+    for page in reader.pages:
+        # A4 is 595.28 x 841.89 pt; Chromium writes whole points and a bit
+        assert abs(float(page.mediabox.width) - 595.3) < 1.5, page.mediabox
+        assert abs(float(page.mediabox.height) - 841.9) < 1.5, page.mediabox
+    # Noto CJK maps some glyphs to the Kangxi radicals (⼯ U+2F2F for 工) in its ToUnicode
+    # tables; NFKC folds those back to the ideographs, as a reader's search does.
+    first = unicodedata.normalize("NFKC", reader.pages[0].extract_text())
+    for text in ("金山经济开发区环境整治工作周报", "一、全区概况", "二、红榜与", "按期结案率"):
+        assert text in first, first[:300]
+    everything = unicodedata.normalize("NFKC", "".join(p.extract_text() for p in reader.pages))
+    assert "附录:本周应结案件清单" in everything  # NFKC: the full-width colon too
+    # Every font's glyphs are in the file: Chromium (Skia) writes Noto CJK's glyphs as Type3
+    # fonts (outlines in /CharProcs) and others with a font file; each has a ToUnicode map.
+    fonts = [f.get_object() for p in reader.pages for f in p["/Resources"]["/Font"].values()]
+    assert fonts
+    for font in fonts:
+        descriptor = font.get("/FontDescriptor")
+        has_file = descriptor is not None and any(
+            k in descriptor.get_object() for k in ("/FontFile", "/FontFile2", "/FontFile3")
+        )
+        assert "/CharProcs" in font or has_file, font
+        assert "/ToUnicode" in font, font
+
+    # page 1 as a picture: the PDF shown by Chromium's viewer is not scriptable headless, so the
+    # same HTML is printed to one A4 page's viewport in print media and captured
+    html = tmp_path / "weekly.html"
+    report = build_weekly(sqlite_app, now=REAL_NOW, week="2026-W14")
+    html.write_bytes(render_weekly(report, "html", locale="zh_CN", workflow=sqlite_app.workflow))
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = ARTIFACTS / "weekly-handout-2026-W14-page1.png"
+    page = browser.new_page(viewport={"width": A4_WIDTH_PX, "height": 1123})
+    try:
+        page.emulate_media(media="print")
+        page.goto(html.as_uri())
+        page.screenshot(path=str(png))
+    finally:
+        page.close()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 30_000
+    (ARTIFACTS / "weekly-handout-2026-W14.pdf").write_bytes(pdf)

@@ -607,6 +607,8 @@ def test_commands_report_weekly_and_items(report_app: App, tmp_path: Path) -> No
         (["report", "items", "--figure", "due", "--grid", "NOPE"], "unknown grid 'NOPE'"),
         (["report", "weekly", "--week", "2026-W60"], "does not exist"),
         (["report", "weekly", "--format", "xlsx"], "--format xlsx needs --out"),
+        (["report", "weekly", "--format", "pdf"], "--format pdf needs --out"),
+        (["report", "weekly", "--format", "docx"], "formats: html, md, xlsx, json, pdf"),
         (["report", "weekly", "--locale", "fr"], "unknown locale"),
     ],
 )

@@ -12,7 +12,8 @@ from closeloop.cli.common import get_app, now, print_json
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid
 from closeloop.reports import indicators as ind
-from closeloop.reports.render import FORMATS, LOCALES, check_format, render_weekly
+from closeloop.reports.pdf import html_to_pdf
+from closeloop.reports.render import FORMATS, LOCALES, render_weekly
 from closeloop.reports.weekly import build_weekly, resolve_week
 from closeloop.tickets import Invalid, NotFound
 
@@ -21,14 +22,15 @@ report_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_FORMAT_HELP = f"Output format: {', '.join(FORMATS)}."
+WEEKLY_FORMATS = (*FORMATS, "pdf")  # pdf: the HTML printed by Chromium, a handout
+_FORMAT_HELP = f"Output format: {', '.join(WEEKLY_FORMATS)}."
 _LOCALE_HELP = f"Language of the report: {', '.join(LOCALES)} (default: the zone's)."
 
 
 def _write(content: bytes, out: Path | None, fmt: str) -> None:
     if out is None:
-        if fmt == "xlsx":
-            raise Invalid("--format xlsx needs --out FILE")
+        if fmt in ("xlsx", "pdf"):
+            raise Invalid(f"--format {fmt} needs --out FILE")
         sys.stdout.buffer.write(content)
         sys.stdout.flush()
         return
@@ -59,9 +61,16 @@ def report_weekly(
 ) -> None:
     """The weekly report for the example meeting (定期例会周报)."""
     a = get_app(ctx)
-    check_format(fmt)
+    if fmt not in WEEKLY_FORMATS:
+        raise Invalid(f"unknown format {fmt!r}; formats: {', '.join(WEEKLY_FORMATS)}")
+    if fmt in ("xlsx", "pdf") and out is None:
+        raise Invalid(f"--format {fmt} needs --out FILE")
     lang = _locale(a, locale)
     report = build_weekly(a, now=now(ctx), week=week, level=level)
+    if fmt == "pdf":
+        html = render_weekly(report, "html", locale=lang, workflow=a.workflow)
+        _write(html_to_pdf(html), out, fmt)
+        return
     _write(render_weekly(report, fmt, locale=lang, workflow=a.workflow), out, fmt)
 
 
