@@ -81,7 +81,7 @@ def test_locate_endpoint(web: Web) -> None:
     assert found["code"] == MICRO and found["level"] == 4
     assert [p["code"] for p in found["path"]] == ["JS", "JS-A1", "JS-A1-V01", MICRO]
     r = web.client.get("/api/locate", params=FAR)
-    assert r.status_code == 422 and "outside every grid" in r.json()["error"]
+    assert r.status_code == 404 and "outside every grid" in r.json()["error"]
     assert web.client.get("/api/locate", params={"lat": 91, "lon": 0}).status_code == 422
 
 
