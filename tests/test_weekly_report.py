@@ -11,8 +11,10 @@ So the example of the week is 苏溪村.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
@@ -26,9 +28,11 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from closeloop import service
 from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
+from closeloop.evidence import store_bytes
 from closeloop.models import metadata, notifications, people
 from closeloop.reports.chat import FEISHU_BODY_BYTES, WECOM_MARKDOWN_BYTES, summary_lines
 from closeloop.reports.indicators import Figures
@@ -41,7 +45,7 @@ from closeloop.reports.weekly import (
     example_of_week,
     red_and_yellow,
 )
-from closeloop.tickets import Invalid
+from closeloop.tickets import Invalid, StepInput
 from closeloop.workflow import Names
 from notifiers.message import Message
 from notifiers.render import Renderer
@@ -734,3 +738,53 @@ def test_the_weekly_job_puts_the_summary_in_the_notice(report_app: App) -> None:
         ]
     assert payloads and all(p["summary"][2].startswith("红榜：") for p in payloads)
     check_fits(payloads[0]["summary"], "zh_CN")
+
+
+# --------------------------------------------------------------------------- the example's story
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_example_says_why_and_shows_before_and_after(report_app: App) -> None:
+    build_week14(report_app)
+    build_history(report_app)
+    # one more problem cleared by 苏溪 in W14, with the reporter's photo and the fixer's photo
+    store = report_app.settings.evidence_dir
+    before = store_bytes(store, PNG + b" before: rubbish by the river", "before.png")
+    after = store_bytes(store, PNG + b" after: the bank swept", "after.png")
+    ref = service.submit(
+        report_app,
+        service.NewProblem(grid="JS-A2-V08", category="sanitation", title="河边垃圾"),
+        REAL_NOW,
+        at=z(4, 1, 9),
+        uploads=[before],
+    )
+    service.run_step(
+        report_app, ref, "fix", "suxi.lead", StepInput(note="已清理"), REAL_NOW,
+        at=z(4, 1, 11), uploads=[after],
+    )  # fmt: skip
+    step(report_app, ref, "verify", "duban.wang", z(4, 1, 11, 30))
+    step(report_app, ref, "close", "duban.wang", z(4, 1, 12))
+    report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
+    e = report.example
+    assert e is not None and e.row.code == "JS-A2-V08"
+    assert (e.current_rate, e.baseline_rate) == (1.0, 0.25)
+    assert e.zone_rate == pytest.approx(19 / 25)  # 18 of 24 before, plus this one on time
+    assert len(e.cleared) == 4 and all(c.on_time for c in e.cleared)
+    river = next(c for c in e.cleared if c.ref == ref)
+    assert river.before is not None and river.after is not None
+    assert river.before.data == PNG + b" before: rubbish by the river"
+    assert river.after.data == PNG + b" after: the bank swept"
+    assert sum(c.before is None and c.after is None for c in e.cleared) == 3
+
+    html = render_weekly(report, "html", locale="zh_CN", workflow=report_app.workflow).decode()
+    example = html[html.index('<section id="example">') : html.index('<section id="grids">')]
+    assert "前4周合计25.0%，提高75.0个百分点。全区本周按期结案率76.0%。" in example
+    assert "本周整改的问题" in example and f"{ref} 河边垃圾" in example
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)">', example)
+    assert [(base64.b64decode(b), alt) for b, alt in images] == [
+        (PNG + b" before: rubbish by the river", "整改前（上报照片）"),
+        (PNG + b" after: the bank swept", "整改后（整改照片）"),
+    ]
+    md = render_weekly(report, "md", locale="zh_CN", workflow=report_app.workflow).decode()
+    assert f"- {ref} 河边垃圾（卫生死角）" in md

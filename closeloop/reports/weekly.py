@@ -31,9 +31,10 @@ Rules decided here:
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,10 @@ from closeloop.app import App
 from closeloop.campaigns import service as campaigns_mod
 from closeloop.campaigns.rules import CampaignProgress
 from closeloop.db import read_only
+from closeloop.evidence import EvidenceError, path_of
 from closeloop.geo import mapdata
 from closeloop.geo.svgmap import MapView
-from closeloop.models import escalations, grids, people, tickets
+from closeloop.models import escalations, evidence, grids, people, ticket_events, tickets
 from closeloop.patrols.service import PatrolPeriod, period_summary
 from closeloop.reports.indicators import (
     Figures,
@@ -71,6 +73,7 @@ from closeloop.workflow import Names
 COUNT_CHANGES = ("reported", "dispatched", "due", "closed", "closed_on_time", "recurrences")
 RATE_CHANGES = ("closure_rate", "on_time_rate")
 # Which way is good news: +1 more is better, -1 less is better, 0 neither (workload).
+EXAMPLE_PHOTOS = 6  # the example's cleared problems shown with their photos
 BETTER = {"closed": 1, "closed_on_time": 1, "recurrences": -1, "escalations": -1}
 
 
@@ -143,11 +146,38 @@ class HotSpot:
 
 
 @dataclass(frozen=True)
+class Photo:
+    stored_name: str  # in the evidence directory (`closeloop.evidence.path_of`)
+    content_type: str
+    data: bytes = b""  # read for the example's photos only (embedded in the HTML)
+
+    @property
+    def data_uri(self) -> str:
+        return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """A problem the example's grid fixed and closed among the week's due tickets, with the
+    reporter's photo (before) and the fixer's photo (after) when they gave one."""
+
+    ref: str
+    title: str
+    category: Names
+    closed_at: datetime | None
+    on_time: bool
+    before: Photo | None
+    after: Photo | None
+
+
+@dataclass(frozen=True)
 class Example:
     row: GridRow
     baseline: Figures  # pooled figures of the previous weeks
     current_rate: float
     baseline_rate: float
+    zone_rate: float | None = None  # the zone's on-time rate this week, for comparison
+    cleared: tuple[Cleared, ...] = ()
 
     @property
     def improvement(self) -> float:
@@ -325,6 +355,7 @@ def build_weekly(
         due_items = {
             name: q.items(name) for name in ("due", "deferred", "closed", "closed_on_time")
         }
+        photos = _photos(conn, [i.ticket_id for i in due_items["closed"]])
         spots = recurrence_hotspots(conn, previous[0].start, period.end)
         overdue = _oldest_overdue(conn, app, period, refs, cfg.overdue_rows)
         month = month_of(period.start + timedelta(days=3), app.tz)
@@ -385,7 +416,15 @@ def build_weekly(
         yellow=yellow,
         overdue=overdue,
         hotspots=hotspots,
-        example=example_of_week(rows, baselines, cfg.example_min_due),
+        example=_with_story(
+            app,
+            example_of_week(rows, baselines, cfg.example_min_due),
+            zone,
+            refs,
+            level,
+            due_items,
+            photos,
+        ),
         campaigns=progress,
         patrols=patrolled,
         appendix=appendix,
@@ -394,6 +433,81 @@ def build_weekly(
         map=_map(app, level, rows, overdue, hotspots),
         min_due=cfg.example_min_due,
     )
+
+
+def _photos(conn: Connection, ticket_ids: Sequence[int]) -> dict[int, tuple[Photo | None, ...]]:
+    """Per ticket: (the first photo given at submission, the last photo given with a fix)."""
+    if not ticket_ids:
+        return {}
+    before: dict[int, Photo] = {}
+    after: dict[int, Photo] = {}
+    for r in conn.execute(
+        select(
+            evidence.c.ticket_id,
+            evidence.c.stored_name,
+            evidence.c.content_type,
+            ticket_events.c.step,
+        )
+        .join(ticket_events, ticket_events.c.id == evidence.c.event_id)
+        .where(
+            evidence.c.ticket_id.in_(ticket_ids),
+            evidence.c.content_type.like("image/%"),
+            ticket_events.c.step.in_(("submit", "fix")),
+        )
+        .order_by(evidence.c.id)
+    ):
+        photo = Photo(r.stored_name, r.content_type)
+        if r.step == "submit":
+            before.setdefault(r.ticket_id, photo)
+        else:
+            after[r.ticket_id] = photo
+    return {t: (before.get(t), after.get(t)) for t in ticket_ids}
+
+
+def _with_story(
+    app: App,
+    example: Example | None,
+    zone: Figures,
+    refs: Mapping[int, GridRef],
+    level: int,
+    due_items: Mapping[str, list[Item]],
+    photos: Mapping[int, tuple[Photo | None, ...]],
+) -> Example | None:
+    """The example with why (the zone's rate beside its own) and the problems it cleared."""
+    if example is None:
+        return None
+    on_time = {i.ticket_id for i in due_items["closed_on_time"]}
+    cleared: list[Cleared] = []
+    for item in due_items["closed"]:
+        top = level_ancestor(refs[item.grid_id], level, refs)
+        if top is None or top.code != example.row.code:
+            continue
+        before, after = (
+            _read(app, p) if len(cleared) < EXAMPLE_PHOTOS else None
+            for p in photos.get(item.ticket_id, (None, None))
+        )
+        cleared.append(
+            Cleared(
+                item.ref,
+                item.title,
+                app.workflow.category(item.category).label,
+                item.closed_at,
+                item.ticket_id in on_time,
+                before,
+                after,
+            )
+        )
+    return replace(example, zone_rate=zone.on_time_rate, cleared=tuple(cleared))
+
+
+def _read(app: App, photo: Photo | None) -> Photo | None:
+    if photo is None:
+        return None
+    try:
+        data = path_of(app.settings.evidence_dir, photo.stored_name).read_bytes()
+    except (OSError, EvidenceError):
+        return None  # a file gone from the store: the problem is listed without its photo
+    return replace(photo, data=data)
 
 
 def _map(
