@@ -670,3 +670,14 @@ rectification_items = Table(
     Column("done_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# The example of a week (本周典型) picked by a supervisor (`closeloop report example`), with why;
+# without a row the report takes the grid whose on-time rate rose most.
+weekly_examples = Table(
+    "weekly_examples",
+    metadata,
+    Column("week", String(8), primary_key=True),  # ISO week: 2026-W14
+    Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("chosen_at", UTCDateTime, nullable=False),
+)

@@ -612,6 +612,14 @@ def test_commands_report_weekly_and_items(report_app: App, tmp_path: Path) -> No
         (["report", "weekly", "--week", "2026-W60"], "does not exist"),
         (["report", "weekly", "--format", "xlsx"], "--format xlsx needs --out"),
         (["report", "weekly", "--format", "pdf"], "--format pdf needs --out"),
+        (
+            ["report", "example", "--week", "2026-W14", "--grid", "NOPE", "--note", "x"],
+            "unknown grid 'NOPE'",
+        ),
+        (
+            ["report", "example", "--week", "2026-W14", "--grid", "JS-A1-V01", "--note", " "],
+            "--note must say why",
+        ),
         (["report", "weekly", "--format", "docx"], "formats: html, md, xlsx, json, pdf"),
         (["report", "weekly", "--locale", "fr"], "unknown locale"),
     ],
@@ -788,3 +796,26 @@ def test_the_example_says_why_and_shows_before_and_after(report_app: App) -> Non
     ]
     md = render_weekly(report, "md", locale="zh_CN", workflow=report_app.workflow).decode()
     assert f"- {ref} 河边垃圾（卫生死角）" in md
+
+
+def test_a_supervisor_picks_the_example_by_hand(report_app: App) -> None:
+    build_week14(report_app)
+    build_history(report_app)
+    out = cli(
+        report_app, "report", "example", "--week", "2026-W14", "--grid", "JS-A1-V01",
+        "--note", "堰头村清理河道三处，群众点赞",
+    )  # fmt: skip
+    assert out.stdout.strip() == "example of 2026-W14: JS-A1-V01"
+    report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
+    e = report.example
+    assert e is not None and e.row.code == "JS-A1-V01"  # not 苏溪村, the largest rise
+    assert e.note == "堰头村清理河道三处，群众点赞"
+    assert e.current_rate == pytest.approx(5 / 7)
+    assert {c.ref for c in e.cleared} and all(c.ref for c in e.cleared)
+    html = render_weekly(report, "html", locale="zh_CN", workflow=report_app.workflow).decode()
+    assert "督查选定理由：堰头村清理河道三处，群众点赞" in html
+    # picking again replaces the week's pick; other weeks keep the rule
+    cli(report_app, "report", "example", "--week", "2026-W14", "--grid", "JS-A2-V09",
+        "--note", "九龙村按期率回升")  # fmt: skip
+    again = build_weekly(report_app, now=REAL_NOW, week="2026-W14").example
+    assert again is not None and (again.row.code, again.note) == ("JS-A2-V09", "九龙村按期率回升")

@@ -14,7 +14,7 @@ from closeloop.grid import UnknownGrid, get_grid
 from closeloop.reports import indicators as ind
 from closeloop.reports.pdf import html_to_pdf
 from closeloop.reports.render import FORMATS, LOCALES, render_weekly
-from closeloop.reports.weekly import build_weekly, resolve_week
+from closeloop.reports.weekly import build_weekly, pick_example, resolve_week
 from closeloop.tickets import Invalid, NotFound
 
 report_app = typer.Typer(
@@ -72,6 +72,19 @@ def report_weekly(
         _write(html_to_pdf(html), out, fmt)
         return
     _write(render_weekly(report, fmt, locale=lang, workflow=a.workflow), out, fmt)
+
+
+@report_app.command("example")
+def report_example(
+    ctx: typer.Context,
+    week: str = typer.Option(..., "--week", help="ISO week, e.g. 2026-W14."),
+    grid: str = typer.Option(..., "--grid", help="The grid shown as the week's example."),
+    note: str = typer.Option(..., "--note", help="Why: what it did, what improved."),
+) -> None:
+    """Pick the week's example (本周典型) by hand, instead of the largest rise."""
+    a = get_app(ctx)
+    pick_example(a, week, grid, note, now(ctx))
+    typer.echo(f"example of {week}: {grid}")
 
 
 @report_app.command("items")

@@ -48,7 +48,15 @@ from closeloop.db import read_only
 from closeloop.evidence import EvidenceError, path_of
 from closeloop.geo import mapdata
 from closeloop.geo.svgmap import MapView
-from closeloop.models import escalations, evidence, grids, people, ticket_events, tickets
+from closeloop.models import (
+    escalations,
+    evidence,
+    grids,
+    people,
+    ticket_events,
+    tickets,
+    weekly_examples,
+)
 from closeloop.patrols.service import PatrolPeriod, period_summary
 from closeloop.reports.indicators import (
     Figures,
@@ -178,6 +186,7 @@ class Example:
     baseline_rate: float
     zone_rate: float | None = None  # the zone's on-time rate this week, for comparison
     cleared: tuple[Cleared, ...] = ()
+    note: str | None = None  # why, when a supervisor picked the example (`report example`)
 
     @property
     def improvement(self) -> float:
@@ -356,6 +365,11 @@ def build_weekly(
             name: q.items(name) for name in ("due", "deferred", "closed", "closed_on_time")
         }
         photos = _photos(conn, [i.ticket_id for i in due_items["closed"]])
+        picked = conn.execute(
+            select(grids.c.code, weekly_examples.c.note)
+            .join(grids, grids.c.id == weekly_examples.c.grid_id)
+            .where(weekly_examples.c.week == period.label)
+        ).first()
         spots = recurrence_hotspots(conn, previous[0].start, period.end)
         overdue = _oldest_overdue(conn, app, period, refs, cfg.overdue_rows)
         month = month_of(period.start + timedelta(days=3), app.tz)
@@ -418,7 +432,9 @@ def build_weekly(
         hotspots=hotspots,
         example=_with_story(
             app,
-            example_of_week(rows, baselines, cfg.example_min_due),
+            _picked(rows, baselines, picked.code, picked.note)
+            if picked is not None
+            else example_of_week(rows, baselines, cfg.example_min_due),
             zone,
             refs,
             level,
@@ -433,6 +449,37 @@ def build_weekly(
         map=_map(app, level, rows, overdue, hotspots),
         min_due=cfg.example_min_due,
     )
+
+
+def _picked(
+    rows: Sequence[GridRow], baselines: Mapping[str, Figures], code: str, note: str
+) -> Example | None:
+    """The example a supervisor picked; None when its grid is not listed at this level."""
+    row = next((r for r in rows if r.code == code), None)
+    if row is None:
+        return None
+    base = baselines.get(code, Figures())
+    return Example(row, base, row.figures.on_time_rate or 0.0, base.on_time_rate or 0.0, note=note)
+
+
+def pick_example(app: App, week: str, grid_code: str, note: str, now: datetime) -> None:
+    """`report example`: a supervisor picks the week's example by hand, with why (one row per
+    week; picking again replaces it)."""
+    period = week_period(week, app.tz)
+    if not note.strip():
+        raise Invalid("--note must say why this grid is the example")
+    with app.engine.begin() as conn:
+        grid = conn.execute(
+            select(grids.c.id, grids.c.level).where(grids.c.code == grid_code)
+        ).first()
+        if grid is None:
+            raise Invalid(f"unknown grid {grid_code!r}")
+        conn.execute(weekly_examples.delete().where(weekly_examples.c.week == period.label))
+        conn.execute(
+            weekly_examples.insert().values(
+                week=period.label, grid_id=grid.id, note=note.strip(), chosen_at=now
+            )
+        )
 
 
 def _photos(conn: Connection, ticket_ids: Sequence[int]) -> dict[int, tuple[Photo | None, ...]]:
