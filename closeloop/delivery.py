@@ -388,12 +388,14 @@ def deliver_due(
     renderer: Renderer | None = None,
     rng: random.Random | None = None,
     should_stop: Callable[[], bool] | None = None,
+    elapsed: Callable[[], float] = time.monotonic,
 ) -> DeliveryReport:
     """Send every notice due at ``now``, batch by batch, until none is left (or ``should_stop``
     says so between batches). Returns what happened.
 
     Time inside the pass runs on from ``now`` by the real time elapsed, so sends in a long pass
-    are checked against their lease and stamped with a moving ``sent_at``. Each accepted send is
+    are checked against their lease and stamped with a moving ``sent_at``; ``elapsed`` is that
+    real clock, replaceable so a test can hold the pass at ``now``. Each accepted send is
     marked before the next one starts; failures are written at the end of each batch.
     """
     if now.tzinfo is None:
@@ -404,10 +406,10 @@ def deliver_due(
     chans = make_channels(app) if channels is None else channels
     render = renderer or make_renderer(app)
     rng = rng or random.Random()
-    started = time.monotonic()
+    started = elapsed()
 
     def clock() -> datetime:
-        return now + timedelta(seconds=time.monotonic() - started)
+        return now + timedelta(seconds=elapsed() - started)
 
     # Stop starting sends this long before a claim expires: a send may take a channel timeout.
     margin = min(policy_.lease / 2, timedelta(seconds=60))
