@@ -17,7 +17,7 @@ from closeloop.db import read_only
 from closeloop.models import grids, metadata
 from closeloop.reports import indicators as ind
 from closeloop.reports.indicators import Figures
-from closeloop.tickets import Invalid
+from closeloop.tickets import Invalid, NotFound
 from tests.report_data import build_week14, z
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -55,10 +55,16 @@ def test_iso_weeks_in_the_zone() -> None:
     ]
 
 
-@pytest.mark.parametrize("bad", ["2026-W54", "2026-14", "2026-W1", "W14", ""])
+@pytest.mark.parametrize("bad", ["2026-14", "2026-W1", "W14", ""])
 def test_bad_weeks_are_refused(bad: str) -> None:
     with pytest.raises(Invalid, match="week"):
         ind.week_period(bad, ZONE)
+
+
+def test_a_week_the_year_does_not_have_is_not_found() -> None:
+    # Well formed but absent (2026 has 53 ISO weeks): the API answers 404, not 422.
+    with pytest.raises(NotFound, match="2026-W54"):
+        ind.week_period("2026-W54", ZONE)
 
 
 def test_months_in_the_zone() -> None:
