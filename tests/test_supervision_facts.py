@@ -167,7 +167,7 @@ class TestWeeklyReportGolden:
         end = html.index('<section id="hotspots">')
         sections = {
             "html": html[html.index("超期未结案件（最久的）") : end],
-            "md": md[md.index("**五、超期未结案件") : md.index("**六、")],
+            "md": md[md.index("### 五、超期未结案件") : md.index("### 六、")],
         }
         for section in sections.values():
             assert late in section and fixed not in section
@@ -176,8 +176,10 @@ class TestWeeklyReportGolden:
         assert '<td class="n">2</td>' in sections["html"]  # two rungs of supervision
         assert "超期未结：1" in md
         book = load_workbook(io.BytesIO(render_weekly(weekly, "xlsx", locale="zh_CN", workflow=wf)))
-        rows = list(book["超期未结案件"].iter_rows(values_only=True))
-        assert rows[1:] == [
+        # One sheet per section: its heading in A1, the table's header in row 2.
+        rows = list(book["五、超期未结案件（最久的）"].iter_rows(values_only=True))
+        assert rows[0][0] == "五、超期未结案件（最久的）"
+        assert rows[2:] == [
             (
                 late,
                 "河边垃圾堆",
