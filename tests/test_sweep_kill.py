@@ -17,6 +17,7 @@ from closeloop import scheduler
 from closeloop.app import App
 from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
+from closeloop.db import read_only
 from closeloop.models import escalations, notifications, tickets
 from tests.sweep_helpers import copy_sqlite, count, minimal_config, poll, spawn
 
@@ -57,16 +58,18 @@ def test_sigkill_mid_sweep_then_restart_writes_each_rung_once(big: tuple[App, Pa
     try:
 
         def kill_once_batches_committed() -> bool:
-            # Count and kill while holding SQLite's write lock (our transactions begin
-            # IMMEDIATE): the sweeper cannot commit in between, so however slow this test
-            # process is on a busy machine, the kill lands mid-sweep, never after it.
-            with app.engine.begin() as conn:
+            # Count in a read transaction (WAL: it takes no lock) and kill at once. Taking the
+            # write lock to count starved on an idle machine: the sweeper begins its next batch
+            # the instant it commits, so the test's BEGIN IMMEDIATE waited out the whole sweep.
+            # The rest of the sweep (hundreds of batches) takes seconds; the kill follows the
+            # count within microseconds of this process's time.
+            with read_only(app.engine) as conn:
                 done = conn.execute(select(func.count()).select_from(escalations)).scalar_one()
-                if done < BATCH * RUNGS:
-                    return False
-                first.send_signal(signal.SIGKILL)
-                first.wait(timeout=30)
-                return True
+            if done < BATCH * RUNGS:
+                return False
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=30)
+            return True
 
         killed = poll(kill_once_batches_committed, limit=120, every=0.01)
         assert killed, "the scheduler wrote nothing: " + _stop(first)
