@@ -4,14 +4,11 @@ thin over `closeloop.campaigns.service`."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 
-from closeloop import service
 from closeloop.campaigns import service as campaigns
 from closeloop.db import read_only
 from closeloop.grid import in_subtree
@@ -86,20 +83,12 @@ async def campaign_finding(
     request: Request,
     principal: OptionalUser,
     campaign_id: int,
-    grid: Annotated[str, Form(max_length=64)],
-    category: Annotated[str, Form(max_length=64)],
-    title: Annotated[str, Form(max_length=200)],
-    description: Annotated[str, Form(max_length=5000)] = "",
-    address: Annotated[str, Form(max_length=300)] = "",
+    problem: staffpages.ProblemForm,
 ) -> Response:
     who = staffpages.field_staff(request, principal)
     if isinstance(who, Response):
         return who
     app, now = web_app(request), request_now(request)
-    problem = service.NewProblem(
-        grid=grid, category=category, title=title, description=description,
-        address=address or None,
-    )  # fmt: skip
     try:
         await run_in_threadpool(
             lambda: campaigns.file_finding(app, campaign_id, problem, now, by=who.handle)

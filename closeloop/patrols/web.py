@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from closeloop import service
 from closeloop.patrols import service as patrols
 from closeloop.web import staffpages
 from closeloop.web.auth import OptionalUser, Principal, request_now, require_csrf, web_app
@@ -106,23 +105,12 @@ async def patrol_report(
     request: Request,
     principal: OptionalUser,
     patrol_id: int,
-    grid: Annotated[str, Form(max_length=64)],
-    category: Annotated[str, Form(max_length=64)],
-    title: Annotated[str, Form(max_length=200)],
-    description: Annotated[str, Form(max_length=5000)] = "",
-    address: Annotated[str, Form(max_length=300)] = "",
+    problem: staffpages.ProblemForm,
 ) -> Response:
     who = staffpages.field_staff(request, principal)
     if isinstance(who, Response):
         return who
     app, now = web_app(request), request_now(request)
-    problem = service.NewProblem(
-        grid=grid,
-        category=category,
-        title=title,
-        description=description,
-        address=address or None,
-    )
     try:
         await run_in_threadpool(
             lambda: patrols.report_problem(app, patrol_id, by=who.handle, problem=problem, now=now)

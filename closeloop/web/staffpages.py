@@ -3,13 +3,14 @@ a person picks from, the words of a refused form."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import or_, select
 
+from closeloop import service
 from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.grid import in_subtree
@@ -68,3 +69,23 @@ def grid_options(app: App, principal: Principal | None, *, max_level: int = 4) -
         if principal is not None and not principal.is_supervisor and own:
             q = q.where(or_(*(in_subtree(grids.c.path, p) for p in own)))
         return list(conn.execute(q.order_by(grids.c.path)))
+
+
+def problem_form(
+    grid: Annotated[str, Form(max_length=64)],
+    category: Annotated[str, Form(max_length=64)],
+    title: Annotated[str, Form(max_length=200)],
+    description: Annotated[str, Form(max_length=5000)] = "",
+    address: Annotated[str, Form(max_length=300)] = "",
+) -> service.NewProblem:
+    """The fields of a problem reported from the field (a patrol, a campaign day)."""
+    return service.NewProblem(
+        grid=grid,
+        category=category,
+        title=title,
+        description=description,
+        address=address or None,
+    )
+
+
+ProblemForm = Annotated[service.NewProblem, Depends(problem_form)]
