@@ -19,7 +19,7 @@ from closeloop import escalation
 from closeloop.app import App
 from closeloop.gridfile import CHANNELS
 from closeloop.models import evidence, grids, people, tickets
-from closeloop.web import auth, i18n
+from closeloop.web import audit, auth, i18n
 from closeloop.workflow import load_workflow
 from tests.webtools import MICRO, OTHER_MICRO, PNG, VILLAGE, Web, make_web
 
@@ -559,6 +559,55 @@ def test_admin_resets_a_password(web: Web) -> None:
     Browser(web).login(LEADER, "new-pass-999")
     r = adm.post(f"{url}/password", {"password": "x" * 9, "again": "x" * 9}, token=None)
     assert r.status_code == 403
+
+
+def test_admin_disables_a_person_from_their_page(web: Web) -> None:
+    """Issue 10, item 7: the button on /admin/people/H. It asks for a confirmation, needs the
+    CSRF token, ends the person's sessions, revokes their tokens and writes the audit line."""
+    victim = browser(web, LEADER)
+    token = auth.create_token(web.app, LEADER, "hotline", web.clock()).token
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert web.client.get("/api/me", headers=bearer).status_code == 200
+    adm = browser(web, ADMIN)
+    url = f"/admin/people/{LEADER}"
+    page = adm.get(url).text
+    assert 'action="/admin/people/yantou.g3/disable"' in page and "停用账号" in page
+    assert 'name="confirm" value="1" required' in page
+    assert "Disable the account" in Browser(web).login(ADMIN).get(f"{url}?lang=en").text
+    # One's own page has no such button, and the route refuses it too.
+    assert "/disable" not in adm.get(f"/admin/people/{ADMIN}").text
+    r = adm.post(f"/admin/people/{ADMIN}/disable", {"confirm": "1"}, token=adm.csrf(url))
+    assert r.status_code == 403 and "不能停用自己的账号" in flash(r)
+
+    csrf = adm.csrf(url)
+    r = adm.post(f"{url}/disable", {"confirm": "1"}, token=None)
+    assert r.status_code == 403
+    r = adm.post(f"{url}/disable", {}, token=csrf)
+    assert r.status_code == 422 and "请先勾选确认" in flash(r)
+    assert victim.get("/inbox").status_code == 200  # nothing happened yet
+    assert adm.post("/admin/people/nobody.here/disable", {}, token=csrf).status_code == 404
+
+    r = adm.post(f"{url}/disable", {"confirm": "1"}, token=csrf)
+    assert r.status_code == 303 and r.headers["location"] == f"{url}?done=disable"
+    shown = adm.get(r.headers["location"])
+    assert "账号已停用" in flash(shown, "ok") and "已停用（" in shown.text
+    assert 'action="/admin/people/yantou.g3/enable"' in shown.text
+    assert victim.get("/inbox").status_code == 303  # their session ended: back to login
+    assert web.client.get("/api/me", headers=bearer).status_code == 401
+    r = Browser(web).post("/login", {"handle": LEADER, "password": PASSWORD, "next": "/"})
+    assert r.status_code != 303
+    line = audit.lines(web.app.engine, LEADER)[-1]
+    assert (line["actor"], line["action"]) == (ADMIN, "person.disable")
+    assert "1 token(s) revoked" in line["detail"] and "0 session(s)" not in line["detail"]
+    listed = adm.get("/admin?q=yantou.g3").text
+    assert '<span class="flag up">已停用</span>' in listed
+
+    # Enabled again: a login works, the old token stays revoked.
+    r = adm.post(f"{url}/enable", {}, token=csrf)
+    assert r.status_code == 303 and "账号已恢复" in flash(adm.get(r.headers["location"]), "ok")
+    Browser(web).login(LEADER)
+    assert web.client.get("/api/me", headers=bearer).status_code == 401
+    assert audit.lines(web.app.engine, LEADER)[-1]["action"] == "person.enable"
 
 
 def test_admin_sets_channels(web: Web) -> None:

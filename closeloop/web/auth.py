@@ -271,6 +271,7 @@ def list_people(app: App) -> list[dict[str, Any]]:
                 people.c.name,
                 people.c.roles,
                 people.c.password_hash.is_not(None).label("has_password"),
+                people.c.disabled_at,
             ).order_by(people.c.handle)
         )
         return [
@@ -279,6 +280,7 @@ def list_people(app: App) -> list[dict[str, Any]]:
                 "name": r.name,
                 "roles": [x for x in r.roles.split(",") if x],
                 "has_password": bool(r.has_password),
+                "disabled": r.disabled_at is not None,
                 "leads": sorted(leads.get(r.id, [])),
             }
             for r in rows

@@ -304,6 +304,14 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "密码已重置；此人原有的登录已失效。",
         "Password set; this person's sessions have ended.",
     ),
+    "done.disable": (
+        "账号已停用：此人的登录已失效，API 令牌已全部吊销。",
+        "Account disabled: this person's sessions have ended and their API tokens are revoked.",
+    ),
+    "done.enable": (
+        "账号已恢复，可以重新登录；原有 API 令牌仍为吊销状态。",
+        "Account enabled again; they can log in, their old API tokens stay revoked.",
+    ),
     "done.channels": ("通知方式已保存。", "Notification settings saved."),
     "done.leader": ("网格负责人已更换。", "The grid's leader is changed."),
     "done.import": ("网格文件已导入。", "The grid file is imported."),
@@ -384,6 +392,26 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "admin.reset": ("重置密码", "Set a password"),
     "admin.reset_btn": ("设置新密码", "Set the password"),
     "admin.password_differ": ("两次输入的密码不一致。", "The two passwords differ."),
+    "admin.account": ("账号状态", "Account"),
+    "admin.active": ("正常使用", "active"),
+    "admin.disabled_since": ("已停用（{at} 起）", "disabled since {at}"),
+    "admin.disable_hint": (
+        "停用后此人无法登录，现有登录立即失效，其全部 API 令牌被吊销，并记入审计日志。",
+        "A disabled person cannot log in: their sessions end at once, all their API tokens "
+        "are revoked, and the audit log records it.",
+    ),
+    "admin.disable_check": ("我确认停用此账号", "I confirm: disable this account"),
+    "admin.disable_btn": ("停用账号", "Disable the account"),
+    "admin.disable_confirm": (
+        "请先勾选确认，再停用账号。",
+        "Tick the confirmation first, then disable the account.",
+    ),
+    "admin.enable_hint": (
+        "恢复后此人可以重新登录；已吊销的 API 令牌不会恢复。",
+        "Enabled again, they can log in; revoked API tokens stay revoked.",
+    ),
+    "admin.enable_btn": ("恢复账号", "Enable the account"),
+    "admin.disabled": ("已停用", "disabled"),
     "admin.channels": ("通知方式", "Notifications"),
     "admin.channels_hint": (
         "都不选时使用全区默认方式：{default}",
@@ -489,6 +517,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     ),
     "err.login_needed": ("请先登录。", "Please log in."),
     "err.not_admin": ("只有管理员可以使用此页面。", "Only administrators may use this page."),
+    "err.disable_self": ("不能停用自己的账号。", "You cannot disable your own account."),
     "err.title_needed": ("请用一句话说明问题。", "Say what the problem is in one line."),
     "err.latlon": ("经纬度要么都填，要么都不填。", "Give both latitude and longitude, or neither."),
     "err.password_short": ("密码至少需要 8 位。", "A password needs at least 8 characters."),
@@ -742,6 +771,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^no ticket", "err.no_ticket"),
         (r"^log in", "err.login_needed"),
         (r"is not an administrator", "err.not_admin"),
+        (r"cannot disable themselves", "err.disable_self"),
         (r"a title is needed", "err.title_needed"),
         (r"give both --lat and --lon", "err.latlon"),
         (r"password needs at least", "err.password_short"),

@@ -293,6 +293,7 @@ class Person(BaseModel):
     name: str
     roles: list[str]
     has_password: bool
+    disabled: bool = Field(description="no login, tokens revoked (POST .../enable undoes it)")
     leads: list[str]
 
 

@@ -26,6 +26,7 @@ from closeloop.web.auth import (
     list_people,
     request_now,
     require_csrf,
+    set_disabled,
     set_password,
     web_app,
 )
@@ -111,6 +112,7 @@ def _person(app: App, handle: str) -> dict[str, Any]:
         "webhook": row.webhook or "",
         "digest": bool(row.digest),
         "has_password": row.password_hash is not None,
+        "disabled_at": row.disabled_at,
         "leads": [{"code": g.code, "name": g.name, "level": g.level} for g in led],
     }
 
@@ -163,6 +165,43 @@ def admin_password(
     return RedirectResponse(
         _with_done(f"/admin/people/{quote(handle)}", "password"), status_code=303
     )
+
+
+@router.post("/admin/people/{handle}/disable", dependencies=[Depends(require_csrf)])
+def admin_disable(
+    request: Request,
+    handle: Annotated[str, PathParam(max_length=64)],
+    principal: OptionalUser,
+    confirm: Annotated[str | None, Form(max_length=5)] = None,
+) -> Response:
+    """Disable a person: no login, their sessions ended, their API tokens revoked, one audit
+    line (closeloop.web.auth.set_disabled, as the API and `closeloop user disable` do). The
+    form's checkbox must be ticked: one click must not lock someone out."""
+    who = _admin(request, principal)
+    if isinstance(who, Response):
+        return who
+    t = i18n.translator(page_locale(request))
+    if handle == who.handle:
+        raise NotPermitted("administrators cannot disable themselves")
+    if confirm is None:
+        _person(web_app(request), handle)  # an unknown person is 404, not a request to confirm
+        return _person_page(request, who, handle, status=422, error=t("admin.disable_confirm"))
+    set_disabled(web_app(request), handle, True, request_now(request), by=who.handle)
+    return RedirectResponse(
+        _with_done(f"/admin/people/{quote(handle)}", "disable"), status_code=303
+    )
+
+
+@router.post("/admin/people/{handle}/enable", dependencies=[Depends(require_csrf)])
+def admin_enable(
+    request: Request, handle: Annotated[str, PathParam(max_length=64)], principal: OptionalUser
+) -> Response:
+    """Let a disabled person log in again; their old tokens stay revoked."""
+    who = _admin(request, principal)
+    if isinstance(who, Response):
+        return who
+    set_disabled(web_app(request), handle, False, request_now(request), by=who.handle)
+    return RedirectResponse(_with_done(f"/admin/people/{quote(handle)}", "enable"), status_code=303)
 
 
 @router.post("/admin/people/{handle}/channels", dependencies=[Depends(require_csrf)])
