@@ -8,7 +8,8 @@ The file has one row per grid::
 
     code,name,level,parent_code,leader_handle,leader_name,leader_phone,leader_email[,kind,channels,webhook]
 
-Line numbers are those an editor or Excel shows: the header is line 1.
+The file is read by :mod:`closeloop.csvfile` (encoding, header, line numbers, problems by
+line); this module checks what the cells say.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit
+
+from closeloop.csvfile import CsvFileError, Problems, read_rows
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "code",
@@ -112,14 +115,10 @@ class StoredGrid:
     parent_code: str | None
 
 
-class GridFileError(ValueError):
+class GridFileError(CsvFileError):
     """The file is refused; ``problems`` lists every problem found, ordered by line."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        count = len(self.problems)
-        head = f"the grid file is refused, {count} problem{'s' if count != 1 else ''}:"
-        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+    what = "the grid file"
 
 
 _NO_GRIDS: Mapping[str, StoredGrid] = MappingProxyType({})
@@ -145,53 +144,19 @@ class _Draft:
     in_cycle: bool = False
 
 
-@dataclass(slots=True)
-class _Problems:
-    items: list[tuple[int, int, str]] = field(default_factory=list)
-
-    def add(self, line: int, message: str) -> None:
-        # line 0 is the file as a whole (header, emptiness)
-        self.items.append((line, len(self.items), message))
-
-    def rendered(self) -> list[str]:
-        return [
-            (f"line {line}: {msg}" if line > 0 else f"file: {msg}")
-            for line, _, msg in sorted(self.items)
-        ]
-
-
-def decode_grid_csv(data: bytes) -> str:
-    """Decode the bytes of a grid file: UTF-8 (with or without Excel's BOM), else GB18030.
-
-    Excel on a Chinese Windows saves "CSV (逗号分隔)" in the ANSI code page (GBK), which
-    GB18030 decodes; "CSV UTF-8" carries a BOM, which is dropped here.
-    """
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise GridFileError(
-            [f"file: neither UTF-8 nor GBK/GB18030 text (byte {exc.start})"]
-        ) from None
-
-
 def read_grid_csv(text: str, stored: Mapping[str, StoredGrid] = _NO_GRIDS) -> list[GridRow]:
     """Parse and validate a grid file against the grids already ``stored`` (by code).
 
     Returns the rows ordered parents before children (by level, then by line). Raises
     :class:`GridFileError` listing every problem if there is any; then nothing may be written.
     """
-    problems = _Problems()
-    drafts = _parse(text, problems)
-    if drafts is None:
+    problems = Problems()
+    rows_by_code, broken = _parse(text, problems)
+    if not rows_by_code:
         raise GridFileError(problems.rendered())
-    rows_by_code, broken = drafts
     _check_people(rows_by_code.values(), problems)
     _check_structure(rows_by_code, broken, stored, problems)
-    if problems.items:
+    if problems:
         raise GridFileError(problems.rendered())
     ordered = sorted(rows_by_code.values(), key=lambda d: (d.level or 0, d.line))
     return [_finish(d) for d in ordered]
@@ -234,84 +199,27 @@ def format_grid_csv(rows: Iterable[GridRow]) -> str:
 # --- parsing: cells to drafts, with the checks that need only the row itself ---------------
 
 
-def _parse(text: str, problems: _Problems) -> tuple[dict[str, _Draft], set[str]] | None:
-    """Read the records; returns drafts by code (first occurrence) and codes of unusable rows."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
-    records: list[tuple[int, list[str]]] = []
-    next_line = 1
-    try:
-        for record in reader:
-            # a quoted cell may span lines: a record starts where the previous one ended
-            records.append((next_line, record))
-            next_line = reader.line_num + 1
-    except csv.Error as exc:
-        problems.add(reader.line_num, f"unreadable CSV: {exc}")
-        return None
-    records = [(line, [c.strip() for c in rec]) for line, rec in records]
-    records = [(line, rec) for line, rec in records if any(rec)]
-    if not records:
-        problems.add(0, "the file is empty; it needs a header and at least one grid row")
-        return None
-    header_line, header = records[0]
-    while header and not header[-1]:
-        header.pop()  # Excel keeps empty columns right of the table; their cells must be empty
-    columns = _check_header(header_line, header, problems)
-    if columns is None:
-        return None
-    if len(records) == 1:
-        problems.add(0, "the file has a header but no grid rows")
-        return None
-
+def _parse(text: str, problems: Problems) -> tuple[dict[str, _Draft], set[str]]:
+    """Drafts by code (first occurrence) and the codes of unusable rows."""
+    table = read_rows(text, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, problems=problems)
+    # so that children of a row that cannot be read do not also report an unknown parent
+    broken = {row["code"] for row in table.misshapen if row["code"]}
     by_code: dict[str, _Draft] = {}
-    broken: set[str] = set()
-    width = len(header)
-    for line, rec in records[1:]:
-        if len(rec) < width or any(rec[width:]):
-            problems.add(line, f"{len(rec)} fields where the header has {width}")
-            code_cell = rec[columns["code"]] if columns["code"] < len(rec) else ""
-            if code_cell:
-                broken.add(code_cell)  # so its children do not also report an unknown parent
-            continue
-        cells = {name: rec[i] for name, i in columns.items()}
-        draft = _draft(line, cells, problems)
+    for row in table.rows:
+        draft = _draft(row.line, row.cells, problems)
         if draft is None:
-            if cells["code"]:
-                broken.add(cells["code"])
+            if row["code"]:
+                broken.add(row["code"])
             continue
         first = by_code.get(draft.code)
         if first is not None:
-            problems.add(line, f"duplicate code '{draft.code}' (first on line {first.line})")
+            problems.add(row.line, f"duplicate code '{draft.code}' (first on line {first.line})")
             continue
         by_code[draft.code] = draft
     return by_code, broken - by_code.keys()
 
 
-def _check_header(line: int, header: list[str], problems: _Problems) -> dict[str, int] | None:
-    names = [h.lower() for h in header]
-    columns: dict[str, int] = {}
-    ok = True
-    for i, name in enumerate(names):
-        if not name:
-            problems.add(line, f"header: column {i + 1} has no name")
-            ok = False
-        elif name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS:
-            problems.add(line, f"header: unknown column '{header[i]}'")
-            ok = False
-        elif name in columns:
-            problems.add(line, f"header: column '{name}' appears twice")
-            ok = False
-        else:
-            columns[name] = i
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        problems.add(line, "header: missing column(s) " + ", ".join(f"'{c}'" for c in missing))
-        ok = False
-    return columns if ok else None
-
-
-def _draft(line: int, cells: Mapping[str, str], problems: _Problems) -> _Draft | None:
+def _draft(line: int, cells: Mapping[str, str], problems: Problems) -> _Draft | None:
     code = cells["code"]
     if not code:
         problems.add(line, "empty code")
@@ -409,7 +317,7 @@ def _draft(line: int, cells: Mapping[str, str], problems: _Problems) -> _Draft |
 # --- checks across rows ----------------------------------------------------------------------
 
 
-def _check_people(drafts: Iterable[_Draft], problems: _Problems) -> None:
+def _check_people(drafts: Iterable[_Draft], problems: Problems) -> None:
     """A handle is one person: the same name everywhere, and no two different phones or emails."""
     first: dict[str, _Draft] = {}
     for d in drafts:
@@ -435,7 +343,7 @@ def _check_structure(
     by_code: dict[str, _Draft],
     broken: set[str],
     stored: Mapping[str, StoredGrid],
-    problems: _Problems,
+    problems: Problems,
 ) -> None:
     _check_zone(by_code, stored, problems)
     _mark_cycles(by_code, stored, problems)
@@ -445,7 +353,7 @@ def _check_structure(
 
 
 def _check_zone(
-    by_code: dict[str, _Draft], stored: Mapping[str, StoredGrid], problems: _Problems
+    by_code: dict[str, _Draft], stored: Mapping[str, StoredGrid], problems: Problems
 ) -> None:
     zone = next((g.code for g in stored.values() if g.level == 1), None)
     for d in by_code.values():
@@ -464,7 +372,7 @@ def _check_zone(
 
 
 def _mark_cycles(
-    by_code: dict[str, _Draft], stored: Mapping[str, StoredGrid], problems: _Problems
+    by_code: dict[str, _Draft], stored: Mapping[str, StoredGrid], problems: Problems
 ) -> None:
     """Follow parents (the file's, else the stored ones) and report every grid of a cycle."""
 
@@ -506,7 +414,7 @@ def _check_parent_and_kind(
     by_code: dict[str, _Draft],
     broken: set[str],
     stored: Mapping[str, StoredGrid],
-    problems: _Problems,
+    problems: Problems,
 ) -> None:
     old = stored.get(d.code)
     if old is not None:
@@ -570,7 +478,7 @@ def _check_parent_and_kind(
         problems.add(d.line, f"grid '{d.code}' has channel 'webhook' but no webhook URL")
 
 
-def _check_not_moved(d: _Draft, old: StoredGrid, problems: _Problems) -> None:
+def _check_not_moved(d: _Draft, old: StoredGrid, problems: Problems) -> None:
     if d.level is not None and d.level != old.level:
         problems.add(
             d.line,

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from closeloop.app import App
+from closeloop.csvfile import read_file
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid, in_subtree, upsert_person
-from closeloop.gridfile import decode_grid_csv
 from closeloop.memberfile import read_members_csv
 from closeloop.models import grid_members, grids, people
 from closeloop.tickets import Invalid
@@ -63,7 +63,7 @@ def import_members_text(app: App, text: str, now: datetime) -> MembersImported:
 
 
 def import_members_file(app: App, path: Path, now: datetime) -> MembersImported:
-    return import_members_text(app, decode_grid_csv(path.read_bytes()), now)
+    return import_members_text(app, read_file(path), now)
 
 
 def list_members(

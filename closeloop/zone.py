@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from closeloop import grid as grid_mod
 from closeloop import schema
 from closeloop.app import App
+from closeloop.csvfile import read_file
 from closeloop.db import read_only
 from closeloop.geo import service as geo
 from closeloop.grid import ImportSummary, UnknownGrid, level_name
-from closeloop.gridfile import decode_grid_csv, read_grid_csv
+from closeloop.gridfile import read_grid_csv
 from closeloop.models import grids, people
-from closeloop.tickets import Invalid, NotFound
+from closeloop.tickets import NotFound
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,6 @@ class InitResult:
     grids: ImportSummary
     people_total: int
     geometry: int = 0  # grids whose geometry the zone's geometry file brought
-
-
-def read_file(path: Path) -> str:
-    try:
-        return decode_grid_csv(path.read_bytes())
-    except FileNotFoundError:
-        raise Invalid(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise Invalid(f"{path} is a folder, not a CSV file") from None
 
 
 def import_grid_text(app: App, text: str, now: datetime) -> ImportSummary:

@@ -125,7 +125,7 @@ def test_a_good_file_is_read_with_bom_blank_lines_chinese_sheets_and_notes() -> 
         ("2026-04,A,G1,附加卷,x,5,10,", "line 3: unknown sheet '附加卷'"),
         ("2026-04,A,G1,basic,,5,10,", "line 3: item is empty"),
         ("2026-04,,G1,basic,x,5,10,", "line 3: inspector_grid is empty"),
-        ("2026-04,A,G1,basic,x,5,10", "line 3: expected 8 fields, found 7"),
+        ("2026-04,A,G1,basic,x,5,10", "line 3: 7 fields where the header has 8"),
     ],
 )
 def test_each_line_problem_is_reported_with_its_line(row: str, expected: str) -> None:
@@ -209,11 +209,11 @@ def test_the_error_message_carries_every_problem() -> None:
 
 @pytest.mark.parametrize("text", ["", "\ufeff", "  \n\n"])
 def test_an_empty_file_is_refused(text: str) -> None:
-    assert problems_of(text) == ["the file is empty"]
+    assert problems_of(text) == ["file: the file is empty; it needs a header and at least one row"]
 
 
 def test_a_header_without_lines_is_refused() -> None:
-    assert problems_of(HEADER + "\n\n") == ["line 1: the header is not followed by any exam line"]
+    assert problems_of(HEADER + "\n\n") == ["line 1: the header is not followed by any row"]
 
 
 def test_header_problems_stop_the_reading() -> None:

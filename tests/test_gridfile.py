@@ -9,11 +9,11 @@ from types import ModuleType
 
 import pytest
 
+from closeloop.csvfile import decode
 from closeloop.gridfile import (
     GridFileError,
     GridRow,
     StoredGrid,
-    decode_grid_csv,
     format_grid_csv,
     read_grid_csv,
 )
@@ -351,19 +351,19 @@ def test_moving_or_rekinding_a_stored_grid_is_refused() -> None:
 def test_header_problems_refuse_the_whole_file() -> None:
     text = "code,name,level,parent,leader_handle,leader_name,leader_phone,leader_email\n" + BASE[0]
     assert refused(text) == [
-        "line 1: header: unknown column 'parent'",
-        "line 1: header: missing column(s) 'parent_code'",
+        "line 1: missing column(s) parent_code",
+        "line 1: unknown column(s) 'parent' (expected " + HEADER + ",kind,channels,webhook)",
     ]
-    assert refused(HEADER + ",kind,kind\n") == ["line 1: header: column 'kind' appears twice"]
+    assert refused(HEADER + ",kind,kind\n") == ["line 1: column(s) given twice: kind"]
 
 
 @pytest.mark.parametrize("text", ["", "\ufeff", "\n\n", " , ,\n"])
 def test_an_empty_file_is_refused(text: str) -> None:
-    assert refused(text) == ["file: the file is empty; it needs a header and at least one grid row"]
+    assert refused(text) == ["file: the file is empty; it needs a header and at least one row"]
 
 
 def test_a_header_without_rows_is_refused() -> None:
-    assert refused(HEADER_KIND + "\n\n") == ["file: the file has a header but no grid rows"]
+    assert refused(HEADER_KIND + "\n\n") == ["line 1: the header is not followed by any row"]
 
 
 def test_channel_and_webhook_problems() -> None:
@@ -414,9 +414,9 @@ def test_children_of_an_unreadable_row_do_not_pile_up_problems() -> None:
 
 def test_decode_accepts_utf8_with_bom_and_excels_gbk() -> None:
     text = csv_text(*BASE)
-    assert decode_grid_csv(b"\xef\xbb\xbf" + text.encode()) == text
-    assert decode_grid_csv(text.encode("gbk")) == text
-    assert [r.name for r in read_grid_csv(decode_grid_csv(text.encode("gbk")))][2] == "堰头村"
+    assert decode(b"\xef\xbb\xbf" + text.encode()) == text
+    assert decode(text.encode("gbk")) == text
+    assert [r.name for r in read_grid_csv(decode(text.encode("gbk")))][2] == "堰头村"
 
 
 # --- scale -----------------------------------------------------------------------------------

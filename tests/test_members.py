@@ -84,7 +84,7 @@ def test_a_bad_file_is_refused_whole_with_every_problem(app: App, tmp_path: Path
         assert (
             conn.execute(select(people.c.id).where(people.c.handle == "yantou.fs")).first() is None
         )
-    with pytest.raises(MemberFileError, match="missing column role"):
+    with pytest.raises(MemberFileError, match=r"missing column\(s\) role"):
         members.import_members_text(app, "grid_code,handle,name\n", REAL_NOW)
 
 

@@ -676,6 +676,35 @@ def test_admin_imports_a_grid_file_or_sees_every_problem(web: Web) -> None:
         ).scalar_one()
 
 
+def test_admin_import_reads_excels_gbk_and_names_a_file_it_cannot_read_in_both_languages(
+    web: Web,
+) -> None:
+    adm = browser(web, ADMIN)
+    token = adm.csrf("/admin/import")
+    header = "code,name,level,parent_code,leader_handle,leader_name,leader_phone,leader_email\n"
+    good = header + "JS-A1-V01-G08,堰头村第8户组,4,JS-A1-V01,yantou.g8,新人,,\n"
+    r = adm.post(
+        "/admin/import",
+        files=[("file", ("grids.csv", good.encode("gbk"), "text/csv"))],
+        token=token,
+    )
+    assert r.status_code == 200 and "新建网格 1 个" in r.text
+    with web.app.engine.connect() as conn:
+        name = conn.execute(select(grids.c.name).where(grids.c.code == "JS-A1-V01-G08")).scalar()
+    assert name == "堰头村第8户组"
+    utf16 = [("file", ("grids.csv", good.encode("utf-16"), "text/csv"))]
+    for url, head in (
+        ("/admin/import", "文件未导入：发现 1 个问题"),
+        ("/admin/import?lang=en", "Not imported: 1 problem(s)"),
+    ):
+        r = adm.post(url, files=utf16, token=token)
+        assert r.status_code == 422 and head in r.text
+        problems = re.findall(r"<li>(.*?)</li>", r.text.split('id="problems"')[1])
+        assert html.unescape(problems[0]).startswith(
+            'file: UTF-16 text (Excel\'s "Unicode text"), not a CSV text'
+        )
+
+
 def test_reports_page_shows_the_months_red_and_yellow_boards(web: Web) -> None:
     from closeloop.exam import service as store
     from tests.report_data import REAL_NOW

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from closeloop.csvfile import Problems, read_rows
 from closeloop.months import parse_month
 from closeloop.workflow import ACTIONS, Names
 
@@ -151,55 +150,35 @@ class FindingRow:
     lon: float | None
 
 
-def read_findings_csv(text: str) -> tuple[list[FindingRow], list[str]]:
+def read_findings_csv(text: str, problems: Problems) -> list[FindingRow]:
     """A campaign day's findings: grid,category,title[,description,address,lat,lon]. Returns
-    the rows and every problem of the form (the caller checks grids and categories)."""
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
-    missing = [c for c in FINDING_COLUMNS[:3] if c not in header]
-    unknown = [h for h in header if h not in FINDING_COLUMNS]
-    if missing or unknown:
-        problems = []
-        if missing:
-            problems.append(f"line 1: missing column {', '.join(missing)}")
-        if unknown:
-            problems.append(f"line 1: unknown column {', '.join(unknown)}")
-        return [], problems
-    index = {name: header.index(name) for name in header}
-    rows, problems = [], []
-    for line, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-
-        def cell(name: str, cells: list[str] = cells) -> str:
-            i = index.get(name)
-            return cells[i].strip() if i is not None and i < len(cells) else ""
-
+    the rows and adds every problem of the form to ``problems`` (the caller checks grids and
+    categories)."""
+    table = read_rows(text, FINDING_COLUMNS[:3], FINDING_COLUMNS[3:], problems=problems)
+    rows = []
+    for row in table.rows:
         coords: list[float | None] = []
         for name in ("lat", "lon"):
-            raw = cell(name)
+            raw = row[name]
             try:
                 coords.append(float(raw) if raw else None)
             except ValueError:
-                problems.append(f"line {line}: {name} {raw!r} is not a number")
+                problems.add(row.line, f"{name} {raw!r} is not a number")
                 coords.append(None)
-        title = cell("title")
-        if not title:
-            problems.append(f"line {line}: title is empty")
-        if not cell("grid"):
-            problems.append(f"line {line}: grid is empty")
+        if not row["title"]:
+            problems.add(row.line, "title is empty")
+        if not row["grid"]:
+            problems.add(row.line, "grid is empty")
         rows.append(
             FindingRow(
-                line,
-                cell("grid"),
-                cell("category"),
-                title,
-                cell("description"),
-                cell("address") or None,
+                row.line,
+                row["grid"],
+                row["category"],
+                row["title"],
+                row["description"],
+                row["address"] or None,
                 coords[0],
                 coords[1],
             )
         )
-    if not rows and not problems:
-        problems.append("file: no findings")
-    return rows, problems
+    return rows

@@ -35,6 +35,7 @@ from closeloop.campaigns.rules import (
     read_findings_csv,
     resolve_month,
 )
+from closeloop.csvfile import Problems
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, get_grid, in_subtree
 from closeloop.models import (
@@ -304,14 +305,16 @@ def file_findings(
     """A campaign day's findings from CSV (grid,category,title[,description,address,lat,lon]),
     each a ticket tagged to the campaign; a bad line refuses the whole file, every problem named
     with its line, and nothing is filed."""
-    rows, problems = read_findings_csv(text)
+    problems = Problems()
+    rows = read_findings_csv(text, problems)
+    wrong_by = []
     with read_only(app.engine) as conn:
         c = get_campaign(conn, campaign_id)
         reporter = None
         if by is not None:
             reporter = conn.execute(select(people.c.name).where(people.c.handle == by)).scalar()
             if reporter is None:
-                problems.append(f"--by: unknown person '{by}'")
+                wrong_by.append(f"--by: unknown person '{by}'")
         paths = [path for _, _, path in c.grids]
         for r in rows:
             if not r.grid:
@@ -319,20 +322,22 @@ def file_findings(
             try:
                 g = get_grid(conn, r.grid)
             except UnknownGrid as exc:
-                problems.append(f"line {r.line}: {exc}")
+                problems.add(r.line, str(exc))
                 continue
             if not any(g.path.startswith(p) for p in paths):
-                problems.append(
-                    f"line {r.line}: grid {r.grid} is not in the campaign's villages "
-                    f"({', '.join(code for code, _, _ in c.grids)})"
+                problems.add(
+                    r.line,
+                    f"grid {r.grid} is not in the campaign's villages "
+                    f"({', '.join(code for code, _, _ in c.grids)})",
                 )
             if r.category not in app.workflow.categories:
-                problems.append(
-                    f"line {r.line}: unknown category {r.category!r}; categories: "
-                    f"{', '.join(app.workflow.categories)}"
+                problems.add(
+                    r.line,
+                    f"unknown category {r.category!r}; categories: "
+                    f"{', '.join(app.workflow.categories)}",
                 )
-    if problems:
-        raise Invalid("the findings file is refused: " + "; ".join(problems))
+    if problems or wrong_by:
+        raise Invalid("the findings file is refused: " + "; ".join(wrong_by + problems.rendered()))
     found = [
         service.NewProblem(
             grid=r.grid,

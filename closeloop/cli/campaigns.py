@@ -11,8 +11,8 @@ import typer
 
 from closeloop.campaigns import service as campaigns
 from closeloop.cli.common import get_app, now, parse_time, print_json
+from closeloop.csvfile import read_file
 from closeloop.db import read_only
-from closeloop.gridfile import decode_grid_csv
 
 campaign_app = typer.Typer(
     help="The month's concentrated campaign (一月一村大会战).", no_args_is_help=True
@@ -87,7 +87,7 @@ def campaign_findings(
     refuses the whole file."""
     a = get_app(ctx)
     refs = campaigns.file_findings(
-        a, campaign_id, decode_grid_csv(file.read_bytes()), now(ctx), by=by, at=parse_time(at)
+        a, campaign_id, read_file(file), now(ctx), by=by, at=parse_time(at)
     )
     if as_json:
         print_json({"campaign": campaign_id, "refs": refs})

@@ -66,9 +66,9 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from sqlalchemy.exc import OperationalError
 
     from closeloop.config import ConfigError
+    from closeloop.csvfile import CsvFileError
     from closeloop.evidence import EvidenceError
     from closeloop.geo.rules import GeometryFileError
-    from closeloop.gridfile import GridFileError
     from closeloop.tickets import DomainError
     from closeloop.workflow import StepNotAllowed, WorkflowError
 
@@ -76,7 +76,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
         DomainError,
         ConfigError,
         WorkflowError,
-        GridFileError,
+        CsvFileError,
         GeometryFileError,
         EvidenceError,
         StepNotAllowed,

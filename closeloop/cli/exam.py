@@ -10,6 +10,7 @@ import typer
 
 from closeloop.app import App
 from closeloop.cli.common import get_app, now, print_json
+from closeloop.csvfile import read_file
 from closeloop.exam import printing, service
 from closeloop.exam.render import render_board
 from closeloop.exam.sheets import SHEETS, sheet_name
@@ -44,19 +45,6 @@ def pick_locale(a: App, locale: str | None) -> str:
     if chosen not in LOCALES:
         raise Invalid(f"unknown locale {chosen!r}; locales: {', '.join(LOCALES)}")
     return chosen
-
-
-def read_text(file: Path) -> str:
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise Invalid(f"file not found: {file}") from None
-    except IsADirectoryError:
-        raise Invalid(f"{file} is a folder, not a CSV file") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid(f"{file} is not UTF-8 text; save it as CSV UTF-8") from None
 
 
 @exam_app.command("sheets")
@@ -108,7 +96,7 @@ def exam_import(
 ) -> None:
     """Import cross-inspection scores; a file with any bad line is refused whole."""
     a = get_app(ctx)
-    text = read_text(file)
+    text = read_file(file)
     typer.echo(f"{file}: {service.import_exam(a, text, now(ctx), source=file.name)}")
 
 
@@ -150,7 +138,7 @@ def exam_city_import(
 ) -> None:
     """Record the city's monthly assessment scores (市里月度考核); refused whole on any bad line."""
     a = get_app(ctx)
-    text = read_text(file)
+    text = read_file(file)
     typer.echo(f"{file}: {service.import_city_scores(a, text, now(ctx), source=file.name)}")
 
 

@@ -21,8 +21,6 @@ Everything here is a pure function of its arguments.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -31,6 +29,7 @@ from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 
+from closeloop.csvfile import Problems, Row, read_rows
 from closeloop.exam.sheets import SHEET_NAMES_ZH, SHEETS, AnswerSheets, parse_sheet
 from closeloop.months import parse_month
 
@@ -97,66 +96,18 @@ def read_exam_csv(
     graded = set(exam_grids) if exam_grids is not None else None
     inspecting = set(inspectors) if inspectors is not None else None
 
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise ExamFileError(["the file is empty"])
-
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    problems: list[str] = []
+    problems = Problems()
+    table = read_rows(text, CSV_COLUMNS, problems=problems)
     lines: list[ExamLine] = []
-    header: list[str] | None = None
-    header_line = 0
-    try:
-        while True:
-            start = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            if not any(cell.strip() for cell in row):
-                continue
-            if header is None:
-                header, header_line = [cell.strip().lower() for cell in row], start
-                header_problems = _header_problems(header, start)
-                if header_problems:
-                    raise ExamFileError(header_problems)
-                continue
-            line, line_problems = _parse_row(row, header, start, known, graded, inspecting, sheets)
-            problems.extend(line_problems)
-            if line is not None:
-                lines.append(line)
-    except csv.Error as exc:
-        problems.append(f"line {reader.line_num}: malformed CSV ({exc}); reading stopped here")
-
-    if header is not None and not lines and not problems:
-        problems.append(f"line {header_line}: the header is not followed by any exam line")
-    problems.extend(_consistency_problems(lines))
+    for row in table.rows:
+        line = _parse_row(row, known, graded, inspecting, sheets, problems)
+        if line is not None:
+            lines.append(line)
+    for n, message in _consistency_problems(lines):
+        problems.add(n, message)
     if problems:
-        raise ExamFileError(sorted(problems, key=_problem_line))
+        raise ExamFileError(problems.rendered())
     return lines
-
-
-def _problem_line(problem: str) -> int:
-    match = re.match(r"line (\d+):", problem)
-    return int(match.group(1)) if match else 0
-
-
-def _header_problems(header: list[str], line: int) -> list[str]:
-    problems = []
-    missing = [col for col in CSV_COLUMNS if col not in header]
-    if missing:
-        problems.append(f"line {line}: missing column(s) {', '.join(missing)}")
-    unknown = [col for col in header if col not in CSV_COLUMNS]
-    if unknown:
-        problems.append(
-            f"line {line}: unknown column(s) {', '.join(repr(c) for c in unknown)}"
-            f" (expected {','.join(CSV_COLUMNS)})"
-        )
-    repeated = sorted({col for col in header if col in CSV_COLUMNS and header.count(col) > 1})
-    if repeated:
-        problems.append(f"line {line}: column(s) given twice: {', '.join(repeated)}")
-    return problems
 
 
 def _parse_number(text: str) -> Decimal | None:
@@ -164,21 +115,18 @@ def _parse_number(text: str) -> Decimal | None:
 
 
 def _parse_row(
-    row: list[str],
-    header: list[str],
-    n: int,
+    row: Row,
     known: set[str],
     graded: set[str] | None,
     inspecting: set[str] | None,
-    sheets: AnswerSheets | None = None,
-) -> tuple[ExamLine | None, list[str]]:
-    if len(row) != len(header):
-        return None, [f"line {n}: expected {len(header)} fields, found {len(row)}"]
-    cell = {col: value.strip() for col, value in zip(header, row, strict=True)}
-    problems: list[str] = []
+    sheets: AnswerSheets | None,
+    problems: Problems,
+) -> ExamLine | None:
+    cell, n = row.cells, row.line
+    before = len(problems)
 
     def problem(text: str) -> None:
-        problems.append(f"line {n}: {text}")
+        problems.add(n, text)
 
     month = cell["month"]
     try:
@@ -243,9 +191,9 @@ def _parse_row(
     elif score is not None and not 0 <= score <= max_score:
         problem(f"score {cell['score']} is out of range 0..{max_score}")
 
-    if problems or score is None or max_score is None:
-        return None, problems
-    line = ExamLine(
+    if len(problems) > before or score is None or max_score is None:
+        return None
+    return ExamLine(
         line=n,
         month=month,
         inspector_grid=inspector,
@@ -256,12 +204,11 @@ def _parse_row(
         max_score=max_score,
         note=cell["note"] or None,
     )
-    return line, []
 
 
-def _consistency_problems(lines: Iterable[ExamLine]) -> list[str]:
+def _consistency_problems(lines: Iterable[ExamLine]) -> list[tuple[int, str]]:
     """Problems between lines: duplicates, disagreeing max_score, a grid with only bonus items."""
-    problems = []
+    problems: list[tuple[int, str]] = []
     first_of: dict[tuple[str, str, str, str, str], int] = {}
     max_of: dict[tuple[str, str, str, str], tuple[Decimal, int]] = {}
     sheets_of: dict[tuple[str, str], set[str]] = {}
@@ -270,8 +217,11 @@ def _consistency_problems(lines: Iterable[ExamLine]) -> list[str]:
         key = (ln.month, ln.inspector_grid, ln.grid, ln.sheet, ln.item)
         if key in first_of:
             problems.append(
-                f"line {ln.line}: duplicate of line {first_of[key]}"
-                " (same month, inspector_grid, grid, sheet and item)"
+                (
+                    ln.line,
+                    f"duplicate of line {first_of[key]}"
+                    " (same month, inspector_grid, grid, sheet and item)",
+                )
             )
             continue
         first_of[key] = ln.line
@@ -279,8 +229,11 @@ def _consistency_problems(lines: Iterable[ExamLine]) -> list[str]:
         if item_key in max_of and max_of[item_key][0] != ln.max_score:
             earlier, where = max_of[item_key]
             problems.append(
-                f"line {ln.line}: max_score {ln.max_score} differs from {earlier} on line {where}"
-                " for the same month, grid, sheet and item"
+                (
+                    ln.line,
+                    f"max_score {ln.max_score} differs from {earlier} on line {where}"
+                    " for the same month, grid, sheet and item",
+                )
             )
         max_of.setdefault(item_key, (ln.max_score, ln.line))
         sheets_of.setdefault((ln.month, ln.grid), set()).add(ln.sheet)
@@ -288,8 +241,11 @@ def _consistency_problems(lines: Iterable[ExamLine]) -> list[str]:
     for (month, grid), sheets in sheets_of.items():
         if sheets == {"bonus"}:
             problems.append(
-                f"line {first_line_of[month, grid]}: grid {grid!r} has bonus items in {month}"
-                " but no basic or required item, so it has no exam score"
+                (
+                    first_line_of[month, grid],
+                    f"grid {grid!r} has bonus items in {month}"
+                    " but no basic or required item, so it has no exam score",
+                )
             )
     return problems
 
@@ -374,7 +330,7 @@ def exam_scores(lines: Iterable[ExamLine], *, month: str | None = None) -> dict[
     problems += [
         f"line {ln.line}: unknown sheet {ln.sheet!r}" for ln in selected if ln.sheet not in SHEETS
     ]
-    problems += _consistency_problems(selected)
+    problems += [f"line {n}: {message}" for n, message in _consistency_problems(selected)]
     if problems:
         raise ExamFileError(problems)
 

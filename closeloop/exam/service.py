@@ -21,8 +21,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +31,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.app import App
+from closeloop.csvfile import Problems, read_rows
 from closeloop.db import read_only
 from closeloop.evidence import StoredFile
 from closeloop.exam import funds
@@ -763,56 +762,34 @@ def read_city_csv(
     text: str, known: Mapping[str, Any], level: int
 ) -> list[tuple[int, str, str, Decimal]]:
     """Lines ``month,grid,score`` (0..100); refused whole, every bad line named."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise ExamRefused(["the file is empty"])
-    reader = csv.reader(io.StringIO(text, newline=""))
-    problems: list[str] = []
+    problems = Problems()
     out: list[tuple[int, str, str, Decimal]] = []
     seen: dict[tuple[str, str], int] = {}
-    header: list[str] | None = None
-    for row in reader:
-        n = reader.line_num
-        if not any(c.strip() for c in row):
-            continue
-        if header is None:
-            header = [c.strip().lower() for c in row]
-            if sorted(header) != ["grid", "month", "score"]:
-                raise ExamRefused([f"line {n}: the header must be month,grid,score"])
-            continue
-        if len(row) != 3:
-            problems.append(f"line {n}: expected 3 fields, found {len(row)}")
-            continue
-        cell = {k: v.strip() for k, v in zip(header, row, strict=True)}
-        month, grid = cell["month"], cell["grid"]
+    for row in read_rows(text, ("month", "grid", "score"), problems=problems).rows:
+        n, month, grid = row.line, row["month"], row["grid"]
         bad = len(problems)
         try:
             parse_month(month)
         except ValueError as exc:
-            problems.append(f"line {n}: {exc}")
+            problems.add(n, str(exc))
         if grid not in known:
-            problems.append(f"line {n}: unknown grid {grid!r}")
+            problems.add(n, f"unknown grid {grid!r}")
         elif known[grid].level != level:
-            problems.append(f"line {n}: grid {grid!r} is not under exam")
+            problems.add(n, f"grid {grid!r} is not under exam")
         try:
-            score = Decimal(cell["score"])
+            score = Decimal(row["score"])
             if not score.is_finite() or not 0 <= score <= 100:
                 raise ValueError
         except (ArithmeticError, ValueError):
-            problems.append(f"line {n}: score {cell['score']!r} is not a number within 0..100")
+            problems.add(n, f"score {row['score']!r} is not a number within 0..100")
             score = Decimal(0)
         if (month, grid) in seen:
-            problems.append(
-                f"line {n}: duplicate of line {seen[month, grid]} (same month and grid)"
-            )
+            problems.add(n, f"duplicate of line {seen[month, grid]} (same month and grid)")
         seen.setdefault((month, grid), n)
         if len(problems) == bad:
             out.append((n, month, grid, score))
-    if header is not None and not out and not problems:
-        problems.append("the header is not followed by any line")
     if problems:
-        raise ExamRefused(problems)
+        raise ExamRefused(problems.rendered())
     return out
 
 

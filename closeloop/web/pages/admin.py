@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from closeloop import grid as grid_mod
 from closeloop import zone
 from closeloop.app import App
+from closeloop.csvfile import CsvFileError, decode
 from closeloop.db import read_only
 from closeloop.grid import UnknownGrid, UnknownPerson
-from closeloop.gridfile import CHANNELS, GridFileError, decode_grid_csv
+from closeloop.gridfile import CHANNELS
 from closeloop.models import grids, people
 from closeloop.tickets import DomainError, NotFound, NotPermitted
 from closeloop.web import i18n
@@ -294,6 +295,18 @@ def admin_import_form(request: Request, principal: OptionalUser) -> Response:
     return render(request, "admin_import.html", principal=who, problems=[], summary=None, text="")
 
 
+def _refused(request: Request, who: Principal, problems: list[str], content: str) -> Response:
+    return render(
+        request,
+        "admin_import.html",
+        status=422,
+        principal=who,
+        problems=problems,
+        summary=None,
+        text=content if len(content) < 200_000 else "",
+    )
+
+
 @router.post("/admin/import", dependencies=[Depends(require_csrf)])
 async def admin_import(
     request: Request,
@@ -320,7 +333,10 @@ async def admin_import(
                 summary=None,
                 text="",
             )
-        content = decode_grid_csv(data)
+        try:
+            content = decode(data)
+        except CsvFileError as exc:
+            return _refused(request, who, exc.problems, "")
     if not content.strip():
         return render(
             request,
@@ -334,16 +350,8 @@ async def admin_import(
         )
     try:
         summary = await run_in_threadpool(zone.import_grid_text, app, content, now)
-    except GridFileError as exc:
-        return render(
-            request,
-            "admin_import.html",
-            status=422,
-            principal=who,
-            problems=exc.problems,
-            summary=None,
-            text=content if len(content) < 200_000 else "",
-        )
+    except CsvFileError as exc:
+        return _refused(request, who, exc.problems, content)
     return render(
         request,
         "admin_import.html",
