@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Table, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -122,11 +122,17 @@ def _ignoring_duplicates(dialect: str, table: Table, key: str) -> Any:
 
 def upsert_increment(conn: Connection, table: Table, key_col: str, key: str, count_col: str) -> int:
     """Add one to a counter row (creating it at 1) and return the new value, atomically."""
-    insert_fn = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = (
+    stmt = _increment(conn.dialect.name, table, key_col, count_col)
+    return int(conn.execute(stmt, {"_key": key}).scalar_one())
+
+
+@lru_cache(maxsize=16)
+def _increment(dialect: str, table: Table, key_col: str, count_col: str) -> Any:
+    # Built once per counter: every submit takes a reference number.
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
         insert_fn(table)
-        .values({key_col: key, count_col: 1})
+        .values({key_col: bindparam("_key"), count_col: 1})
         .on_conflict_do_update(index_elements=[key_col], set_={count_col: table.c[count_col] + 1})
         .returning(table.c[count_col])
     )
-    return int(conn.execute(stmt).scalar_one())

@@ -158,6 +158,7 @@ _STAGE_END = (
     )
     .values(ended_at=bindparam("b_at"), ended_by=bindparam("b_step"))
 )
+_STAGE_START = insert(stages)
 
 
 def verifier_grid(chain: Sequence[Grid]) -> Grid | None:
@@ -187,15 +188,16 @@ def record_stages(
         return  # a state without a stage (closed, deferred, dismissed): nothing new starts
     if t.stage is not None and t.due_at is not None and t.stage_started_at is not None:
         conn.execute(
-            insert(stages).values(
-                ticket_id=t.id,
-                stage_no=t.stage_no,
-                stage=t.stage,
-                started_at=t.stage_started_at,
-                started_by=step,
-                due_at=t.due_at,
-                grid_id=acting_grid_id,
-            )
+            _STAGE_START,
+            {
+                "ticket_id": t.id,
+                "stage_no": t.stage_no,
+                "stage": t.stage,
+                "started_at": t.stage_started_at,
+                "started_by": step,
+                "due_at": t.due_at,
+                "grid_id": acting_grid_id,
+            },
         )
 
 
@@ -433,6 +435,12 @@ def submit_many(
         return refs
 
 
+# Built once: a statement given its values per call (`.values(...)`) is built, coerced and
+# hashed anew each time, which cost more than SQLite takes to run it.
+_NEW_TICKET = insert(tickets).returning(tickets.c.id)
+_NEW_LINK = insert(ticket_links)
+
+
 def _submit_in(
     app: App,
     conn: Connection,
@@ -446,8 +454,10 @@ def _submit_in(
         home = grids_mod.get_grid(conn, problem.grid)
     except UnknownGrid as exc:
         raise Invalid(str(exc)) from None
-    chain = grids_mod.lineage(conn, home)
-    led = grids_mod.nearest_led(chain)
+    # Most problems are filed on a grid with a leader: the grids above are read only when not.
+    led = (
+        home if home.leader_id is not None else grids_mod.nearest_led(grids_mod.lineage(conn, home))
+    )
     if led is None:
         raise Invalid(f"no grid from {home.code} up to the zone has a leader to assign to")
     ref = next_ref(conn, wf.ref_prefix, when.astimezone(app.tz).year)
@@ -501,14 +511,12 @@ def _submit_in(
         reporter_secret_hash=problem.reporter_secret_hash,
         source=problem.source,
     )
-    t.id = conn.execute(insert(tickets).values(**values).returning(tickets.c.id)).scalar_one()
+    t.id = conn.execute(_NEW_TICKET, values).scalar_one()
     record_stages(conn, t, (0, None), "submit", when, led.id)
     if problem.link is not None:
         kind, target_id = problem.link
         conn.execute(
-            insert(ticket_links).values(
-                ticket_id=t.id, kind=kind, target_id=target_id, created_at=now
-            )
+            _NEW_LINK, {"ticket_id": t.id, "kind": kind, "target_id": target_id, "created_at": now}
         )
     change = Change("submit", wf.initial, t.state, problem.description or None)
     change.data = {"assigned_grid": led.code}
@@ -545,11 +553,24 @@ def link_ticket(conn: Connection, ref: str, kind: str, target_id: int, now: date
     ).first()
     if linked is None:
         conn.execute(
-            insert(ticket_links).values(
-                ticket_id=ticket_id, kind=kind, target_id=target_id, created_at=now
-            )
+            _NEW_LINK,
+            {"ticket_id": ticket_id, "kind": kind, "target_id": target_id, "created_at": now},
         )
     return int(ticket_id)
+
+
+_RECURRENCE = (
+    select(tickets.c.id)
+    .where(
+        tickets.c.grid_id == bindparam("grid_id"),
+        tickets.c.category == bindparam("category"),
+        tickets.c.state == "closed",
+        tickets.c.closed_at >= bindparam("since"),
+        tickets.c.closed_at <= bindparam("at"),
+    )
+    .order_by(tickets.c.closed_at.desc())
+    .limit(1)
+)
 
 
 def _recurrence_of(
@@ -557,16 +578,8 @@ def _recurrence_of(
 ) -> int | None:
     window = timedelta(days=app.workflow.recurrence_window_days)
     return conn.execute(
-        select(tickets.c.id)
-        .where(
-            tickets.c.grid_id == grid_id,
-            tickets.c.category == category,
-            tickets.c.state == "closed",
-            tickets.c.closed_at >= at - window,
-            tickets.c.closed_at <= at,
-        )
-        .order_by(tickets.c.closed_at.desc())
-        .limit(1)
+        _RECURRENCE,
+        {"grid_id": grid_id, "category": category, "since": at - window, "at": at},
     ).scalar()
 
 
@@ -667,6 +680,9 @@ def _run_step_once(
     return t
 
 
+_EVIDENCE = insert(evidence)
+
+
 def _attach_evidence(
     app: App,
     conn: Connection,
@@ -679,13 +695,14 @@ def _attach_evidence(
     stored_files = [store_file(app.settings.evidence_dir, path) for path in files]
     for stored in [*stored_files, *uploads]:
         conn.execute(
-            insert(evidence).values(
-                ticket_id=ticket_id,
-                event_id=event_id,
-                stored_name=stored.stored_name,
-                original_name=stored.original_name,
-                content_type=stored.content_type,
-                size=stored.size,
-                created_at=now,
-            )
+            _EVIDENCE,
+            {
+                "ticket_id": ticket_id,
+                "event_id": event_id,
+                "stored_name": stored.stored_name,
+                "original_name": stored.original_name,
+                "content_type": stored.content_type,
+                "size": stored.size,
+                "created_at": now,
+            },
         )
