@@ -247,7 +247,7 @@ class WorkCalendar:
             builtin=builtin,
         )
 
-    @property
+    @functools.cached_property
     def working_day(self) -> timedelta:
         """Length of one working day (7.5 h for 08:30-12:00 and 13:30-17:30)."""
         day = date(2000, 1, 3)

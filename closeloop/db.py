@@ -47,6 +47,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        # The conversion above followed by the dialect's own, remembered per instant: a batch
+        # binds the same few moments (its `now`, the notices' hold) thousands of times. The
+        # result depends only on the instant, which is what equal datetimes share.
+        process = super().bind_processor(dialect)
+        return None if process is None else lru_cache(maxsize=4096)(process)
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings closeloop relies on for the given backend."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from closeloop.calendar import Limit, WorkCalendar
@@ -48,5 +49,7 @@ class Deadlines:
         return min([*times, self.due(category, stage, start)])
 
 
+@lru_cache(maxsize=256)
 def _as_limit(limit: StageLimit) -> Limit:
+    # Parsed once per limit text: the sweep asks for each ticket's limits several times.
     return Limit.parse(limit.within, limit.clock)

@@ -51,7 +51,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from closeloop import outbox, views
 from closeloop.app import App
 from closeloop.calendar import WorkCalendar
-from closeloop.db import insert_ignoring_duplicates, read_only
+from closeloop.db import read_only
 from closeloop.deadlines import Deadlines
 from closeloop.grid import Grid, UnknownGrid, get_grid, grids_by_ids, in_subtree, nearest_led
 from closeloop.models import deferrals, escalations, grids, notifications, people, tickets
@@ -361,6 +361,10 @@ _RUNG_INSERT = {
     name: fn(escalations).on_conflict_do_nothing(index_elements=list(_RUNG_KEY))
     for name, fn in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+_NOTICE_INSERT = {
+    name: fn(notifications).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    for name, fn in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 _RUNG_IDS = select(
     escalations.c.ticket_id, escalations.c.level, escalations.c.round, escalations.c.id
 ).where(
@@ -513,27 +517,13 @@ def _sweep_batch(
     if not rows:
         return result
     chains = cache.chains(conn, rows)
-    done: list[tuple[Any, Plan]] = []
+    plans: list[tuple[Any, Plan]] = []
     acting: dict[int, int | None] = {}  # ticket id -> the person who must act in its stage
     for row in rows:
         chain, acting[row.id] = _acting(chains[row.responsible_grid_id], row, conn, cache)
-        p = plan(app.deadlines, TicketClock.of(row), chain, now)
-        # Compare-and-set first: if the ticket changed since it was read, nothing of it is written.
-        changed = conn.execute(
-            _CAS,
-            {
-                "b_id": row.id,
-                "b_version": row.version,
-                "b_next_escalation_at": p.next_escalation_at,
-                "b_next_check_at": p.next_check_at,
-                "b_level": p.escalation_level,
-                "b_round": p.escalation_round,
-                "b_grid": p.supervising_grid_id,
-                "b_supervisor": p.supervisor_id,
-            },
-        ).rowcount
-        if changed == 1:
-            done.append((row, p))
+        plans.append((row, plan(app.deadlines, TicketClock.of(row), chain, now)))
+    # Compare-and-set first: if a ticket changed since it was read, nothing of it is written.
+    done = _compare_and_set(conn, plans)
     result.batches = 1 if done else 0
     rung_rows = [
         {
@@ -563,6 +553,15 @@ def _sweep_batch(
         + [r.supervisor_id for _, p in done for r in p.rungs if r.supervisor_id is not None],
     )
     policy = NoticePolicy.of(app)
+    # Every notice of the batch is held by the same rule at the same `now`: one answer per
+    # category, not one calendar walk per ticket.
+    held: dict[str, datetime] = {}
+
+    def not_before(category: str) -> datetime:
+        if category not in held:
+            held[category] = policy.not_before(now, category)
+        return held[category]
+
     notices: list[dict[str, Any]] = []
     # A reminder is once per (ticket, stage instance, fraction), whatever moved the deadline
     # since: one already in the outbox is neither written again (its key) nor counted.
@@ -574,7 +573,7 @@ def _sweep_batch(
             now,
             row.id,
             {"stage_no": row.stage_no, "fraction": fraction, "deadline": deadline.isoformat()},
-            policy.not_before(now, row.category),
+            not_before(row.category),
         )
         for row, p in done
         if (who := acting[row.id]) is not None
@@ -586,7 +585,7 @@ def _sweep_batch(
             result.reminders += 1
             notices += rows_
     for row, p in done:
-        when = policy.not_before(now, row.category)
+        when = not_before(row.category)
         day = policy.workday(when)
         late_leader = acting[row.id]
         for i, rung in enumerate(p.rungs):
@@ -634,8 +633,39 @@ def _sweep_batch(
                     when,
                 )
     notices += _review_reminders(conn, [row for row, _ in done if row.stage is None], now, policy)
-    insert_ignoring_duplicates(conn, notifications, notices, "idempotency_key")
+    if notices:
+        # One executemany without RETURNING: nothing here needs the rows written back.
+        conn.execute(_NOTICE_INSERT[conn.dialect.name], notices)
     return result
+
+
+def _compare_and_set(conn: Connection, plans: list[tuple[Any, Plan]]) -> list[tuple[Any, Plan]]:
+    """Write each planned ticket's new fields if its version is still the one read; returns the
+    tickets written. One executemany for the batch; only if some ticket changed under it (its
+    row was read in this transaction, so that does not happen on either backend today) is the
+    batch undone and compared ticket by ticket, to learn which."""
+    params = [
+        {
+            "b_id": row.id,
+            "b_version": row.version,
+            "b_next_escalation_at": p.next_escalation_at,
+            "b_next_check_at": p.next_check_at,
+            "b_level": p.escalation_level,
+            "b_round": p.escalation_round,
+            "b_grid": p.supervising_grid_id,
+            "b_supervisor": p.supervisor_id,
+        }
+        for row, p in plans
+    ]
+    with conn.begin_nested() as savepoint:
+        if conn.execute(_CAS, params).rowcount == len(params):
+            return plans
+        savepoint.rollback()
+    return [
+        (row, p)
+        for (row, p), one in zip(plans, params, strict=True)
+        if conn.execute(_CAS, one).rowcount == 1
+    ]
 
 
 def _review_reminders(
