@@ -158,10 +158,10 @@ def test_the_weekly_report_has_a_patrol_section(app: App) -> None:
     assert len(report.patrols.unvisited) == 115
     wf = app.workflow
     html = render_weekly(report, "html", locale="zh_CN", workflow=wf).decode()
-    assert "八、本周巡查" in html
+    assert "七、本周巡查" in html
     assert (
         "本周巡查2次，签到3次；小网格（村、联企小网格、社区片区）共117个，已巡查2个，未巡查115个"
         in html
     )
     md = render_weekly(report, "md", locale="en", workflow=wf).decode()
-    assert "8. Patrols of the week" in md and "- 堰头村: 2" in md
+    assert "7. Patrols of the week" in md and "- 堰头村: 2" in md

@@ -171,7 +171,8 @@ def test_weekly_handout_pdf(sqlite_app: App, browser: Any, tmp_path: Path) -> No
     for text in ("金山经济开发区环境整治工作周报", "一、全区概况", "二、红榜与", "按期结案率"):
         assert text in first, first[:300]
     everything = unicodedata.normalize("NFKC", "".join(p.extract_text() for p in reader.pages))
-    assert "附录:本周应结案件清单" in everything  # NFKC: the full-width colon too
+    # NFKC: the full-width colon too; the appendices come after the sections
+    assert "附录一:各网格指标" in everything and "附录二:本周应结案件清单" in everything
     # Every font's glyphs are in the file: Chromium (Skia) writes Noto CJK's glyphs as Type3
     # fonts (outlines in /CharProcs) and others with a font file; each has a ToUnicode map.
     fonts = [f.get_object() for p in reader.pages for f in p["/Resources"]["/Font"].values()]

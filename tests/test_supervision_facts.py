@@ -167,7 +167,7 @@ class TestWeeklyReportGolden:
         end = html.index('<section id="hotspots">')
         sections = {
             "html": html[html.index("超期未结案件（最久的）") : end],
-            "md": md[md.index("### 五、超期未结案件") : md.index("### 六、")],
+            "md": md[md.index("### 四、超期未结案件") : md.index("### 五、")],
         }
         for section in sections.values():
             assert late in section and fixed not in section
@@ -177,8 +177,8 @@ class TestWeeklyReportGolden:
         assert "超期未结：1" in md
         book = load_workbook(io.BytesIO(render_weekly(weekly, "xlsx", locale="zh_CN", workflow=wf)))
         # One sheet per section: its heading in A1, the table's header in row 2.
-        rows = list(book["五、超期未结案件（最久的）"].iter_rows(values_only=True))
-        assert rows[0][0] == "五、超期未结案件（最久的）"
+        rows = list(book["四、超期未结案件（最久的）"].iter_rows(values_only=True))
+        assert rows[0][0] == "四、超期未结案件（最久的）"
         assert rows[2:] == [
             (
                 late,

@@ -33,6 +33,7 @@ from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.evidence import store_bytes
+from closeloop.meetings import service as meetings_service
 from closeloop.models import metadata, notifications, people
 from closeloop.reports.chat import FEISHU_BODY_BYTES, WECOM_MARKDOWN_BYTES, summary_lines
 from closeloop.reports.indicators import Figures
@@ -165,7 +166,17 @@ def test_example_needs_enough_due_and_a_rise() -> None:
 
 def test_weekly_golden(report_app: App, weekly: WeeklyReport) -> None:
     data = weekly.as_json()
-    assert set(data) == {"week", "zone", "grids", "red", "yellow", "example", "overdue"}
+    assert set(data) == {
+        "week",
+        "zone",
+        "grids",
+        "red",
+        "yellow",
+        "example",
+        "previous_meeting",
+        "overdue",
+    }
+    assert data["previous_meeting"] is None  # no meeting recorded
     assert data["week"] == "2026-W14"
     # The zone is at 75% (18 of 24, below). Red: at least 3 due and above 75%: 新屋 4/4, 苏溪
     # 3/3 (溪口 2/2 has too few due). Yellow, worst first: 曹园 2/4, 九龙 2/3, 堰头 5/7 (东河
@@ -312,17 +323,10 @@ def test_html_structure_in_chinese_and_english(report_app: App, weekly: WeeklyRe
     o = Outline()
     o.feed(html)
     h2 = [text.strip() for tag, text in o.headings if tag == "h2"]
-    assert h2 == [
-        "一、全区概况",
-        "二、红榜与黄榜",
-        "三、本周典型",
-        "四、各网格指标",
-        "五、超期未结案件（最久的）",
-        "六、复发热点（近5周）",
-        "七、本月大会战进展",
-        "八、本周巡查",
-        "附录：本周应结案件清单",
-    ]
+    assert h2 == HEADINGS_ZH
+    # the appendices start on pages of their own in print (the handout)
+    assert html.count('class="appendix"') == 2
+    assert "section.appendix { break-before: page; }" in html
     assert o.headings[0] == ("h1", "金山经济开发区环境整治工作周报")
     assert o.svgs == 4  # trend, closure by medium grid, the map, hot spots
     assert o.external == []  # self-contained
@@ -368,8 +372,8 @@ def test_xlsx_read_back(report_app: App, weekly: WeeklyReport) -> None:
     content = render_weekly(weekly, "xlsx", locale="zh_CN", workflow=report_app.workflow)
     book = load_workbook(io.BytesIO(content))
     assert book.sheetnames == HEADINGS_ZH
-    grids = book["四、各网格指标"]
-    assert grids["A1"].value == "四、各网格指标"
+    grids = book["附录一：各网格指标"]
+    assert grids["A1"].value == "附录一：各网格指标"
     header = [c.value for c in grids[2]]
     assert header[:5] == ["网格", "code", "受理数", "派遣数", "应结案数"]
     lines = {r[1]: r for r in grids.iter_rows(min_row=3, values_only=True)}
@@ -386,7 +390,7 @@ def test_xlsx_read_back(report_app: App, weekly: WeeklyReport) -> None:
         ("黄榜（按期结案率最低）", 2, "九龙村"),
         ("黄榜（按期结案率最低）", 3, "堰头村"),
     ]
-    due_sheet = list(book["附录：本周应结案件清单"].iter_rows(min_row=3, values_only=True))
+    due_sheet = list(book["附录二：本周应结案件清单"].iter_rows(min_row=3, values_only=True))
     assert len(due_sheet) == 25
 
 
@@ -397,23 +401,25 @@ HEADINGS_ZH = [
     "一、全区概况",
     "二、红榜与黄榜",
     "三、本周典型",
-    "四、各网格指标",
-    "五、超期未结案件（最久的）",
-    "六、复发热点（近5周）",
-    "七、本月大会战进展",
-    "八、本周巡查",
-    "附录：本周应结案件清单",
+    "四、超期未结案件（最久的）",
+    "五、复发热点（近5周）",
+    "六、本月大会战进展",
+    "七、本周巡查",
+    "八、上次会议未办结事项",
+    "附录一：各网格指标",
+    "附录二：本周应结案件清单",
 ]
 HEADINGS_EN = [
     "1. Zone summary",
     "2. Red and yellow lists",
     "3. Example of the week",
-    "4. Indicators by grid",
-    "5. Oldest overdue tickets",
-    "6. Recurrence hot spots (last 5 weeks)",
-    "7. The month's campaign",
-    "8. Patrols of the week",
-    "Appendix: tickets due this week",
+    "4. Oldest overdue tickets",
+    "5. Recurrence hot spots (last 5 weeks)",
+    "6. The month's campaign",
+    "7. Patrols of the week",
+    "8. Open decisions of the previous meeting",
+    "Appendix 1: Indicators by grid",
+    "Appendix 2: Tickets due this week",
 ]
 
 
@@ -454,7 +460,7 @@ def test_one_structure_in_every_format(report_app: App, weekly: WeeklyReport) ->
     # the lists in the chat version, with their own headings
     assert "**红榜（按期结案率最高）**\n1. 新屋村 100.0%" in md
     assert "**黄榜（按期结案率最低）**\n1. 曹园村 50.0%" in md
-    # the medium grids' subtotals stand for section 四 in the short version
+    # the medium grids' subtotals stand for appendix 1 in the short version
     assert "- 第一农村工作片：按期结案率" in md
 
 
@@ -472,6 +478,7 @@ def test_empty_sections_say_so_in_every_format(report_app: App) -> None:
         "hotspots",
         "campaigns",
         "patrols",
+        "decisions",
         "appendix",
     ]
     for fmt, text in found["texts"].items():
@@ -483,12 +490,13 @@ def test_empty_sections_say_so_in_every_format(report_app: App) -> None:
             "本周无复发热点",
             "本周无大会战",
             "本周无巡查记录。",
+            "本周无上次会议事项：尚未登记会议。",
             "本周无应结案件。",
         ):
             assert said in text, (fmt, said)
     en = headings_in_every_format(report_app, report, "en")
     assert en["md"] == HEADINGS_EN
-    assert en["texts"]["md"].count("None this week") >= 8
+    assert en["texts"]["md"].count("None this week") >= 9
 
 
 def test_campaign_line_keeps_its_labels(report_app: App, weekly: WeeklyReport) -> None:
@@ -786,7 +794,7 @@ def test_the_example_says_why_and_shows_before_and_after(report_app: App) -> Non
     assert sum(c.before is None and c.after is None for c in e.cleared) == 3
 
     html = render_weekly(report, "html", locale="zh_CN", workflow=report_app.workflow).decode()
-    example = html[html.index('<section id="example">') : html.index('<section id="grids">')]
+    example = html[html.index('<section id="example">') : html.index('<section id="overdue">')]
     assert "前4周合计25.0%，提高75.0个百分点。全区本周按期结案率76.0%。" in example
     assert "本周整改的问题" in example and f"{ref} 河边垃圾" in example
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)">', example)
@@ -819,3 +827,78 @@ def test_a_supervisor_picks_the_example_by_hand(report_app: App) -> None:
         "--note", "九龙村按期率回升")  # fmt: skip
     again = build_weekly(report_app, now=REAL_NOW, week="2026-W14").example
     assert again is not None and (again.row.code, again.note) == ("JS-A2-V09", "九龙村按期率回升")
+
+
+# --------------------------------------------------------------------------- the previous meeting
+
+
+def test_the_previous_meetings_open_decisions_in_every_format(report_app: App) -> None:
+    """The last meeting before the week's end, with its decisions not yet closed; a meeting
+    after the week's end (the one this report feeds) is not it."""
+    build_week14(report_app)
+    m = meetings_service.add_meeting(
+        report_app, kind="example", at=z(3, 30, 9), place="JS", attendees=["zone.lead"],
+        now=z(3, 30, 12),
+    )  # fmt: skip
+    late = meetings_service.decide(
+        report_app, m["id"], grid="JS-A1-V01", title="清理河道漂浮物", due=z(4, 2, 17),
+        now=z(3, 30, 12),
+    )  # fmt: skip
+    later = meetings_service.decide(
+        report_app, m["id"], grid="JS-A1-V01", title="学习荆山夏村：空地即绿化",
+        due=z(4, 30, 17), now=z(3, 30, 12),
+    )  # fmt: skip
+    done = meetings_service.decide(
+        report_app, m["id"], grid="JS-A1-V01", title="拆除违章棚", due=z(4, 3, 17),
+        now=z(3, 30, 12),
+    )  # fmt: skip
+    step(report_app, done["ref"], "fix", "yantou.lead", z(4, 1, 15), note="已拆除")
+    step(report_app, done["ref"], "verify", "area1.lead", z(4, 1, 16))
+    step(report_app, done["ref"], "close", "area1.lead", z(4, 1, 17))
+    meetings_service.add_meeting(
+        report_app, kind="site", at=z(4, 6, 9), place="JS-A1-V01", attendees=["zone.lead"],
+        now=z(4, 6, 12), week="2026-W14",
+    )  # fmt: skip
+
+    report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
+    pm = report.previous_meeting
+    assert pm is not None and (pm.id, pm.decisions) == (m["id"], 3)
+    assert [(d.ref, d.late) for d in pm.open] == [(late["ref"], True), (later["ref"], False)]
+    assert report.as_json()["previous_meeting"] == {
+        "id": m["id"],
+        "at": "2026-03-30T01:00:00+00:00",
+        "decisions": 3,
+        "open": [late["ref"], later["ref"]],
+    }
+    found = headings_in_every_format(report_app, report, "zh_CN")
+    for fmt in ("html", "md", "xlsx", "json"):
+        assert found[fmt] == HEADINGS_ZH, fmt
+    html, md = found["texts"]["html"], found["texts"]["md"]
+    book = load_workbook(
+        io.BytesIO(render_weekly(report, "xlsx", locale="zh_CN", workflow=report_app.workflow))
+    )
+    sections = {
+        "html": html[html.index('<section id="decisions">') : html.index('<section id="grids"')],
+        "md": md[md.index("### 八、") : md.index("### 附录一")],
+        "xlsx": "\n".join(
+            str(v) for r in book["八、上次会议未办结事项"].iter_rows(values_only=True) for v in r
+        ),
+    }
+    for fmt, text in sections.items():
+        assert "上次会议：2026-03-30 09:00 示范例会，交办3件，未办结2件。" in text, fmt
+        assert late["ref"] in text and "清理河道漂浮物" in text, fmt
+        assert later["ref"] in text and done["ref"] not in text, fmt  # closed: not listed
+    assert f"- {late['ref']} 清理河道漂浮物（堰头村，期限 04-02 17:00，待整改，已过期限）" in md
+    en = render_weekly(report, "md", locale="en", workflow=report_app.workflow).decode()
+    assert "Previous meeting: 2026-03-30 09:00 example meeting; 3 decisions handed over," in en
+
+    # every decision done: the section says so, naming the meeting
+    for ref in (late["ref"], later["ref"]):
+        step(report_app, ref, "fix", "yantou.lead", z(4, 8, 15), note="已办")
+        step(report_app, ref, "verify", "area1.lead", z(4, 8, 16))
+        step(report_app, ref, "close", "area1.lead", z(4, 8, 17))
+    report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
+    found = headings_in_every_format(report_app, report, "zh_CN")
+    said = "本周无未办结事项：上次会议（2026-03-30 09:00 示范例会）交办的3件均已办结。"
+    for fmt, text in found["texts"].items():
+        assert said in text, fmt

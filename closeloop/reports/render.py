@@ -30,7 +30,7 @@ from closeloop.geo import svgmap
 from closeloop.reports import charts
 from closeloop.reports.indicators import ESCALATION_LEVELS, Figures
 from closeloop.reports.sections import heading, weekly_sections
-from closeloop.reports.weekly import WeeklyReport
+from closeloop.reports.weekly import PreviousMeeting, WeeklyReport
 from closeloop.tickets import Invalid
 from closeloop.workflow import Names, Workflow
 from closeloop.xlsxsafe import safe_row
@@ -88,8 +88,13 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "patrol_last": "最近一次",
         "patrol_unvisited": "本周未巡查",
         "patrol_more": "等{n}个",
+        "decisions": "上次会议未办结事项",
+        "no_meeting": "本周无上次会议事项：尚未登记会议。",
+        "no_decisions": "本周无未办结事项：上次会议（{at} {kind}）交办的{n}件均已办结。",
+        "meeting_line": "上次会议：{at} {kind}，交办{n}件，未办结{open}件。",
+        "past_due": "已过期限",
         "appendix": "本周应结案件清单",
-        "appendix_prefix": "附录：",
+        "appendix_prefix": "附录{n}：",
         "trend_chart": "近{weeks}周全区结案率与按期结案率",
         "group_chart": "各中网格按期结案率",
         "heat_chart": "复发热点：网格 × 问题类别",
@@ -201,8 +206,15 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "patrol_last": "Last",
         "patrol_unvisited": "Not visited this week",
         "patrol_more": "and {n} more",
-        "appendix": "tickets due this week",
-        "appendix_prefix": "Appendix: ",
+        "decisions": "Open decisions of the previous meeting",
+        "no_meeting": "None this week: no meeting recorded yet.",
+        "no_decisions": "None this week: the {n} decisions of the previous meeting ({at} {kind})"
+        " are all done.",
+        "meeting_line": "Previous meeting: {at} {kind}; {n} decisions handed over, {open} still"
+        " open.",
+        "past_due": "past its deadline",
+        "appendix": "Tickets due this week",
+        "appendix_prefix": "Appendix {n}: ",
         "trend_chart": "Zone closure and on-time rates, last {weeks} weeks",
         "group_chart": "On-time closure by medium grid",
         "heat_chart": "Recurrence hot spots: grid × category",
@@ -394,19 +406,35 @@ def section_outline(report: WeeklyReport, t: Mapping[str, str]) -> list[dict[str
             "key": s.key,
             "heading": heading(s, t, weeks),
             "empty": s.empty,
-            "empty_text": empty_text(s.key, t, report.min_due) if s.empty else None,
+            "empty_text": empty_text(s.key, t, report) if s.empty else None,
         }
         for s in weekly_sections(report)
     ]
 
 
-def empty_text(key: str, t: Mapping[str, str], min_due: int) -> str:
+def empty_text(key: str, t: Mapping[str, str], report: WeeklyReport) -> str:
     """What an empty section says ("本周无…" / "None this week…")."""
+    min_due = report.min_due
     if key == "boards":
         return t["no_red"].format(min_due=min_due) + t["no_yellow"].format(min_due=min_due)
     if key == "summary":
         return ""
+    if key == "decisions":
+        m = report.previous_meeting
+        if m is None:
+            return t["no_meeting"]
+        return t["no_decisions"].format(**_meeting_words(m, t, report.tz_name))
     return t[f"no_{key}"]
+
+
+def _meeting_words(m: PreviousMeeting, t: Mapping[str, str], tz_name: str) -> dict[str, Any]:
+    locale = "zh_CN" if t["lang"] == "zh-CN" else "en"
+    return {
+        "at": m.at.astimezone(ZoneInfo(tz_name)).strftime("%Y-%m-%d %H:%M"),
+        "kind": m.kind.get(locale),
+        "n": m.decisions,
+        "open": len(m.open),
+    }
 
 
 def _week_title(report: WeeklyReport, t: Mapping[str, str]) -> str:
@@ -480,6 +508,11 @@ def _weekly_context(
         "r": report,
         "sections": section_outline(report, t),
         "min_due": report.min_due,
+        "meeting_line": (
+            t["meeting_line"].format(**_meeting_words(report.previous_meeting, t, report.tz_name))
+            if report.previous_meeting is not None
+            else ""
+        ),
         "title": t["title"].format(zone=report.zone_name),
         "week_title": _week_title(report, t),
         "level_name": t.get(f"level_{report.level}", str(report.level)),
@@ -597,6 +630,19 @@ def _weekly_xlsx(
                     [g.name, g.grid, g.visits, by_level, local(g.last_visit_at, "%Y-%m-%d %H:%M")]
                 )
 
+    def decisions(sheet: Sheet) -> None:
+        sheet.row([context["meeting_line"]])
+        for d in report.previous_meeting.open if report.previous_meeting else ():
+            sheet.row(
+                [
+                    d.ref,
+                    d.title,
+                    d.grid_name,
+                    local(d.due_at, "%Y-%m-%d %H:%M"),
+                    d.state.get(locale) + (f" {t['past_due']}" if d.late else ""),
+                ]
+            )
+
     outcome = context["outcome_label"]
 
     def appendix(sheet: Sheet) -> None:
@@ -643,6 +689,7 @@ def _weekly_xlsx(
             [t["grid"], "code", t["patrol_visits"], t["patrol_by_level"], t["patrol_last"]],
             patrols,
         ),
+        "decisions": ([t["ref"], t["ticket"], t["grid"], t["deadline"], t["state"]], decisions),
         "appendix": (
             [
                 t["grid"],

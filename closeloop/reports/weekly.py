@@ -27,6 +27,9 @@ Rules decided here:
   report level and category, most first.
 - Campaigns: those of the month holding the week's Thursday (the ISO rule for which month a
   week belongs to), tickets filed up to the end of the week, their states as of now.
+- The previous meeting: the last meeting held before the end of the week (the example meeting
+  that discussed the week before, usually), with its decisions (交办, tickets linked to it)
+  not yet in a final state, as of now like the campaigns: what the next meeting follows up.
 """
 
 from __future__ import annotations
@@ -48,12 +51,15 @@ from closeloop.db import read_only
 from closeloop.evidence import EvidenceError, path_of
 from closeloop.geo import mapdata
 from closeloop.geo.svgmap import MapView
+from closeloop.meetings.rules import KINDS, open_decision
 from closeloop.models import (
     escalations,
     evidence,
     grids,
+    meetings,
     people,
     ticket_events,
+    ticket_links,
     tickets,
     weekly_examples,
 )
@@ -194,6 +200,28 @@ class Example:
 
 
 @dataclass(frozen=True)
+class OpenDecision:
+    """A decision of the previous meeting (a ticket handed to a grid) not yet closed."""
+
+    ref: str
+    title: str
+    grid_code: str
+    grid_name: str
+    state: Names
+    due_at: datetime | None
+    late: bool  # its deadline had passed at the end of the week
+
+
+@dataclass(frozen=True)
+class PreviousMeeting:
+    id: int
+    kind: Names
+    at: datetime
+    decisions: int  # how many it handed over
+    open: tuple[OpenDecision, ...]
+
+
+@dataclass(frozen=True)
 class AppendixGroup:
     row: GridRow
     items: tuple[tuple[Item, str], ...]  # (ticket, outcome: on_time | late | open | deferred)
@@ -224,6 +252,7 @@ class WeeklyReport:
     # None when the zone has no geometry.
     map: MapView | None = None
     min_due: int = 3  # `[report] example_min_due`: the boards and the example need this many due
+    previous_meeting: PreviousMeeting | None = None  # None: no meeting before the week's end
 
     @property
     def rows(self) -> tuple[GridRow, ...]:
@@ -245,6 +274,16 @@ class WeeklyReport:
             "red": [row.code for row in self.red],
             "yellow": [row.code for row in self.yellow],
             "example": self.example.row.code if self.example else None,
+            "previous_meeting": (
+                {
+                    "id": self.previous_meeting.id,
+                    "at": self.previous_meeting.at.isoformat(timespec="seconds"),
+                    "decisions": self.previous_meeting.decisions,
+                    "open": [d.ref for d in self.previous_meeting.open],
+                }
+                if self.previous_meeting
+                else None
+            ),
             "overdue": [
                 {
                     "ref": o.ref,
@@ -378,6 +417,7 @@ def build_weekly(
             for c in campaigns_mod.list_campaigns(conn, month)
         )
         patrolled = period_summary(conn, period.start, period.end, level)
+        meeting = _previous_meeting(conn, app, period)
 
     listed = sorted((g for g in refs.values() if g.level == level), key=lambda g: g.code)
     group_level = 2 if level >= 3 else 1
@@ -448,7 +488,54 @@ def build_weekly(
         tz_name=app.tz.key,
         map=_map(app, level, rows, overdue, hotspots),
         min_due=cfg.example_min_due,
+        previous_meeting=meeting,
     )
+
+
+def _previous_meeting(conn: Connection, app: App, period: Period) -> PreviousMeeting | None:
+    """The last meeting before the week's end and its decisions still open (module docstring)."""
+    m = conn.execute(
+        select(meetings.c.id, meetings.c.kind, meetings.c.at)
+        .where(meetings.c.at < period.end)
+        .order_by(meetings.c.at.desc(), meetings.c.id.desc())
+        .limit(1)
+    ).first()
+    if m is None:
+        return None
+    final = frozenset(s for s, st in app.workflow.states.items() if st.final)
+    rows = conn.execute(
+        select(
+            tickets.c.ref,
+            tickets.c.title,
+            tickets.c.state,
+            tickets.c.due_at,
+            grids.c.code,
+            grids.c.name,
+        )
+        .select_from(
+            ticket_links.join(tickets, tickets.c.id == ticket_links.c.ticket_id).join(
+                grids, grids.c.id == tickets.c.grid_id
+            )
+        )
+        .where(ticket_links.c.kind == "meeting", ticket_links.c.target_id == m.id)
+        .order_by(tickets.c.id)
+    ).all()
+    wf = app.workflow
+    still_open = tuple(
+        OpenDecision(
+            r.ref,
+            r.title,
+            r.code,
+            r.name,
+            wf.states[r.state].label,
+            r.due_at,
+            r.due_at is not None and r.due_at < period.end,
+        )
+        for r in rows
+        if open_decision(r.state, final)
+    )
+    zh, en = KINDS.get(m.kind, (m.kind, m.kind))
+    return PreviousMeeting(m.id, Names(zh, en), m.at, len(rows), still_open)
 
 
 def _picked(
