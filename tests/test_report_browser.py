@@ -11,8 +11,10 @@ import io
 import os
 import re
 import shutil
+import struct
 import subprocess
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,7 +146,7 @@ def test_english_report_and_board_fit_a4(sqlite_app: App, browser: Any, tmp_path
 
 def test_weekly_handout_pdf(sqlite_app: App, browser: Any, tmp_path: Path) -> None:
     """`report weekly --format pdf`: A4 pages, the Chinese text extractable (fonts embedded),
-    and a screenshot of the first page kept under test-artifacts/."""
+    and the PDF's first page drawn to a PNG kept under test-artifacts/."""
     from pypdf import PdfReader
 
     metadata.create_all(sqlite_app.engine)
@@ -173,6 +175,10 @@ def test_weekly_handout_pdf(sqlite_app: App, browser: Any, tmp_path: Path) -> No
     everything = unicodedata.normalize("NFKC", "".join(p.extract_text() for p in reader.pages))
     # NFKC: the full-width colon too; the appendices come after the sections
     assert "附录一:各网格指标" in everything and "附录二:本周应结案件清单" in everything
+    pages = [unicodedata.normalize("NFKC", p.extract_text()) for p in reader.pages]
+    first_appendix = next(i for i, text in enumerate(pages) if "附录一:各网格指标" in text)
+    assert first_appendix > 0 and "八、上次会议未办结事项" in pages[first_appendix - 1]
+    assert "八、" not in pages[first_appendix]  # the appendices begin on a page of their own
     # Every font's glyphs are in the file: Chromium (Skia) writes Noto CJK's glyphs as Type3
     # fonts (outlines in /CharProcs) and others with a font file; each has a ToUnicode map.
     fonts = [f.get_object() for p in reader.pages for f in p["/Resources"]["/Font"].values()]
@@ -185,19 +191,41 @@ def test_weekly_handout_pdf(sqlite_app: App, browser: Any, tmp_path: Path) -> No
         assert "/CharProcs" in font or has_file, font
         assert "/ToUnicode" in font, font
 
-    # page 1 as a picture: the PDF shown by Chromium's viewer is not scriptable headless, so the
-    # same HTML is printed to one A4 page's viewport in print media and captured
-    html = tmp_path / "weekly.html"
-    report = build_weekly(sqlite_app, now=REAL_NOW, week="2026-W14")
-    html.write_bytes(render_weekly(report, "html", locale="zh_CN", workflow=sqlite_app.workflow))
+    # page 1 of the PDF itself as a picture, drawn by PDFium (the PDF engine of Chromium)
     ARTIFACTS.mkdir(exist_ok=True)
     png = ARTIFACTS / "weekly-handout-2026-W14-page1.png"
-    page = browser.new_page(viewport={"width": A4_WIDTH_PX, "height": 1123})
-    try:
-        page.emulate_media(media="print")
-        page.goto(html.as_uri())
-        page.screenshot(path=str(png))
-    finally:
-        page.close()
+    pixels = first_page_png(pdf, png, dpi=110)
+    height, width, _ = pixels.shape
+    assert abs(width - 595.3 * 110 / 72) < 2 and abs(height - 841.9 * 110 / 72) < 2  # A4
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 30_000
+    inked = (pixels.min(axis=2) < 128).mean()  # dark pixels: text, rules, the chart's lines
+    assert 0.01 < inked < 0.5, inked  # a page of text, neither blank nor a black square
     (ARTIFACTS / "weekly-handout-2026-W14.pdf").write_bytes(pdf)
+
+
+def first_page_png(pdf: bytes, target: Path, *, dpi: int) -> Any:
+    """Draw the first page of ``pdf`` with PDFium and write it to ``target`` as an RGB PNG;
+    the pixels (height x width x 3) are returned to be looked at."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        bitmap = doc[0].render(scale=dpi / 72, rev_byteorder=True)  # RGB, not PDFium's BGR
+        pixels = bitmap.to_numpy()[:, :, :3].copy()
+    finally:
+        doc.close()
+    height, width, _ = pixels.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    # each row of a PNG starts with its filter type (0: none)
+    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+    target.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows, 6))
+        + chunk(b"IEND", b"")
+    )
+    return pixels
