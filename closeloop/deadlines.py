@@ -30,23 +30,28 @@ class Deadlines:
             raise ValueError("[escalation] reminders: each point is a fraction between 0 and 1")
         return cls(workflow, calendar, tuple(sorted(points)))
 
-    def limit(self, category: str, stage: str) -> Limit:
-        return _as_limit(self.workflow.category(category).limits[stage])
+    def limit(self, category: str, stage: str, *, urgent: bool = False) -> Limit:
+        """The time allowed for `stage`; an urgent ticket's (紧急件) when the category sets one."""
+        return _as_limit(self.workflow.category(category).limit(stage, urgent=urgent))
 
     def escalation_interval(self, category: str) -> Limit:
         return _as_limit(self.workflow.category(category).escalate_every)
 
-    def due(self, category: str, stage: str, start: datetime) -> datetime:
-        return self.calendar.add(start, self.limit(category, stage))
+    def due(self, category: str, stage: str, start: datetime, *, urgent: bool = False) -> datetime:
+        return self.calendar.add(start, self.limit(category, stage, urgent=urgent))
 
-    def reminder_times(self, category: str, stage: str, start: datetime) -> list[datetime]:
-        limit = self.limit(category, stage)
+    def reminder_times(
+        self, category: str, stage: str, start: datetime, *, urgent: bool = False
+    ) -> list[datetime]:
+        limit = self.limit(category, stage, urgent=urgent)
         return [self.calendar.point(start, limit, p) for p in self.reminder_points]
 
-    def first_check(self, category: str, stage: str, start: datetime) -> datetime:
+    def first_check(
+        self, category: str, stage: str, start: datetime, *, urgent: bool = False
+    ) -> datetime:
         """The first moment after `start` the sweep has something to do for this stage."""
-        times = self.reminder_times(category, stage, start)
-        return min([*times, self.due(category, stage, start)])
+        times = self.reminder_times(category, stage, start, urgent=urgent)
+        return min([*times, self.due(category, stage, start, urgent=urgent)])
 
 
 @lru_cache(maxsize=256)

@@ -107,6 +107,11 @@ class TicketClock:
     supervising_grid_id: int | None
     supervisor_id: int | None
     next_escalation_at: datetime | None = None  # None: at the deadline
+    urgent_at: datetime | None = None  # urgent (紧急件) since then: the urgent stage limits
+
+    @property
+    def urgent(self) -> bool:
+        return self.urgent_at is not None
 
     @property
     def next_rung(self) -> datetime | None:
@@ -145,13 +150,20 @@ def retreat(calendar: WorkCalendar, t: datetime, amount: timedelta) -> datetime:
 
 
 def reminder_points(
-    deadlines: Deadlines, category: str, stage: str, started: datetime, due: datetime
+    deadlines: Deadlines,
+    category: str,
+    stage: str,
+    started: datetime,
+    due: datetime,
+    *,
+    urgent: bool = False,
 ) -> list[tuple[float, datetime]]:
     """(fraction, moment) of each reminder of a stage whose current deadline is `due`."""
     fractions = list(deadlines.reminder_points)
-    if due == deadlines.due(category, stage, started):
-        return list(zip(fractions, deadlines.reminder_times(category, stage, started), strict=True))
-    limit = deadlines.limit(category, stage)
+    if due == deadlines.due(category, stage, started, urgent=urgent):
+        times = deadlines.reminder_times(category, stage, started, urgent=urgent)
+        return list(zip(fractions, times, strict=True))
+    limit = deadlines.limit(category, stage, urgent=urgent)
     cal = deadlines.calendar
     total = cal.duration(limit)
     points = []
@@ -173,7 +185,9 @@ def next_check(deadlines: Deadlines, t: TicketClock, after: datetime) -> datetim
     if t.escalation_level == 0 and t.stage_started_at is not None:
         later = [
             p
-            for _, p in reminder_points(deadlines, t.category, t.stage, t.stage_started_at, due)
+            for _, p in reminder_points(
+                deadlines, t.category, t.stage, t.stage_started_at, due, urgent=t.urgent
+            )
             if after < p < min(due, rung)
         ]
         if later:
@@ -217,7 +231,9 @@ def plan(
     reminders: list[tuple[float, datetime]] = []
     if t.escalation_level == 0 and t.stage_started_at is not None and now < t.due_at:
         cursor = (t.next_check_at or t.due_at) - _SAME_MOMENT
-        for f, p in reminder_points(deadlines, t.category, t.stage, t.stage_started_at, t.due_at):
+        for f, p in reminder_points(
+            deadlines, t.category, t.stage, t.stage_started_at, t.due_at, urgent=t.urgent
+        ):
             if cursor <= p <= now:
                 reminders.append((f, t.due_at))
     rungs: list[Rung] = []
@@ -536,6 +552,7 @@ def _sweep_batch(
             "supervisor_id": rung.supervisor_id,
             "failed_grid_id": rung.failed_grid.id,
             "deadline": rung.deadline,
+            "supervision_due": rung.new_due,
             "at": now,
         }
         for row, p in done

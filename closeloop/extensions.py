@@ -123,7 +123,7 @@ def defer(run: StepRun) -> None:
     if review_on <= run.now:
         raise Invalid(f"--review-on {iso(review_on, run.app)} must be in the future")
     assert t.stage is not None and t.due_at is not None  # defer runs only from a stage state
-    clock = run.app.deadlines.limit(t.category, t.stage).clock
+    clock = run.app.deadlines.limit(t.category, t.stage, urgent=t.urgent).clock
     left = run.app.calendar.elapsed(run.now, t.due_at, clock) if t.due_at > run.now else None
     remaining = left.total_seconds() if left is not None else 0.0
     new_id = run.conn.execute(
@@ -158,7 +158,7 @@ def resume(run: StepRun) -> None:
         raise Conflict(f"{t.ref} is not on the deferral register")
     run.enter()
     assert t.stage is not None
-    clock = run.app.deadlines.limit(t.category, t.stage).clock
+    clock = run.app.deadlines.limit(t.category, t.stage, urgent=t.urgent).clock
     remaining = float(parked.remaining_seconds or 0.0)
     t.due_at = (
         run.app.calendar.add(run.now, Limit(remaining / 60, "m", clock))

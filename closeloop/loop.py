@@ -9,7 +9,7 @@ from closeloop import grid as grids_mod
 from closeloop import outbox
 from closeloop.app import StepRun
 from closeloop.grid import Grid, UnknownGrid
-from closeloop.tickets import Invalid
+from closeloop.tickets import Conflict, Invalid
 
 
 def _verifier(conn: Connection, responsible: Grid) -> int | None:
@@ -64,6 +64,17 @@ def reopen(run: StepRun) -> None:
     run.change.data["reason"] = run.given.reason
     if t.assignee_id is not None:
         run.change.notices.append(("assignment", t.assignee_id))
+
+
+def mark_urgent(run: StepRun) -> None:
+    """A supervisor makes the ticket urgent (紧急件). The deadline running now stays (a deadline
+    moves only by an extension or a resume); the stages that start from now on take the
+    category's urgent limits, and notices about the ticket go out at once."""
+    t = run.ticket
+    if t.urgent_at is not None:
+        raise Conflict(f"{t.ref} is urgent already")
+    t.urgent_at = run.now
+    run.change.data["reason"] = run.given.reason
 
 
 def dismiss(run: StepRun) -> None:

@@ -131,8 +131,14 @@ tickets = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
     Column("version", Integer, nullable=False, default=1),
-    # Where the problem came from: public, patrol, meeting, campaign (issue 16 adds the rest).
+    # Where the problem came from (案件来源): public, patrol, hotline, leader, media, meeting,
+    # campaign, inspection (`closeloop.service.SOURCES`).
     Column("source", String(16), nullable=False, default="public", server_default="public"),
+    # Since when the ticket is urgent (紧急件; NULL: it is not): set at submission when the
+    # category is urgent or the submitter says so, or later by a supervisor (`mark_urgent`).
+    # Stages started from then on take the category's urgent limits; reports read "urgent at
+    # the end of a period" from it, a stored fact.
+    Column("urgent_at", UTCDateTime),
     Index("ix_tickets_next_check", "next_check_at"),
     Index("ix_tickets_responsible_state", "responsible_grid_id", "state"),
     Index("ix_tickets_grid_created", "grid_id", "created_at"),
@@ -209,9 +215,13 @@ escalations = Table(
     Column("failed_grid_id", Id, ForeignKey("grids.id")),
     Column("deadline", UTCDateTime, nullable=False),  # the deadline that was missed
     Column("at", UTCDateTime, nullable=False),  # when the sweep wrote it
+    # The supervision deadline (督办期限) this rung set: when the next rung comes if the stage is
+    # still not done. Stored so that "督办 done on time" is judged by the limit of the day.
+    Column("supervision_due", UTCDateTime),
     Column("closed_at", UTCDateTime),
     UniqueConstraint("ticket_id", "stage_no", "level", "round", name="uq_escalation_step"),
     Index("ix_escalations_at", "at"),
+    Index("ix_escalations_supervision_due", "supervision_due"),
 )
 
 extensions = Table(
@@ -280,6 +290,8 @@ api_tokens = Table(
     # sha256 of the token: the token itself is shown once and never stored.
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # The source of the tickets this key files (a hotline's system: "hotline"); NULL: public.
+    Column("source", String(16)),
     Column("last_used_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
 )
@@ -680,4 +692,22 @@ weekly_examples = Table(
     Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),
     Column("note", Text, nullable=False),
     Column("chosen_at", UTCDateTime, nullable=False),
+)
+
+# The reporter's answer after closure (回访: solved? and how satisfied), or a supervisor's phone
+# call-back recorded on the ticket. Rows are only added; the latest one of a ticket counts.
+# An answer "not solved" lists the ticket for the supervisors; it reopens nothing by itself.
+ticket_feedback = Table(
+    "ticket_feedback",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("channel", String(16), nullable=False),  # reporter (the /track page) | phone
+    Column("by_id", Id, ForeignKey("people.id")),  # the supervisor who called; NULL: reporter
+    Column("solved", Boolean, nullable=False),
+    Column("satisfaction", String(16), nullable=False),  # satisfied | basic | dissatisfied
+    Column("comment", Text, nullable=False, default=""),
+    Index("ix_ticket_feedback_ticket", "ticket_id", "id"),
+    Index("ix_ticket_feedback_at", "at"),
 )

@@ -99,6 +99,7 @@ _MUTABLE = (
     "fixed_by_id",
     "closed_at",
     "updated_at",
+    "urgent_at",
 )
 
 
@@ -215,7 +216,7 @@ def _send_notices(
     app: App, conn: Connection, t: Ticket, change: Change, event_id: int, now: datetime
 ) -> None:
     defaults = app.settings.section("notifiers").get("default_channels", ["console"])
-    urgent = app.workflow.category(t.category).urgent
+    urgent = t.urgent or app.workflow.category(t.category).urgent
     not_before = outbox.quiet_until(app.calendar, now, urgent=urgent)
     for kind, person_id in change.notices:
         outbox.enqueue(
@@ -339,16 +340,22 @@ class NewProblem:
     reporter_phone: str | None = None
     reporter_email: str | None = None
     reporter_secret_hash: str | None = None
-    # Where it came from (public, patrol, meeting, campaign) and the record it is linked to:
+    # Where it came from (`SOURCES`) and the record it is linked to:
     # ("patrol", patrol id), ("meeting", meeting id), ("campaign", campaign id).
     source: str = "public"
+    # Urgent (紧急件) from the start: the category's urgent limits apply (an urgent category
+    # makes every ticket urgent anyway).
+    urgent: bool = False
     link: tuple[str, int] | None = None
     # A deadline set by whoever hands the problem over (a meeting's decision), instead of the
     # category's limit for the first stage.
     due_at: datetime | None = None
 
 
-SOURCES = ("public", "patrol", "meeting", "campaign")
+# Case sources (案件来源) as the supervision offices count them: the public (群众举报), patrols
+# (巡查), the hotline (12345/12319), leaders' assignments (领导交办), the media (媒体曝光),
+# meetings (会议交办), campaigns (大会战) and inspections (督查检查).
+SOURCES = ("public", "patrol", "hotline", "leader", "media", "meeting", "campaign", "inspection")
 LINK_KINDS = ("campaign", "patrol", "meeting")
 
 
@@ -495,6 +502,7 @@ def _submit_in(
         reporter_name=problem.reporter,
         reporter_phone=problem.reporter_phone,
         reporter_email=problem.reporter_email,
+        urgent_at=when if problem.urgent or wf.category(problem.category).urgent else None,
     )
     wf.fire(t, "submit")
     enter_state(t, wf, t.state, when, app.deadlines)

@@ -20,6 +20,7 @@ TABLE = StepTable(
         "reopen": loop.reopen,
         "dismiss": loop.dismiss,
         "reassign": loop.reassign,
+        "mark_urgent": loop.mark_urgent,
         # deadlines: extension (延期) and deferral (缓办/挂账) (closeloop/extensions.py)
         "request_extension": extensions.request_extension,
         "approve_extension": extensions.approve_extension,

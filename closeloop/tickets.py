@@ -74,6 +74,12 @@ class Ticket:
     reporter_email: str | None = None
     # When the next rung of the ladder is due (the deadline, then each escalation interval).
     next_escalation_at: datetime | None = None
+    # Since when it is urgent (紧急件); its stages started from then take the urgent limits.
+    urgent_at: datetime | None = None
+
+    @property
+    def urgent(self) -> bool:
+        return self.urgent_at is not None
 
     @classmethod
     def from_row(cls, m: Mapping[str, Any]) -> Ticket:
@@ -179,8 +185,12 @@ VERIFIER_STAGES = ("verify", "close")
 
 
 class StagePlanner(Protocol):
-    def due(self, category: str, stage: str, start: datetime) -> datetime: ...
-    def first_check(self, category: str, stage: str, start: datetime) -> datetime: ...
+    def due(
+        self, category: str, stage: str, start: datetime, *, urgent: bool = False
+    ) -> datetime: ...
+    def first_check(
+        self, category: str, stage: str, start: datetime, *, urgent: bool = False
+    ) -> datetime: ...
 
 
 def enter_state(
@@ -206,7 +216,8 @@ def enter_state(
     else:
         ticket.stage_no += 1
         ticket.stage_started_at = now
-        ticket.due_at = plan.due(ticket.category, stage, now)
+        urgent = ticket.urgent
+        ticket.due_at = plan.due(ticket.category, stage, now, urgent=urgent)
         ticket.next_escalation_at = ticket.due_at  # the first rung comes at the deadline
-        ticket.next_check_at = plan.first_check(ticket.category, stage, now)
+        ticket.next_check_at = plan.first_check(ticket.category, stage, now, urgent=urgent)
     ticket.closed_at = now if workflow.states[state].final else None

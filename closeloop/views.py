@@ -26,6 +26,7 @@ from closeloop.models import (
     grids,
     people,
     ticket_events,
+    ticket_feedback,
     tickets,
 )
 from closeloop.tickets import Actor, Invalid, NotFound
@@ -136,6 +137,9 @@ def ticket_summary(app: App, row: Any, now: datetime | None = None) -> dict[str,
         "lon": m["lon"],
         "description": m["description"],
         "reporter": m["reporter_name"],
+        "source": m["source"],
+        "urgent": m["urgent_at"] is not None,
+        "urgent_at": iso(m["urgent_at"], app),
     }
 
 
@@ -188,7 +192,32 @@ def show(app: App, ref: str, now: datetime | None = None) -> dict[str, Any]:
             for f in files
         ]
         _deadlines(app, conn, row, out)
+        out["feedback"] = _feedback(app, conn, row.id)
     return out
+
+
+_FEEDBACK_BY = people.alias("caller")
+_SHOW_FEEDBACK = (
+    select(ticket_feedback, _FEEDBACK_BY.c.handle)
+    .outerjoin(_FEEDBACK_BY, _FEEDBACK_BY.c.id == ticket_feedback.c.by_id)
+    .where(ticket_feedback.c.ticket_id == bindparam("ticket_id"))
+    .order_by(ticket_feedback.c.id)
+)
+
+
+def _feedback(app: App, conn: Connection, ticket_id: int) -> list[dict[str, Any]]:
+    """The reporter's answers and the supervisors' call-backs (回访), oldest first."""
+    return [
+        {
+            "at": iso(r.at, app),
+            "channel": r.channel,
+            "by": r.handle,
+            "solved": r.solved,
+            "satisfaction": r.satisfaction,
+            "comment": r.comment,
+        }
+        for r in conn.execute(_SHOW_FEEDBACK, {"ticket_id": ticket_id})
+    ]
 
 
 OPEN_STATES = ("assigned", "fixed", "verified")

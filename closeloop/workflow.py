@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,14 @@ class Category:
     action: str
     limits: Mapping[str, StageLimit]  # stage name -> limit
     escalate_every: StageLimit
-    urgent: bool = False  # notices about it are sent at once, even outside working time
+    urgent: bool = False  # every ticket of it is urgent; notices go at once, even at night
+    # The limits of an urgent ticket (紧急件), stage by stage; a stage not named keeps its limit.
+    urgent_limits: Mapping[str, StageLimit] = field(default_factory=dict)
+
+    def limit(self, stage: str, *, urgent: bool = False) -> StageLimit:
+        if urgent and stage in self.urgent_limits:
+            return self.urgent_limits[stage]
+        return self.limits[stage]
 
 
 class _Probe:
@@ -243,8 +250,24 @@ def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow
         urgent = spec.get("urgent", False)
         if not isinstance(urgent, bool):
             problems.append(f"{where}.urgent must be true or false, not {urgent!r}")
+        raw_urgent = spec.get("urgent_limits", {})
+        if not isinstance(raw_urgent, Mapping) or not set(raw_urgent) <= set(limits):
+            problems.append(
+                f"{where}.urgent_limits: a table of stage limits for some of {sorted(limits)}"
+            )
+            raw_urgent = {}
+        urgent_limits = {
+            stage: _limit(value, f"{where}.urgent_limits.{stage}", problems)
+            for stage, value in raw_urgent.items()
+        }
         categories[key] = Category(
-            key, _names(spec, where, problems), str(action), limits, escalate, urgent is True
+            key,
+            _names(spec, where, problems),
+            str(action),
+            limits,
+            escalate,
+            urgent is True,
+            urgent_limits,
         )
     if not categories:
         problems.append("categories: a workflow needs at least one category")

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from closeloop import service, views, zone
+from closeloop import feedback, service, views, zone
 from closeloop.cli.common import fail, get_app, now, parse_time, print_json
 from closeloop.geo import service as geo
 from closeloop.tickets import StepInput
@@ -84,6 +84,14 @@ def submit(
     lat: float | None = typer.Option(None, "--lat"),
     lon: float | None = typer.Option(None, "--lon"),
     reporter: str | None = typer.Option(None, "--reporter", help="Who reported it."),
+    source: str = typer.Option(
+        "public",
+        "--source",
+        help="Where it came from (案件来源): " + ", ".join(service.SOURCES) + ".",
+    ),
+    urgent: bool = typer.Option(
+        False, "--urgent", help="Urgent (紧急件): the category's urgent limits apply."
+    ),
     at: str | None = typer.Option(None, "--at", help="When it was reported (ISO 8601)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -104,6 +112,8 @@ def submit(
         lat=lat,
         lon=lon,
         reporter=reporter,
+        source=source,
+        urgent=urgent,
     )
     ref = service.submit(a, problem, now(ctx), at=parse_time(at))
     _print_ticket(a, ref, as_json, brief=True)
@@ -122,6 +132,8 @@ def _print_ticket(a: Any, ref: str, as_json: bool, *, brief: bool = False) -> No
         f"  网格 grid {data['grid']} {data['grid_name']}; 责任人 assignee "
         f"{data['assignee_name']} ({data['assignee']}); 期限 due {_short(data['due_at'])}"
     )
+    urgent = f"; 紧急件 urgent since {_short(data['urgent_at'])}" if data["urgent"] else ""
+    typer.echo(f"  来源 source {data['source']}{urgent}")
     if data["recurrence_of"]:
         typer.echo(f"  复发 recurrence of {data['recurrence_of']}")
     if brief:
@@ -144,6 +156,13 @@ def _print_ticket(a: Any, ref: str, as_json: bool, *, brief: bool = False) -> No
     if data.get("deferred"):
         d = data["deferred"]
         typer.echo(f"  缓办 deferred by {d['by']}, review {_short(d['review_on'])} — {d['reason']}")
+    for f in data.get("feedback", []):
+        solved = "已解决 solved" if f["solved"] else "未解决 not solved"
+        comment = f" — {f['comment']}" if f["comment"] else ""
+        typer.echo(
+            f"  回访 feedback {_short(f['at'])} ({f['channel']}{', ' + f['by'] if f['by'] else ''})"
+            f": {solved}, {f['satisfaction']}{comment}"
+        )
     typer.echo("  时间线 timeline:")
     for e in data["events"]:
         note = f"  — {e['note']}" if e["note"] else ""
@@ -201,6 +220,8 @@ STEP_HELP = {
     "reopen": "Reopen a closed ticket: the problem is back.",
     "dismiss": "Dismiss a duplicate or invalid report, with a reason.",
     "reassign": "Move a misrouted ticket to another grid (--to-grid).",
+    "mark_urgent": "Make the ticket urgent (紧急件) with a reason (supervisor); the stages "
+    "that start from now on take the category's urgent limits.",
     "request_extension": "Ask for more time (申请延期) with --reason and --until.",
     "approve_extension": "Approve the pending extension request (supervisor).",
     "refuse_extension": "Refuse the pending extension request with a reason (supervisor).",
@@ -209,6 +230,50 @@ STEP_HELP = {
 }
 for _step, _help in STEP_HELP.items():
     _step_command(_step.replace("_", "-") if "_" in _step else _step, _help)
+
+
+@ticket_app.command("callback")
+def ticket_callback(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Ticket reference"),
+    by: str = typer.Option(..., "--by", help="Handle of the supervisor who called."),
+    solved: str = typer.Option(..., "--solved", help="What the reporter said: yes or no."),
+    satisfaction: str = typer.Option(
+        ..., "--satisfaction", help="satisfied (满意), basic (基本满意) or dissatisfied (不满意)."
+    ),
+    comment: str = typer.Option("", "--comment"),
+    at: str | None = typer.Option(None, "--at", help="When the call was made (ISO 8601)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Record a phone call-back (电话回访) to the reporter of a closed ticket (supervisor).
+
+    An answer "not solved" reopens nothing: it lists the ticket in `closeloop ticket unsolved`."""
+    if solved not in ("yes", "no"):
+        fail(f"--solved must be yes or no, not {solved!r}")
+    a = get_app(ctx)
+    answer = feedback.Answer(solved == "yes", satisfaction, comment)
+    feedback.phone_callback(a, ref, by, answer, now(ctx), at=parse_time(at))
+    _print_ticket(a, ref, as_json)
+
+
+@ticket_app.command("unsolved")
+def ticket_unsolved(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """Closed tickets whose reporter said "not solved" (latest answer or call-back), not
+    reopened since: for a supervisor to look at."""
+    rows = feedback.unsolved(get_app(ctx))
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo('没有 none: no closed ticket was answered "not solved"')
+    for r in rows:
+        comment = f" — {r['comment']}" if r["comment"] else ""
+        typer.echo(
+            f"{r['ref']}  {r['grid']} {r['title']}  {_short(r['answered_at'])} "
+            f"({r['channel']}, {r['satisfaction']}){comment}"
+        )
 
 
 def inbox(

@@ -120,11 +120,17 @@ def token_create(
     ctx: typer.Context,
     handle: str = typer.Argument(..., help="Whose token: it acts as this person."),
     label: str = typer.Option("", "--label", help="What it is for, e.g. '12345 hotline'."),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="The source of the tickets it files (e.g. hotline for a 12345 system); "
+        "default public.",
+    ),
 ) -> None:
     """Create an API token and print it once; only its hash is kept."""
     from closeloop.web import auth
 
-    made = auth.create_token(get_app(ctx), handle, label, now(ctx))
+    made = auth.create_token(get_app(ctx), handle, label, now(ctx), source=source)
     typer.echo(made.token)
     typer.echo(
         f"token {made.id} for {made.handle}: shown once, store it now "

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from closeloop import escalation, service, views, zone
+from closeloop import escalation, feedback, service, views, zone
 from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError, path_of
@@ -99,7 +99,10 @@ def ticket_detail(app: App, principal: Principal, ref: str, now: datetime) -> di
 
 def reporter_view(app: App, ref: str, secret: str) -> dict[str, Any]:
     with read_only(app.engine) as conn:
-        access.reporter_row(conn, ref, secret)
+        row = access.reporter_row(conn, ref, secret)
+        may_rate = row.state == "closed" and feedback.reporter_may_answer(
+            conn, row.id, row.closed_at
+        )
     full = views.show(app, ref)
     wf, locale = app.workflow, app.settings.locale
 
@@ -130,6 +133,13 @@ def reporter_view(app: App, ref: str, secret: str) -> dict[str, Any]:
             )
         },
         "closed": wf.states[full["state"]].final,
+        # Once closed, the reporter is asked once: solved? and how satisfied (回访).
+        "may_rate": may_rate,
+        "rated": [
+            {k: f[k] for k in ("at", "solved", "satisfaction", "comment")}
+            for f in full["feedback"]
+            if f["channel"] == "reporter"
+        ],
         "events": [
             {
                 "at": e["at"],
@@ -172,7 +182,15 @@ async def submit_ticket(request: Request) -> Any:
             return got
         claim = got
     try:
-        if await identify(request) is None:  # anonymous: the per-address quota (web.quota)
+        caller = await identify(request)
+        source = body.source or (caller.source if caller else None) or "public"
+        if caller is None and source != "public":
+            raise NotPermitted(
+                "only staff (a token or a login) may give a source other than public"
+            )
+        if body.urgent and not (caller is not None and caller.is_supervisor):
+            raise NotPermitted("only a supervisor may file a ticket as urgent")
+        if caller is None:  # anonymous: the per-address quota (web.quota)
             size = sum(len(f.data) for f in files)
             await run_in_threadpool(
                 quota.admit, app, cfg, client_ip(request), size, request_now(request)
@@ -194,6 +212,8 @@ async def submit_ticket(request: Request) -> Any:
             reporter_phone=body.reporter_phone,
             reporter_email=body.reporter_email,
             reporter_secret_hash=secret_hash,
+            source=source,
+            urgent=body.urgent,
         )
         now = request_now(request)
 

@@ -24,6 +24,7 @@ dependency that checks it; `optional_principal` / `current_principal` say who is
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -44,6 +45,7 @@ from closeloop.app import App
 from closeloop.db import insert_ignoring_duplicates, read_only
 from closeloop.grid import with_own_grids
 from closeloop.models import api_tokens, grids, login_attempts, people, web_keys, web_sessions
+from closeloop.service import SOURCES
 from closeloop.tickets import Actor, DomainError, Invalid, NotFound, NotPermitted
 from closeloop.web import audit
 from closeloop.web.schemas import ERROR_RESPONSES, Text
@@ -115,6 +117,9 @@ class Principal:
     via: str  # "session" | "token"
     token_id: int | None = None
     member_paths: tuple[str, ...] = ()  # grids this person is a member of (grid_members)
+    # The source of the tickets a token files (`token create --source`): a hotline's key
+    # files "hotline" tickets; None: public.
+    source: str | None = None
 
     @property
     def is_supervisor(self) -> bool:
@@ -141,7 +146,12 @@ class Principal:
 _WHO = (people.c.id, people.c.handle, people.c.name, people.c.roles)
 _BY_PERSON = with_own_grids(_WHO, people, people.c.id == bindparam("person_id"))
 _BY_TOKEN = with_own_grids(
-    (*_WHO, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at),
+    (
+        *_WHO,
+        api_tokens.c.id.label("token_id"),
+        api_tokens.c.last_used_at,
+        api_tokens.c.source.label("token_source"),
+    ),
     api_tokens.join(people, people.c.id == api_tokens.c.person_id),
     api_tokens.c.token_hash == bindparam("digest"),
     api_tokens.c.revoked_at.is_(None),
@@ -429,13 +439,22 @@ class NewToken:
 
 
 def create_token(
-    app: App, handle: str, label: str, now: datetime, *, by: str = audit.CLI
+    app: App,
+    handle: str,
+    label: str,
+    now: datetime,
+    *,
+    by: str = audit.CLI,
+    source: str | None = None,
 ) -> NewToken:
     """A new token for `handle`. Tokens are made by a logged-in person or on the command line,
-    never by another token (see `new_token` in closeloop.web.api)."""
+    never by another token (see `new_token` in closeloop.web.api). `source`: the source of the
+    tickets it files (a hotline's system), public when None."""
     label = label.strip()
     if len(label) > 100:
         raise Invalid("a token label may have at most 100 characters")
+    if source is not None and source not in SOURCES:
+        raise Invalid(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with app.engine.begin() as conn:
         person = conn.execute(
@@ -447,7 +466,13 @@ def create_token(
             raise Invalid(f"{handle} is disabled; enable them before making a token")
         token_id = conn.execute(
             insert(api_tokens)
-            .values(person_id=person.id, label=label, token_hash=_sha256(token), created_at=now)
+            .values(
+                person_id=person.id,
+                label=label,
+                token_hash=_sha256(token),
+                created_at=now,
+                source=source,
+            )
             .returning(api_tokens.c.id)
         ).scalar_one()
         audit.record(conn, now, by, "token.create", handle, f"token {token_id} {label}".strip())
@@ -510,7 +535,8 @@ def token_principal(app: App, token: str, now: datetime) -> Principal | None:
             conn.execute(
                 update(api_tokens).where(api_tokens.c.id == t.token_id).values(last_used_at=now)
             )
-    return _principal(rows, "token", t.token_id)
+    found = _principal(rows, "token", t.token_id)
+    return None if found is None else dataclasses.replace(found, source=t.token_source)
 
 
 # --- the request side --------------------------------------------------------------------------

@@ -183,6 +183,26 @@ _PAIRS: dict[str, tuple[str, str]] = {
     ),
     "track.history": ("办理经过", "What happened"),
     "track.new": ("再报一个问题", "Report another problem"),
+    "track.rate_title": ("办理结果回访", "Was it solved?"),
+    "track.rate_intro": (
+        "问题已销号。请告诉我们问题是否真正解决、您是否满意。",
+        "The ticket is closed. Tell us whether the problem is really solved and how satisfied "
+        "you are.",
+    ),
+    "track.solved_q": ("问题解决了吗？", "Is the problem solved?"),
+    "track.solved_yes": ("已解决", "Yes, solved"),
+    "track.solved_no": ("未解决", "No, not solved"),
+    "track.satisfaction": ("满意程度", "How satisfied are you?"),
+    "sat.satisfied": ("满意", "Satisfied"),
+    "sat.basic": ("基本满意", "Basically satisfied"),
+    "sat.dissatisfied": ("不满意", "Dissatisfied"),
+    "track.comment": ("意见建议（可不填）", "Comment (optional)"),
+    "track.rate_submit": ("提交评价", "Send"),
+    "track.rated": ("您的评价", "Your answer"),
+    "done.rated": (
+        "谢谢您的评价！如问题未解决，督查人员会跟进。",
+        "Thank you! If the problem is not solved, a supervisor will follow it up.",
+    ),
     # --- login
     "login.title": ("工作人员登录", "Staff login"),
     "login.submit": ("登录", "Log in"),

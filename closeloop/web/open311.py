@@ -462,6 +462,8 @@ async def post_request(request: Request, fmt: Format) -> Response:
         reporter=name,
         reporter_phone=body.phone,
         reporter_email=body.email,
+        # Open311 requests come from the public unless the key says otherwise (a hotline's).
+        source=(principal.source if principal else None) or "public",
     )
     now = request_now(request)
     # The api_key is the caller (its keys are that token's); the body without it is the request.

@@ -9,7 +9,7 @@ later.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -48,6 +48,13 @@ When = Annotated[
         {"type": "string", "format": "date-time", "pattern": r"^(2[01]\d\d|2200)-.*[Zz+-]"}
     ),
 ]
+
+# Case sources (closeloop.service.SOURCES) and the three levels of satisfaction
+# (closeloop.feedback.SATISFACTION); a unit test keeps them equal.
+Source = Literal[
+    "public", "patrol", "hotline", "leader", "media", "meeting", "campaign", "inspection"
+]
+Satisfaction = Literal["satisfied", "basic", "dissatisfied"]
 
 
 class Body(BaseModel):
@@ -103,6 +110,26 @@ class SubmitBody(Body):
     reporter_name: Annotated[Text | None, Field(max_length=100)] = None
     reporter_phone: Annotated[Text | None, Field(max_length=32)] = None
     reporter_email: Annotated[Text | None, Field(max_length=200)] = None
+    source: Annotated[
+        Source | None,
+        Field(
+            description="where it came from (案件来源); only staff may give one other than "
+            "public; default: the token's source, else public"
+        ),
+    ] = None
+    urgent: Annotated[
+        bool, Field(description="urgent (紧急件): the category's urgent limits (supervisors)")
+    ] = False
+
+
+class FeedbackBody(Body):
+    """The reporter's answer once the ticket is closed, or a supervisor's phone call-back."""
+
+    solved: Annotated[bool, Field(description="was the problem solved (解决)?")]
+    satisfaction: Annotated[
+        Satisfaction, Field(description="满意, 基本满意, 不满意: satisfied, basic, dissatisfied")
+    ]
+    comment: Annotated[Text, Field(max_length=1000)] = ""
 
 
 class StepBody(Body):
@@ -172,6 +199,9 @@ class TicketSummary(BaseModel):
     lon: float | None
     description: str
     reporter: str | None
+    source: Source = Field("public", description="where it came from (案件来源)")
+    urgent: bool = Field(False, description="urgent (紧急件)")
+    urgent_at: datetime | None = Field(None, description="since when it is urgent")
 
 
 class TicketEvent(BaseModel):
@@ -215,6 +245,13 @@ class ReporterEvent(BaseModel):
     to_name: str
 
 
+class ReporterFeedback(BaseModel):
+    at: datetime
+    solved: bool
+    satisfaction: Satisfaction
+    comment: str
+
+
 class ReporterTicket(BaseModel):
     """What the reporter of a problem sees of it, through its reference and secret."""
 
@@ -233,6 +270,10 @@ class ReporterTicket(BaseModel):
     closed_at: datetime | None
     events: list[ReporterEvent]
     evidence: list[EvidenceItem]
+    may_rate: bool = Field(
+        False, description="closed and not yet answered: the reporter may say solved? and rate"
+    )
+    rated: list[ReporterFeedback] = Field(default_factory=list)
 
 
 class Submitted(BaseModel):

@@ -6,21 +6,23 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from closeloop import feedback
 from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.models import grids
 from closeloop.tickets import NotFound
-from closeloop.web import api
+from closeloop.web import access, api
 from closeloop.web.auth import (
     CSRF_FIELD,
     OptionalUser,
     Principal,
+    request_now,
     require_csrf,
     safe_next,
     web_app,
@@ -184,4 +186,29 @@ def track_ticket(
         link=link,
         new=bool(new),
         photos=[e for e in seen["evidence"] if e["content_type"].startswith("image/")],
+        satisfaction=feedback.SATISFACTION,
     )
+
+
+@router.post("/track/{ref}/feedback", dependencies=[Depends(require_csrf)])
+async def track_feedback(
+    request: Request,
+    ref: Annotated[str, PathParam(max_length=32)],
+    secret: Annotated[str, Form(max_length=100)],
+    solved: Annotated[str, Form(pattern="^(yes|no)$")],
+    satisfaction: Annotated[str, Form(max_length=16)],
+    comment: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """The reporter's answer once the ticket is closed: solved? and how satisfied."""
+    app = web_app(request)
+    answer = feedback.Answer(solved == "yes", satisfaction, comment)
+    await run_in_threadpool(
+        feedback.reporter_answer,
+        app,
+        ref,
+        access.hash_secret(secret),
+        answer,
+        request_now(request),
+    )
+    query = urlencode({"secret": secret, "done": "rated"})
+    return RedirectResponse(f"/track/{quote(ref)}?{query}", status_code=303)
