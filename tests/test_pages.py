@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import func, select
 
-from closeloop import escalation
+from closeloop import escalation, feedback
 from closeloop.app import App
 from closeloop.gridfile import CHANNELS
 from closeloop.models import evidence, grids, people, tickets
@@ -137,6 +137,7 @@ def test_every_key_the_pages_use_is_in_both_languages() -> None:
         "exam.sheet.",
         "exam.ev.",
         "exam.st.",
+        "sat.",
     }
     workflow = load_workflow(REPO / "workflows" / "environmental.toml")
     wanted = [f"help.{s}" for s in workflow.steps if s != "submit"]
@@ -148,6 +149,7 @@ def test_every_key_the_pages_use_is_in_both_languages() -> None:
     wanted += [f"exam.st.{s}" for s in ("scored", "submitted", "in_progress", "missing")]
     wanted += [f"done.{s}" for s in ("exam_saved", "exam_submitted", "exam_reopened")]
     wanted += [f"done.{s}" for s in ("exam_planned", "exam_published", "case_closed")]
+    wanted += [f"sat.{s}" for s in feedback.SATISFACTION] + ["done.rated"]
     for locale in i18n.LOCALES:
         assert not [k for k in wanted if k not in i18n.MESSAGES[locale]], locale
 

@@ -222,3 +222,31 @@ def test_the_follow_up_page_offers_the_rating_once_closed(web: Web) -> None:
         follow_redirects=False,
     )
     assert r.status_code == 404
+
+
+def test_the_board_lists_tickets_answered_not_solved(web: Web) -> None:
+    ref = closed_ticket(web.app)
+    feedback.phone_callback(
+        web.app,
+        ref,
+        "duban.wang",
+        feedback.Answer(False, "dissatisfied", "又堆上了"),
+        NOW + timedelta(hours=1),
+    )
+    auth.set_password(web.app, "duban.wang", "pass-word-123")
+    client = TestClient(web.client.app)
+    client.headers["accept"] = "text/html"
+    token = CSRF_RE.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
+    r = client.post(
+        "/login",
+        data={
+            "handle": "duban.wang",
+            "password": "pass-word-123",
+            "next": "/",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    page = client.get("/board").text
+    assert 'id="unsolved"' in page and ref in page and "又堆上了" in page and "不满意" in page

@@ -183,6 +183,12 @@ _PAIRS: dict[str, tuple[str, str]] = {
     ),
     "track.history": ("办理经过", "What happened"),
     "track.new": ("再报一个问题", "Report another problem"),
+    "board.unsolved": ("回访未解决", "Reported not solved"),
+    "board.unsolved_hint": (
+        "已销号但群众回访表示未解决的问题：请核实后决定是否重新打开。",
+        "Closed tickets whose reporter says the problem is not solved: check, then reopen "
+        "if need be.",
+    ),
     "track.rate_title": ("办理结果回访", "Was it solved?"),
     "track.rate_intro": (
         "问题已销号。请告诉我们问题是否真正解决、您是否满意。",
@@ -285,6 +291,11 @@ _PAIRS: dict[str, tuple[str, str]] = {
     ),
     "help.close": ("核查通过后销号，问题办结。", "Close the ticket once the fix is verified."),
     "help.reopen": ("问题复发时重新打开。", "Reopen when the problem is back."),
+    "help.mark_urgent": (
+        "列为紧急件，写明原因；此后开始的环节按紧急时限办理，提醒即时发送。",
+        "Make it urgent, with the reason; stages that start from now on take the urgent "
+        "limits, and notices go out at once.",
+    ),
     "help.dismiss": (
         "重复上报或情况不属实的问题作废，写明原因。",
         "Dismiss a duplicate or unfounded report, with the reason.",
@@ -314,6 +325,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "done.close": ("已销号，问题办结。", "Closed."),
     "done.reopen": ("已重新打开。", "Reopened."),
     "done.dismiss": ("已作废。", "Dismissed."),
+    "done.mark_urgent": ("已列为紧急件。", "Marked urgent."),
     "done.reassign": ("已改派。", "Moved to the other grid."),
     "done.request_extension": ("延期申请已提交，等待审批。", "Extension requested."),
     "done.approve_extension": ("已批准延期。", "Extension approved."),

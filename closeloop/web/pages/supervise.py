@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from closeloop import escalation, views
+from closeloop import escalation, feedback, views
 from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.models import grids, tickets
@@ -104,6 +104,8 @@ def board(
         grid=grid or "",
         level=chosen_level,
         late_text=lambda s: i18n.duration(s, page_locale(request)),
+        # Closed tickets whose reporter said "not solved" (回访): for a supervisor to decide.
+        unsolved=feedback.unsolved(app) if who.is_supervisor else [],
     )
 
 
