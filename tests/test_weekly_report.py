@@ -44,6 +44,7 @@ from closeloop.reports.weekly import (
     WeeklyReport,
     build_weekly,
     example_of_week,
+    example_reasons,
     red_and_yellow,
 )
 from closeloop.tickets import Invalid, StepInput
@@ -159,6 +160,33 @@ def test_example_needs_enough_due_and_a_rise() -> None:
     assert chosen.improvement == 0.5
     assert example_of_week(rows[1:2], baselines, min_due=3) is None
     assert example_of_week(rows, {"A": Figures(due=1, closed_on_time=1)}, 3) is None
+
+
+def test_the_example_names_only_the_figures_that_improved() -> None:
+    # this week: 4 of 5 closed, 3 on time, 1 overdue at the end of the week, no escalation
+    now = Figures(due=5, closed=4, closed_on_time=3, overdue_open=1)
+    before = [  # two previous weeks: 4 of 8 closed, 2 on time, 3 and 1 overdue, 2 escalations
+        Figures(due=4, closed=3, closed_on_time=2, overdue_open=3, escalations={3: 2}),
+        Figures(due=4, closed=1, closed_on_time=0, overdue_open=1),
+    ]
+    zone = Figures(due=50, closed=30, closed_on_time=20, overdue_open=9)
+    reasons = {r.key: r for r in example_reasons(now, before, zone)}
+    assert list(reasons) == [
+        "on_time_rate",
+        "closure_rate",
+        "closed",
+        "overdue_open",
+        "escalations",
+    ]
+    assert (reasons["on_time_rate"].now, reasons["on_time_rate"].then) == (0.6, 0.25)
+    assert reasons["on_time_rate"].zone == 0.4 and reasons["closure_rate"].zone == 0.6
+    assert (reasons["closed"].now, reasons["closed"].then) == (4, 2.0)
+    assert (reasons["overdue_open"].now, reasons["overdue_open"].then) == (1, 2.0)
+    assert (reasons["escalations"].now, reasons["escalations"].then) == (0, 1.0)
+    # what did not improve is not named: fewer closed than before, as many overdue
+    worse = Figures(due=5, closed=1, closed_on_time=1, overdue_open=2, escalations={3: 1})
+    assert [r.key for r in example_reasons(worse, before, zone)] == []
+    assert example_reasons(now, [], zone) == ()  # no previous weeks: nothing to compare
 
 
 # --------------------------------------------------------------------------- golden report
@@ -358,7 +386,7 @@ def test_markdown_and_json(report_app: App, weekly: WeeklyReport) -> None:
     md = render_weekly(weekly, "md", locale="zh_CN", workflow=report_app.workflow).decode()
     assert md.startswith("## 金山经济开发区环境整治工作周报\n")
     assert "1. 新屋村 100.0%" in md
-    assert "苏溪村（JS-A2-V08）本周按期结案率100.0%，前4周合计25.0%，提高75.0个百分点。" in md
+    assert "苏溪村（JS-A2-V08）本周按期结案率由前4周的25.0%升至100.0%（全区75.0%）；" in md
     data = json.loads(render_weekly(weekly, "json", locale="en", workflow=report_app.workflow))
     assert data.pop("sections")[0]["heading"] == "1. Zone summary"
     assert data == weekly.as_json()
@@ -390,6 +418,13 @@ def test_xlsx_read_back(report_app: App, weekly: WeeklyReport) -> None:
         ("黄榜（按期结案率最低）", 2, "九龙村"),
         ("黄榜（按期结案率最低）", 3, "堰头村"),
     ]
+    example = list(book["三、本周典型"].iter_rows(min_row=2, values_only=True))
+    assert example[0] == ("网格", "code", "本周", "前4周", "变化", "全区本周")
+    assert example[1][:2] == ("苏溪村", "JS-A2-V08") and example[1][2:4] == (1, 0.25)
+    assert example[1][5] == 0.75  # the zone's on-time rate
+    assert [r[0] for r in example[2:4]] == ["按期结案率", "结案数"]  # what improved
+    assert example[3][2:5] == (3, 1, 2)  # closed: 3 against 1 a week before
+    assert str(example[4][0]).startswith("苏溪村（JS-A2-V08）本周按期结案率由前4周的25.0%")
     due_sheet = list(book["附录二：本周应结案件清单"].iter_rows(min_row=3, values_only=True))
     assert len(due_sheet) == 25
 
@@ -718,7 +753,12 @@ def test_chat_summary_fits_the_robots(report_app: App, weekly: WeeklyReport) -> 
     assert lines[0] == "应结案25件，结案20件，按期结案率75.0%（较前4周+50.0个百分点）"
     assert "红榜：新屋村 100.0%、苏溪村 100.0%" in lines
     assert "黄榜：曹园村 50.0%、九龙村 66.7%、堰头村 71.4%" in lines
-    assert "本周典型：苏溪村，按期结案率由25.0%升至100.0%" in lines
+    # why, in the figures that improved: 3 of 3 on time against 1 of 4 in W12; 3 closed against
+    # 4 in the four weeks before (the closure rate, 100% then and now, is not named)
+    assert (
+        "本周典型：苏溪村（JS-A2-V08）本周按期结案率由前4周的25.0%升至100.0%（全区75.0%）；"
+        "结案3件，前4周平均每周1件。"
+    ) in lines
     sizes = check_fits(lines, "zh_CN")
     assert sizes["markdown"] < 2000, sizes
     check_fits(summary_lines(weekly, "en"), "en")
@@ -795,7 +835,10 @@ def test_the_example_says_why_and_shows_before_and_after(report_app: App) -> Non
 
     html = render_weekly(report, "html", locale="zh_CN", workflow=report_app.workflow).decode()
     example = html[html.index('<section id="example">') : html.index('<section id="overdue">')]
-    assert "前4周合计25.0%，提高75.0个百分点。全区本周按期结案率76.0%。" in example
+    assert (
+        "苏溪村（JS-A2-V08）本周按期结案率由前4周的25.0%升至100.0%（全区76.0%）；"
+        "结案4件，前4周平均每周1件。"
+    ) in example
     assert "本周整改的问题" in example and f"{ref} 河边垃圾" in example
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)">', example)
     assert [(base64.b64decode(b), alt) for b, alt in images] == [
@@ -821,7 +864,8 @@ def test_a_supervisor_picks_the_example_by_hand(report_app: App) -> None:
     assert e.current_rate == pytest.approx(5 / 7)
     assert {c.ref for c in e.cleared} and all(c.ref for c in e.cleared)
     html = render_weekly(report, "html", locale="zh_CN", workflow=report_app.workflow).decode()
-    assert "督查选定理由：堰头村清理河道三处，群众点赞" in html
+    # what improved is still said: nothing was due there before, 6 problems closed this week
+    assert "堰头村（JS-A1-V01）本周结案6件，前4周平均每周0件。督查选定理由：" in html
     # picking again replaces the week's pick; other weeks keep the rule
     cli(report_app, "report", "example", "--week", "2026-W14", "--grid", "JS-A2-V09",
         "--note", "九龙村按期率回升")  # fmt: skip

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from closeloop.reports.render import duration, labels, pct
+from closeloop.reports.render import duration, example_why, labels, pct
 from closeloop.reports.weekly import WeeklyReport
 
 WECOM_MARKDOWN_BYTES = 4096
@@ -33,7 +33,7 @@ CHAT_LABELS: Mapping[str, Mapping[str, str]] = {
         "late": "超期未结{overdue}件，升级督办{escalations}次",
         "red": "红榜：{names}",
         "yellow": "黄榜：{names}",
-        "example": "本周典型：{name}，按期结案率由{then}升至{now}",
+        "example": "本周典型：{why}",
         "overdue": "超期最久：{items}",
         "hotspots": "复发热点：{items}",
         "campaign": "大会战{theme}：发现{found}，已整改{fixed}，未整改{open}",
@@ -46,7 +46,7 @@ CHAT_LABELS: Mapping[str, Mapping[str, str]] = {
         "late": "{overdue} overdue open, {escalations} escalations",
         "red": "Red list: {names}",
         "yellow": "Yellow list: {names}",
-        "example": "Example of the week: {name}, on-time rate up from {then} to {now}",
+        "example": "Example of the week: {why}",
         "overdue": "Oldest overdue: {items}",
         "hotspots": "Recurrence hot spots: {items}",
         "campaign": "Campaign {theme}: found {found}, fixed {fixed}, still open {open}",
@@ -77,10 +77,9 @@ def _lines(report: WeeklyReport, locale: str, n: int) -> list[str]:
         names = sep.join(f"{r.name} {pct(r.figures.on_time_rate)}" for r in rows[:n])
         lines.append(c[key].format(names=names or c["none"]))
     if report.example is not None:
-        e = report.example
-        lines.append(
-            c["example"].format(name=e.row.name, then=pct(e.baseline_rate), now=pct(e.current_rate))
-        )
+        # why, in its first two figures (one when the lists are cut to one)
+        why = example_why(report.example, t, len(report.previous), most=min(n, 2))
+        lines.append(c["example"].format(why=why))
     else:
         lines.append(t["no_example"])
     items = sep.join(

@@ -30,7 +30,7 @@ from closeloop.geo import svgmap
 from closeloop.reports import charts
 from closeloop.reports.indicators import ESCALATION_LEVELS, Figures
 from closeloop.reports.sections import heading, weekly_sections
-from closeloop.reports.weekly import PreviousMeeting, WeeklyReport
+from closeloop.reports.weekly import Example, PreviousMeeting, Reason, WeeklyReport
 from closeloop.tickets import Invalid
 from closeloop.workflow import Names, Workflow
 from closeloop.xlsxsafe import safe_row
@@ -101,6 +101,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "figure": "指标",
         "this_week": "本周",
         "previous_mean": "前{weeks}周平均",
+        "previous_total": "前{weeks}周合计",
+        "previous_weeks": "前{weeks}周",
         "change": "变化",
         "reported": "受理数",
         "dispatched": "派遣数",
@@ -125,8 +127,15 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "no_red": "本周无符合条件的红榜网格（应结案数不少于{min_due}件且按期结案率高于全区）。",
         "no_yellow": "本周无符合条件的黄榜网格（应结案数不少于{min_due}件且按期结案率低于全区）。",
         "no_example": "本周无典型：没有网格的按期结案率高于其前几周水平。",
-        "example_text": "{name}（{code}）本周按期结案率{now}，"
-        "前{weeks}周合计{then}，提高{delta}个百分点。",
+        "why_intro": "{name}（{code}）本周",
+        "why_rate": "{figure}由前{weeks}周的{then}升至{now}（全区{zone}）",
+        "why_closed": "结案{now}件，前{weeks}周平均每周{then}件",
+        "why_overdue_open": "周末超期未结{now}件，前{weeks}周平均{then}件",
+        "why_escalations": "升级督办{now}次，前{weeks}周平均每周{then}次",
+        "why_sep": "；",
+        "why_end": "。",
+        "why_none": "按期结案率{now}，前{weeks}周合计{then}（全区{zone}）",
+        "zone_this_week": "全区本周",
         "ref": "编号",
         "ticket": "问题",
         "category": "类别",
@@ -164,7 +173,6 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "days": "{d}天{h}小时",
         "hours": "{h}小时",
         "pp": "个百分点",
-        "example_zone": "全区本周按期结案率{zone}。",
         "cleared": "本周整改的问题",
         "example_note": "督查选定理由",
         "no_cleared": "本周无已结案问题。",
@@ -221,6 +229,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "figure": "Figure",
         "this_week": "This week",
         "previous_mean": "Previous {weeks} weeks",
+        "previous_total": "Previous {weeks} weeks, total",
+        "previous_weeks": "Previous {weeks} weeks",
         "change": "Change",
         "reported": "Reported",
         "dispatched": "Dispatched",
@@ -247,8 +257,19 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "no_yellow": "None this week: no grid with at least {min_due} due and an on-time rate"
         " below the zone's.",
         "no_example": "None this week: no grid's on-time rate rose above its previous weeks.",
-        "example_text": "{name} ({code}): on-time rate {now} this week against {then} over the"
-        " previous {weeks} weeks, up {delta} points.",
+        "why_intro": "{name} ({code}) this week: ",
+        "why_rate": "{figure} up from {then} over the previous {weeks} weeks to {now}"
+        " (zone: {zone})",
+        "why_closed": "{now} problems closed, against {then} a week over the previous {weeks}"
+        " weeks",
+        "why_overdue_open": "{now} overdue open at the end of the week, against {then} on average"
+        " over the previous {weeks} weeks",
+        "why_escalations": "{now} escalations, against {then} a week over the previous {weeks}"
+        " weeks",
+        "why_sep": "; ",
+        "why_end": ".",
+        "why_none": "on-time rate {now}, {then} over the previous {weeks} weeks (zone: {zone})",
+        "zone_this_week": "Zone this week",
         "ref": "Ref",
         "ticket": "Problem",
         "category": "Category",
@@ -287,7 +308,6 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "days": "{d} d {h} h",
         "hours": "{h} h",
         "pp": "points",
-        "example_zone": "The zone's on-time rate this week: {zone}.",
         "cleared": "Problems cleared this week",
         "example_note": " Picked by the supervisors",
         "no_cleared": "None this week: no problem closed.",
@@ -437,6 +457,28 @@ def _meeting_words(m: PreviousMeeting, t: Mapping[str, str], tz_name: str) -> di
     }
 
 
+def reason_text(r: Reason, t: Mapping[str, str], weeks: int) -> str:
+    """One figure that improved, in words: "按期结案率由前4周的25.0%升至100.0%（全区75.0%）"."""
+    if r.is_rate:
+        figure = t[r.key] if t["lang"] == "zh-CN" else t[r.key].lower()
+        return t["why_rate"].format(
+            figure=figure, then=pct(r.then), now=pct(r.now), zone=pct(r.zone), weeks=weeks
+        )
+    return t[f"why_{r.key}"].format(now=plain(r.now), then=plain(r.then), weeks=weeks)
+
+
+def example_why(e: Example, t: Mapping[str, str], weeks: int, *, most: int | None = None) -> str:
+    """Why the grid is the example: the figures that improved (at most ``most``), or, for a grid
+    picked by hand where none did, its on-time rate beside its past and the zone's."""
+    said = [reason_text(r, t, weeks) for r in e.reasons[:most]] or [
+        t["why_none"].format(
+            now=pct(e.current_rate), then=pct(e.baseline_rate), zone=pct(e.zone_rate), weeks=weeks
+        )
+    ]
+    intro = t["why_intro"].format(name=e.row.name, code=e.row.code)
+    return intro + t["why_sep"].join(said) + t["why_end"]
+
+
 def _week_title(report: WeeklyReport, t: Mapping[str, str]) -> str:
     tz = ZoneInfo(report.tz_name)
     start = report.week.start.astimezone(tz)
@@ -508,6 +550,7 @@ def _weekly_context(
         "r": report,
         "sections": section_outline(report, t),
         "min_due": report.min_due,
+        "example_why": example_why(report.example, t, weeks) if report.example else "",
         "meeting_line": (
             t["meeting_line"].format(**_meeting_words(report.previous_meeting, t, report.tz_name))
             if report.previous_meeting is not None
@@ -580,10 +623,14 @@ def _weekly_xlsx(
     def example(sheet: Sheet) -> None:
         if report.example is not None:
             e = report.example
-            sheet.row(
-                [e.row.name, e.row.code, e.current_rate, e.baseline_rate, e.improvement],
-                rate=True,
-            )
+            values = [e.row.name, e.row.code, e.current_rate, e.baseline_rate, e.improvement]
+            sheet.row([*values, e.zone_rate], rate=True)
+            for r in e.reasons:
+                sheet.row(
+                    [t[r.key], "", r.now, r.then, r.now - r.then, r.zone],
+                    rate_columns=(2, 3, 4, 5) if r.is_rate else (),
+                )
+            sheet.row([context["example_why"]])
 
     def grid_table(sheet: Sheet) -> None:
         for group in report.groups:
@@ -664,7 +711,17 @@ def _weekly_xlsx(
     writers: dict[str, tuple[list[str], Callable[[Sheet], None]]] = {
         "summary": ([t["figure"], t["this_week"], previous, t["change"]], summary),
         "boards": ([t["board"], t["rank"], *headers], boards),
-        "example": ([t["grid"], "code", t["this_week"], previous, t["change"]], example),
+        "example": (
+            [
+                t["grid"],
+                "code",
+                t["this_week"],
+                t["previous_weeks"].format(weeks=weeks),  # pooled rates, weekly mean counts
+                t["change"],
+                t["zone_this_week"],
+            ],
+            example,
+        ),
         "grids": (headers, grid_table),
         "overdue": (
             [

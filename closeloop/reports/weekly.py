@@ -23,6 +23,11 @@ Rules decided here:
   rate of the previous weeks, among grids with at least `example_min_due` tickets due (net of
   deferrals) this week and some due before; ties go to the higher rate this week, then more
   due, then the code. No grid improved: no example.
+- Why it is the example (`Example.reasons`): every figure of the grid that improved this week
+  over its own previous weeks, in this order: the on-time rate and the closure rate (against
+  the pooled rate of its previous weeks, with the zone's rate this week beside them), the
+  problems closed (more than its weekly mean before), overdue open at the end of the week and
+  escalations (fewer than its weekly mean before). A figure that did not improve is not named.
 - Recurrence hot spots: recurrences filed in this and the previous weeks, by grid of the
   report level and category, most first.
 - Campaigns: those of the month holding the week's Thursday (the ISO rule for which month a
@@ -36,9 +41,10 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +191,28 @@ class Cleared:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """A figure of the example's grid that improved: this week against its own previous weeks
+    (a rate: their pooled rate; a count: their weekly mean) and, for rates, the zone's."""
+
+    key: str  # on_time_rate, closure_rate, closed, overdue_open, escalations
+    now: float
+    then: float
+    zone: float | None = None
+    is_rate: bool = False
+
+
+# The figures that can make a grid the example, in the order they are told; +1: more is better.
+REASON_FIGURES = (
+    ("on_time_rate", 1),
+    ("closure_rate", 1),
+    ("closed", 1),
+    ("overdue_open", -1),
+    ("escalations", -1),
+)
+
+
+@dataclass(frozen=True)
 class Example:
     row: GridRow
     baseline: Figures  # pooled figures of the previous weeks
@@ -193,6 +221,7 @@ class Example:
     zone_rate: float | None = None  # the zone's on-time rate this week, for comparison
     cleared: tuple[Cleared, ...] = ()
     note: str | None = None  # why, when a supervisor picked the example (`report example`)
+    reasons: tuple[Reason, ...] = ()  # what improved (`example_reasons`)
 
     @property
     def improvement(self) -> float:
@@ -347,6 +376,32 @@ def example_of_week(
     return chosen
 
 
+def example_reasons(
+    current: Figures, previous: Sequence[Figures], zone: Figures
+) -> tuple[Reason, ...]:
+    """The figures of a grid that improved over its own previous weeks (module docstring)."""
+    if not previous:
+        return ()
+    base = pooled(previous)
+    out = []
+    for key, better in REASON_FIGURES:
+        if key.endswith("_rate"):
+            now, then = getattr(current, key), getattr(base, key)
+            if now is not None and then is not None and now > then:
+                out.append(Reason(key, now, then, getattr(zone, key), is_rate=True))
+            continue
+        value = _escalations if key == "escalations" else attrgetter(key)
+        count = float(value(current))
+        mean = sum(float(value(f)) for f in previous) / len(previous)
+        if (count - mean) * better > 0:
+            out.append(Reason(key, count, mean))
+    return tuple(out)
+
+
+def _escalations(f: Figures) -> int:
+    return f.escalation_total
+
+
 def changes(current: Figures, previous: Sequence[Figures]) -> tuple[Change, ...]:
     out = []
     n = len(previous)
@@ -476,6 +531,7 @@ def build_weekly(
             if picked is not None
             else example_of_week(rows, baselines, cfg.example_min_due),
             zone,
+            lambda path: tuple(result.figures(path, k) for k in range(len(previous))),
             refs,
             level,
             due_items,
@@ -602,12 +658,14 @@ def _with_story(
     app: App,
     example: Example | None,
     zone: Figures,
+    history: Callable[[str], tuple[Figures, ...]],
     refs: Mapping[int, GridRef],
     level: int,
     due_items: Mapping[str, list[Item]],
     photos: Mapping[int, tuple[Photo | None, ...]],
 ) -> Example | None:
-    """The example with why (the zone's rate beside its own) and the problems it cleared."""
+    """The example with why (what improved over its previous weeks, given by ``history`` of a
+    grid's path; the zone's figures beside its own) and the problems it cleared."""
     if example is None:
         return None
     on_time = {i.ticket_id for i in due_items["closed_on_time"]}
@@ -631,7 +689,12 @@ def _with_story(
                 after,
             )
         )
-    return replace(example, zone_rate=zone.on_time_rate, cleared=tuple(cleared))
+    return replace(
+        example,
+        zone_rate=zone.on_time_rate,
+        cleared=tuple(cleared),
+        reasons=example_reasons(example.row.figures, history(example.row.path), zone),
+    )
 
 
 def _read(app: App, photo: Photo | None) -> Photo | None:
