@@ -17,8 +17,8 @@ Rules decided here:
   one is no verdict on a village).
 - Change against the previous weeks: for counts, this week minus the mean of the previous
   weeks; for rates, this week's rate minus the pooled rate of the previous weeks (their sums
-  divided), in percentage points. Overdue open has no history (it is a count of now) and is
-  shown without a change.
+  divided), in percentage points. Overdue open (a count at the end of a week) is shown
+  without a change in the summary; the example compares it with its own previous weeks.
 - Example of the week (本周典型): the grid whose on-time rate rose most over its own pooled
   rate of the previous weeks, among grids with at least `example_min_due` tickets due (net of
   deferrals) this week and some due before; ties go to the higher rate this week, then more
