@@ -408,6 +408,61 @@ def test_no_send_starts_once_the_claim_is_about_to_expire(
     assert set(keys) < set(hook.keys())
 
 
+def test_each_send_is_marked_before_the_next_and_a_mark_after_a_take_over_is_refused(
+    napp: App,  # noqa: F811
+) -> None:
+    app = with_notifiers(napp, delivery={"lease_seconds": 60})
+    service.submit(app, PILE, NOW)
+    add_notices(app, views.list_tickets(app)[0]["ref"], 3, handle="yantou.g3", channel="file")
+
+    class Watching:
+        """A channel that looks at the outbox at each send, and lets another deliverer take
+        the third notice over (its claim expired and re-claimed) while that one is sent."""
+
+        name = "file"
+
+        def __init__(self) -> None:
+            self.seen: list[Counter[str]] = []
+
+        def send(self, message: Any) -> None:
+            self.seen.append(statuses(app))
+            if len(self.seen) == 3:
+                with app.engine.begin() as conn:
+                    [taken] = delivery.claim(conn, NOW + timedelta(minutes=2), 1, Policy().lease)
+                assert taken.attempts == 2
+
+    channel = Watching()
+    report = deliver_due(app, NOW, channels={"file": channel}, elapsed=lambda: 0.0)
+    # At each send, every send before it is marked, but the third: its claim was taken over.
+    assert [c["sent"] for c in channel.seen] == [0, 1, 2, 2]
+    assert (report.sent, report.lost_claims) == (3, 1)
+    rows = outbox_rows(app)
+    assert [(r.status, r.attempts) for r in rows].count(("sending", 2)) == 1
+    sent = [r for r in rows if r.status == "sent"]
+    assert {r.sent_at for r in sent} == {NOW}
+    assert {(r.attempts, r.claimed_until, r.last_error) for r in sent} == {(1, None, None)}
+
+
+# PostgreSQL only: the marks' connection commits with synchronous_commit off.
+@pytest.mark.parametrize(
+    "app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_the_marks_connection_goes_back_to_the_pool_with_durable_commits(
+    napp: App,  # noqa: F811
+) -> None:
+    assert napp.engine.dialect.name == "postgresql"
+    service.submit(napp, PILE, NOW)
+    assert deliver_due(napp, NOW).sent >= 1
+    pool = napp.engine.pool
+    held = [napp.engine.connect() for _ in range(pool.checkedin())]
+    try:
+        assert held
+        assert {c.exec_driver_sql("SHOW synchronous_commit").scalar() for c in held} == {"on"}
+    finally:
+        for c in held:
+            c.close()
+
+
 @pytest.mark.parametrize("threads", [4])
 def test_deliverers_in_threads_never_send_a_notice_twice(
     napp: App,  # noqa: F811
