@@ -10,8 +10,10 @@
 With `--workers N` uvicorn's supervisor pings each worker; a worker that does not answer within
 `[web] worker_healthcheck_seconds` (default 30, uvicorn's own is 5: too short for a worker
 starting on a busy machine, which was killed and replaced over and over) is killed and
-replaced. The supervisor here also logs why a worker went: the signal or exit status it died
-with, or the health check it missed.
+replaced. The workers are forked from the supervisor rather than spawned, so a replacement
+serves within a second or so instead of importing the whole service again; the supervisor
+also logs why a worker went: the signal or exit status it died with, or the health check it
+missed.
 
 SIGTERM or Ctrl-C: uvicorn stops accepting, lets running requests finish (up to
 `[web] graceful_shutdown_seconds`), then the lifespan stops the background jobs (a sweep
@@ -21,18 +23,22 @@ finishes its batch) and the process exits 0.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import sys
 from collections.abc import Callable
 from datetime import tzinfo
-from inspect import signature as inspect_signature
+from socket import socket
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import inspect
-from uvicorn.supervisors import Multiprocess
+from uvicorn._subprocess import subprocess_started
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import SIGNALS as SUPERVISOR_SIGNALS
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from closeloop import logs
 from closeloop.app import App
@@ -42,6 +48,7 @@ from closeloop.web.app import access_log, create_app
 from closeloop.web.settings import WebSettings
 
 WEB_TABLES = ("api_tokens", "login_attempts", "web_sessions", "web_keys")
+_FORK = multiprocessing.get_context("fork")
 
 
 def configure_logging(tz: tzinfo | None) -> None:
@@ -76,38 +83,85 @@ def why_gone(pid: int | None, exitcode: int | None, was_alive: bool, healthcheck
     return f"web worker {pid} exited with status {exitcode}; replaced"
 
 
-class Supervisor(Multiprocess):
-    """uvicorn's supervisor of `--workers N`, which also says why a worker went.
+class ForkedWorker(Process):
+    """A web worker forked from the supervisor, not spawned.
 
-    uvicorn only logs "Child process [pid] died". Before each round of its checks the state of
-    every worker is noted; a worker it then replaced was either dead already (its exit status
-    or signal says why) or alive and silent past the health check (uvicorn killed it)."""
+    uvicorn spawns each worker: a fresh interpreter that imports the whole service before it
+    answers (10 s at load average 9 on a 2-core machine, 1.5 s idle), so a killed worker left
+    the service at half capacity for as long. The supervisor of `serve` has imported all of it
+    already (this module imports the app), so a fork starts serving after building the app
+    alone. What a fork would wrongly share is left behind: the supervisor holds no database
+    connection when it forks (:func:`serve` disposes its engine first) and runs no other
+    thread; the worker closes its copies of the other workers' pipes and takes back the
+    default action of the signals the supervisor traps, as a spawned worker would have them.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket], siblings: list[Process]):
+        super().__init__(config, sockets)
+        self.siblings = [(p.parent_conn, p.child_conn) for p in siblings]
+        # Built as uvicorn's own start-up (logging configured again, then serve these sockets),
+        # in the fork context instead of spawn.
+        self.process = _FORK.Process(
+            target=subprocess_started,
+            kwargs={"config": config, "target": self.target, "sockets": sockets,
+                    "stdin_fileno": None},
+        )  # type: ignore[assignment]  # fmt: skip
+
+    def target(self, sockets: list[socket] | None = None) -> None:
+        for conns in self.siblings:
+            for conn in conns:
+                conn.close()
+        # Its own pipe's parent end stays open, as in a spawned worker: the health check
+        # thread would otherwise end in EOFError when the supervisor closes its end on exit.
+        for sig in SUPERVISOR_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        super().target(sockets)
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of `--workers N`, with forked workers (:class:`ForkedWorker`), and
+    a line on why a worker went: the signal or exit status it died with, or the health check
+    it missed (uvicorn only logs "Child process [pid] died")."""
+
+    def new_worker(self) -> ForkedWorker:
+        worker = ForkedWorker(self.config, self.sockets, self.processes)
+        worker.start()
+        return worker
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            self.processes.append(self.new_worker())
 
     def keep_subprocess_alive(self) -> None:
-        before = [(p, p.process.is_alive()) for p in self.processes]
-        super().keep_subprocess_alive()
-        current = {id(p) for p in self.processes}
-        for process, was_alive in before:
-            if id(process) not in current:
-                log.error(
-                    why_gone(
-                        process.pid,
-                        process.exitcode,
-                        was_alive,
-                        self.config.timeout_worker_healthcheck,
-                    )
+        """uvicorn's check of its workers, replacing a dead or silent one by a fork."""
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            was_alive = process.process.is_alive()
+            if was_alive and process.ping(self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                # It failed before serving: the app or the socket is broken, and every
+                # replacement would fail the same way.
+                log.error("web worker %s failed to start; stopping", process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            log.error(
+                why_gone(
+                    process.pid, process.exitcode, was_alive, self.config.timeout_worker_healthcheck
                 )
+            )
+            self.processes[idx] = self.new_worker()
 
 
 def run_workers(config: uvicorn.Config) -> None:
     """What `uvicorn.run` does for workers > 1, with the :class:`Supervisor`."""
-    server = uvicorn.Server(config)
     sock = config.bind_socket()
-    # uvicorn 0.37-0.4x take the worker's target; later releases make it themselves.
-    if "target" in inspect_signature(Multiprocess.__init__).parameters:
-        supervisor = Supervisor(config, target=server.run, sockets=[sock])  # type: ignore[call-arg]
-    else:
-        supervisor = Supervisor(config, sockets=[sock])
+    supervisor = Supervisor(config, sockets=[sock])
     try:
         supervisor.run()
     except KeyboardInterrupt:
@@ -216,4 +270,6 @@ def serve(
     if workers == 1:
         uvicorn.run(target, factory=True, **options)
         return
+    # The workers are forked from this process: none may inherit a connection of its pool.
+    app.engine.dispose()
     run_workers(uvicorn.Config(target, factory=True, workers=workers, **options))
