@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -266,6 +267,10 @@ def test_deliver_runs_until_sigterm_and_finishes_its_batch(app: App, setup: Setu
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "SIGTERM: finishing the batch in flight, then stopping" in err
+    # A line per batch, in the scheduler's format: ISO 8601 in the zone's time, with its offset.
+    batches = [line for line in err.splitlines() if "batch of " in line]
+    line_start = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00 INFO closeloop\.delivery: batch of "
+    assert batches and all(re.match(line_start + r"[123] in ", b) for b in batches), batches
     assert out.strip().splitlines()[-1].startswith("notices: ")
     with app.engine.connect() as conn:
         left = list(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -217,6 +218,12 @@ def test_the_scheduler_process_sweeps_and_stops_cleanly_on_a_signal(
             proc.communicate()
     assert proc.returncode == 0, err
     assert "job sweep" in err and "scheduler stopped" in err
+    # Its log lines in the one format: ISO 8601 in the zone's time, with its offset.
+    runs = [line for line in err.splitlines() if "job sweep done in" in line]
+    assert runs and all(
+        re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00 INFO closeloop\.scheduler: ", line)
+        for line in runs
+    ), runs
     assert signal.Signals(signum).name in err
     assert count(app, escalations) == 1
     app.engine.dispose()
