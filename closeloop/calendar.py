@@ -286,17 +286,27 @@ class WorkCalendar:
         """`t` itself (in UTC) if it is working time, else the start of the next working range."""
         return self._advance(_utc(t), timedelta())
 
+    @functools.cached_property
+    def _days(self) -> dict[date, list[tuple[datetime, datetime]]]:
+        return {}
+
     def _ranges(self, d: date) -> list[tuple[datetime, datetime]]:
-        """The working ranges of day `d` as UTC instants (empty on a day off)."""
-        if not self.is_working_day(d):
-            return []
-        return [
-            (
-                datetime.combine(d, s, tzinfo=self.tz).astimezone(UTC),
-                datetime.combine(d, e, tzinfo=self.tz).astimezone(UTC),
+        """The working ranges of day `d` as UTC instants (empty on a day off); each day worked
+        out once (a replay asks for the same days hundreds of thousands of times)."""
+        days = self._days
+        if d not in days:
+            days[d] = (
+                [
+                    (
+                        datetime.combine(d, s, tzinfo=self.tz).astimezone(UTC),
+                        datetime.combine(d, e, tzinfo=self.tz).astimezone(UTC),
+                    )
+                    for s, e in self.hours
+                ]
+                if self.is_working_day(d)
+                else []
             )
-            for s, e in self.hours
-        ]
+        return days[d]
 
     def _ranges_from(self, t: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working ranges that end after `t`, clipped to start no earlier than `t`, in order."""

@@ -39,7 +39,7 @@ A process killed mid-sweep loses at most its uncommitted batch, which the next s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -328,7 +328,7 @@ def sweep(
         raise ValueError("sweep needs an aware `now`")
     size = batch or batch_size(app)
     total = SweepResult()
-    cache = _SweepCache(app)
+    cache = SweepCache(app)
     while True:
         with app.engine.begin() as conn:
             done = _sweep_batch(app, conn, now, size, cache)
@@ -407,7 +407,7 @@ _PEOPLE = select(people.c.id, people.c.channels, people.c.locale).where(
 )
 
 
-class _SweepCache:
+class SweepCache:
     """What one sweep looks up once: grids, and people's channels and language."""
 
     def __init__(self, app: App) -> None:
@@ -509,8 +509,8 @@ class NoticePolicy:
         return moment.astimezone(self.calendar.tz).date().isoformat()
 
 
-def _acting(
-    chain: list[Grid], row: Any, conn: Connection, cache: _SweepCache
+def acting_in_stage(
+    chain: list[Grid], row: Any, a_supervisor: Callable[[], int | None]
 ) -> tuple[list[Grid], int | None]:
     """The ladder a stage climbs and the person who must act in it. The fix stage: the
     responsible grid and its leader (the assignee). Verification and closing: the verifier, the
@@ -520,12 +520,12 @@ def _acting(
         return chain, row.assignee_id
     verifier = nearest_led(chain[:-1])
     if verifier is None:
-        return chain, cache.a_supervisor(conn)
+        return chain, a_supervisor()
     return chain[: chain.index(verifier) + 1], verifier.leader_id
 
 
 def _sweep_batch(
-    app: App, conn: Connection, now: datetime, size: int, cache: _SweepCache
+    app: App, conn: Connection, now: datetime, size: int, cache: SweepCache
 ) -> SweepResult:
     claim = _CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM
     rows = list(conn.execute(claim, {"now": now, "size": size}))
@@ -536,28 +536,14 @@ def _sweep_batch(
     plans: list[tuple[Any, Plan]] = []
     acting: dict[int, int | None] = {}  # ticket id -> the person who must act in its stage
     for row in rows:
-        chain, acting[row.id] = _acting(chains[row.responsible_grid_id], row, conn, cache)
+        chain, acting[row.id] = acting_in_stage(
+            chains[row.responsible_grid_id], row, lambda: cache.a_supervisor(conn)
+        )
         plans.append((row, plan(app.deadlines, TicketClock.of(row), chain, now)))
     # Compare-and-set first: if a ticket changed since it was read, nothing of it is written.
     done = _compare_and_set(conn, plans)
     result.batches = 1 if done else 0
-    rung_rows = [
-        {
-            "ticket_id": row.id,
-            "stage_no": row.stage_no,
-            "level": rung.level,
-            "round": rung.round,
-            "stage": row.stage,
-            "grid_id": rung.grid.id,
-            "supervisor_id": rung.supervisor_id,
-            "failed_grid_id": rung.failed_grid.id,
-            "deadline": rung.deadline,
-            "supervision_due": rung.new_due,
-            "at": now,
-        }
-        for row, p in done
-        for rung in p.rungs
-    ]
+    rung_rows = rung_records(done, now)
     if rung_rows:
         written = conn.execute(_RUNG_INSERT[conn.dialect.name], rung_rows).rowcount
         result.escalations = written if written >= 0 else len(rung_rows)
@@ -570,85 +556,15 @@ def _sweep_batch(
         + [r.supervisor_id for _, p in done for r in p.rungs if r.supervisor_id is not None],
     )
     policy = NoticePolicy.of(app)
-    # Every notice of the batch is held by the same rule at the same `now`: one answer per
-    # category, not one calendar walk per ticket.
-    held: dict[str, datetime] = {}
-
-    def not_before(category: str) -> datetime:
-        if category not in held:
-            held[category] = policy.not_before(now, category)
-        return held[category]
-
-    notices: list[dict[str, Any]] = []
-    # A reminder is once per (ticket, stage instance, fraction), whatever moved the deadline
-    # since: one already in the outbox is neither written again (its key) nor counted.
-    planned = [
-        cache.notice_rows(
-            "reminder",
-            who,
-            f"reminder:{row.ref}:{row.stage_no}:{fraction:g}",
-            now,
-            row.id,
-            {"stage_no": row.stage_no, "fraction": fraction, "deadline": deadline.isoformat()},
-            not_before(row.category),
-        )
-        for row, p in done
-        if (who := acting[row.id]) is not None
-        for fraction, deadline in p.reminders
-    ]
-    sent = _existing_keys(conn, [n["idempotency_key"] for rows_ in planned for n in rows_])
-    for rows_ in planned:
-        if not any(n["idempotency_key"] in sent for n in rows_):
-            result.reminders += 1
-            notices += rows_
-    for row, p in done:
-        when = not_before(row.category)
-        day = policy.workday(when)
-        late_leader = acting[row.id]
-        for i, rung in enumerate(p.rungs):
-            esc_id = ids[(row.id, row.stage_no, rung.level, rung.round)]
-            key = f"{row.ref}:{row.stage_no}:{rung.level}:{rung.round}"
-            # A repeat at the zone: not the first supervision of this stage, and not a climb to
-            # a new level. Its supervisor gets one summary per working day instead.
-            repeat = rung.round >= 1 and not (row.escalation_level == 0 and i == 0)
-            if rung.supervisor_id is not None:
-                if repeat:
-                    notices += cache.notice_rows(
-                        "supervision",
-                        rung.supervisor_id,
-                        f"supervision:summary:{rung.supervisor_id}:{day}",
-                        now,
-                        row.id,
-                        {"escalation_id": esc_id, "summary": True, "day": day},
-                        when,
-                    )
-                else:
-                    notices += cache.notice_rows(
-                        "supervision",
-                        rung.supervisor_id,
-                        f"supervision:{key}",
-                        now,
-                        row.id,
-                        {"escalation_id": esc_id},
-                        when,
-                    )
-            if late_leader is not None:
-                # The late leader: one reminder per working day per ticket, however many rungs.
-                notices += cache.notice_rows(
-                    "reminder",
-                    late_leader,
-                    f"reminder:{row.ref}:{row.stage_no}:late:{day}",
-                    now,
-                    row.id,
-                    {
-                        "stage_no": row.stage_no,
-                        "fraction": 1.0,
-                        "deadline": (row.due_at or rung.deadline).isoformat(),
-                        "late": True,
-                        "escalation_id": esc_id,
-                    },
-                    when,
-                )
+    result.reminders, notices = batch_notices(
+        done,
+        acting,
+        ids,
+        now,
+        policy,
+        cache.notice_rows,
+        lambda keys: _existing_keys(conn, keys),
+    )
     notices += _review_reminders(conn, [row for row, _ in done if row.stage is None], now, policy)
     if notices:
         # One executemany without RETURNING: nothing here needs the rows written back.
@@ -683,6 +599,126 @@ def _compare_and_set(conn: Connection, plans: list[tuple[Any, Plan]]) -> list[tu
         for (row, p), one in zip(plans, params, strict=True)
         if conn.execute(_CAS, one).rowcount == 1
     ]
+
+
+NoticeRows = Callable[..., list[dict[str, Any]]]
+
+
+def rung_records(done: Sequence[tuple[Any, Plan]], now: datetime) -> list[dict[str, Any]]:
+    """The `escalations` rows of the rungs planned for these tickets (rows as read), in order."""
+    return [
+        {
+            "ticket_id": row.id,
+            "stage_no": row.stage_no,
+            "level": rung.level,
+            "round": rung.round,
+            "stage": row.stage,
+            "grid_id": rung.grid.id,
+            "supervisor_id": rung.supervisor_id,
+            "failed_grid_id": rung.failed_grid.id,
+            "deadline": rung.deadline,
+            "supervision_due": rung.new_due,
+            "at": now,
+        }
+        for row, p in done
+        for rung in p.rungs
+    ]
+
+
+def batch_notices(
+    done: Sequence[tuple[Any, Plan]],
+    acting: Mapping[int, int | None],
+    ids: Mapping[tuple[int, int, int, int], int],
+    now: datetime,
+    policy: NoticePolicy,
+    notice_rows: NoticeRows,
+    already: Callable[[list[str]], set[str]],
+) -> tuple[int, list[dict[str, Any]]]:
+    """The reminders counted and the outbox rows of a batch of planned tickets (rows as read
+    before the batch wrote them); `ids` are the escalation ids of their rungs and `already`
+    answers which of some idempotency keys the outbox holds. Pure but for those two, so the
+    replay in memory writes the notices the sweep writes."""
+    reminders = 0
+    # Every notice of the batch is held by the same rule at the same `now`: one answer per
+    # category, not one calendar walk per ticket.
+    held: dict[str, datetime] = {}
+
+    def not_before(category: str) -> datetime:
+        if category not in held:
+            held[category] = policy.not_before(now, category)
+        return held[category]
+
+    notices: list[dict[str, Any]] = []
+    # A reminder is once per (ticket, stage instance, fraction), whatever moved the deadline
+    # since: one already in the outbox is neither written again (its key) nor counted.
+    planned = [
+        notice_rows(
+            "reminder",
+            who,
+            f"reminder:{row.ref}:{row.stage_no}:{fraction:g}",
+            now,
+            row.id,
+            {"stage_no": row.stage_no, "fraction": fraction, "deadline": deadline.isoformat()},
+            not_before(row.category),
+        )
+        for row, p in done
+        if (who := acting[row.id]) is not None
+        for fraction, deadline in p.reminders
+    ]
+    sent = already([n["idempotency_key"] for rows_ in planned for n in rows_])
+    for rows_ in planned:
+        if not any(n["idempotency_key"] in sent for n in rows_):
+            reminders += 1
+            notices += rows_
+    for row, p in done:
+        when = not_before(row.category)
+        day = policy.workday(when)
+        late_leader = acting[row.id]
+        for i, rung in enumerate(p.rungs):
+            esc_id = ids[(row.id, row.stage_no, rung.level, rung.round)]
+            key = f"{row.ref}:{row.stage_no}:{rung.level}:{rung.round}"
+            # A repeat at the zone: not the first supervision of this stage, and not a climb to
+            # a new level. Its supervisor gets one summary per working day instead.
+            repeat = rung.round >= 1 and not (row.escalation_level == 0 and i == 0)
+            if rung.supervisor_id is not None:
+                if repeat:
+                    notices += notice_rows(
+                        "supervision",
+                        rung.supervisor_id,
+                        f"supervision:summary:{rung.supervisor_id}:{day}",
+                        now,
+                        row.id,
+                        {"escalation_id": esc_id, "summary": True, "day": day},
+                        when,
+                    )
+                else:
+                    notices += notice_rows(
+                        "supervision",
+                        rung.supervisor_id,
+                        f"supervision:{key}",
+                        now,
+                        row.id,
+                        {"escalation_id": esc_id},
+                        when,
+                    )
+            if late_leader is not None:
+                # The late leader: one reminder per working day per ticket, however many rungs.
+                notices += notice_rows(
+                    "reminder",
+                    late_leader,
+                    f"reminder:{row.ref}:{row.stage_no}:late:{day}",
+                    now,
+                    row.id,
+                    {
+                        "stage_no": row.stage_no,
+                        "fraction": 1.0,
+                        "deadline": (row.due_at or rung.deadline).isoformat(),
+                        "late": True,
+                        "escalation_id": esc_id,
+                    },
+                    when,
+                )
+    return reminders, notices
 
 
 def _review_reminders(
