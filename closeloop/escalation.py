@@ -40,7 +40,7 @@ A process killed mid-sweep loses at most its uncommitted batch, which the next s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -257,13 +257,17 @@ def plan(
         rungs.append(Rung(grid, grid.level, rnd, supervisor_id, failed, due, new_due))
         at, due = grid, new_due
     supervising = at.id if at else t.supervising_grid_id
-    after = replace(
-        t,
+    after = TicketClock(
+        t.category,
+        t.stage,
+        t.stage_started_at,
+        t.due_at,
+        t.next_check_at,
+        level,
+        rnd,
+        supervising,
+        supervisor_id,
         next_escalation_at=due,
-        escalation_level=level,
-        escalation_round=rnd,
-        supervising_grid_id=supervising,
-        supervisor_id=supervisor_id,
     )
     return Plan(
         tuple(reminders),

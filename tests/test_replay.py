@@ -8,9 +8,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, select
 
 from closeloop import replay, service
 from closeloop.app import App
+from closeloop.models import (
+    escalations,
+    notifications,
+    ref_counters,
+    stages,
+    ticket_events,
+    tickets,
+)
 from closeloop.service import NewProblem
 from closeloop.tickets import Invalid
 from tests.conftest import CONFIG, NOW, REPO
@@ -233,3 +242,50 @@ def test_a_working_time_policy_counts_the_scenario_calendar(files: tuple[Path, P
     # B (Monday 09:00, 72 working hours = 9 working days) is closed long before its deadline.
     assert out["escalations"] == {"3": 1, "2": 1}
     assert out["closed_on_time"] == 3
+
+
+def _stored(url: str) -> dict[str, list[tuple[str, ...]]]:
+    """Every row of the tables a replay writes, every column, ids included."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                t.name: sorted(tuple(repr(v) for v in row) for row in conn.execute(select(t)))
+                for t in (tickets, stages, ticket_events, escalations, notifications, ref_counters)
+            }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("clock", ["natural", "working"])
+def test_in_memory_and_through_the_engine_agree(clock: str, tmp_path: Path) -> None:
+    """The default replay (tickets in memory, rows stored at the end) gives the summary and the
+    rows of the replay that runs every step and sweep through the engine: 200 LA rows, with
+    rungs up to the zone, its repeats and daily summaries, reminders, recurrences."""
+    source = DATA / "la311_2018-12_mini.csv"
+    if not source.exists():
+        reason = f"{source} is missing (needs the shared/ folder beside the repository)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    head = tmp_path / "head.csv"
+    with source.open(encoding="utf-8") as f:
+        head.write_text("".join(line for _, line in zip(range(201), f, strict=False)), "utf-8")
+    scenario = tmp_path / "scenario.toml"
+    text = LA_SCENARIO.read_text(encoding="utf-8")
+    if clock == "working":
+        text = text.replace('calendar = "natural"', 'calendar = "working"').replace('"24h"', '"1d"')
+    scenario.write_text(text, encoding="utf-8")
+    urls = {kind: f"sqlite:///{tmp_path / kind}.db" for kind in ("memory", "engine")}
+    fast = replay.run(
+        head, scenario, config_path=CONFIG, database_url=urls["memory"], store_notices=True
+    )
+    slow = replay.run(
+        head, scenario, config_path=CONFIG, database_url=urls["engine"], through_engine=True
+    )
+    counted = replay.run(head, scenario, config_path=CONFIG)  # notices counted, not stored
+    for out in (fast, slow, counted):
+        out.pop("wall_seconds")
+    assert fast == slow == counted
+    assert slow["escalations"]["1"] > 0 and slow["reminders"] > 0
+    assert _stored(urls["memory"]) == _stored(urls["engine"])

@@ -85,9 +85,17 @@ def replay(
     scenario: Path = typer.Option(..., "--scenario", help="Scenario TOML (columns, policy)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
+    notices: bool = typer.Option(
+        False, "--notices", help="Store the notices' rows too (they are counted either way)."
+    ),
+    through_engine: bool = typer.Option(
+        False,
+        "--through-engine",
+        help="Run every step and sweep as its own transaction, as a live zone does (slower).",
+    ),
 ) -> None:
     """Replay historical requests through a fresh database under a deadline policy and report
-    what it would have produced (a temporary SQLite database unless --db is given)."""
+    what it would have produced (an in-memory SQLite database unless --db is given)."""
     from closeloop import replay as replay_mod
 
     state = ctx.find_root().obj
@@ -102,6 +110,8 @@ def replay(
         config_path=Path(state.config) if state.config else None,
         database_url=state.db,
         progress=progress,
+        through_engine=through_engine,
+        store_notices=notices,
     )
     if as_json:
         print_json(summary)
