@@ -268,6 +268,7 @@ def plan(
         supervising,
         supervisor_id,
         next_escalation_at=due,
+        urgent_at=t.urgent_at,
     )
     return Plan(
         tuple(reminders),

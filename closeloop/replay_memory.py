@@ -178,6 +178,7 @@ class MemoryLoop:
             updated_at=when,
             closed_at=None,
             version=1,
+            urgent_at=when if wf.category(category).urgent else None,
         )
         self._fire(t, "submit")
         enter_state(t, wf, t.state, when, app.deadlines)
@@ -319,7 +320,7 @@ class MemoryLoop:
                 "data": change.data or None,
             }
         )
-        urgent = self.app.workflow.category(t.category).urgent
+        urgent = t.urgent or self.app.workflow.category(t.category).urgent
         not_before = outbox.quiet_until(self.app.calendar, at, urgent=urgent)
         for kind, person_id in change.notices:
             self._notices(
