@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, create_engine, event, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -125,6 +125,64 @@ def _ignoring_duplicates(dialect: str, table: Table, key: str) -> Any:
     # One statement object per table and dialect: SQLAlchemy then reuses its compiled form.
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
     return insert_fn(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+
+
+def insert_many(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    unique: Sequence[str] = (),
+) -> int:
+    """Insert rows that all have the same keys in one executemany; with `unique` (the columns of
+    a unique constraint) a row whose key is stored already is skipped (ON CONFLICT DO NOTHING).
+    Returns the rows written, or -1 where the driver does not say.
+
+    On SQLite each value goes through its column type's own bind processor (the stored text is
+    what `conn.execute(insert(table), rows)` stores) and the tuples straight to the driver:
+    the parameter dictionary SQLAlchemy builds per row was most of the time of a large batch."""
+    if not rows:
+        return 0
+    keys = list(rows[0])
+    missing = [c for c in table.c if c.key not in rows[0] and c.default is not None]
+    defaults = {
+        c.key: c.default.arg  # type: ignore[union-attr]
+        for c in missing
+        if getattr(c.default, "is_scalar", False)
+    }
+    callable_default = len(defaults) < len(missing)
+    if conn.dialect.name != "sqlite" or callable_default:
+        stmt = _inserting(conn.dialect.name, table, tuple(unique))
+        return int(conn.execute(stmt, [{**defaults, **r} for r in rows]).rowcount)
+    dialect = conn.dialect
+    keys += list(defaults)
+    convert = [
+        (i, p)
+        for i, k in enumerate(keys)
+        if (p := table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
+        f"VALUES ({', '.join('?' * len(keys))})"
+    )
+    if unique:
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in unique)}) DO NOTHING"
+    params = []
+    for row in rows:
+        values = [row[k] if k in row else defaults[k] for k in keys]
+        for i, process in convert:
+            values[i] = process(values[i])
+        params.append(tuple(values))
+    return int(conn.exec_driver_sql(sql, params).rowcount)
+
+
+@lru_cache(maxsize=64)
+def _inserting(dialect: str, table: Table, unique: tuple[str, ...]) -> Any:
+    if not unique:
+        return insert(table)
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert_fn(table).on_conflict_do_nothing(index_elements=list(unique))
 
 
 def upsert_increment(conn: Connection, table: Table, key_col: str, key: str, count_col: str) -> int:

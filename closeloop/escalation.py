@@ -45,13 +45,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from closeloop import outbox, views
 from closeloop.app import App
 from closeloop.calendar import WorkCalendar
-from closeloop.db import read_only
+from closeloop.db import insert_many, read_only
 from closeloop.deadlines import Deadlines
 from closeloop.grid import Grid, UnknownGrid, get_grid, grids_by_ids, in_subtree, nearest_led
 from closeloop.models import deferrals, escalations, grids, notifications, people, tickets
@@ -378,14 +376,6 @@ _CAS = (
     )
 )
 _RUNG_KEY = ("ticket_id", "stage_no", "level", "round")
-_RUNG_INSERT = {
-    name: fn(escalations).on_conflict_do_nothing(index_elements=list(_RUNG_KEY))
-    for name, fn in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
-_NOTICE_INSERT = {
-    name: fn(notifications).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    for name, fn in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
 _RUNG_IDS = select(
     escalations.c.ticket_id, escalations.c.level, escalations.c.round, escalations.c.id
 ).where(
@@ -550,7 +540,7 @@ def _sweep_batch(
     result.batches = 1 if done else 0
     rung_rows = rung_records(done, now)
     if rung_rows:
-        written = conn.execute(_RUNG_INSERT[conn.dialect.name], rung_rows).rowcount
+        written = insert_many(conn, escalations, rung_rows, unique=_RUNG_KEY)
         result.escalations = written if written >= 0 else len(rung_rows)
         for r in rung_rows:
             result.levels[r["level"]] = result.levels.get(r["level"], 0) + 1
@@ -573,7 +563,7 @@ def _sweep_batch(
     notices += _review_reminders(conn, [row for row, _ in done if row.stage is None], now, policy)
     if notices:
         # One executemany without RETURNING: nothing here needs the rows written back.
-        conn.execute(_NOTICE_INSERT[conn.dialect.name], notices)
+        insert_many(conn, notifications, notices, unique=("idempotency_key",))
     return result
 
 

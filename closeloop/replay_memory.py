@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from closeloop import outbox
 from closeloop.app import App
+from closeloop.db import insert_many
 from closeloop.escalation import (
     NoticePolicy,
     Plan,
@@ -427,7 +428,7 @@ class MemoryLoop:
         ]
         for table, rows in ((tickets, ticket_rows), *((t, self.rows[t.name]) for t in _TABLES[1:])):
             if rows and (table is not notifications or self.store_notices):
-                _insert_many(conn, table, rows)
+                insert_many(conn, table, rows)
         known = set(conn.execute(select(ref_counters.c.prefix)).scalars())
         for prefix, last in self.counters.items():
             if prefix in known:
@@ -436,31 +437,6 @@ class MemoryLoop:
                 )
             else:
                 conn.execute(insert(ref_counters).values(prefix=prefix, last=last))
-
-
-def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """One executemany of rows with the same keys, each value converted by its column type's
-    own bind processor (what `conn.execute(insert(table), rows)` stores), without the
-    parameter dictionary SQLAlchemy builds per row: that was most of the time of the write."""
-    dialect = conn.dialect
-    keys = list(rows[0])
-    convert = [
-        (i, p)
-        for i, k in enumerate(keys)
-        if (p := table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
-        f"VALUES ({', '.join('?' * len(keys))})"
-    )
-    params = []
-    for row in rows:
-        values = [row[k] for k in keys]
-        for i, process in convert:
-            values[i] = process(values[i])
-        params.append(tuple(values))
-    conn.exec_driver_sql(sql, params)
 
 
 def _next_id(conn: Connection, table: Any) -> int:
