@@ -35,7 +35,13 @@ from closeloop.cli.common import State
 from closeloop.evidence import store_bytes
 from closeloop.meetings import service as meetings_service
 from closeloop.models import metadata, notifications, people
-from closeloop.reports.chat import FEISHU_BODY_BYTES, WECOM_MARKDOWN_BYTES, summary_lines
+from closeloop.reports.chat import (
+    DINGTALK_BODY_BYTES,
+    FEISHU_BODY_BYTES,
+    SUMMARY_BYTES,
+    WECOM_MARKDOWN_BYTES,
+    summary_lines,
+)
 from closeloop.reports.indicators import Figures
 from closeloop.reports.render import render_weekly
 from closeloop.reports.scheduled import send_weekly_report
@@ -735,17 +741,35 @@ def robot_bodies(lines: list[str], locale: str) -> dict[str, tuple[dict[str, Any
 
 
 def check_fits(lines: list[str], locale: str) -> dict[str, int]:
+    """Each robot's request against its platform's documented limit (closeloop.reports.chat),
+    each with the link to the full report."""
     bodies = robot_bodies(lines, locale)
     markdown = bodies["markdown"][0]["text"]
-    assert LONG_URL in markdown  # the link to the full report survives
-    # WeCom: markdown.content at most 4096 bytes, and nothing was cut to get there
+    assert LONG_URL in markdown
+    # WeCom: markdown.content at most 4096 bytes of UTF-8, and nothing was cut to get there
     wecom = bodies["wecom"][0]["markdown"]["content"]
     assert wecom == markdown and len(wecom.encode()) <= WECOM_MARKDOWN_BYTES
-    # DingTalk: no confirmed figure, held to the same 4096 bytes
-    assert len(bodies["dingtalk"][0]["markdown"]["text"].encode()) <= WECOM_MARKDOWN_BYTES
-    # Feishu: the whole request body at most 20 KB
-    assert bodies["feishu"][1] <= FEISHU_BODY_BYTES
+    # DingTalk: the request body at most 20,000 bytes, the Markdown whole with its link
+    dingtalk, dingtalk_size = bodies["dingtalk"]
+    assert dingtalk["markdown"]["text"] == markdown and dingtalk_size <= DINGTALK_BODY_BYTES
+    # Feishu: the request body at most 20,000 bytes ("20k"), the link an `a` element
+    feishu, feishu_size = bodies["feishu"]
+    assert feishu_size <= FEISHU_BODY_BYTES
+    post = feishu["content"]["post"]["zh_cn"]["content"]
+    assert {"tag": "a", "text": LONG_URL, "href": LONG_URL} in [e for line in post for e in line]
+    assert any(e.get("text") == f"- {lines[0]}" for line in post for e in line)
     return {fmt: size for fmt, (_, size) in bodies.items()}
+
+
+def test_the_summary_budget_leaves_room_for_the_heading_and_the_link() -> None:
+    """Lines filling the whole budget (SUMMARY_BYTES) of three-byte characters, with a link of
+    over 300 bytes: every robot still takes the message whole."""
+    for locale in ("zh_CN", "en"):
+        lines = ["测" * 330] * 3  # 3 x ("- " + 990 + newline) = 2,979 bytes
+        assert sum(len(f"- {line}\n".encode()) for line in lines) <= SUMMARY_BYTES
+        sizes = check_fits(lines, locale)
+        assert sizes["markdown"] > 3_200, sizes  # close to WeCom's 4096: the budget is not idle
+        assert sizes["dingtalk"] < DINGTALK_BODY_BYTES and sizes["feishu"] < FEISHU_BODY_BYTES
 
 
 def test_chat_summary_fits_the_robots(report_app: App, weekly: WeeklyReport) -> None:
@@ -935,6 +959,12 @@ def test_the_previous_meetings_open_decisions_in_every_format(report_app: App) -
     assert f"- {late['ref']} 清理河道漂浮物（堰头村，期限 04-02 17:00，待整改，已过期限）" in md
     en = render_weekly(report, "md", locale="en", workflow=report_app.workflow).decode()
     assert "Previous meeting: 2026-03-30 09:00 example meeting; 3 decisions handed over," in en
+    lines = summary_lines(report, "zh_CN")
+    assert lines[-1] == (
+        f"上次会议交办3件，未办结2件：{late['ref']} 清理河道漂浮物、"
+        f"{later['ref']} 学习荆山夏村：空地即绿化"
+    )
+    check_fits(lines, "zh_CN")
 
     # every decision done: the section says so, naming the meeting
     for ref in (late["ref"], later["ref"]):

@@ -1,17 +1,27 @@
 """The weekly report's summary for chat robots (DingTalk, WeCom, Feishu group robots).
 
 The lines go into the `weekly_report` notice's payload (`summary`); its Markdown (a heading, the
-lines, a link to the full report) is what the robots post. The documented limits:
+lines, a link to the full report) is what the robots post (`notifiers.webhook`). Each platform's
+documented limit, measured by tests/test_weekly_report.py on the request as it is sent:
 
-- WeCom group robot: `markdown.content` at most 4096 bytes of UTF-8 (the webhook channel cuts
-  anything longer, so an unfitted summary would lose its link at the end);
-- Feishu custom robot: the request body at most 20 KB;
-- DingTalk custom robot: no figure for `markdown.text` that we could confirm, so the strictest
-  budget above (4096 bytes) holds for it too.
+- WeCom group robot: `markdown.content` "最长不超过4096个字节，必须是utf8编码" (群机器人配置说明,
+  https://developer.work.weixin.qq.com/document/path/99110; longer is refused with errcode
+  40058 "markdown.content exceed max length 4096"). The webhook channel cuts anything longer,
+  which would cut the link at the end: the summary is sized so it never has to.
+- DingTalk custom robot: its documentation of the markdown message
+  (https://open.dingtalk.com/document/orgapp/custom-robot-access) states no length for
+  `markdown.text`; the robot refuses a request body over 20,000 bytes, errcode 460101 "message
+  too long, exceed 20000 bytes" ("body 大小不合法…请保持大小在 20000bytes 以内"), as reported
+  in timonwong/prometheus-webhook-dingtalk#30 and ZhuLinsen/daily_stock_analysis#61. The
+  budget is that body.
+- Feishu custom robot: "请求体大小不能超过20k" (自定义机器人使用指南,
+  https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot; refused with code 9499
+  "Bad Request"); "20k" is read as 20,000 bytes, the stricter reading.
 
-`summary_lines` keeps the lines within `max_bytes` (by default what leaves room under 4096 bytes
-for the notice's heading and a long link): the lists shrink from five names to three to one,
-then the last lines go, never the first (the zone's figures).
+WeCom's 4096 bytes of Markdown is the smallest of the three by far, so it sets the budget:
+`summary_lines` keeps the lines within `max_bytes` (by default what leaves room under 4096
+bytes for the notice's heading and a long link): the lists shrink from five names to three to
+one, then the last lines go, never the first (the zone's figures).
 """
 
 from __future__ import annotations
@@ -21,8 +31,9 @@ from collections.abc import Mapping
 from closeloop.reports.render import duration, example_why, labels, pct
 from closeloop.reports.weekly import WeeklyReport
 
-WECOM_MARKDOWN_BYTES = 4096
-FEISHU_BODY_BYTES = 20 * 1024
+WECOM_MARKDOWN_BYTES = 4096  # markdown.content, UTF-8
+DINGTALK_BODY_BYTES = 20_000  # the request body (errcode 460101 beyond)
+FEISHU_BODY_BYTES = 20_000  # the request body, "20k" (code 9499 beyond)
 # The notice's Markdown around the lines: its heading, the link (a URL of up to ~500 bytes)
 # and the list marks; what is left of WeCom's 4096 bytes is for the lines.
 SUMMARY_BYTES = 3000
@@ -37,6 +48,7 @@ CHAT_LABELS: Mapping[str, Mapping[str, str]] = {
         "overdue": "超期最久：{items}",
         "hotspots": "复发热点：{items}",
         "campaign": "大会战{theme}：发现{found}，已整改{fixed}，未整改{open}",
+        "decisions": "上次会议交办{n}件，未办结{open}件：{items}",
         "sep": "、",
         "none": "本周无",
     },
@@ -50,6 +62,7 @@ CHAT_LABELS: Mapping[str, Mapping[str, str]] = {
         "overdue": "Oldest overdue: {items}",
         "hotspots": "Recurrence hot spots: {items}",
         "campaign": "Campaign {theme}: found {found}, fixed {fixed}, still open {open}",
+        "decisions": "Previous meeting: {open} of its {n} decisions still open: {items}",
         "sep": ", ",
         "none": "none this week",
     },
@@ -97,6 +110,12 @@ def _lines(report: WeeklyReport, locale: str, n: int) -> list[str]:
             c["campaign"].format(
                 theme=p.campaign.theme, found=p.total.found, fixed=p.total.fixed, open=p.total.open
             )
+        )
+    meeting = report.previous_meeting
+    if meeting is not None and meeting.open:
+        items = sep.join(f"{d.ref} {d.title}" for d in meeting.open[:n])
+        lines.append(
+            c["decisions"].format(n=meeting.decisions, open=len(meeting.open), items=items)
         )
     return lines
 
