@@ -23,17 +23,21 @@ from unittest.mock import patch
 import pytest
 from typer.testing import CliRunner
 
+from closeloop import service
 from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
+from closeloop.evidence import store_bytes
 from closeloop.exam import service as store
 from closeloop.exam.render import render_board
 from closeloop.models import metadata
 from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
+from closeloop.tickets import StepInput
 from tests.conftest import CONFIG, REPO
-from tests.report_data import REAL_NOW, build_week14
+from tests.report_data import REAL_NOW, build_week14, step, z
 from tests.test_exam_service import APRIL
+from tests.test_weekly_report import build_history
 
 pytestmark = pytest.mark.browser
 
@@ -151,6 +155,24 @@ def test_weekly_handout_pdf(sqlite_app: App, browser: Any, tmp_path: Path) -> No
 
     metadata.create_all(sqlite_app.engine)
     build_week14(sqlite_app)
+    build_history(sqlite_app)  # 苏溪村 is the example
+    # a problem it cleared, with the reporter's photo and the fixer's photo
+    evidence_dir = sqlite_app.settings.evidence_dir
+    before = store_bytes(evidence_dir, png_bytes(solid(120, 80, (150, 110, 60))), "before.png")
+    after = store_bytes(evidence_dir, png_bytes(solid(120, 80, (60, 160, 80))), "after.png")
+    ref = service.submit(
+        sqlite_app,
+        service.NewProblem(grid="JS-A2-V08", category="sanitation", title="河边垃圾"),
+        REAL_NOW,
+        at=z(4, 1, 9),
+        uploads=[before],
+    )
+    service.run_step(
+        sqlite_app, ref, "fix", "suxi.lead", StepInput(note="已清理"), REAL_NOW,
+        at=z(4, 1, 11), uploads=[after],
+    )  # fmt: skip
+    step(sqlite_app, ref, "verify", "duban.wang", z(4, 1, 11, 30))
+    step(sqlite_app, ref, "close", "duban.wang", z(4, 1, 12))
     target = tmp_path / "weekly-2026-W14.pdf"
     with patch.object(State, "app", lambda _self: sqlite_app):
         result = CliRunner().invoke(
@@ -175,6 +197,10 @@ def test_weekly_handout_pdf(sqlite_app: App, browser: Any, tmp_path: Path) -> No
     everything = unicodedata.normalize("NFKC", "".join(p.extract_text() for p in reader.pages))
     # NFKC: the full-width colon too; the appendices come after the sections
     assert "附录一:各网格指标" in everything and "附录二:本周应结案件清单" in everything
+    # the example with why and its before/after photos (two images drawn in the PDF)
+    assert "苏溪村(JS-A2-V08)本周按期结案率由前4周的25.0%升至100.0%" in everything
+    assert f"{ref} 河边垃圾" in everything
+    assert len(re.findall(rb"/Subtype\s*/Image", pdf)) >= 2
     pages = [unicodedata.normalize("NFKC", p.extract_text()) for p in reader.pages]
     first_appendix = next(i for i, text in enumerate(pages) if "附录一:各网格指标" in text)
     assert first_appendix > 0 and "八、上次会议未办结事项" in pages[first_appendix - 1]
@@ -214,6 +240,18 @@ def first_page_png(pdf: bytes, target: Path, *, dpi: int) -> Any:
         pixels = bitmap.to_numpy()[:, :, :3].copy()
     finally:
         doc.close()
+    target.write_bytes(png_bytes(pixels))
+    return pixels
+
+
+def solid(width: int, height: int, rgb: tuple[int, int, int]) -> Any:
+    import numpy as np
+
+    return np.full((height, width, 3), rgb, dtype=np.uint8)
+
+
+def png_bytes(pixels: Any) -> bytes:
+    """An RGB PNG of ``pixels`` (height x width x 3, 8 bits)."""
     height, width, _ = pixels.shape
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -222,10 +260,9 @@ def first_page_png(pdf: bytes, target: Path, *, dpi: int) -> Any:
 
     # each row of a PNG starts with its filter type (0: none)
     rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
-    target.write_bytes(
+    return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
         + chunk(b"IDAT", zlib.compress(rows, 6))
         + chunk(b"IEND", b"")
     )
-    return pixels
