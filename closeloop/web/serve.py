@@ -94,6 +94,7 @@ class ForkedWorker(Process):
     connection when it forks (:func:`serve` disposes its engine first) and runs no other
     thread; the worker closes its copies of the other workers' pipes and takes back the
     default action of the signals the supervisor traps, as a spawned worker would have them.
+    (The workers uvicorn itself adds on SIGHUP's restart or SIGTTIN are spawned as before.)
     """
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket], siblings: list[Process]):
