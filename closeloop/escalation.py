@@ -355,8 +355,22 @@ def sweep_job(
 
 
 # Statements built once: building and keying a statement costs more than running it on SQLite.
+# The columns the sweep reads: a claimed row's title, texts and history times are never looked
+# at, and converting them was a fifth of the reading.
+_CLAIMED = [
+    tickets.c[k]
+    for k in (
+        *TicketClock.__dataclass_fields__,
+        "id",
+        "ref",
+        "version",
+        "stage_no",
+        "responsible_grid_id",
+        "assignee_id",
+    )
+]
 _CLAIM = (
-    select(tickets)
+    select(*_CLAIMED)
     .where(tickets.c.next_check_at <= bindparam("now"))
     .order_by(tickets.c.next_check_at, tickets.c.id)
     .limit(bindparam("size"))
