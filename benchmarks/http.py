@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -159,6 +160,9 @@ class Server:
                 break
         else:
             raise SystemExit("server did not start:\n" + "".join(log))
+        # The server keeps logging to the pipe: read it to the end, or once the pipe is full the
+        # server stops at its next log line, and the load with it.
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
         # Workers of a multi-process uvicorn listen only after their start-up.
         end = time.monotonic() + 30
         while True:

@@ -8,6 +8,7 @@ Nothing here imports a domain module that needs the App, so every module can imp
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,6 +72,9 @@ class StepRun:
 
 # What a step does beyond moving the state, in the step's transaction.
 Effect = Callable[[StepRun], None]
+# How a use case opens its write transaction, when not the engine's own: the web's group writer
+# (`closeloop.web.writers`) gives a savepoint inside the transaction it shares among requests.
+Transaction = Callable[[], AbstractContextManager[Connection]]
 # Called after a step's effect, in its transaction, with the ticket's (stage_no, stage) from
 # before the step (e.g. to close the escalation ladder of a stage instance that was left).
 AfterStep = Callable[[StepRun, int, str | None], None]
@@ -93,6 +97,13 @@ class App:
     deadlines: Deadlines
     steps: StepTable
     clock: Clock = system_now
+    transaction: Transaction | None = None
+
+    def begin(self) -> AbstractContextManager[Connection]:
+        """The write transaction of one use case: all of it commits, or none of it."""
+        if self.transaction is not None:
+            return self.transaction()
+        return self.engine.begin()
 
     @property
     def tz(self) -> ZoneInfo:

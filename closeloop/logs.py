@@ -55,6 +55,9 @@ def setup(tz: tzinfo | None, *, stream: TextIO | None = None) -> None:
     handler.closeloop = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # `transitions` logs two INFO lines for every step of every ticket, which say less than its
+    # event does; under load they were most of the log and a good part of a step's time.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 def uvicorn_config(tz: tzinfo | None) -> dict[str, Any]:

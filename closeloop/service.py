@@ -406,7 +406,7 @@ def submit(
     _check_problem(problem)
     _check_category(app, problem)
     when = _check_time(at, now)
-    with app.engine.begin() as conn:
+    with app.begin() as conn:
         ref = _submit_in(app, conn, problem, now, when, uploads)
         if also is not None:
             also(conn, ref)
@@ -432,7 +432,7 @@ def submit_many(
             _check_category(app, problem)
         except Invalid as exc:
             raise Invalid(f"problem {i}: {exc}") from None
-    with app.engine.begin() as conn:
+    with app.begin() as conn:
         refs = []
         for i, problem in enumerate(problems, start=1):
             try:
@@ -649,7 +649,7 @@ def _run_step_once(
 ) -> Ticket:
     wf = app.workflow
     step = wf.steps[step_name]
-    with app.engine.begin() as conn:
+    with app.begin() as conn:
         t = get_ticket(conn, ref)
         when = _check_time(at, now)
         _check_order(app, t, when, latest_fact(conn, t))

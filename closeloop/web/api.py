@@ -47,7 +47,7 @@ from closeloop.web.auth import (
     web_settings,
 )
 from closeloop.web.uploads import body_schema, read_body, store_uploads
-from closeloop.web.writers import one_writer
+from closeloop.web.writers import write
 
 router = APIRouter(prefix="/api", responses=schemas.ERROR_RESPONSES)
 
@@ -192,9 +192,8 @@ async def submit_ticket(request: Request) -> Any:
             raise NotPermitted("only a supervisor may file a ticket as urgent")
         if caller is None:  # anonymous: the per-address quota (web.quota)
             size = sum(len(f.data) for f in files)
-            await run_in_threadpool(
-                quota.admit, app, cfg, client_ip(request), size, request_now(request)
-            )
+            ip, at = client_ip(request), request_now(request)
+            await run_in_threadpool(write, app, lambda a: quota.admit(a, cfg, ip, size, at))
         grid = body.grid
         if grid is None:
             grid = await run_in_threadpool(geo.route, app, body.lat, body.lon)
@@ -233,11 +232,10 @@ async def submit_ticket(request: Request) -> Any:
             lambda ref: idempotency.as_json(schemas.Submitted, answer(ref)),
         )
 
-        def run() -> str:
-            with one_writer(app.engine):
-                return service.submit(app, problem, now, uploads=stored, also=also)
+        def run(a: App) -> str:
+            return service.submit(a, problem, now, uploads=stored, also=also)
 
-        ref = await run_in_threadpool(run)
+        ref = await run_in_threadpool(write, app, run)
     except BaseException:
         await idempotency.release(claim)
         raise
@@ -358,20 +356,22 @@ async def take_step(
             review_on=body.review_on,
         )
 
+        def step_once(a: App) -> Any:
+            return service.run_step(
+                a,
+                ref,
+                name,
+                principal.handle,
+                given,
+                now,
+                at=body.at,
+                uploads=stored,
+                backfill=service.backfill_limit(a),
+                also=also,
+            )
+
         def run() -> dict[str, Any]:
-            with one_writer(app.engine):
-                t = service.run_step(
-                    app,
-                    ref,
-                    name,
-                    principal.handle,
-                    given,
-                    now,
-                    at=body.at,
-                    uploads=stored,
-                    backfill=service.backfill_limit(app),
-                    also=also,
-                )
+            t = write(app, step_once)
             try:
                 detail: dict[str, Any] | None = ticket_detail(app, principal, ref, now)
             except NotFound:

@@ -54,7 +54,7 @@ from closeloop.web.auth import (
 from closeloop.web.schemas import Number, Text, When
 from closeloop.web.settings import WebSettings
 from closeloop.web.uploads import FORM_TYPES, BadRequest, Upload, read_upload, store_uploads
-from closeloop.web.writers import one_writer
+from closeloop.web.writers import write
 
 Format = Literal["json", "xml"]
 LIST_DAYS = 90  # the spec's default window for a request list
@@ -486,12 +486,11 @@ async def post_request(request: Request, fmt: Format) -> Response:
         made = answer(ref)
         claim.record(conn, made.status_code, made.media_type or "", bytes(made.body))
 
-    def run() -> str:
-        with one_writer(app.engine):
-            return service.submit(app, problem, now, uploads=stored, also=record if claim else None)
+    def run(a: App) -> str:
+        return service.submit(a, problem, now, uploads=stored, also=record if claim else None)
 
     try:
-        ref = await run_in_threadpool(run)
+        ref = await run_in_threadpool(write, app, run)
     except BaseException:
         await idempotency.release(claim)
         raise

@@ -19,7 +19,6 @@ from closeloop.bootstrap import App
 from closeloop.models import anonymous_reports
 from closeloop.web.auth import TooManyAttempts
 from closeloop.web.settings import WebSettings
-from closeloop.web.writers import one_writer
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -30,9 +29,10 @@ class OverQuota(TooManyAttempts):
 
 
 def admit(app: App, cfg: WebSettings, ip: str, photo_bytes: int, now: datetime) -> None:
-    """Count one anonymous report from `ip` with `photo_bytes` of photos, or refuse it."""
+    """Count one anonymous report from `ip` with `photo_bytes` of photos, or refuse it (run it
+    through `closeloop.web.writers.write`)."""
     ip = (ip or "unknown")[:64]
-    with one_writer(app.engine), app.engine.begin() as conn:
+    with app.begin() as conn:
         count, oldest = conn.execute(
             select(func.count(), func.min(anonymous_reports.c.at)).where(
                 anonymous_reports.c.ip == ip, anonymous_reports.c.at > now - HOUR
