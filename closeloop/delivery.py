@@ -378,14 +378,15 @@ class _SentMarks:
         return bool(self._cursor.rowcount == 1)
 
     def close(self) -> None:
-        """Give the connection back to the pool as it was taken (or drop it if that fails)."""
+        """Give the connection back to the pool as it was taken, or drop it if that fails (a
+        lost connection: raising here would hide the error that ended the pass)."""
         try:
             if self._postgres:
                 self._cursor.execute("RESET synchronous_commit")
             self._cursor.close()
-        except Exception:
+        except Exception as exc:
+            log.warning("marks connection dropped, not pooled: %s: %s", type(exc).__name__, exc)
             self._conn.invalidate()
-            raise
         finally:
             self._conn.close()
 

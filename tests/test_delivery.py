@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -461,6 +462,45 @@ def test_the_marks_connection_goes_back_to_the_pool_with_durable_commits(
     finally:
         for c in held:
             c.close()
+
+
+@pytest.mark.parametrize(
+    "app", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_marks_connection_lost_mid_pass_ends_the_pass_with_its_error_and_is_not_pooled(
+    napp: App,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service.submit(napp, PILE, NOW)
+    add_notices(napp, views.list_tickets(napp)[0]["ref"], 3, handle="yantou.g3", channel="file")
+    sent: list[str] = []
+
+    class Cutting:
+        """Sends nothing; at the second send the server ends the marks' connection."""
+
+        name = "file"
+
+        def send(self, message: Any) -> None:
+            sent.append(message.idempotency_key)
+            if len(sent) == 2:
+                with napp.engine.begin() as conn:
+                    cut = conn.exec_driver_sql(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                        "AND query LIKE 'UPDATE notifications SET status%%'"
+                    ).all()
+                assert len(cut) == 1
+
+    # The mark's own error ends the pass, not the cleanup's ("the connection is lost").
+    with pytest.raises(psycopg.errors.AdminShutdown):
+        deliver_due(napp, NOW, channels={"file": Cutting()}, elapsed=lambda: 0.0)
+    assert "marks connection dropped, not pooled" in caplog.text
+    # The first send is marked; the second, sent and unmarked, waits for its lease with the rest.
+    assert statuses(napp) == Counter({"sent": 1, "sending": 3})
+    later = NOW + delivery.policy(napp).lease + timedelta(seconds=1)
+    assert deliver_due(napp, later, channels={"file": Cutting()}).sent == 3
+    assert sent[1] in sent[2:]  # the one in flight went again, the only one
+    assert len(sent) == 5
 
 
 @pytest.mark.parametrize("threads", [4])
