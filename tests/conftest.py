@@ -13,7 +13,6 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,8 @@ from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.db import make_engine
 from closeloop.models import grid_geometries, grids, metadata, people
+from tests.factories import NOW
+from tests.webtools import Web, make_web
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config.toml"
@@ -47,10 +48,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drift:
         config.hook.pytest_deselected(items=drift)
         items[:] = [item for item in items if "drift" not in item.keywords]
-
-
-# A Wednesday, a working day, at 09:00 in the zone: tests pass it (or a time after it) as `now`.
-NOW = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)
 
 
 def _pg_available() -> str | None:
@@ -188,3 +185,9 @@ def empty_engine(tmp_path: Path) -> Engine:
     eng = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     metadata.create_all(eng)
     return eng
+
+
+@pytest.fixture
+def web(app: App) -> Iterator[Web]:
+    """The web service on the test's App, a test clock at NOW and a client (tests/webtools.py)."""
+    yield from make_web(app)

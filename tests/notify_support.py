@@ -28,8 +28,8 @@ from sqlalchemy import insert, select, update
 from closeloop import escalation, service
 from closeloop.app import App
 from closeloop.models import notifications, people, tickets
-from closeloop.tickets import StepInput
 from tests.conftest import NOW
+from tests.factories import hours, step
 
 HOUR = timedelta(hours=1)
 
@@ -64,10 +64,6 @@ def person_id(app: App, handle: str) -> int:
         return int(conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar_one())
 
 
-def step(app: App, ref: str, name: str, by: str, hours: float, **given: Any) -> None:
-    service.run_step(app, ref, name, by, StepInput(**given), NOW + timedelta(hours=hours))
-
-
 @dataclass(frozen=True)
 class Walked:
     closed: str  # submitted, fixed, rejected, fixed again, verified, closed
@@ -89,11 +85,11 @@ def walk_the_loop(app: App) -> Walked:
         ),
         NOW,
     )
-    step(app, closed, "fix", "yantou.g3", 1, note="已组织清运")
-    step(app, closed, "reject", "yantou.lead", 2, reason="河堤下仍有碎砖，需返工")
-    step(app, closed, "fix", "yantou.g3", 3, note="碎砖已清理干净")
-    step(app, closed, "verify", "yantou.lead", 4, note="现场核查合格")
-    step(app, closed, "close", "yantou.lead", 4.5)
+    step(app, closed, "fix", "yantou.g3", NOW + hours(1), note="已组织清运")
+    step(app, closed, "reject", "yantou.lead", NOW + hours(2), reason="河堤下仍有碎砖，需返工")
+    step(app, closed, "fix", "yantou.g3", NOW + hours(3), note="碎砖已清理干净")
+    step(app, closed, "verify", "yantou.lead", NOW + hours(4), note="现场核查合格")
+    step(app, closed, "close", "yantou.lead", NOW + hours(4.5))
     late = service.submit(
         app,
         service.NewProblem(
@@ -102,10 +98,10 @@ def walk_the_loop(app: App) -> Walked:
             title="农房旁乱堆木料",
             address="曹园村2组",
         ),
-        NOW + timedelta(hours=5),
+        NOW + hours(5),
     )
-    for hours in (18, 30, 70):  # half time used; a day late; two days late
-        escalation.sweep(app, NOW + timedelta(hours=hours))
+    for h in (18, 30, 70):  # half time used; a day late; two days late
+        escalation.sweep(app, NOW + hours(h))
     return Walked(closed, late)
 
 

@@ -51,7 +51,6 @@ Donghe village JS-A1-V03
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
@@ -59,7 +58,7 @@ from sqlalchemy import insert, select, update
 from closeloop import service
 from closeloop.app import App
 from closeloop.models import escalations, extensions, grids, people, tickets
-from closeloop.tickets import StepInput
+from tests.factories import step
 
 ZONE = ZoneInfo("Asia/Shanghai")
 REAL_NOW = datetime(2026, 4, 20, 9, 0, tzinfo=ZONE)  # when the data is written and reported
@@ -75,14 +74,10 @@ def submit(app: App, grid: str, category: str, when: datetime, title: str = "问
     )
 
 
-def step(app: App, ref: str, name: str, by: str, when: datetime, **given: Any) -> None:
-    service.run_step(app, ref, name, by, StepInput(**given), REAL_NOW, at=when)
-
-
 def loop(app: App, ref: str, fixer: str, checker: str, fixed: datetime, closed: datetime) -> None:
-    step(app, ref, "fix", fixer, fixed, note="已整改")
-    step(app, ref, "verify", checker, closed - timedelta(minutes=10))
-    step(app, ref, "close", checker, closed)
+    step(app, ref, "fix", fixer, fixed, now=REAL_NOW, note="已整改")
+    step(app, ref, "verify", checker, closed - timedelta(minutes=10), now=REAL_NOW)
+    step(app, ref, "close", checker, closed, now=REAL_NOW)
 
 
 def _ids(app: App, ref: str) -> tuple[int, int]:
@@ -159,9 +154,18 @@ def defer(
 ) -> None:
     """Defer (and resume) through the steps, so the stage instances are stored as the engine
     stores them; `new_due` is the hand-worked deadline after the resume, checked here."""
-    step(app, ref, "defer", "duban.wang", at, reason="待拆迁", review_on=at + timedelta(days=30))
+    step(
+        app,
+        ref,
+        "defer",
+        "duban.wang",
+        at,
+        now=REAL_NOW,
+        reason="待拆迁",
+        review_on=at + timedelta(days=30),
+    )
     if resumed is not None:
-        step(app, ref, "resume", "duban.wang", resumed)
+        step(app, ref, "resume", "duban.wang", resumed, now=REAL_NOW)
         with app.engine.connect() as conn:
             due = conn.execute(select(tickets.c.due_at).where(tickets.c.ref == ref)).scalar_one()
         assert due == new_due, (ref, due, new_due)
@@ -188,21 +192,21 @@ def build_week14(app: App) -> dict[str, str]:
     r["T8"] = submit(app, f"{y}-G04", "sanitation", z(4, 1, 8))
     r["T3"] = submit(app, f"{y}-G04", "random_piling", z(4, 1, 9))
     r["X1"] = submit(app, f"{c}-G03", "random_parking", z(4, 1, 10))
-    step(app, r["X1"], "dismiss", "duban.wang", z(4, 1, 11), reason="重复上报")
+    step(app, r["X1"], "dismiss", "duban.wang", z(4, 1, 11), now=REAL_NOW, reason="重复上报")
     r["W1"] = submit(app, f"{c}-G01", "other", z(4, 1, 14))
     extend(app, r["T8"], z(4, 1, 20), z(4, 1, 21), z(4, 8, 18))
     loop(app, r["T2"], "yantou.g3", "yantou.lead", z(4, 1, 10), z(4, 1, 12))
     loop(app, r["C1"], "caoyuan.g2", "caoyuan.lead", z(4, 1, 9), z(4, 1, 9, 45))
-    step(app, r["C2"], "fix", "caoyuan.g3", z(4, 1, 10), note="已清理")
-    step(app, r["C2"], "verify", "caoyuan.lead", z(4, 1, 10, 30))
-    step(app, r["T3"], "fix", "yantou.g4", z(4, 1, 12), note="已清理")
-    step(app, r["T3"], "reject", "yantou.lead", z(4, 1, 14), reason="未清理干净")
-    step(app, r["T3"], "fix", "yantou.g4", z(4, 2, 8), note="再次清理")
-    step(app, r["T3"], "verify", "yantou.lead", z(4, 2, 10))
-    step(app, r["T3"], "close", "yantou.lead", z(4, 2, 11))
+    step(app, r["C2"], "fix", "caoyuan.g3", z(4, 1, 10), now=REAL_NOW, note="已清理")
+    step(app, r["C2"], "verify", "caoyuan.lead", z(4, 1, 10, 30), now=REAL_NOW)
+    step(app, r["T3"], "fix", "yantou.g4", z(4, 1, 12), now=REAL_NOW, note="已清理")
+    step(app, r["T3"], "reject", "yantou.lead", z(4, 1, 14), now=REAL_NOW, reason="未清理干净")
+    step(app, r["T3"], "fix", "yantou.g4", z(4, 2, 8), now=REAL_NOW, note="再次清理")
+    step(app, r["T3"], "verify", "yantou.lead", z(4, 2, 10), now=REAL_NOW)
+    step(app, r["T3"], "close", "yantou.lead", z(4, 2, 11), now=REAL_NOW)
     r["T4"] = submit(app, f"{y}-G01", "sanitation", z(4, 2, 9))
     r["T5"] = submit(app, f"{y}-G02", "sanitation", z(4, 2, 10))
-    step(app, r["D1"], "reassign", "duban.wang", z(4, 2, 10), to_grid="JS-A1-V03-G01")
+    step(app, r["D1"], "reassign", "duban.wang", z(4, 2, 10), now=REAL_NOW, to_grid="JS-A1-V03-G01")
     r["C3"] = submit(app, f"{c}-G02", "sanitation", z(4, 2, 12))
     defer(app, r["T5"], z(4, 2, 15), None)
     r["R1"] = submit(app, f"{y}-G01", "random_piling", z(4, 3, 9))
@@ -214,5 +218,5 @@ def build_week14(app: App) -> dict[str, str]:
     escalate(app, r["C3"], 2, z(4, 4, 13), "JS-A1", z(4, 3, 12))
     loop(app, r["T9"], "yantou.g3", "yantou.lead", z(4, 3, 17), z(4, 3, 17, 30))
     r["T6"] = submit(app, f"{y}-G03", "sanitation", z(4, 5, 12))
-    step(app, r["C2"], "close", "caoyuan.lead", z(4, 7, 9))
+    step(app, r["C2"], "close", "caoyuan.lead", z(4, 7, 9), now=REAL_NOW)
     return r

@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from closeloop import views
@@ -91,11 +91,6 @@ def notices(app: App, kind: str | None = None) -> list[dict[str, Any]]:
         ]
 
 
-def count(app: App, table: Any, *where: Any) -> int:
-    with app.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
-
-
 def ticket_row(app: App, ref: str) -> Any:
     with app.engine.connect() as conn:
         return conn.execute(select(tickets).where(tickets.c.ref == ref)).one()
@@ -103,10 +98,6 @@ def ticket_row(app: App, ref: str) -> Any:
 
 def show(app: App, ref: str) -> dict[str, Any]:
     return views.show(app, ref)
-
-
-def hours(h: float) -> timedelta:
-    return timedelta(hours=h)
 
 
 def minimal_config(folder: Path, database_url: str, jobs: dict[str, str] | None = None) -> Path:

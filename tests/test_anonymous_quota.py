@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 from closeloop.bootstrap import App
 from closeloop.models import evidence, tickets
 from closeloop.web.settings import WebSettings
+from tests.factories import count
 from tests.webtools import MICRO, PNG, Web, make_web, with_config
 
 REPORT = {"grid": MICRO, "category": "random_piling", "title": "河边垃圾堆"}
@@ -26,11 +26,6 @@ REPORT = {"grid": MICRO, "category": "random_piling", "title": "河边垃圾堆"
 def web(app: App) -> Iterator[Web]:
     small = with_config(app, "web", anonymous_reports_per_hour=3, anonymous_photo_bytes_per_day=300)
     yield from make_web(small)
-
-
-def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
-    with app.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def test_the_default_is_generous() -> None:

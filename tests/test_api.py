@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from closeloop.app import App
 from closeloop.models import evidence, tickets
 from tests.conftest import NOW
+from tests.factories import count
 from tests.webtools import JPEG, MICRO, OTHER_MICRO, PNG, VILLAGE, Web, make_web, with_config
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
-
 
 LEADER, VILLAGE_LEADER, OTHER_LEADER, SUPERVISOR = (
     "yantou.g3",
@@ -27,11 +20,6 @@ LEADER, VILLAGE_LEADER, OTHER_LEADER, SUPERVISOR = (
     "caoyuan.g1",
     "duban.wang",
 )
-
-
-def count(web: Web, table) -> int:  # type: ignore[no-untyped-def]
-    with web.app.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 class TestReporter:
@@ -111,7 +99,7 @@ class TestReporter:
             files=[("photos", ("", b"", "application/octet-stream"))],
         )
         assert r.status_code == 201, r.text
-        assert count(web, evidence) == 0
+        assert count(web.app, evidence) == 0
 
     def test_photos_are_checked_by_their_bytes(self, web: Web) -> None:
         r = web.client.post(
@@ -121,7 +109,7 @@ class TestReporter:
         )
         assert r.status_code == 422
         assert "must be a photo" in r.json()["error"]
-        assert count(web, tickets) == 0
+        assert count(web.app, tickets) == 0
         assert not web.app.settings.evidence_dir.exists() or not any(
             web.app.settings.evidence_dir.iterdir()
         )
@@ -135,7 +123,7 @@ class TestReporter:
         )
         assert r.status_code in (400, 422)
         assert "6" in r.json()["error"]
-        assert count(web, tickets) == 0
+        assert count(web.app, tickets) == 0
 
     def test_a_photo_over_the_size_limit(self, app) -> None:  # type: ignore[no-untyped-def]
         small = with_config(app, "web", max_upload_bytes=1000)
@@ -175,7 +163,7 @@ class TestReporter:
         r = web.client.post("/api/tickets", json=body)
         assert r.status_code == status, r.text
         assert words in r.json()["error"]
-        assert count(web, tickets) == 0
+        assert count(web.app, tickets) == 0
 
     def test_bad_json_is_400(self, web: Web) -> None:
         r = web.client.post(

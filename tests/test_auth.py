@@ -19,30 +19,7 @@ from closeloop.tickets import Invalid, NotFound
 from closeloop.web import auth
 from tests import cli_support
 from tests.conftest import NOW
-from tests.webtools import Web, make_web, with_config
-
-PASSWORD = "correct horse 1"
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
-
-
-def with_password(web: Web, handle: str = "yantou.g3", password: str = PASSWORD) -> str:
-    auth.set_password(web.app, handle, password)
-    return handle
-
-
-def csrf(web: Web) -> str:
-    r = web.client.get("/api/csrf")
-    assert r.status_code == 200
-    return r.json()["csrf_token"]  # type: ignore[no-any-return]
-
-
-def login(web: Web, handle: str, password: str = PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
-    form = {"handle": handle, "password": password, "csrf_token": csrf(web), **extra}
-    return web.client.post("/login", data=form, follow_redirects=False)
+from tests.webtools import PASSWORD, Web, csrf, login, make_web, with_config, with_password
 
 
 class TestPasswords:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -25,14 +24,7 @@ from closeloop.web import audit, auth
 from closeloop.web.serve import proxy_options
 from closeloop.web.settings import WebSettings
 from tests.livetools import head, live_server, read_response
-from tests.test_auth import PASSWORD, csrf, login, with_password
-from tests.webtools import Web, make_web, with_config
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
-
+from tests.webtools import PASSWORD, Web, csrf, login, make_web, with_config, with_password
 
 # --- 5. the login limit -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import json
 from unittest.mock import patch
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from closeloop.app import App
@@ -30,6 +30,7 @@ from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
 from closeloop.tickets import Invalid
 from tests.conftest import CONFIG
+from tests.factories import count
 from tests.report_data import REAL_NOW, build_week14, submit, z
 
 THEMES = ("清理垃圾", "拆除违建", "整治停车", "绿化建设")
@@ -52,11 +53,6 @@ def add(app: App, **kwargs: object) -> cmod.Campaign:
     }
     given.update(kwargs)
     return cmod.add_campaign(app, **given)  # type: ignore[arg-type]
-
-
-def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
-    with app.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def test_progress_by_village_and_action(camp_app: App) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from closeloop.app import App
 from closeloop.campaigns import service as campaigns
 from closeloop.models import city_scores, exam_lines, grid_members, grids, metadata, tickets
 from tests.cli_support import refused, run, run_json
+from tests.factories import count
 from tests.report_data import REAL_NOW
 
 ENCODINGS = {"bom": "utf-8-sig", "gbk": "gbk"}
@@ -30,12 +31,6 @@ def written(tmp_path: Path, text: str, encoding: str) -> str:
     path = tmp_path / f"import-{encoding}.csv"
     path.write_bytes(text.encode(encoding))
     return str(path)
-
-
-def count(app: App, table, *where) -> int:  # type: ignore[no-untyped-def]
-    with app.engine.connect() as conn:
-        query = select(func.count()).select_from(table).where(*where)
-        return int(conn.execute(query).scalar_one())
 
 
 GRIDS = (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
@@ -24,16 +23,12 @@ from closeloop.models import escalations, notifications, tickets
 from closeloop.service import NewProblem
 from closeloop.tickets import StepInput
 from tests.conftest import CONFIG, NOW
-from tests.sweep_helpers import cli, count, hours, notices, rungs, ticket_row
+from tests.factories import cn, count, hours
+from tests.sweep_helpers import cli, notices, rungs, ticket_row
 
-CN = ZoneInfo("Asia/Shanghai")
 PILE = NewProblem(grid="JS-A1-V01-G03", category="random_piling", title="河边垃圾堆")
 SHED = NewProblem(grid="JS-A1-V01-G03", category="illegal_construction", title="违章铁皮棚")
 PARKING = NewProblem(grid="JS-A1-V02-G01", category="random_parking", title="乱停车")
-
-
-def cn(day: int, hour: int, minute: int = 0, month: int = 4) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=CN)
 
 
 def utc(t: datetime) -> datetime:

@@ -12,8 +12,7 @@ import pytest
 
 from closeloop.exam import service as exam
 from tests.report_data import REAL_NOW
-from tests.test_pages import Browser, browser, flash
-from tests.webtools import PNG, Web, make_web
+from tests.webtools import PNG, Browser, Web, browser, flash, make_web
 
 MONTH = "2026-04"
 FULL = {

@@ -32,40 +32,9 @@ from closeloop.exam.render import render_board
 from closeloop.models import city_scores, exam_lines, exam_plans, metadata, month_results
 from closeloop.tickets import Invalid, NotFound
 from tests.conftest import CONFIG
-from tests.report_data import REAL_NOW, step, submit, z
-
-HEADER = "month,inspector_grid,grid,sheet,item,score,max_score,note"
-V = {n: f"JS-A1-V0{n}" for n in range(1, 6)}  # 堰头 曹园 东河 西塘 楼下
-
-
-def csv(*lines: str) -> str:
-    return "\n".join([HEADER, *lines]) + "\n"
-
-
-def sheet(month: str, inspector: str, grid: str, basic: float, required: float) -> list[str]:
-    return [
-        f"{month},{inspector},{grid},basic,道路路面,{basic},10,",
-        f"{month},{inspector},{grid},required,乱停车,{required},10,",
-    ]
-
-
-APRIL = csv(
-    # 堰头: basic (9+8)/2 = 8.5, required (8+9)/2 = 8.5 -> 17/20 = 85, bonus 2 -> exam 87
-    *sheet("2026-04", "JS-E01", V[1], 9, 8),
-    *sheet("2026-04", "JS-E02", V[1], 8, 9),
-    f"2026-04,JS-E01,{V[1]},加分卷,空地围栏,2,4,示范点",
-    # 曹园: basic 9.5, required 10 -> 97.5
-    *sheet("2026-04", "JS-E01", V[2], 10, 10),
-    *sheet("2026-04", "JS-E02", V[2], 9, 10),
-    # 东河: 5 + 5 -> 50
-    *sheet("2026-04", "JS-E01", V[3], 5, 5),
-    # 西塘: basic 10, required 9.5 -> 97.5, bonus 4 -> 101.5, capped at 100
-    *sheet("2026-04", "JS-E01", V[4], 10, 9),
-    *sheet("2026-04", "JS-E02", V[4], 10, 10),
-    f"2026-04,JS-E01,{V[4]},bonus,fencing,4,,",
-    # 楼下: 7 + 7 -> 70
-    *sheet("2026-04", "JS-C1", V[5], 7, 7),
-)
+from tests.exam_data import APRIL, V, csv, sheet
+from tests.factories import count, step
+from tests.report_data import REAL_NOW, submit, z
 
 
 @pytest.fixture
@@ -77,18 +46,14 @@ def exam_app(app: App) -> App:
 def caoyuan_tickets(app: App) -> None:
     """Two tickets due in April for 曹园: both closed, one fixed late -> on time 1/2, closed 2/2."""
     on_time = submit(app, f"{V[2]}-G01", "sanitation", z(4, 7, 9))
-    step(app, on_time, "fix", "caoyuan.g1", z(4, 7, 15), note="ok")
-    step(app, on_time, "verify", "caoyuan.lead", z(4, 7, 16))
-    step(app, on_time, "close", "caoyuan.lead", z(4, 7, 17))
+    step(app, on_time, "fix", "caoyuan.g1", z(4, 7, 15), now=REAL_NOW, note="ok")
+    step(app, on_time, "verify", "caoyuan.lead", z(4, 7, 16), now=REAL_NOW)
+    step(app, on_time, "close", "caoyuan.lead", z(4, 7, 17), now=REAL_NOW)
     late = submit(app, f"{V[2]}-G02", "sanitation", z(4, 8, 9))
-    step(app, late, "fix", "caoyuan.g2", z(4, 10, 9), note="ok")  # 48 h: due after 24 h
-    step(app, late, "verify", "caoyuan.lead", z(4, 10, 10))
-    step(app, late, "close", "caoyuan.lead", z(4, 10, 11))
-
-
-def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
-    with app.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+    # 48 h: due after 24 h
+    step(app, late, "fix", "caoyuan.g2", z(4, 10, 9), now=REAL_NOW, note="ok")
+    step(app, late, "verify", "caoyuan.lead", z(4, 10, 10), now=REAL_NOW)
+    step(app, late, "close", "caoyuan.lead", z(4, 10, 11), now=REAL_NOW)
 
 
 # --------------------------------------------------------------------------- import

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import pytest
 from freezegun import freeze_time
@@ -13,21 +12,13 @@ from closeloop import escalation, service, views
 from closeloop.app import App
 from closeloop.models import deferrals, escalations, extensions
 from closeloop.service import NewProblem
-from closeloop.tickets import Conflict, Invalid, NotPermitted, StepInput
+from closeloop.tickets import Conflict, Invalid, NotPermitted
 from tests.conftest import NOW
-from tests.sweep_helpers import cli, count, hours, notices, rungs, ticket_row
+from tests.factories import cn, count, hours, step
+from tests.sweep_helpers import cli, notices, rungs, ticket_row
 
-CN = ZoneInfo("Asia/Shanghai")
 PILE = NewProblem(grid="JS-A1-V01-G03", category="random_piling", title="河边垃圾堆")
 SHED = NewProblem(grid="JS-A1-V01-G03", category="illegal_construction", title="违章铁皮棚")
-
-
-def cn(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 4, day, hour, minute, tzinfo=CN).astimezone(UTC)
-
-
-def step(app: App, ref: str, name: str, by: str, when: datetime, **given: object) -> None:
-    service.run_step(app, ref, name, by, StepInput(**given), when)  # type: ignore[arg-type]
 
 
 def ask(app: App, ref: str, until: datetime, when: datetime, by: str = "yantou.g3") -> None:

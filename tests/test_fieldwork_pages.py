@@ -4,33 +4,20 @@ forms, and refused forms shown again with the reason and nothing written."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from httpx2 import Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from closeloop import service, views
-from closeloop.app import App
 from closeloop.campaigns import service as campaigns
 from closeloop.models import meetings, patrol_visits, tickets
-from tests.test_pages import Browser, browser, flash
-from tests.webtools import Web, make_web
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
+from tests.factories import count
+from tests.webtools import Browser, Web, browser, flash
 
 
 def post(b: Browser, url: str, data: dict[str, str]) -> Response:
     """A form posted with the CSRF token of a page the signed-in person may see."""
     return b.post(url, data, token=b.csrf("/tickets"))
-
-
-def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
-    with app.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def test_a_patrol_on_the_pages(web: Web) -> None:

@@ -4,7 +4,6 @@ the supervisors' map and the weekly report's map; both backends."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -24,11 +23,6 @@ from tests.webtools import MICRO, OTHER_MICRO, PNG, Web, make_web, with_config
 
 BASE = "/open311/v2"
 FAR = {"lat": 31.23, "lon": 121.47}  # Shanghai: outside the zone
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
 
 
 def inside(app: App, code: str) -> tuple[float, float]:

@@ -5,32 +5,22 @@ answers what the first request answered and changes nothing; the same key with a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from closeloop.app import App
 from closeloop.models import idempotency_keys, ticket_events, tickets
 from closeloop.web import idempotency
 from tests.conftest import NOW
-from tests.webtools import MICRO, Web, make_web
+from tests.factories import count
+from tests.webtools import MICRO, Web, csrf, login, with_password
 
 BASE = "/open311/v2"
 LEADER, VILLAGE_LEADER = "yantou.g3", "yantou.lead"
 REPORT = {"grid": MICRO, "category": "random_piling", "title": "河边垃圾堆"}
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
-
-
-def count(web: Web, table: Any) -> int:
-    with web.app.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def key(value: str) -> dict[str, str]:
@@ -45,7 +35,7 @@ class TestSubmit:
         assert again.json() == first.json()  # the same ref and the same reporter's secret
         assert again.headers["Idempotent-Replayed"] == "true"
         assert "Idempotent-Replayed" not in first.headers
-        assert count(web, tickets) == 1
+        assert count(web.app, tickets) == 1
         # The secret of the replayed answer opens the ticket.
         follow = web.client.get(again.json()["url"])
         assert follow.status_code == 200 and follow.json()["ref"] == first.json()["ref"]
@@ -55,7 +45,7 @@ class TestSubmit:
         web.client.post("/api/tickets", json=REPORT, headers=key("k-2"))
         web.submit()
         web.submit()
-        assert count(web, tickets) == 4
+        assert count(web.app, tickets) == 4
 
     def test_the_same_key_with_another_body_is_422(self, web: Web) -> None:
         assert web.client.post("/api/tickets", json=REPORT, headers=key("k-1")).status_code == 201
@@ -64,7 +54,7 @@ class TestSubmit:
         )
         assert other.status_code == 422
         assert "Idempotency-Key" in other.json()["error"]
-        assert count(web, tickets) == 1
+        assert count(web.app, tickets) == 1
 
     def test_keys_are_the_callers_own(self, web: Web) -> None:
         mine = web.post("/api/tickets", LEADER, json=REPORT, headers=key("same"))
@@ -79,10 +69,10 @@ class TestSubmit:
     def test_a_failed_request_is_not_kept(self, web: Web) -> None:
         bad = {**REPORT, "grid": "NO-SUCH-GRID"}
         assert web.client.post("/api/tickets", json=bad, headers=key("k-1")).status_code == 422
-        assert count(web, idempotency_keys) == 0
+        assert count(web.app, idempotency_keys) == 0
         # Corrected, the same key is used for the request that succeeds.
         assert web.client.post("/api/tickets", json=REPORT, headers=key("k-1")).status_code == 201
-        assert count(web, tickets) == 1
+        assert count(web.app, tickets) == 1
 
     def test_answers_are_kept_24_hours_then_the_key_is_free(self, web: Web) -> None:
         first = web.client.post("/api/tickets", json=REPORT, headers=key("k-1")).json()
@@ -91,8 +81,8 @@ class TestSubmit:
         web.clock.advance(timedelta(minutes=2))
         later = web.client.post("/api/tickets", json=REPORT, headers=key("k-1"))
         assert later.status_code == 201 and later.json()["ref"] != first["ref"]
-        assert count(web, tickets) == 2
-        assert count(web, idempotency_keys) == 1  # the expired row was swept
+        assert count(web.app, tickets) == 2
+        assert count(web.app, idempotency_keys) == 1  # the expired row was swept
 
     def test_an_expired_answer_is_never_replayed_however_many_expired(self, web: Web) -> None:
         # As a token's owner: 105 anonymous reports from one address would meet the anonymous
@@ -117,7 +107,7 @@ class TestSubmit:
     def test_a_bad_key_is_400(self, web: Web) -> None:
         r = web.client.post("/api/tickets", json=REPORT, headers=key("x" * 256))
         assert r.status_code == 400
-        assert count(web, tickets) == 0
+        assert count(web.app, tickets) == 0
 
 
 class TestSteps:
@@ -125,12 +115,12 @@ class TestSteps:
         ref = web.submit()["ref"]
         url = f"/api/tickets/{ref}/steps/fix"
         first = web.post(url, LEADER, json={"note": "已清运"}, headers=key("fix-1"))
-        events = count(web, ticket_events)
+        events = count(web.app, ticket_events)
         again = web.post(url, LEADER, json={"note": "已清运"}, headers=key("fix-1"))
         assert first.status_code == again.status_code == 200
         assert again.json() == first.json()
         assert again.json()["state"] == "fixed"
-        assert count(web, ticket_events) == events  # nothing run twice
+        assert count(web.app, ticket_events) == events  # nothing run twice
         # Without the key the same step is another person's conflict, as before.
         assert web.post(url, LEADER, json={"note": "已清运"}).status_code == 409
 
@@ -158,8 +148,6 @@ class TestSteps:
 
 class TestOtherPosts:
     def test_a_retried_token_creation_makes_one_token(self, web: Web) -> None:
-        from tests.test_auth import csrf, login, with_password
-
         # Tokens are made by a logged-in person, not by tokens (issue 10, item 7).
         assert login(web, with_password(web, LEADER)).status_code == 303
         body = {"label": "script"}
@@ -191,7 +179,7 @@ class TestOpen311:
         assert first.status_code == again.status_code == 200
         assert again.content == first.content
         assert again.headers["content-type"] == first.headers["content-type"]
-        assert count(web, tickets) == 1
+        assert count(web.app, tickets) == 1
 
     def test_xml_is_replayed_as_xml_and_another_body_is_422(self, web: Web) -> None:
         form = self.form(web)
@@ -205,7 +193,7 @@ class TestOpen311:
         )
         assert other.status_code == 422
         assert other.json()[0]["code"] == 422
-        assert count(web, tickets) == 1
+        assert count(web.app, tickets) == 1
 
 
 class TestClaims:
@@ -262,10 +250,10 @@ class TestClaims:
         with pytest.raises(RuntimeError, match="killed"):
             web.client.post("/api/tickets", json=REPORT, headers=key("crash"))
         monkeypatch.undo()
-        assert count(web, tickets) == 1
+        assert count(web.app, tickets) == 1
         again = web.client.post("/api/tickets", json=REPORT, headers=key("crash"))
         assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
-        assert count(web, tickets) == 1
+        assert count(web.app, tickets) == 1
         with web.app.engine.connect() as conn:
             ref = conn.execute(select(tickets.c.ref)).scalar_one()
         assert again.json()["ref"] == ref

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from closeloop import service, views
 from closeloop.app import App
@@ -14,21 +14,13 @@ from closeloop.models import notifications, ticket_events, tickets
 from closeloop.service import NewProblem
 from closeloop.tickets import Conflict, Invalid, NotFound, NotPermitted, StepInput
 from tests.conftest import NOW
+from tests.factories import count, minutes, step
 
 PILE = NewProblem(grid="JS-A1-V01-G03", category="random_piling", title="河边垃圾堆")
 
 
-def step(app: App, ref: str, name: str, by: str, minutes: float, **given: object) -> None:
-    service.run_step(app, ref, name, by, StepInput(**given), NOW + timedelta(minutes=minutes))  # type: ignore[arg-type]
-
-
 def events_of(app: App, ref: str) -> list[tuple[str, str | None, str]]:
     return [(e["step"], e["from"], e["to"]) for e in views.show(app, ref)["events"]]
-
-
-def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
-    with app.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 class TestSubmit:
@@ -85,9 +77,9 @@ class TestSubmit:
 
     def test_recurrence_links_to_the_closed_ticket(self, app: App) -> None:
         first = service.submit(app, PILE, NOW)
-        step(app, first, "fix", "yantou.g3", 60, note="清理完毕")
-        step(app, first, "verify", "yantou.lead", 90)
-        step(app, first, "close", "yantou.lead", 100)
+        step(app, first, "fix", "yantou.g3", NOW + minutes(60), note="清理完毕")
+        step(app, first, "verify", "yantou.lead", NOW + minutes(90))
+        step(app, first, "close", "yantou.lead", NOW + minutes(100))
         again = service.submit(app, PILE, NOW + timedelta(days=10))
         other_grid = service.submit(
             app,
@@ -109,9 +101,9 @@ class TestSubmit:
 class TestSteps:
     def test_the_whole_loop(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
-        step(app, ref, "fix", "yantou.g3", 60, note="已清运")
-        step(app, ref, "verify", "yantou.lead", 120, note="核查通过")
-        step(app, ref, "close", "duban.wang", 130)
+        step(app, ref, "fix", "yantou.g3", NOW + minutes(60), note="已清运")
+        step(app, ref, "verify", "yantou.lead", NOW + minutes(120), note="核查通过")
+        step(app, ref, "close", "duban.wang", NOW + minutes(130))
         t = views.show(app, ref)
         assert t["state"] == "closed" and t["due_at"] is None
         assert t["closed_at"] == "2026-04-01T11:10:00+08:00"
@@ -126,41 +118,42 @@ class TestSteps:
     def test_a_step_from_the_wrong_state_says_what_is_allowed(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
         with pytest.raises(Conflict, match="'verify' may run only from: fixed"):
-            step(app, ref, "verify", "yantou.lead", 10)
+            step(app, ref, "verify", "yantou.lead", NOW + minutes(10))
         with pytest.raises(Conflict, match="may run only from: verified"):
-            step(app, ref, "close", "yantou.lead", 10)
+            step(app, ref, "close", "yantou.lead", NOW + minutes(10))
 
     def test_the_fixer_never_verifies_even_as_an_ancestor_leader(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
-        step(app, ref, "fix", "yantou.lead", 30, note="村里直接处理")  # a leader above may fix
+        # a leader above may fix
+        step(app, ref, "fix", "yantou.lead", NOW + minutes(30), note="村里直接处理")
         with pytest.raises(NotPermitted, match="fixed EP-2026-000001 and so may not verify"):
-            step(app, ref, "verify", "yantou.lead", 40)
+            step(app, ref, "verify", "yantou.lead", NOW + minutes(40))
         with pytest.raises(NotPermitted, match="may not reject"):
-            step(app, ref, "reject", "yantou.lead", 40, reason="x")
-        step(app, ref, "verify", "area1.lead", 50)
+            step(app, ref, "reject", "yantou.lead", NOW + minutes(40), reason="x")
+        step(app, ref, "verify", "area1.lead", NOW + minutes(50))
 
     def test_outsiders_may_not_act(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
         with pytest.raises(NotPermitted, match=r"caoyuan\.lead may not fix"):
-            step(app, ref, "fix", "caoyuan.lead", 10, note="x")
+            step(app, ref, "fix", "caoyuan.lead", NOW + minutes(10), note="x")
         with pytest.raises(NotPermitted, match=r"yantou\.g2 may not fix"):
-            step(app, ref, "fix", "yantou.g2", 10, note="x")  # a sibling grid
+            step(app, ref, "fix", "yantou.g2", NOW + minutes(10), note="x")  # a sibling grid
         with pytest.raises(NotFound, match="unknown person 'ghost'"):
-            step(app, ref, "fix", "ghost", 10, note="x")
+            step(app, ref, "fix", "ghost", NOW + minutes(10), note="x")
         assert events_of(app, ref) == [("submit", "reported", "assigned")]
 
     def test_requirements(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
         with pytest.raises(Invalid, match="'fix' needs --note"):
-            step(app, ref, "fix", "yantou.g3", 10)
-        step(app, ref, "fix", "yantou.g3", 10, note="ok")
+            step(app, ref, "fix", "yantou.g3", NOW + minutes(10))
+        step(app, ref, "fix", "yantou.g3", NOW + minutes(10), note="ok")
         with pytest.raises(Invalid, match="'reject' needs --reason"):
-            step(app, ref, "reject", "yantou.lead", 20, reason=" ")
+            step(app, ref, "reject", "yantou.lead", NOW + minutes(20), reason=" ")
 
     def test_reject_sends_back_for_rework_with_a_new_deadline(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
-        step(app, ref, "fix", "yantou.g3", 60, note="清了一半")
-        step(app, ref, "reject", "yantou.lead", 120, reason="没有清理干净")
+        step(app, ref, "fix", "yantou.g3", NOW + minutes(60), note="清了一半")
+        step(app, ref, "reject", "yantou.lead", NOW + minutes(120), reason="没有清理干净")
         t = views.show(app, ref)
         assert (t["state"], t["rework_count"]) == ("assigned", 1)
         assert t["due_at"] == "2026-04-02T11:00:00+08:00"  # 24 h from the rejection
@@ -171,28 +164,28 @@ class TestSteps:
 
     def test_dismiss_and_reopen(self, app: App) -> None:
         dup = service.submit(app, PILE, NOW)
-        step(app, dup, "dismiss", "yantou.lead", 5, reason="重复上报")
+        step(app, dup, "dismiss", "yantou.lead", NOW + minutes(5), reason="重复上报")
         assert views.show(app, dup)["state"] == "dismissed"
         with pytest.raises(Conflict):
-            step(app, dup, "fix", "yantou.g3", 10, note="x")
+            step(app, dup, "fix", "yantou.g3", NOW + minutes(10), note="x")
         ref = service.submit(app, PILE, NOW)
-        step(app, ref, "fix", "yantou.g3", 10, note="x")
-        step(app, ref, "verify", "yantou.lead", 20)
-        step(app, ref, "close", "yantou.lead", 30)
-        step(app, ref, "reopen", "yantou.lead", 60, reason="垃圾又回来了")
+        step(app, ref, "fix", "yantou.g3", NOW + minutes(10), note="x")
+        step(app, ref, "verify", "yantou.lead", NOW + minutes(20))
+        step(app, ref, "close", "yantou.lead", NOW + minutes(30))
+        step(app, ref, "reopen", "yantou.lead", NOW + minutes(60), reason="垃圾又回来了")
         t = views.show(app, ref)
         assert (t["state"], t["closed_at"]) == ("assigned", None)
 
     def test_reassign_moves_the_ticket_to_the_right_grid(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
-        step(app, ref, "reassign", "yantou.lead", 10, to_grid="JS-A1-V02-G01")
+        step(app, ref, "reassign", "yantou.lead", NOW + minutes(10), to_grid="JS-A1-V02-G01")
         t = views.show(app, ref)
         assert (t["grid"], t["assignee"]) == ("JS-A1-V02-G01", "caoyuan.g1")
         with pytest.raises(Invalid, match="unknown grid"):
-            step(app, ref, "reassign", "duban.wang", 20, to_grid="NOPE")
+            step(app, ref, "reassign", "duban.wang", NOW + minutes(20), to_grid="NOPE")
         # the old leader has no say any more
         with pytest.raises(NotPermitted):
-            step(app, ref, "fix", "yantou.g3", 30, note="x")
+            step(app, ref, "fix", "yantou.g3", NOW + minutes(30), note="x")
 
     def test_back_filled_steps_keep_history_in_order(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
@@ -219,14 +212,14 @@ class TestSteps:
 
     def test_concurrent_steps_one_wins_the_other_gets_a_clear_error(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
-        step(app, ref, "fix", "yantou.g3", 10, note="x")
+        step(app, ref, "fix", "yantou.g3", NOW + minutes(10), note="x")
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
         def act(name: str, by: str, **given: object) -> None:
             barrier.wait()
             try:
-                step(app, ref, name, by, 20, **given)
+                step(app, ref, name, by, NOW + minutes(20), **given)
                 outcomes.append("ok")
             except (Conflict, NotPermitted) as exc:
                 outcomes.append(type(exc).__name__)
@@ -255,7 +248,7 @@ class TestReading:
         assert [t["ref"] for t in views.inbox(app, "yantou.lead")] == [parking, pile]
         assert [t["ref"] for t in views.inbox(app, "yantou.g3")] == [pile]
         assert elsewhere in [t["ref"] for t in views.inbox(app, "area1.lead")]
-        step(app, pile, "fix", "yantou.g3", 10, note="x")
+        step(app, pile, "fix", "yantou.g3", NOW + minutes(10), note="x")
         # the fixer's own inbox drops it; the village leader now has it to verify
         assert views.inbox(app, "yantou.g3") == []
         assert pile in [t["ref"] for t in views.inbox(app, "yantou.lead")]
@@ -322,7 +315,7 @@ class TestStaleReads:
             real(conn, t)
 
         monkeypatch.setattr(service, "save_ticket", stale_once)
-        step(app, ref, "fix", "yantou.g3", 10, note="x")
+        step(app, ref, "fix", "yantou.g3", NOW + minutes(10), note="x")
         assert len(calls) == 2
         assert events_of(app, ref)[-1] == ("fix", "assigned", "fixed")
         assert len(events_of(app, ref)) == 2
@@ -337,5 +330,5 @@ class TestStaleReads:
 
         monkeypatch.setattr(service, "save_ticket", always_stale)
         with pytest.raises(Conflict, match="changed by someone else"):
-            step(app, ref, "fix", "yantou.g3", 10, note="x")
+            step(app, ref, "fix", "yantou.g3", NOW + minutes(10), note="x")
         assert events_of(app, ref) == [("submit", "reported", "assigned")]

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from closeloop import service, views
 from closeloop.app import App
@@ -20,15 +20,10 @@ from closeloop.notices import Notice, prepare
 from closeloop.tickets import NotFound, StepInput
 from notifiers import Renderer
 from tests.cli_support import refused, run, run_json
+from tests.factories import count
 from tests.report_data import REAL_NOW, build_week14, z
 
 ATTEND = ("--attendee", "duban.wang", "--attendee", "yantou.lead", "--attendee", "zone.lead")
-
-
-def count(app: App, table, *where) -> int:  # type: ignore[no-untyped-def]
-    with app.engine.connect() as conn:
-        q = select(func.count()).select_from(table)
-        return int(conn.execute(q.where(*where) if where else q).scalar_one())
 
 
 def test_a_meeting_its_decision_and_the_next_agenda(app: App) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from closeloop import members, service, views
 from closeloop.app import App
@@ -14,6 +14,7 @@ from closeloop.memberfile import MemberFileError
 from closeloop.models import grid_members, people
 from closeloop.tickets import NotPermitted, StepInput
 from tests.cli_support import refused, run, run_json
+from tests.factories import count
 from tests.report_data import REAL_NOW, z
 
 GOOD = """grid_code,handle,name,phone,email,role,duty
@@ -23,11 +24,6 @@ JS-A1-V01,yantou.sec,郑支书,,,村支书,
 JS,zone.deputy,钱副主任,13900000104,,班子成员,分管东片
 JS-A1-V02,yantou.liaison,吴联村,13900000102,,联村干部,停车整治
 """
-
-
-def count(app: App) -> int:
-    with app.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(grid_members)).scalar_one())
 
 
 def test_import_and_list(app: App, tmp_path: Path) -> None:
@@ -79,7 +75,7 @@ def test_a_bad_file_is_refused_whole_with_every_problem(app: App, tmp_path: Path
         "line 11: yantou.sec is named '另一个名字' here and '郑支书' on line 4",
     ):
         assert expected in message, (expected, message)
-    assert count(app) == 0
+    assert count(app, grid_members) == 0
     with app.engine.connect() as conn:
         assert (
             conn.execute(select(people.c.id).where(people.c.handle == "yantou.fs")).first() is None

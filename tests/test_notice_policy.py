@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
@@ -25,21 +23,12 @@ from closeloop.models import escalations, notifications, people
 from closeloop.notices import Notice, context_for
 from closeloop.service import NewProblem
 from closeloop.tickets import StepInput
+from tests.factories import cn
 from tests.sweep_helpers import cli, rungs
-from tests.webtools import Web, make_web
+from tests.webtools import Web, browser
 
-CN = ZoneInfo("Asia/Shanghai")
 PARKING = NewProblem(grid="JS-A1-V02-G01", category="random_parking", title="乱停车")
 PILE = NewProblem(grid="JS-A1-V01-G03", category="random_piling", title="河边垃圾堆")
-
-
-def cn(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 4, day, hour, minute, tzinfo=CN)
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
 
 
 def outbox_json(app: App, *args: str) -> list[dict[str, Any]]:
@@ -196,8 +185,6 @@ class TestTheRightPerson:
     def test_a_deferrals_review_date_reminds_the_supervisor_who_deferred(
         self, app: App, web: Web
     ) -> None:
-        from tests.test_pages import browser
-
         ref = service.submit(app, PILE, cn(7, 9))
         service.run_step(
             app,

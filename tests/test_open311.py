@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from xml.etree import ElementTree as ET
 
@@ -16,11 +15,6 @@ from tests.webtools import MICRO, OTHER_MICRO, PNG, Web, make_web, with_config
 
 BASE = "/open311/v2"
 ZONE = "jinshan.example.org"
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
 
 
 def post(web: Web, key: str | None, **fields: str):  # type: ignore[no-untyped-def]

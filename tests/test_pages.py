@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import func, select
 
@@ -21,9 +18,19 @@ from closeloop.gridfile import CHANNELS
 from closeloop.models import evidence, grids, people, tickets
 from closeloop.web import audit, auth, i18n
 from closeloop.workflow import load_workflow
-from tests.webtools import MICRO, OTHER_MICRO, PNG, VILLAGE, Web, make_web
+from tests.exam_data import APRIL
+from tests.webtools import (
+    MICRO,
+    OTHER_MICRO,
+    PASSWORD,
+    PNG,
+    VILLAGE,
+    Browser,
+    Web,
+    browser,
+    flash,
+)
 
-PASSWORD = "pass-word-123"
 LEADER, VILLAGE_LEADER, OTHER_LEADER, SUPERVISOR, ADMIN = (
     "yantou.g3",
     "yantou.lead",
@@ -34,62 +41,6 @@ LEADER, VILLAGE_LEADER, OTHER_LEADER, SUPERVISOR, ADMIN = (
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "closeloop" / "web" / "templates"
 PAGES = REPO / "closeloop" / "web" / "pages"
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
-
-
-class Browser:
-    """A client with its own cookies that asks for HTML, as a browser does."""
-
-    def __init__(self, web: Web) -> None:
-        self.web = web
-        self.client = TestClient(web.client.app)
-        self.client.headers["accept"] = "text/html,application/xhtml+xml"
-
-    def get(self, url: str, **kw: Any) -> Response:
-        return self.client.get(url, follow_redirects=False, **kw)
-
-    def csrf(self, url: str = "/login") -> str:
-        found = CSRF_RE.search(self.get(url).text)
-        assert found, f"no CSRF token on {url}"
-        return found.group(1)
-
-    def post(
-        self,
-        url: str,
-        data: dict[str, Any] | None = None,
-        *,
-        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
-        token: str | None = "page",
-    ) -> Response:
-        body = dict(data or {})
-        if token == "page":
-            body["csrf_token"] = self.csrf()
-        elif token is not None:
-            body["csrf_token"] = token
-        return self.client.post(url, data=body, files=files, follow_redirects=False)
-
-    def login(self, handle: str, password: str = PASSWORD) -> Browser:
-        r = self.post("/login", {"handle": handle, "password": password, "next": "/"})
-        assert r.status_code == 303, r.text
-        return self
-
-
-def browser(web: Web, handle: str | None = None) -> Browser:
-    b = Browser(web)
-    if handle is not None:
-        auth.set_password(web.app, handle, PASSWORD)
-        b.login(handle)
-    return b
-
-
-def flash(r: Response, kind: str = "err") -> str:
-    found = re.findall(rf'class="flash {kind}"[^>]*>(.*?)</', r.text, re.S)
-    return html.unescape(" ".join(found))
 
 
 def report(b: Browser, **fields: Any) -> tuple[str, str]:
@@ -710,7 +661,6 @@ def test_admin_import_reads_excels_gbk_and_names_a_file_it_cannot_read_in_both_l
 def test_reports_page_shows_the_months_red_and_yellow_boards(web: Web) -> None:
     from closeloop.exam import service as store
     from tests.report_data import REAL_NOW
-    from tests.test_exam_service import APRIL
 
     store.import_exam(web.app, APRIL, REAL_NOW)
     store.publish_board(web.app, "2026-04", REAL_NOW + timedelta(days=20))

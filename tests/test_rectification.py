@@ -4,7 +4,6 @@ spots plus the village's own, ticked off to zero."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
 from closeloop import service
 from closeloop.app import App
@@ -12,12 +11,8 @@ from closeloop.campaigns import rectification
 from closeloop.models import rectification_items, rectifications
 from closeloop.tickets import NotPermitted, StepInput
 from tests.cli_support import refused, run, run_json
+from tests.factories import count
 from tests.report_data import REAL_NOW, build_week14, loop, submit, z
-
-
-def count(app: App, table) -> int:  # type: ignore[no-untyped-def]
-    with app.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def test_plan_show_add_and_tick_to_zero(app: App) -> None:

@@ -35,8 +35,9 @@ from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
 from closeloop.tickets import StepInput
 from tests.conftest import CONFIG, REPO
-from tests.report_data import REAL_NOW, build_week14, step, z
-from tests.test_exam_service import APRIL
+from tests.exam_data import APRIL
+from tests.factories import step
+from tests.report_data import REAL_NOW, build_week14, z
 from tests.test_weekly_report import build_history
 
 pytestmark = pytest.mark.browser
@@ -171,8 +172,8 @@ def test_weekly_handout_pdf(sqlite_app: App, browser: Any, tmp_path: Path) -> No
         sqlite_app, ref, "fix", "suxi.lead", StepInput(note="已清理"), REAL_NOW,
         at=z(4, 1, 11), uploads=[after],
     )  # fmt: skip
-    step(sqlite_app, ref, "verify", "duban.wang", z(4, 1, 11, 30))
-    step(sqlite_app, ref, "close", "duban.wang", z(4, 1, 12))
+    step(sqlite_app, ref, "verify", "duban.wang", z(4, 1, 11, 30), now=REAL_NOW)
+    step(sqlite_app, ref, "close", "duban.wang", z(4, 1, 12), now=REAL_NOW)
     target = tmp_path / "weekly-2026-W14.pdf"
     with patch.object(State, "app", lambda _self: sqlite_app):
         result = CliRunner().invoke(

@@ -23,7 +23,8 @@ from closeloop.config import ConfigError
 from closeloop.models import escalations
 from closeloop.service import NewProblem
 from tests.conftest import NOW
-from tests.sweep_helpers import copy_sqlite, count, minimal_config, poll, spawn
+from tests.factories import count
+from tests.sweep_helpers import copy_sqlite, minimal_config, poll, spawn
 
 CN = ZoneInfo("Asia/Shanghai")
 

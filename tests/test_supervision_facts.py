@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
@@ -29,21 +27,12 @@ from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
 from closeloop.service import NewProblem
 from closeloop.tickets import Conflict, Invalid, NotPermitted, StepInput
+from tests.factories import ZONE, cn
 from tests.sweep_helpers import cli
-from tests.webtools import Web, make_web
+from tests.webtools import Web, browser
 
-CN = ZoneInfo("Asia/Shanghai")
 PARKING = NewProblem(grid="JS-A1-V02-G01", category="random_parking", title="乱停车")
 PILE = NewProblem(grid="JS-A1-V01-G03", category="random_piling", title="河边垃圾堆")
-
-
-def cn(day: int, hour: int, minute: int = 0, month: int = 4) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=CN)
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
 
 
 def _late_parking(app: App) -> str:
@@ -77,8 +66,6 @@ class TestLateStaysLate:
         ]
 
     def test_the_api_and_the_inbox_page_show_it_late_first(self, app: App, web: Web) -> None:
-        from tests.test_pages import browser
-
         soon = service.submit(app, PARKING, cn(7, 15, 30))  # due 17:30: time left at 16:00
         ref = _late_parking(app)
         web.clock.set(cn(7, 16).astimezone(UTC))
@@ -303,8 +290,6 @@ class TestHistoryRunsForward:
         assert last["data"]["backfill_reason"] == "现场已核实，补录"
 
     def test_the_ticket_page_shows_both_times(self, app: App, web: Web) -> None:
-        from tests.test_pages import browser
-
         ref = service.submit(app, PILE, cn(7, 9))
         service.run_step(app, ref, "fix", "yantou.g3", StepInput(note="x"), cn(7, 15), at=cn(7, 14))
         web.clock.set(cn(7, 16).astimezone(UTC))
@@ -389,7 +374,7 @@ def test_random_steps_with_random_times_keep_history_append_only(app: App) -> No
                 service.run_step(app, self.ref, step, STEP_BY[step], given, self.now, at=at)
             except service.BeforeLatestFact as exc:
                 assert at < latest
-                assert latest.astimezone(CN).isoformat(timespec="seconds") in str(exc)
+                assert latest.astimezone(ZONE).isoformat(timespec="seconds") in str(exc)
                 assert _facts(app) == before
                 return
             except (Conflict, NotPermitted, Invalid):

@@ -19,7 +19,8 @@ from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.db import read_only
 from closeloop.models import escalations, notifications, tickets
-from tests.sweep_helpers import copy_sqlite, count, minimal_config, poll, spawn
+from tests.factories import count
+from tests.sweep_helpers import copy_sqlite, minimal_config, poll, spawn
 
 TICKETS = 20_000
 BATCH = 100

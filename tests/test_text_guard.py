@@ -10,7 +10,6 @@ like a blank one; control characters other than newline and tab are dropped.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,16 +18,11 @@ from closeloop import service
 from closeloop.bootstrap import App
 from closeloop.textguard import BadJson, BadText, clean_text, has_visible, loads_json
 from tests.livetools import head, live_server, read_response
-from tests.webtools import MICRO, Web, make_web
+from tests.webtools import MICRO, Web
 
 LONE = "\ud800"
 DEEP = "[" * 100_000
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
 
 
 def test_the_guard_itself() -> None:

@@ -59,7 +59,8 @@ from notifiers.message import Message
 from notifiers.render import Renderer
 from notifiers.webhook import WebhookChannel
 from tests.conftest import CONFIG
-from tests.report_data import REAL_NOW, build_week14, step, submit, z
+from tests.factories import step
+from tests.report_data import REAL_NOW, build_week14, submit, z
 
 VILLAGES = {
     "suxi": ("JS-A2-V08", "suxi.lead"),
@@ -73,9 +74,9 @@ def sanitation(app: App, village: str, filed: datetime, fix_after_hours: float) 
     code, lead = VILLAGES[village]
     ref = submit(app, code, "sanitation", filed)
     fixed = filed + timedelta(hours=fix_after_hours)
-    step(app, ref, "fix", lead, fixed, note="已清理")
-    step(app, ref, "verify", "duban.wang", fixed + timedelta(minutes=30))
-    step(app, ref, "close", "duban.wang", fixed + timedelta(hours=1))
+    step(app, ref, "fix", lead, fixed, now=REAL_NOW, note="已清理")
+    step(app, ref, "verify", "duban.wang", fixed + timedelta(minutes=30), now=REAL_NOW)
+    step(app, ref, "close", "duban.wang", fixed + timedelta(hours=1), now=REAL_NOW)
     return ref
 
 
@@ -382,7 +383,7 @@ def test_html_structure_in_chinese_and_english(report_app: App, weekly: WeeklyRe
 def test_html_escapes_what_people_typed(report_app: App) -> None:
     metadata.create_all(report_app.engine)
     ref = submit(report_app, "JS-A1-V01-G01", "sanitation", z(3, 31, 9), title="<b>垃圾</b>&")
-    step(report_app, ref, "fix", "yantou.g1", z(3, 31, 10), note="x")
+    step(report_app, ref, "fix", "yantou.g1", z(3, 31, 10), now=REAL_NOW, note="x")
     report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
     html = render_weekly(report, "html", locale="zh_CN", workflow=report_app.workflow).decode()
     assert "<b>垃圾</b>" not in html and "&lt;b&gt;垃圾&lt;/b&gt;&amp;" in html
@@ -843,8 +844,8 @@ def test_the_example_says_why_and_shows_before_and_after(report_app: App) -> Non
         report_app, ref, "fix", "suxi.lead", StepInput(note="已清理"), REAL_NOW,
         at=z(4, 1, 11), uploads=[after],
     )  # fmt: skip
-    step(report_app, ref, "verify", "duban.wang", z(4, 1, 11, 30))
-    step(report_app, ref, "close", "duban.wang", z(4, 1, 12))
+    step(report_app, ref, "verify", "duban.wang", z(4, 1, 11, 30), now=REAL_NOW)
+    step(report_app, ref, "close", "duban.wang", z(4, 1, 12), now=REAL_NOW)
     report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
     e = report.example
     assert e is not None and e.row.code == "JS-A2-V08"

