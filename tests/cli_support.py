@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -80,3 +81,40 @@ def run_cli(
                 made_app.engine.dispose()
         stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
     return subprocess.CompletedProcess(["closeloop", *args], code, stdout, stderr)
+
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def config_copy(folder: Path) -> Path:
+    """config.toml in `folder` with its paths made absolute, so a command run on it finds the
+    example zone and the workflow while what it writes (evidence) lands in the test's folder."""
+    text = CONFIG.read_text(encoding="utf-8")
+    for rel in (
+        "zones/example/grids.csv",
+        "zones/example/grids.geojson",
+        "workflows/environmental.toml",
+    ):
+        text = text.replace(f'"{rel}"', f'"{CONFIG.parent / rel}"')
+    config = folder / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def command_line(app: App, folder: Path) -> Run:
+    """`run(*args, ok=True)`: `closeloop --config COPY ARGS` in this process (`run_cli`) on the
+    test's database; a run that must fail (ok=False) is a user error: status 2, one `error:`
+    line and no traceback. A real process is started only by the tests of exit statuses."""
+    config = config_copy(folder)
+    url = app.engine.url.render_as_string(hide_password=False)
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = run_cli(["--config", str(config), *args], env={"CLOSELOOP_DB": url})
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        else:
+            assert proc.returncode == 2, proc.stdout + proc.stderr
+            assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+        return proc
+
+    return run

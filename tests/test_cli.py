@@ -6,48 +6,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from closeloop.app import App
-from tests.cli_support import run_cli
-from tests.conftest import CONFIG
+from tests.cli_support import Run, command_line
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
-def cli(app: App, tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    url = app.engine.url.render_as_string(hide_password=False)
-    # The CLI gets its own config copy so evidence lands in the test's folder.
-    config = tmp_path / "config.toml"
-    text = CONFIG.read_text(encoding="utf-8")
-    text = text.replace(
-        'grid_file = "zones/example/grids.csv"',
-        f'grid_file = "{CONFIG.parent / "zones/example/grids.csv"}"',
-    )
-    text = text.replace(
-        'geometry_file = "zones/example/grids.geojson"',
-        f'geometry_file = "{CONFIG.parent / "zones/example/grids.geojson"}"',
-    )
-    text = text.replace(
-        'file = "workflows/environmental.toml"',
-        f'file = "{CONFIG.parent / "workflows/environmental.toml"}"',
-    )
-    config.write_text(text, encoding="utf-8")
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        # In this process (tests/cli_support.run_cli); the exit status and the `error:` line of a
-        # real process are checked by test_a_database_that_is_not_ready_is_one_clear_line and
-        # tests/test_cli_usage.py.
-        proc = run_cli(["--config", str(config), *args], env={"CLOSELOOP_DB": url})
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    yield run
+def cli(app: App, tmp_path: Path) -> Run:
+    # In this process (tests/cli_support.run_cli); the exit status and the `error:` line of a
+    # real process are checked by test_a_database_that_is_not_ready_is_one_clear_line and
+    # tests/test_cli_usage.py.
+    return command_line(app, tmp_path)
 
 
 def as_json(proc: subprocess.CompletedProcess[str]):  # type: ignore[no-untyped-def]

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,41 +12,15 @@ from sqlalchemy import delete, func, select
 from closeloop.app import App
 from closeloop.geo import service as geo
 from closeloop.models import grid_geometries
-from tests.conftest import CONFIG
+from tests.cli_support import Run, command_line
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
 MICRO = "JS-A1-V01-G01"
 VILLAGE = "JS-A1-V01"
 
 
 @pytest.fixture
-def cli(app: App, tmp_path: Path) -> Iterator[Run]:
-    url = app.engine.url.render_as_string(hide_password=False)
-    config = tmp_path / "config.toml"
-    text = CONFIG.read_text(encoding="utf-8")
-    for rel in ("zones/example/grids.csv", "zones/example/grids.geojson"):
-        text = text.replace(f'"{rel}"', f'"{CONFIG.parent / rel}"')
-    text = text.replace(
-        '"workflows/environmental.toml"', f'"{CONFIG.parent / "workflows"}/environmental.toml"'
-    )
-    config.write_text(text, encoding="utf-8")
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "closeloop", "--config", str(config), *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "CLOSELOOP_DB": url},
-            timeout=60,
-        )
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        else:
-            assert proc.returncode == 2, proc.stdout + proc.stderr
-            assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
-        return proc
-
-    yield run
+def cli(app: App, tmp_path: Path) -> Run:
+    return command_line(app, tmp_path)
 
 
 def inside(app: App, code: str) -> tuple[float, float]:

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from closeloop import escalation, service
 from closeloop.app import App
 from closeloop.models import notifications
-from tests.cli_support import run_cli
-from tests.conftest import CONFIG, NOW
+from tests.cli_support import config_copy, run_cli
+from tests.conftest import NOW
 from tests.notify_support import Walked, walk_the_loop
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -47,15 +47,9 @@ Setup = tuple[list[str], dict[str, str], Path]
 
 def make_setup(app: App, tmp_path: Path) -> Setup:
     """A config copy whose file channel writes into the test's folder."""
-    config = tmp_path / "config.toml"
+    config = config_copy(tmp_path)
     notices = tmp_path / "notices.jsonl"
-    text = CONFIG.read_text(encoding="utf-8")
-    for relative in (
-        "zones/example/grids.csv",
-        "zones/example/grids.geojson",
-        "workflows/environmental.toml",
-    ):
-        text = text.replace(f'"{relative}"', f'"{CONFIG.parent / relative}"')
+    text = config.read_text(encoding="utf-8")
     text = text.replace('path = "var/notices.jsonl"', f'path = "{notices}"')
     assert str(notices) in text
     config.write_text(text, encoding="utf-8")

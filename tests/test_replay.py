@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,8 @@ from closeloop.models import (
 )
 from closeloop.service import NewProblem
 from closeloop.tickets import Invalid
+from tests.cli_support import run_cli
 from tests.conftest import CONFIG, NOW, REPO
-from tests.sweep_helpers import CLOSELOOP
 
 DATA = REPO.parent / "shared" / "data"
 LA_SCENARIO = REPO / "docs" / "replay-la311.toml"
@@ -186,12 +185,7 @@ class TestScenario:
 
 def test_the_command_prints_json_and_progress(files: tuple[Path, Path]) -> None:
     csv_file, scenario = (str(f) for f in files)
-    proc = subprocess.run(
-        [CLOSELOOP, "--config", str(CONFIG), "replay", csv_file, "--scenario", scenario, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli(["--config", str(CONFIG), "replay", csv_file, "--scenario", scenario, "--json"])
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["closed_on_time"] == 2
     assert "replay: 100%" in proc.stderr
