@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -21,8 +23,24 @@ from closeloop.cli.common import State
 from tests.conftest import CONFIG
 
 
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """A command that logs (`deliver`, `sweep`) adds a handler on the stderr of its run; in this
+    process that stream is closed afterwards, and a later run would log into it (a "Logging
+    error" traceback on the next command's stderr). The handlers are put back as they were."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
 def invoke(app: App, *args: str) -> Any:
-    with patch.object(State, "app", lambda _self: app):
+    with patch.object(State, "app", lambda _self: app), logging_restored():
         return CliRunner().invoke(cli_app, ["--config", str(CONFIG), *args])
 
 
@@ -66,6 +84,7 @@ def run_cli(
 
     code: int
     with (
+        logging_restored(),
         patch.object(common, "bootstrap", bootstrap_and_keep),
         CliRunner().isolation(input=input, env=env) as (out, err, _),
     ):

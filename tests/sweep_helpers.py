@@ -12,29 +12,22 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from closeloop import views
 from closeloop.app import App
-from closeloop.cli import app as cli_app
-from closeloop.cli.common import State
 from closeloop.models import escalations, grids, notifications, people, tickets
-from tests.conftest import CONFIG, REPO
+from tests.cli_support import invoke
+from tests.conftest import REPO
 
-RUNNER = CliRunner()
 CLOSELOOP = str(Path(sys.executable).with_name("closeloop"))
 
 
 def cli(app: App, *args: str) -> Any:
     """Run a command in-process on the test's App (its engine, so no connection is left
     behind); JSON output is parsed."""
-    with patch.object(State, "app", lambda _self: app):
-        result = RUNNER.invoke(
-            cli_app, ["--config", str(CONFIG), "--db", app.settings.database_url, *args]
-        )
+    result = invoke(app, "--db", app.settings.database_url, *args)
     assert result.exit_code == 0, (result.output, result.exception)
     return json.loads(result.stdout) if "--json" in args else result.stdout
 

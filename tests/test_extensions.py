@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from freezegun import freeze_time
@@ -22,7 +22,8 @@ SHED = NewProblem(grid="JS-A1-V01-G03", category="illegal_construction", title="
 
 
 def ask(app: App, ref: str, until: datetime, when: datetime, by: str = "yantou.g3") -> None:
-    step(app, ref, "request_extension", by, when, reason="等挖机进场", until=until)
+    # in UTC, as the API's clients send it; the request's event keeps it as given
+    step(app, ref, "request_extension", by, when, reason="等挖机进场", until=until.astimezone(UTC))
 
 
 class TestExtension:
@@ -42,7 +43,7 @@ class TestExtension:
             for x in shown["extensions"]
         ] == [("approved", "2026-04-03T09:00:00+08:00", "yantou.g3", "duban.wang", "同意")]
         events = [(e["step"], e["from"], e["to"], e["data"].get("until")) for e in shown["events"]]
-        until = cn(3, 9).isoformat()
+        until = cn(3, 9).astimezone(UTC).isoformat()
         assert events[1:] == [
             ("request_extension", "assigned", "assigned", until),
             ("approve_extension", "assigned", "assigned", until),
@@ -62,8 +63,8 @@ class TestExtension:
         assert rungs(app, ref)[0][6] == cn(3, 9)
         payloads = [n["payload"] for n in notices(app, "reminder")]
         assert [(p["fraction"], p["deadline"]) for p in payloads[:2]] == [
-            (0.5, cn(3, 9).isoformat()),
-            (0.8, cn(3, 9).isoformat()),
+            (0.5, cn(3, 9).astimezone(UTC).isoformat()),
+            (0.8, cn(3, 9).astimezone(UTC).isoformat()),
         ]
 
     def test_a_reminder_already_sent_is_not_sent_again_after_an_extension(self, app: App) -> None:
