@@ -6,7 +6,6 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import get_args
 
@@ -18,29 +17,20 @@ from closeloop import escalation, feedback, service, views
 from closeloop.app import App
 from closeloop.models import escalations, ticket_feedback
 from closeloop.service import NewProblem
-from closeloop.tickets import Conflict, Invalid, NotFound, NotPermitted, StepInput
+from closeloop.tickets import Conflict, Invalid, NotFound, NotPermitted
 from closeloop.web import access, auth, schemas
 from tests.conftest import NOW
-from tests.webtools import MICRO, Web, make_web
+from tests.factories import minutes, step
+from tests.webtools import CSRF_RE, MICRO, Web
 
 PILE = NewProblem(grid=MICRO, category="random_piling", title="河边垃圾堆")
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def web(app: App) -> Iterator[Web]:
-    yield from make_web(app)
-
-
-def step(app: App, ref: str, name: str, by: str, minutes: float, **given: object) -> None:
-    service.run_step(app, ref, name, by, StepInput(**given), NOW + timedelta(minutes=minutes))  # type: ignore[arg-type]
 
 
 def closed_ticket(app: App, problem: NewProblem = PILE) -> str:
     ref = service.submit(app, problem, NOW)
-    step(app, ref, "fix", "yantou.g3", 10, note="已清理")
-    step(app, ref, "verify", "yantou.lead", 20)
-    step(app, ref, "close", "yantou.lead", 30)
+    step(app, ref, "fix", "yantou.g3", NOW + minutes(10), note="已清理")
+    step(app, ref, "verify", "yantou.lead", NOW + minutes(20))
+    step(app, ref, "close", "yantou.lead", NOW + minutes(30))
     return ref
 
 
@@ -108,15 +98,15 @@ class TestUrgent:
     def test_a_supervisor_marks_it_urgent_and_the_next_stage_is_shorter(self, app: App) -> None:
         ref = service.submit(app, PILE, NOW)
         with pytest.raises(NotPermitted):
-            step(app, ref, "mark_urgent", "yantou.g3", 5, reason="群众反映强烈")
-        step(app, ref, "mark_urgent", "duban.wang", 5, reason="群众反映强烈")
+            step(app, ref, "mark_urgent", "yantou.g3", NOW + minutes(5), reason="群众反映强烈")
+        step(app, ref, "mark_urgent", "duban.wang", NOW + minutes(5), reason="群众反映强烈")
         shown = views.show(app, ref)
         # The deadline running stays; a rejected fix opens a stage with the urgent limit.
         assert shown["urgent"] and shown["due_at"] == "2026-04-02T09:00:00+08:00"
         with pytest.raises(Conflict, match="urgent already"):
-            step(app, ref, "mark_urgent", "duban.wang", 6, reason="again")
-        step(app, ref, "fix", "yantou.g3", 10, note="已清理")
-        step(app, ref, "reject", "yantou.lead", 60, reason="没清干净")
+            step(app, ref, "mark_urgent", "duban.wang", NOW + minutes(6), reason="again")
+        step(app, ref, "fix", "yantou.g3", NOW + minutes(10), note="已清理")
+        step(app, ref, "reject", "yantou.lead", NOW + minutes(60), reason="没清干净")
         assert views.show(app, ref)["due_at"] == "2026-04-01T14:00:00+08:00"  # 10:00 + 4 h
         assert [e["step"] for e in views.show(app, ref)["events"]][1] == "mark_urgent"
 
@@ -140,9 +130,9 @@ class TestFeedback:
         answer = feedback.Answer(False, "dissatisfied", "还有垃圾")
         with pytest.raises(Conflict, match="not closed"):
             feedback.reporter_answer(app, ref, digest, answer, NOW + timedelta(minutes=5))
-        step(app, ref, "fix", "yantou.g3", 10, note="已清理")
-        step(app, ref, "verify", "yantou.lead", 20)
-        step(app, ref, "close", "yantou.lead", 30)
+        step(app, ref, "fix", "yantou.g3", NOW + minutes(10), note="已清理")
+        step(app, ref, "verify", "yantou.lead", NOW + minutes(20))
+        step(app, ref, "close", "yantou.lead", NOW + minutes(30))
         with pytest.raises(NotFound):
             feedback.reporter_answer(app, ref, access.hash_secret("wrong"), answer, NOW)
         feedback.reporter_answer(app, ref, digest, answer, NOW + timedelta(minutes=40))
@@ -181,7 +171,7 @@ class TestFeedback:
             app, ref, "duban.wang", feedback.Answer(False, "dissatisfied"), NOW + timedelta(hours=1)
         )
         assert [r["ref"] for r in feedback.unsolved(app)] == [ref]
-        step(app, ref, "reopen", "duban.wang", 70, reason="回访未解决")
+        step(app, ref, "reopen", "duban.wang", NOW + minutes(70), reason="回访未解决")
         assert feedback.unsolved(app) == []
 
 
@@ -199,9 +189,9 @@ def test_the_follow_up_page_offers_the_rating_once_closed(web: Web) -> None:
     assert found
     ref, secret = found.groups()
     assert 'id="rate"' not in client.get(f"/track/{ref}?secret={secret}").text
-    for name, who, minutes in (("fix", "yantou.g3", 10), ("verify", "yantou.lead", 20)):
-        step(web.app, ref, name, who, minutes, note="ok")
-    step(web.app, ref, "close", "yantou.lead", 30)
+    for name, who, m in (("fix", "yantou.g3", 10), ("verify", "yantou.lead", 20)):
+        step(web.app, ref, name, who, NOW + minutes(m), note="ok")
+    step(web.app, ref, "close", "yantou.lead", NOW + minutes(30))
     web.clock.set(NOW + timedelta(hours=1))
     page = client.get(f"/track/{ref}?secret={secret}")
     assert 'id="rate"' in page.text and "问题解决了吗" in page.text and "基本满意" in page.text

@@ -921,9 +921,9 @@ def test_the_previous_meetings_open_decisions_in_every_format(report_app: App) -
         report_app, m["id"], grid="JS-A1-V01", title="拆除违章棚", due=z(4, 3, 17),
         now=z(3, 30, 12),
     )  # fmt: skip
-    step(report_app, done["ref"], "fix", "yantou.lead", z(4, 1, 15), note="已拆除")
-    step(report_app, done["ref"], "verify", "area1.lead", z(4, 1, 16))
-    step(report_app, done["ref"], "close", "area1.lead", z(4, 1, 17))
+    step(report_app, done["ref"], "fix", "yantou.lead", z(4, 1, 15), now=REAL_NOW, note="已拆除")
+    step(report_app, done["ref"], "verify", "area1.lead", z(4, 1, 16), now=REAL_NOW)
+    step(report_app, done["ref"], "close", "area1.lead", z(4, 1, 17), now=REAL_NOW)
     meetings_service.add_meeting(
         report_app, kind="site", at=z(4, 6, 9), place="JS-A1-V01", attendees=["zone.lead"],
         now=z(4, 6, 12), week="2026-W14",
@@ -969,9 +969,9 @@ def test_the_previous_meetings_open_decisions_in_every_format(report_app: App) -
 
     # every decision done: the section says so, naming the meeting
     for ref in (late["ref"], later["ref"]):
-        step(report_app, ref, "fix", "yantou.lead", z(4, 8, 15), note="已办")
-        step(report_app, ref, "verify", "area1.lead", z(4, 8, 16))
-        step(report_app, ref, "close", "area1.lead", z(4, 8, 17))
+        step(report_app, ref, "fix", "yantou.lead", z(4, 8, 15), now=REAL_NOW, note="已办")
+        step(report_app, ref, "verify", "area1.lead", z(4, 8, 16), now=REAL_NOW)
+        step(report_app, ref, "close", "area1.lead", z(4, 8, 17), now=REAL_NOW)
     report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
     found = headings_in_every_format(report_app, report, "zh_CN")
     said = "本周无未办结事项：上次会议（2026-03-30 09:00 示范例会）交办的3件均已办结。"
