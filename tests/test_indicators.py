@@ -6,6 +6,7 @@ arithmetic is in the comments.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -108,11 +109,37 @@ def test_a_change_of_the_limits_does_not_rejudge_a_past_week(
 # --------------------------------------------------------------------------- golden week
 
 
+# The figures of issue 16 (disposal, checks, supervision, sources, answers) have their own
+# golden week in tests/test_assessment.py; this week's goldens compare the figures it counts.
+ISSUE16 = (*ind.FIGURES[ind.FIGURES.index("by_source") :],)
+
+
+ISSUE16_KEYS = {
+    "by_source",
+    "dispose_rate",
+    "on_time_dispose_rate",
+    "late_disposed",
+    "late_closed",
+    "on_time_verify_rate",
+    "failed_verifications",
+    "urgent",
+    "supervised_on_time_rate",
+    "satisfaction_rate",
+    "solved_rate",
+    "top_categories",
+}
+
+
+def counted(f: Figures) -> Figures:
+    return replace(f, **{name: Figures.__dataclass_fields__[name].default for name in ISSUE16
+                         if name not in ind.KEYED}, by_source={}, by_category={})  # fmt: skip
+
+
 def test_week14_golden_figures(app: App, week: dict[str, str]) -> None:
     p = paths(app)
     with read_only(app.engine) as conn:
         res = ind.compute(conn, app, [W13, W14])
-    yantou = res.figures(p["JS-A1-V01"])
+    yantou = counted(res.figures(p["JS-A1-V01"]))
     # reported: T1 T2 T3 T4 T5 T6 T8 T10 R1 = 9 (T7, T9 in W13; D1 now belongs to Donghe)
     # due: T7 T1 T2 T3 T4 T5 T9 R1 = 8 (T6: 6 Apr; T8 extended to 8 Apr; T10 paused 6 days)
     # closed: T7 T1 T2 T3 T9 R1 = 6; on time: all but T2 (fixed 2 h late) = 5
@@ -133,7 +160,7 @@ def test_week14_golden_figures(app: App, week: dict[str, str]) -> None:
     assert yantou.on_time_rate == pytest.approx(5 / 7)
     assert yantou.rework_rate == 1 / 8 and yantou.extension_rate == 1 / 8
 
-    caoyuan = res.figures(p["JS-A1-V02"])
+    caoyuan = counted(res.figures(p["JS-A1-V02"]))
     # reported: C1 C2 C3 X1 W1 P1 = 6; due: C1 C2 C3 P1 = 4 (X1 dismissed, W1 due 7 Apr)
     # closed: C1 P1 = 2 (C2 closed on 7 Apr), both on time
     assert caoyuan == Figures(
@@ -150,19 +177,19 @@ def test_week14_golden_figures(app: App, week: dict[str, str]) -> None:
     )
     assert (caoyuan.closure_rate, caoyuan.on_time_rate) == (0.5, 0.5)  # 2/4
 
-    donghe = res.figures(p["JS-A1-V03"])
+    donghe = counted(res.figures(p["JS-A1-V03"]))
     # D1: reassigned on 2 Apr (dispatched), its fresh deadline 3 Apr 10:00 passed, still open
     assert donghe == Figures(dispatched=1, due=1, overdue_open=1)
     assert (donghe.closure_rate, donghe.on_time_rate) == (0.0, 0.0)
 
-    xitang = res.figures(p["JS-A1-V04"])
+    xitang = counted(res.figures(p["JS-A1-V04"]))
     assert xitang == Figures(escalations={})
     assert xitang.as_json()["closure_rate"] is None
 
     zone = res.figures(None)
     assert zone == res.figures(p["JS"]) == res.figures(p["JS-A1"])
     # 9+6+0 reported, 9+6+1 dispatched, 8+4+1 due, 6+2 closed, 5+2 on time, 1+2+1 overdue
-    assert zone == Figures(
+    assert counted(zone) == Figures(
         reported=15,
         dispatched=16,
         due=13,
@@ -175,7 +202,7 @@ def test_week14_golden_figures(app: App, week: dict[str, str]) -> None:
         recurrences=2,
         escalations={3: 2, 2: 1},
     )
-    assert zone.as_json() == {
+    assert {k: v for k, v in zone.as_json().items() if k not in ISSUE16_KEYS} == {
         "reported": 15,
         "dispatched": 16,
         "due": 13,
@@ -193,8 +220,8 @@ def test_week14_golden_figures(app: App, week: dict[str, str]) -> None:
 
     # W13 in the same call: D1's latest dispatch (2 Apr) gives it its W14 case deadline; at the
     # end of W13 its first fix stage (due 28 Mar 10:00, escalated) was late and not done.
-    assert res.figures(p["JS-A1-V01"], 0) == Figures(reported=2, dispatched=2)  # T7, T9
-    assert res.figures(p["JS-A1-V03"], 0) == Figures(
+    assert counted(res.figures(p["JS-A1-V01"], 0)) == Figures(reported=2, dispatched=2)
+    assert counted(res.figures(p["JS-A1-V03"], 0)) == Figures(
         reported=1, dispatched=1, overdue_open=1, escalations={3: 1}
     )
 
@@ -205,7 +232,7 @@ def test_an_earlier_period_alone_sees_the_deadline_known_then(app: App, week: di
         alone = ind.compute(conn, app, [W13])
     # At the end of W13, D1 had its first deadline (28 Mar 10:00), missed (escalated) and not
     # closed: it is overdue and open, escalated or not.
-    assert alone.figures(p["JS-A1-V03"]) == Figures(
+    assert counted(alone.figures(p["JS-A1-V03"])) == Figures(
         reported=1, dispatched=1, due=1, overdue_open=1, escalations={3: 1}
     )
 
@@ -219,7 +246,13 @@ def test_items_equal_their_figures(app: App, week: dict[str, str]) -> None:
             f = res.figures(p[code])
             for figure in ind.FIGURES:
                 listed = ind.items(conn, app, W14, figure, within=p[code])
-                expected = f.escalation_total if figure == "escalations" else getattr(f, figure)
+                expected = (
+                    f.escalation_total
+                    if figure == "escalations"
+                    else sum(getattr(f, figure).values())
+                    if figure in ind.KEYED
+                    else getattr(f, figure)
+                )
                 assert len(listed) == expected, (code, figure)
         due = ind.items(conn, app, W14, "due", within=p["JS-A1-V01"])
         on_time = ind.items(conn, app, W14, "closed_on_time")

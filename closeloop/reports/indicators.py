@@ -62,6 +62,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Select,
+    String,
     Table,
     case,
     exists,
@@ -70,6 +71,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     union,
     union_all,
 )
@@ -86,6 +88,7 @@ from closeloop.models import (
     people,
     stages,
     ticket_events,
+    ticket_feedback,
     tickets,
 )
 from closeloop.months import add_months, parse_month
@@ -103,10 +106,54 @@ FIGURES: tuple[str, ...] = (
     "overdue_open",
     "escalations",
     "recurrences",
+    # issue 16: the supervision office's figures (docs/indicators.md)
+    "by_source",
+    "by_category",
+    "disposed",
+    "disposed_on_time",
+    "late_disposed",
+    "late_closed",
+    "failed_verifications",
+    "urgent_due",
+    "urgent_deferred",
+    "urgent_closed",
+    "verify_due",
+    "verified_on_time",
+    "supervision_due",
+    "supervised_on_time",
+    "answers",
+    "satisfied",
+    "solved",
 )
 OPEN_STATES = ("assigned", "fixed", "verified")
 DISPATCH_STEPS = ("submit", "reassign")
-NOT_DUE_BASED = ("reported", "recurrences", "dispatched", "overdue_open", "escalations")
+NOT_DUE_BASED = (
+    "reported",
+    "recurrences",
+    "dispatched",
+    "overdue_open",
+    "escalations",
+    "by_source",
+    "by_category",
+    "verify_due",
+    "verified_on_time",
+    "supervision_due",
+    "supervised_on_time",
+    "answers",
+    "satisfied",
+    "solved",
+)
+# Figures counted by a key (one count per source, per category), like escalations by level.
+KEYED = ("by_source", "by_category")
+# Figures whose units carry a deadline of their own (a stage's, a supervision's).
+OWN_DEADLINE = ("overdue_open", "verify_due", "verified_on_time", "supervision_due",
+                "supervised_on_time")  # fmt: skip
+# A verification stage is done when the verifier decides: passed (verify) or failed (reject).
+VERIFY_DONE = ("verify", "reject")
+# A supervised stage is done when its work is: the fix, the check, the closing.
+STAGE_DONE = ("fix", "verify", "reject", "close")
+FAILED_VERIFICATIONS = 3  # 金华: three or more failed checks of one case are penalised
+SATISFIED = ("satisfied", "basic")  # 满意 + 基本满意, the 12345 hotlines' 满意率
 FIX_STAGE = "fix"
 ESCALATION_LEVELS = (3, 2, 1)
 _WEEK_RE = re.compile(r"(\d{4})-W(\d{2})")
@@ -201,7 +248,24 @@ class Figures:
     extended: int = 0
     overdue_open: int = 0
     recurrences: int = 0
+    disposed: int = 0
+    disposed_on_time: int = 0
+    late_disposed: int = 0
+    late_closed: int = 0
+    failed_verifications: int = 0
+    urgent_due: int = 0
+    urgent_deferred: int = 0
+    urgent_closed: int = 0
+    verify_due: int = 0
+    verified_on_time: int = 0
+    supervision_due: int = 0
+    supervised_on_time: int = 0
+    answers: int = 0
+    satisfied: int = 0
+    solved: int = 0
     escalations: Mapping[int, int] = field(default_factory=dict)
+    by_source: Mapping[str, int] = field(default_factory=dict)
+    by_category: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def net_due(self) -> int:
@@ -228,16 +292,63 @@ class Figures:
     def escalation_total(self) -> int:
         return sum(self.escalations.values())
 
+    @property
+    def dispose_rate(self) -> float | None:
+        """处置率: disposed / (due - deferred)."""
+        return rate(self.disposed, self.net_due)
+
+    @property
+    def on_time_dispose_rate(self) -> float | None:
+        """按期处置率: disposed by the case deadline / (due - deferred)."""
+        return rate(self.disposed_on_time, self.net_due)
+
+    @property
+    def on_time_verify_rate(self) -> float | None:
+        """按时核查率: checks decided by their deadline / checks due."""
+        return rate(self.verified_on_time, self.verify_due)
+
+    @property
+    def supervised_on_time_rate(self) -> float | None:
+        """督办按期完成率: supervisions answered by their deadline / supervisions due."""
+        return rate(self.supervised_on_time, self.supervision_due)
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        """满意率: (satisfied + basically satisfied) / answers."""
+        return rate(self.satisfied, self.answers)
+
+    @property
+    def solved_rate(self) -> float | None:
+        """解决率: answers "solved" / answers."""
+        return rate(self.solved, self.answers)
+
+    @property
+    def urgent_closure_rate(self) -> float | None:
+        """紧急件结案率: urgent closed / (urgent due - urgent deferred)."""
+        return rate(self.urgent_closed, self.urgent_due - self.urgent_deferred)
+
+    def top_categories(self, n: int) -> list[tuple[str, int]]:
+        """高发问题: the `n` categories most reported, most first (ties by key)."""
+        ranked = sorted(self.by_category.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ranked[:n]
+
     def __add__(self, other: Figures) -> Figures:
         levels = Counter(self.escalations)
         levels.update(other.escalations)
+        sources = Counter(self.by_source)
+        sources.update(other.by_source)
+        categories = Counter(self.by_category)
+        categories.update(other.by_category)
         return Figures(
             **{name: getattr(self, name) + getattr(other, name) for name in _COUNT_FIELDS},
             escalations=dict(levels),
+            by_source=dict(sources),
+            by_category=dict(categories),
         )
 
-    def as_json(self) -> dict[str, Any]:
-        """The figures under the keys scripts read (rates as fractions, 4 places)."""
+    def as_json(self, top: int = 5) -> dict[str, Any]:
+        """The figures under the keys scripts read (rates as fractions, 4 places); `top`: how
+        many categories `top_categories` lists."""
 
         def r(value: float | None) -> float | None:
             return None if value is None else round(value, 4)
@@ -258,6 +369,24 @@ class Figures:
                 str(level): self.escalations.get(level, 0) for level in ESCALATION_LEVELS
             },
             "recurrences": self.recurrences,
+            "by_source": dict(sorted(self.by_source.items())),
+            "dispose_rate": r(self.dispose_rate),
+            "on_time_dispose_rate": r(self.on_time_dispose_rate),
+            "late_disposed": self.late_disposed,
+            "late_closed": self.late_closed,
+            "on_time_verify_rate": r(self.on_time_verify_rate),
+            "failed_verifications": self.failed_verifications,
+            "urgent": {
+                "due": self.urgent_due,
+                "closed": self.urgent_closed,
+                "closure_rate": r(self.urgent_closure_rate),
+            },
+            "supervised_on_time_rate": r(self.supervised_on_time_rate),
+            "satisfaction_rate": r(self.satisfaction_rate),
+            "solved_rate": r(self.solved_rate),
+            "top_categories": [
+                {"category": key, "count": n} for key, n in self.top_categories(top)
+            ],
         }
 
 
@@ -272,6 +401,21 @@ _COUNT_FIELDS = (
     "extended",
     "overdue_open",
     "recurrences",
+    "disposed",
+    "disposed_on_time",
+    "late_disposed",
+    "late_closed",
+    "failed_verifications",
+    "urgent_due",
+    "urgent_deferred",
+    "urgent_closed",
+    "verify_due",
+    "verified_on_time",
+    "supervision_due",
+    "supervised_on_time",
+    "answers",
+    "satisfied",
+    "solved",
 )
 
 
@@ -318,11 +462,13 @@ class Indicators:
         grid_refs: Mapping[int, GridRef],
         counts: Mapping[str, Counter[tuple[int, int]]],
         escalation_counts: Counter[tuple[int, int, int]],
+        keyed: Mapping[str, Counter[tuple[int, int, str]]] | None = None,
     ) -> None:
         self.periods = tuple(periods)
         self.grids = dict(grid_refs)
         self._counts = counts
         self._escalations = escalation_counts
+        self._keyed = keyed or {}
         self._per_grid: dict[tuple[int, int], Figures] | None = None
         self._members: dict[str, list[int]] = {}
 
@@ -334,6 +480,9 @@ class Indicators:
                     values.setdefault(key, {})[name] = n
             for (k, grid_id, level), n in self._escalations.items():
                 values.setdefault((k, grid_id), {}).setdefault("escalations", {})[level] = n
+            for name, keyed in self._keyed.items():
+                for (k, grid_id, value), n in keyed.items():
+                    values.setdefault((k, grid_id), {}).setdefault(name, {})[value] = n
             self._per_grid = {key: Figures(**v) for key, v in values.items()}
         return self._per_grid
 
@@ -585,17 +734,90 @@ class Query:
                 .select_from(x.join(t, t.c.id == x.c.ticket_id))
                 .where(x.c.at >= self.start, x.c.at < self.end)
             )
+        if figure in KEYED:
+            column = t.c.source if figure == "by_source" else t.c.category
+            return self._scope(
+                select(
+                    t.c.id.label("ticket_id"),
+                    t.c.grid_id,
+                    self.bucket(t.c.created_at).label("bucket"),
+                    column.label("key"),
+                ).where(t.c.created_at >= self.start, t.c.created_at < self.end)
+            )
+        if figure in ("verify_due", "verified_on_time"):
+            return self._verifications(done=figure == "verified_on_time")
+        if figure in ("supervision_due", "supervised_on_time"):
+            x, s = escalations, stages
+            q = (
+                select(
+                    x.c.ticket_id,
+                    t.c.grid_id,
+                    self.bucket(x.c.supervision_due).label("bucket"),
+                    x.c.supervision_due.label("deadline"),
+                )
+                .select_from(x.join(t, t.c.id == x.c.ticket_id))
+                .where(x.c.supervision_due >= self.start, x.c.supervision_due < self.end)
+            )
+            if figure == "supervised_on_time":
+                q = q.where(
+                    exists().where(
+                        s.c.ticket_id == x.c.ticket_id,
+                        s.c.stage_no == x.c.stage_no,
+                        s.c.ended_by.in_(STAGE_DONE),
+                        s.c.ended_at <= x.c.supervision_due,
+                    )
+                )
+            return self._scope(q)
+        if figure in ("answers", "satisfied", "solved"):
+            f = ticket_feedback
+            q = (
+                select(f.c.ticket_id, t.c.grid_id, self.bucket(f.c.at).label("bucket"))
+                .select_from(f.join(t, t.c.id == f.c.ticket_id))
+                .where(f.c.at >= self.start, f.c.at < self.end)
+            )
+            if figure == "satisfied":
+                q = q.where(f.c.satisfaction.in_(SATISFIED))
+            elif figure == "solved":
+                q = q.where(f.c.solved.is_(True))
+            return self._scope(q)
         if figure not in FIGURES:
             raise Invalid(f"unknown figure '{figure}'; figures: {', '.join(FIGURES)}")
         q = select(d.c.ticket_id, t.c.grid_id, d.c.bucket).select_from(
             d.join(t, t.c.id == d.c.ticket_id)
         )
+        urgent = t.c.urgent_at < d.c.period_end  # urgent by the end of the period
+        closed = (t.c.state == "closed") & (t.c.closed_at < d.c.period_end)
         if figure == "deferred":
             q = q.where(self._deferred_at_end())
         elif figure in ("closed", "closed_on_time"):
-            q = q.where(t.c.state == "closed", t.c.closed_at < d.c.period_end)
+            q = q.where(closed)
             if figure == "closed_on_time":
                 q = q.where(self._fixed_at() <= d.c.deadline)
+        elif figure == "late_closed":
+            q = q.where(closed, self._fixed_at() > d.c.deadline)
+        elif figure in ("disposed", "disposed_on_time", "late_disposed"):
+            q = q.where(self._disposed())
+            if figure == "disposed_on_time":
+                q = q.where(self._fixed_at() <= d.c.deadline)
+            elif figure == "late_disposed":
+                q = q.where(self._fixed_at() > d.c.deadline)
+        elif figure == "failed_verifications":
+            failed = (
+                select(func.count())
+                .where(
+                    ev.c.ticket_id == d.c.ticket_id,
+                    ev.c.step == "reject",
+                    ev.c.at < d.c.period_end,
+                )
+                .scalar_subquery()
+            )
+            q = q.where(failed >= FAILED_VERIFICATIONS)
+        elif figure == "urgent_due":
+            q = q.where(urgent)
+        elif figure == "urgent_deferred":
+            q = q.where(urgent, self._deferred_at_end())
+        elif figure == "urgent_closed":
+            q = q.where(urgent, closed)
         elif figure == "rework":
             q = q.where(
                 exists().where(
@@ -617,6 +839,55 @@ class Query:
         """The union of per-period selects (each scoped), as one select of the same columns."""
         u = union_all(*(self._scope(q) for q in parts)).subquery()
         return select(*u.c)
+
+    def _verifications(self, *, done: bool) -> Select[Any]:
+        """Verification stage instances whose deadline (as it stood at the end of the last
+        period) fell in a period; `done`: those the verifier decided (passed or failed) by it.
+        Two index ranges: instances due in the periods as set, and those an approved extension
+        moved into them."""
+        s, t, x = stages, tickets, extensions
+        deadline = stage_deadline_at(self.end)
+
+        def part(where: ColumnElement[bool]) -> Select[Any]:
+            q = (
+                select(
+                    s.c.ticket_id,
+                    t.c.grid_id,
+                    self.bucket(deadline).label("bucket"),
+                    deadline.label("deadline"),
+                    s.c.stage_no,
+                )
+                .select_from(s.join(t, t.c.id == s.c.ticket_id))
+                .where(where, s.c.stage == "verify", deadline >= self.start, deadline < self.end)
+            )
+            if done:
+                q = q.where(s.c.ended_by.in_(VERIFY_DONE), s.c.ended_at <= deadline)
+            return self._scope(q)
+
+        moved = select(x.c.ticket_id, x.c.stage_no).where(
+            x.c.status == "approved",
+            x.c.until >= self.start,
+            x.c.until < self.end,
+            x.c.decided_at < self.end,
+        )
+        u = union(
+            part((s.c.due_at >= self.start) & (s.c.due_at < self.end)),
+            part(tuple_(s.c.ticket_id, s.c.stage_no).in_(moved)),
+        ).subquery()
+        return select(u.c.ticket_id, u.c.grid_id, u.c.bucket, u.c.deadline)
+
+    def _disposed(self) -> ColumnElement[bool]:
+        """处置: the last fix before the end of the period stands (no rework asked and no
+        reopening after it by then)."""
+        d, later = self.due_table, ticket_events.alias("later")
+        fixed_at = self._fixed_at()
+        undone = exists().where(
+            later.c.ticket_id == d.c.ticket_id,
+            later.c.step.in_(("reject", "reopen")),
+            later.c.at >= fixed_at,
+            later.c.at < d.c.period_end,
+        )
+        return fixed_at.is_not(None) & ~undone
 
     def _deferred_at_end(self) -> ColumnElement[bool]:
         d, f = self.due_table, deferrals
@@ -648,8 +919,21 @@ class Query:
         return counter
 
     def indicators(self) -> Indicators:
-        counts = {name: self.counts(name) for name in FIGURES if name != "escalations"}
-        return Indicators(self.periods, load_grids(self.conn), counts, self.escalation_counts())
+        plain = (n for n in FIGURES if n != "escalations" and n not in KEYED)
+        counts = {name: self.counts(name) for name in plain}
+        keyed = {name: self.keyed_counts(name) for name in KEYED}
+        return Indicators(
+            self.periods, load_grids(self.conn), counts, self.escalation_counts(), keyed
+        )
+
+    def keyed_counts(self, figure: str) -> Counter[tuple[int, int, str]]:
+        sub = self.select(figure).subquery()
+        rows = self.conn.execute(
+            select(sub.c.bucket, sub.c.grid_id, sub.c.key, func.count()).group_by(
+                sub.c.bucket, sub.c.grid_id, sub.c.key
+            )
+        )
+        return Counter({(int(k), g, str(key)): int(n) for k, g, key, n in rows})
 
     def items(self, figure: str, k: int = -1) -> list[Item]:
         """The tickets behind ``figure`` in period ``k`` (default: the last)."""
@@ -695,6 +979,7 @@ class Item:
     due_at: datetime | None  # the case deadline for due-based figures, else the stage deadline
     closed_at: datetime | None
     level: int | None = None  # escalations: the level that took over
+    key: str | None = None  # by_source, by_category: the ticket's source or category
 
 
 def items(
@@ -724,17 +1009,13 @@ def _items(q: Query, figure: str, k: int) -> list[Item]:
     home = grids.alias("home")
     assignee = people.alias("assignee")
     t, d = tickets, q.due_table
-    due_based = figure not in (
-        "reported",
-        "recurrences",
-        "dispatched",
-        "overdue_open",
-        "escalations",
-    )
+    due_based = figure not in NOT_DUE_BASED
     due_col: ColumnElement[Any] = d.c.deadline if due_based else t.c.due_at
-    if figure == "overdue_open":
-        due_col = sub.c.deadline  # the deadline the late stage missed, as it stood then
+    if figure in OWN_DEADLINE:
+        # the deadline of the late stage, the check or the supervision, as it stood then
+        due_col = sub.c.deadline
     level_col = sub.c.level if figure == "escalations" else literal(None, Integer)
+    key_col = sub.c.key if figure in KEYED else literal(None, String)
     joined = (
         sub.join(t, t.c.id == sub.c.ticket_id)
         .join(home, home.c.id == t.c.grid_id)
@@ -757,10 +1038,11 @@ def _items(q: Query, figure: str, k: int) -> list[Item]:
             due_col.label("deadline"),
             t.c.closed_at,
             level_col.label("level"),
+            key_col.label("key"),
         )
         .select_from(joined)
         .where(sub.c.bucket == k)
-        .order_by(home.c.code, t.c.id, level_col)
+        .order_by(home.c.code, t.c.id, level_col, due_col)
     ).all()
     return [
         Item(
@@ -777,6 +1059,7 @@ def _items(q: Query, figure: str, k: int) -> list[Item]:
             due_at=r.deadline,
             closed_at=r.closed_at,
             level=r.level,
+            key=r.key,
         )
         for r in rows
     ]

@@ -57,6 +57,43 @@ GRID_COLUMNS = (
 )
 RATES = ("closure_rate", "on_time_rate", "rework_rate", "extension_rate")
 APPENDIX_FIGURES = ("due", "deferred", "closed", "closed_on_time")
+# Columns of the assessment table (考核指标), everywhere, and the figure each one traces to
+# (`closeloop report items --figure NAME`: a rate's numerator).
+ASSESSMENT_COLUMNS = (
+    "dispose_rate",
+    "on_time_dispose_rate",
+    "late_disposed",
+    "late_closed",
+    "on_time_verify_rate",
+    "failed_verifications",
+    "urgent",
+    "supervised_on_time_rate",
+    "satisfaction_rate",
+    "solved_rate",
+    "composite",
+    "grade",
+)
+ASSESSMENT_RATES = (
+    "dispose_rate",
+    "on_time_dispose_rate",
+    "on_time_verify_rate",
+    "supervised_on_time_rate",
+    "satisfaction_rate",
+    "solved_rate",
+)
+ASSESSMENT_TRACE = {
+    "dispose_rate": "disposed",
+    "on_time_dispose_rate": "disposed_on_time",
+    "late_disposed": "late_disposed",
+    "late_closed": "late_closed",
+    "on_time_verify_rate": "verified_on_time",
+    "failed_verifications": "failed_verifications",
+    "urgent": "urgent_closed",
+    "supervised_on_time_rate": "supervised_on_time",
+    "satisfaction_rate": "satisfied",
+    "solved_rate": "solved",
+}
+SOURCES = ("public", "patrol", "hotline", "leader", "media", "meeting", "campaign", "inspection")
 
 LABELS: Mapping[str, Mapping[str, str]] = {
     "zh_CN": {
@@ -184,6 +221,40 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "board": "榜",
         "group_line": "{name}：按期结案率{rate}，应结案{due}，超期未结{overdue}",
         "appendix_md": "本周应结案{n}件，清单见完整报告或：",
+        "assessment": "考核指标",
+        "a_dispose_rate": "处置率",
+        "a_on_time_dispose_rate": "按期处置率",
+        "a_late_disposed": "超期处置",
+        "a_late_closed": "超期结案",
+        "a_on_time_verify_rate": "按时核查率",
+        "a_failed_verifications": "核查3次以上未通过",
+        "a_urgent": "紧急件结案",
+        "a_supervised_on_time_rate": "督办按期完成率",
+        "a_satisfaction_rate": "满意率",
+        "a_solved_rate": "解决率",
+        "a_composite": "综合指标值",
+        "a_grade": "等级",
+        "sources": "案件来源",
+        "source_public": "群众举报",
+        "source_patrol": "巡查发现",
+        "source_hotline": "热线（12345/12319）",
+        "source_leader": "领导交办",
+        "source_media": "媒体曝光",
+        "source_meeting": "会议交办",
+        "source_campaign": "大会战",
+        "source_inspection": "督查检查",
+        "top_categories": "高发问题（前{n}类）",
+        "year_ago": "去年同期",
+        "yoy": "同比",
+        "no_assessment": "本周无网格数据。",
+        "assessment_definitions": "口径：处置率＝处置数÷（应结案数－缓办数），"
+        "处置指最后一次整改未被退回或重新打开；"
+        "按期处置率＝期限内处置数÷（应结案数－缓办数）；"
+        "按时核查率＝在核查期限内作出核查结论（通过或退回）的核查÷应核查数；"
+        "督办按期完成率＝在督办期限内完成的督办÷到期督办数；"
+        "满意率＝（满意＋基本满意）÷回访数；解决率＝已解决÷回访数；"
+        "紧急件结案率＝紧急件结案数÷（紧急件应结案数－缓办）；"
+        "综合指标值＝{formula}，等级{grades}。",
     },
     "en": {
         "lang": "en",
@@ -319,6 +390,39 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "board": "List",
         "group_line": "{name}: on-time rate {rate}, due {due}, overdue open {overdue}",
         "appendix_md": "{n} tickets due this week; the list is in the full report or:",
+        "assessment": "Assessment figures",
+        "a_dispose_rate": "Dispose rate",
+        "a_on_time_dispose_rate": "On-time dispose rate",
+        "a_late_disposed": "Disposed late",
+        "a_late_closed": "Closed late",
+        "a_on_time_verify_rate": "On-time verify rate",
+        "a_failed_verifications": "Failed checks ≥3",
+        "a_urgent": "Urgent closed",
+        "a_supervised_on_time_rate": "Supervised on time",
+        "a_satisfaction_rate": "Satisfaction rate",
+        "a_solved_rate": "Solved rate",
+        "a_composite": "Composite",
+        "a_grade": "Grade",
+        "sources": "Case sources",
+        "source_public": "the public",
+        "source_patrol": "patrols",
+        "source_hotline": "hotline (12345/12319)",
+        "source_leader": "leaders' assignments",
+        "source_media": "the media",
+        "source_meeting": "meetings",
+        "source_campaign": "campaigns",
+        "source_inspection": "inspections",
+        "top_categories": "Most frequent problems (top {n})",
+        "year_ago": "A year ago",
+        "yoy": "Year on year",
+        "no_assessment": "None this week: no grid data.",
+        "assessment_definitions": "Dispose rate = disposed / (due - deferred), disposed: the"
+        " last fix was neither sent back nor reopened; on-time dispose rate = disposed by the"
+        " deadline / (due - deferred); on-time verify rate = checks decided (passed or sent"
+        " back) by their deadline / checks due; supervised on time = supervisions answered by"
+        " their deadline / supervisions due; satisfaction rate = (satisfied + basically"
+        " satisfied) / answers; solved rate = solved / answers; urgent closure rate = urgent"
+        " closed / (urgent due - deferred); composite = {formula}, graded {grades}.",
     },
 }
 
@@ -363,6 +467,58 @@ def duration(value: timedelta, locale: str) -> str:
     days, hours = divmod(hours, 24)
     t = labels(locale)
     return t["days"].format(d=days, h=hours) if days else t["hours"].format(h=hours)
+
+
+def assessment_cell(report: WeeklyReport, f: Figures, column: str) -> str:
+    if column in ASSESSMENT_RATES:
+        return pct(getattr(f, column))
+    if column == "urgent":
+        return f"{f.urgent_closed}/{f.urgent_due}" if f.urgent_due else "—"
+    if column == "composite":
+        value = report.composite.score(f)
+        return "—" if value is None else f"{value:.1f}"
+    if column == "grade":
+        return report.score(f)[1] or "—"
+    return str(getattr(f, column))
+
+
+def assessment_value(report: WeeklyReport, f: Figures, column: str) -> Any:
+    """The cell as a spreadsheet number (rates as fractions)."""
+    if column == "urgent":
+        return f.urgent_closure_rate
+    if column == "composite":
+        return report.composite.score(f)
+    if column == "grade":
+        return report.score(f)[1]
+    return getattr(f, column)
+
+
+def composite_text(report: WeeklyReport, t: Mapping[str, str]) -> str:
+    """The formula and the grade limits as configured, in words of the report."""
+    parts = []
+    for name, weight in report.composite.weights:
+        label = t.get(f"a_{name}", t.get(name, name))
+        less = name in ("rework_rate", "extension_rate")
+        parts.append(f"(1 − {label}) × {weight:g}" if less else f"{label} × {weight:g}")
+    grades = ", ".join(f"{g} ≥ {limit:g}" for g, limit in report.composite.grades)
+    return t["assessment_definitions"].format(
+        formula=" + ".join(parts), grades=f"{grades}, {report.composite.lowest}"
+    )
+
+
+def year_on_year(report: WeeklyReport, key: str) -> tuple[float | None, float | None]:
+    """(the zone's value a year ago, this week minus it) for a summary row; (None, None)
+    without last year's week. Rates in fractions, like the change column."""
+    then_f = report.zone_year_ago
+    if then_f is None:
+        return None, None
+    if key == "escalations":
+        now_v: float | None = float(report.zone.escalation_total)
+        then_v: float | None = float(then_f.escalation_total)
+    else:
+        now_v, then_v = getattr(report.zone, key), getattr(then_f, key)
+    delta = None if now_v is None or then_v is None else float(now_v) - float(then_v)
+    return then_v, delta
 
 
 def escalation_text(f: Figures) -> str:
@@ -563,6 +719,13 @@ def _weekly_context(
         "columns": GRID_COLUMNS,
         "rates": RATES,
         "appendix_figures": APPENDIX_FIGURES,
+        "assessment_columns": ASSESSMENT_COLUMNS,
+        "assessment_trace": ASSESSMENT_TRACE,
+        "acell": lambda f, column: assessment_cell(report, f, column),
+        "grade_of": lambda f: report.score(f)[1],
+        "composite_text": composite_text(report, t),
+        "yoy": lambda key: year_on_year(report, key),
+        "sources": SOURCES,
         "appendix_codes": appendix_codes,
         "cell": cell_value,
         "esc": escalation_text,
@@ -607,11 +770,30 @@ def _weekly_xlsx(
 
     def summary(sheet: Sheet) -> None:
         for change in report.changes:
+            yoy = list(year_on_year(report, change.key)) if report.year_ago else []
             sheet.row(
-                [t[change.key], change.current, change.previous, change.delta],
+                [t[change.key], change.current, change.previous, change.delta, *yoy],
                 rate=change.is_rate,
             )
         sheet.row([t["overdue_open"], report.zone.overdue_open, None, None])
+
+    def assessment(sheet: Sheet) -> None:
+        rate_columns = [
+            i + 2
+            for i, c in enumerate(ASSESSMENT_COLUMNS)
+            if c in ASSESSMENT_RATES or c == "urgent"
+        ]
+        for row in report.ranked:
+            values = [assessment_value(report, row.figures, c) for c in ASSESSMENT_COLUMNS]
+            sheet.row([row.name, row.code, *values], rate_columns=rate_columns)
+        values = [assessment_value(report, report.zone, c) for c in ASSESSMENT_COLUMNS]
+        sheet.row([t["zone_total"], "", *values], rate_columns=rate_columns)
+        sheet.row([])
+        for key in SOURCES:
+            sheet.row([t["sources"], key, t[f"source_{key}"], report.zone.by_source.get(key, 0)])
+        top = t["top_categories"].format(n=report.top)
+        for key, n in report.zone.top_categories(report.top):
+            sheet.row([top, key, context["category_label"](key), n])
 
     def boards(sheet: Sheet) -> None:
         for key, rows in (("red", report.red), ("yellow", report.yellow)):
@@ -709,7 +891,24 @@ def _weekly_xlsx(
 
     previous = t["previous_mean"].format(weeks=weeks)
     writers: dict[str, tuple[list[str], Callable[[Sheet], None]]] = {
-        "summary": ([t["figure"], t["this_week"], previous, t["change"]], summary),
+        "summary": (
+            [
+                t["figure"],
+                t["this_week"],
+                previous,
+                t["change"],
+                *(
+                    [f"{t['year_ago']} {report.year_ago.label}", t["yoy"]]
+                    if report.year_ago
+                    else []
+                ),
+            ],
+            summary,
+        ),
+        "assessment": (
+            [t["grid"], "code", *(t[f"a_{c}"] for c in ASSESSMENT_COLUMNS)],
+            assessment,
+        ),
         "boards": ([t["board"], t["rank"], *headers], boards),
         "example": (
             [

@@ -28,6 +28,7 @@ SECTION_KEYS = (
     "campaigns",
     "patrols",
     "decisions",
+    "assessment",
     "grids",
     "appendix",
 )
@@ -59,6 +60,7 @@ def weekly_sections(report: WeeklyReport) -> tuple[Section, ...]:
         "campaigns": not report.campaigns,
         "patrols": report.patrols.patrols == 0,
         "decisions": meeting is None or not meeting.open,
+        "assessment": not report.groups,
         "grids": not report.groups,
         "appendix": not report.appendix,
     }

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from closeloop.config import ConfigError
+from closeloop.reports import composite as composite_mod
+from closeloop.reports.composite import Composite
 
 
 def _whole(section: Mapping[str, Any], key: str, default: int, where: str, low: int) -> int:
@@ -38,6 +40,8 @@ class ReportSettings:
     out_dir: str = "var/reports"
     base_url: str = ""  # "" = the notice links the file itself (file:// URL)
     recipients_role: str = "supervisor"
+    composite: Composite = composite_mod.DEFAULT  # [report.composite]: weights and grade limits
+    top_categories: int = 5  # the 高发问题 listed
     # When it is sent: the job "weekly_report" of [scheduler.jobs] (default "weekly mon 08:00").
 
     KEYS = (
@@ -52,6 +56,8 @@ class ReportSettings:
         "out_dir",
         "base_url",
         "recipients_role",
+        "composite",
+        "top_categories",
     )
 
     @classmethod
@@ -77,4 +83,12 @@ class ReportSettings:
             out_dir=_text(section, "out_dir", cls.out_dir, where),
             base_url=_text(section, "base_url", cls.base_url, where),
             recipients_role=_text(section, "recipients_role", cls.recipients_role, where),
+            composite=_composite(section.get("composite", {})),
+            top_categories=_whole(section, "top_categories", cls.top_categories, where, 1),
         )
+
+
+def _composite(raw: Any) -> Composite:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("[report.composite]: a table of weights and grade limits")
+    return Composite.from_config(raw)

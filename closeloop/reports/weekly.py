@@ -47,6 +47,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
@@ -70,6 +71,8 @@ from closeloop.models import (
     weekly_examples,
 )
 from closeloop.patrols.service import PatrolPeriod, period_summary
+from closeloop.reports import composite as composite_mod
+from closeloop.reports.composite import Composite
 from closeloop.reports.indicators import (
     Figures,
     GridRef,
@@ -86,7 +89,7 @@ from closeloop.reports.indicators import (
     weeks_before,
 )
 from closeloop.reports.settings import ReportSettings
-from closeloop.tickets import Invalid
+from closeloop.tickets import Invalid, NotFound
 from closeloop.views import listing_select
 from closeloop.workflow import Names
 
@@ -282,6 +285,28 @@ class WeeklyReport:
     map: MapView | None = None
     min_due: int = 3  # `[report] example_min_due`: the boards and the example need this many due
     previous_meeting: PreviousMeeting | None = None  # None: no meeting before the week's end
+    composite: Composite = composite_mod.DEFAULT  # `[report.composite]`
+    top: int = 5  # `[report] top_categories`: the 高发问题 listed
+    # The same ISO week a year before (同比) and the zone's figures then; None when that week
+    # does not exist or nothing was reported or due in it.
+    year_ago: Period | None = None
+    zone_year_ago: Figures | None = None
+
+    def score(self, f: Figures) -> tuple[float | None, str | None]:
+        """The composite score (综合指标值) of some figures and its grade."""
+        value = self.composite.score(f)
+        return value, self.composite.grade(value)
+
+    def figures_json(self, f: Figures) -> dict[str, Any]:
+        value, grade = self.score(f)
+        return {**f.as_json(self.top), "composite": value, "grade": grade}
+
+    @property
+    def ranked(self) -> tuple[GridRow, ...]:
+        """The grids by composite score, best first; those without one last (by code)."""
+        scored = [(self.composite.score(r.figures), r) for r in self.rows]
+        scored.sort(key=lambda p: (p[0] is None, -(p[0] or 0.0), p[1].code))
+        return tuple(r for _, r in scored)
 
     @property
     def rows(self) -> tuple[GridRow, ...]:
@@ -298,8 +323,11 @@ class WeeklyReport:
         `overdue` tickets (oldest first) with the deadline their stage missed."""
         return {
             "week": self.week.label,
-            "zone": self.zone.as_json(),
-            "grids": {row.code: row.figures.as_json() for row in self.rows},
+            "zone": self.figures_json(self.zone),
+            "grids": {row.code: self.figures_json(row.figures) for row in self.rows},
+            "year_ago": None
+            if self.year_ago is None or self.zone_year_ago is None
+            else {"week": self.year_ago.label, "zone": self.figures_json(self.zone_year_ago)},
             "red": [row.code for row in self.red],
             "yellow": [row.code for row in self.yellow],
             "example": self.example.row.code if self.example else None,
@@ -473,6 +501,13 @@ def build_weekly(
         )
         patrolled = period_summary(conn, period.start, period.end, level)
         meeting = _previous_meeting(conn, app, period)
+        year_ago = same_week_a_year_before(period, app.tz)
+        zone_year_ago = None
+        if year_ago is not None:
+            with Query(conn, app, [year_ago]) as before:
+                then = before.indicators().figures(None)
+            if then.reported or then.due:
+                zone_year_ago = then
 
     listed = sorted((g for g in refs.values() if g.level == level), key=lambda g: g.code)
     group_level = 2 if level >= 3 else 1
@@ -545,6 +580,10 @@ def build_weekly(
         map=_map(app, level, rows, overdue, hotspots),
         min_due=cfg.example_min_due,
         previous_meeting=meeting,
+        composite=cfg.composite,
+        top=cfg.top_categories,
+        year_ago=year_ago if zone_year_ago is not None else None,
+        zone_year_ago=zone_year_ago,
     )
 
 
@@ -592,6 +631,16 @@ def _previous_meeting(conn: Connection, app: App, period: Period) -> PreviousMee
     )
     zh, en = KINDS.get(m.kind, (m.kind, m.kind))
     return PreviousMeeting(m.id, Names(zh, en), m.at, len(rows), still_open)
+
+
+def same_week_a_year_before(period: Period, tz: ZoneInfo) -> Period | None:
+    """The ISO week of the same number a year before (同比); None when that year has no such
+    week (a week 53)."""
+    year, week, _ = period.start.astimezone(tz).isocalendar()
+    try:
+        return week_period(f"{year - 1:04d}-W{week:02d}", tz)
+    except NotFound:
+        return None
 
 
 def _picked(
