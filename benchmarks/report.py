@@ -41,6 +41,7 @@ from closeloop import grid as grid_mod
 from closeloop import zone
 from closeloop.app import App
 from closeloop.bootstrap import bootstrap
+from closeloop.campaigns import service as campaigns
 from closeloop.config import load_settings
 from closeloop.models import (
     deferrals,
@@ -49,12 +50,14 @@ from closeloop.models import (
     grids,
     metadata,
     people,
+    stages,
     ticket_events,
+    ticket_feedback,
     tickets,
 )
-from closeloop.reports import campaigns
 from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
+from closeloop.service import SOURCES
 
 WEEK = "2026-W14"
 NOW = datetime(2026, 4, 6, 1, 0, tzinfo=UTC)  # Monday 09:00 in the zone
@@ -104,7 +107,8 @@ class Writer:
     def flush(self, table: Any = None) -> None:
         tables = [table] if table is not None else list(self.buffers)
         # Parents first: tickets before the rows that point at them.
-        order = {tickets: 0, ticket_events: 1, extensions: 2, deferrals: 2, escalations: 2}
+        order = {tickets: 0, ticket_events: 1, extensions: 2, deferrals: 2, escalations: 2,
+                 stages: 2, ticket_feedback: 2}  # fmt: skip
         for t in sorted(tables, key=lambda t: order.get(t, 3)):
             if t is not tickets and self.buffers.get(tickets):
                 self._write(tickets)
@@ -223,8 +227,57 @@ def generate(
                 "updated_at": events[-1][3],
                 "closed_at": closed_at,
                 "version": len(events),
+                "source": rnd.choice(SOURCES),
+                "urgent_at": created if rnd.random() < 0.03 else None,
             },
         )
+        # The stage instances as the engine writes them: the fix stage from the submission, and
+        # for a fix made, the verification stage (issue 16's 按时核查率 reads these).
+        first_fix = next((at for step, _, _, at in events if step == "fix"), None)
+        parked = created + timedelta(minutes=20) if state == "deferred" else None
+        writer.add(
+            stages,
+            {
+                "ticket_id": tid,
+                "stage_no": 1,
+                "stage": "fix",
+                "started_at": created,
+                "started_by": "submit",
+                "due_at": deadline,
+                "grid_id": resp,
+                "ended_at": first_fix or parked,
+                "ended_by": "fix" if first_fix else "defer" if parked else None,
+            },
+        )
+        if outcome in ("closed", "fixed"):
+            # History has no verify event: its check ended when the ticket was closed.
+            checked = next((at for step, _, _, at in events if step == "verify"), closed_at)
+            writer.add(
+                stages,
+                {
+                    "ticket_id": tid,
+                    "stage_no": 2 + 2 * int(rework),
+                    "stage": "verify",
+                    "started_at": fixed_at,
+                    "started_by": "fix",
+                    "due_at": fixed_at + timedelta(days=1),
+                    "grid_id": resp,
+                    "ended_at": checked,
+                    "ended_by": "verify" if checked else None,
+                },
+            )
+        if closed_at is not None and rnd.random() < 0.3:
+            writer.add(
+                ticket_feedback,
+                {
+                    "ticket_id": tid,
+                    "at": closed_at + timedelta(hours=rnd.uniform(2, 72)),
+                    "channel": "reporter",
+                    "solved": rnd.random() < 0.9,
+                    "satisfaction": rnd.choice(("satisfied", "basic", "dissatisfied")),
+                    "comment": "",
+                },
+            )
         for step, before, after, at in events:
             writer.add(
                 ticket_events,
@@ -250,6 +303,7 @@ def generate(
                     "grid_id": resp,
                     "deadline": deadline,
                     "at": deadline + timedelta(minutes=1),
+                    "supervision_due": deadline + timedelta(days=1),
                 },
             )
         if not history and rnd.random() < 0.02:
@@ -333,7 +387,7 @@ def build(path: Path, total: int) -> App:
         month="2026-04",
         grid_codes=["JS-A1-V01", "JS-A1-V02"],
         theme="堰头曹园环境大会战",
-        action="clean-up",
+        actions=["clean-up"],
         now=NOW,
     )
     with app.engine.begin() as conn:

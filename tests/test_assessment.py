@@ -44,6 +44,7 @@ from closeloop.reports.weekly import build_weekly
 from closeloop.service import NewProblem
 from closeloop.tickets import StepInput
 from closeloop.web import access
+from tests.cli_support import run, run_json
 
 ZONE = ZoneInfo("Asia/Shanghai")
 W14 = ind.week_period("2026-W14", ZONE)
@@ -299,3 +300,17 @@ def test_composite_weights_and_grades_are_configuration() -> None:
         Composite.from_config({"speed": 10})
     with pytest.raises(ConfigError, match="a weight >= 0"):
         Composite.from_config({"closure_rate": -1})
+
+
+def test_report_items_traces_a_figure_on_the_command_line(app: App, week: dict[str, str]) -> None:
+    rows = run_json(app, "report", "items", "--week", "2026-W14", "--figure", "by_source", "--json")
+    assert sorted((r["ref"], r["key"]) for r in rows) == sorted(
+        (week[k], s) for k, s in zip("ABCDEF", SOURCE_OF, strict=True)
+    )
+    text = run(app, "report", "items", "--week", "2026-W14", "--grid", "JS-A1-V01",
+               "--figure", "supervised_on_time")  # fmt: skip
+    assert text.splitlines()[0] == "supervised_on_time 2026-W14 JS-A1-V01: 1"
+    assert week["B"] in text and "2026-04-01T09:00" in text  # the supervision deadline
+
+
+SOURCE_OF = ("hotline", "patrol", "public", "leader", "media", "public")

@@ -128,6 +128,7 @@ def report_items(
                     "deadline": local(i.due_at),
                     "closed_at": local(i.closed_at),
                     **({"level": i.level} if i.level is not None else {}),
+                    **({"key": i.key} if i.key is not None else {}),
                 }
                 for i in listed
             ]
@@ -138,8 +139,10 @@ def report_items(
     for i in listed:
         state = wf.states[i.state].label.get(locale) if i.state in wf.states else i.state
         level = f"  L{i.level}" if i.level is not None else ""
+        key = f"  [{i.key}]" if i.key is not None else ""
         typer.echo(
-            f"  {i.ref}  {i.grid_code:<16} {state:<6} {local(i.due_at) or '-':<22} {i.title}{level}"
+            f"  {i.ref}  {i.grid_code:<16} {state:<6} {local(i.due_at) or '-':<22} {i.title}"
+            f"{level}{key}"
         )
 
 

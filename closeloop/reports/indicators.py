@@ -48,7 +48,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -596,12 +596,18 @@ def late_stages(moment: datetime) -> Any:
     s = stages
     deadline = stage_deadline_at(moment)
 
-    def part(ended: ColumnElement[bool]) -> Select[Any]:
+    def part(*ended: ColumnElement[bool]) -> Select[Any]:
         return select(s.c.ticket_id, s.c.stage_no, s.c.stage, deadline.label("deadline")).where(
-            ended, s.c.due_at < moment, s.c.started_at < moment, deadline < moment
+            *ended, s.c.started_at < moment, deadline < moment
         )
 
-    return union_all(part(s.c.ended_at.is_(None)), part(s.c.ended_at >= moment))
+    # The deadline as it stood is never before the one set (an extension only moves it later),
+    # so `deadline < moment` implies `due_at < moment`. The open instances are read by that
+    # range of (ended_at, due_at); those ended after `moment` by their end alone: given
+    # `due_at < moment` too, SQLite walks the due_at index through the whole history.
+    return union_all(
+        part(s.c.ended_at.is_(None), s.c.due_at < moment), part(s.c.ended_at >= moment)
+    )
 
 
 # --------------------------------------------------------------------------- SQL facts
@@ -918,8 +924,9 @@ class Query:
             counter[(int(k), grid_id)] = int(n)
         return counter
 
-    def indicators(self) -> Indicators:
-        plain = (n for n in FIGURES if n != "escalations" and n not in KEYED)
+    def indicators(self, *, skip: Collection[str] = ()) -> Indicators:
+        """Every figure but those in `skip` (left at 0)."""
+        plain = (n for n in FIGURES if n != "escalations" and n not in KEYED and n not in skip)
         counts = {name: self.counts(name) for name in plain}
         keyed = {name: self.keyed_counts(name) for name in KEYED}
         return Indicators(

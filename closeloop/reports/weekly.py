@@ -504,8 +504,10 @@ def build_weekly(
         year_ago = same_week_a_year_before(period, app.tz)
         zone_year_ago = None
         if year_ago is not None:
+            # Overdue open is a count of the week's end, not shown a year back; reading it
+            # would scan every stage instance that ended in the year since.
             with Query(conn, app, [year_ago]) as before:
-                then = before.indicators().figures(None)
+                then = before.indicators(skip=("overdue_open",)).figures(None)
             if then.reported or then.due:
                 zone_year_ago = then
 
