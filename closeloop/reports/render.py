@@ -247,6 +247,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "year_ago": "去年同期",
         "yoy": "同比",
         "no_assessment": "本周无网格数据。",
+        "ungraded": "另有{n}个网格本周无应结案件，不评分（数据见附录一及 JSON）。",
         "assessment_definitions": "口径：处置率＝处置数÷（应结案数－缓办数），"
         "处置指最后一次整改未被退回或重新打开；"
         "按期处置率＝期限内处置数÷（应结案数－缓办数）；"
@@ -416,6 +417,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "year_ago": "A year ago",
         "yoy": "Year on year",
         "no_assessment": "None this week: no grid data.",
+        "ungraded": "{n} more grids had nothing due this week and get no score (their figures"
+        " are in appendix 1 and the JSON).",
         "assessment_definitions": "Dispose rate = disposed / (due - deferred), disposed: the"
         " last fix was neither sent back nor reopened; on-time dispose rate = disposed by the"
         " deadline / (due - deferred); on-time verify rate = checks decided (passed or sent"
@@ -788,6 +791,8 @@ def _weekly_xlsx(
             sheet.row([row.name, row.code, *values], rate_columns=rate_columns)
         values = [assessment_value(report, report.zone, c) for c in ASSESSMENT_COLUMNS]
         sheet.row([t["zone_total"], "", *values], rate_columns=rate_columns)
+        if report.ungraded:
+            sheet.row([t["ungraded"].format(n=report.ungraded)])
         sheet.row([])
         for key in SOURCES:
             sheet.row([t["sources"], key, t[f"source_{key}"], report.zone.by_source.get(key, 0)])

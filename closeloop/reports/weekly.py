@@ -303,10 +303,16 @@ class WeeklyReport:
 
     @property
     def ranked(self) -> tuple[GridRow, ...]:
-        """The grids by composite score, best first; those without one last (by code)."""
+        """The grids with a composite score, best first (ties by code). Those without one
+        (nothing due) are left out of the ranking: the report counts them (`ungraded`)."""
         scored = [(self.composite.score(r.figures), r) for r in self.rows]
-        scored.sort(key=lambda p: (p[0] is None, -(p[0] or 0.0), p[1].code))
-        return tuple(r for _, r in scored)
+        graded = [(score, r) for score, r in scored if score is not None]
+        graded.sort(key=lambda p: (-p[0], p[1].code))
+        return tuple(r for _, r in graded)
+
+    @property
+    def ungraded(self) -> int:
+        return len(self.rows) - len(self.ranked)
 
     @property
     def rows(self) -> tuple[GridRow, ...]:
