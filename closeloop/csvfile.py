@@ -113,9 +113,9 @@ def read_file(path: Path) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise Invalid(f"file not found: {path}") from None
+        raise Invalid("file.not_found", path=path) from None
     except IsADirectoryError:
-        raise Invalid(f"{path} is a folder, not a CSV file") from None
+        raise Invalid("file.folder_not_csv", path=path) from None
     return decode(data)
 
 

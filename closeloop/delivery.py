@@ -135,7 +135,7 @@ def channel_config(app: App) -> dict[str, Any]:
 
 
 def make_channels(app: App) -> dict[str, Channel]:
-    return build_channels(channel_config(app), app.settings.path.parent)
+    return build_channels(channel_config(app), app.settings.path.parent, clock=app.clock)
 
 
 def make_renderer(app: App) -> Renderer:
@@ -617,7 +617,7 @@ def list_outbox(
     with read_only(app.engine) as conn:
         if ticket is not None:
             if conn.execute(select(tickets.c.id).where(tickets.c.ref == ticket)).first() is None:
-                raise NotFound(f"no ticket {ticket}")
+                raise NotFound("ticket.not_found", ref=ticket)
             q = q.where(tickets.c.ref == ticket)
         if status is not None:
             q = q.where(notifications.c.status == status)
@@ -659,9 +659,9 @@ def retry(app: App, notice_id: int, now: datetime) -> dict[str, Any]:
             select(notifications.c.status).where(notifications.c.id == notice_id)
         ).first()
         if row is None:
-            raise NotFound(f"no notice {notice_id}")
+            raise NotFound("notice.not_found", notice_id=notice_id)
         if row.status != "dead":
-            raise Conflict(f"notice {notice_id} is {row.status}; only a dead notice can be retried")
+            raise Conflict("notice.not_dead", notice_id=notice_id, status=row.status)
         conn.execute(
             update(notifications)
             .where(notifications.c.id == notice_id, notifications.c.status == "dead")
@@ -678,5 +678,5 @@ def preview_message(app: App, notice: Notice, now: datetime) -> Message:
     with read_only(app.engine) as conn:
         [p] = prepare(app, conn, [notice], now, make_renderer(app))
     if p.message is None:
-        raise NoticeError(p.error or "cannot render")
+        raise NoticeError("notice.cannot_render", reason=p.error or "cannot render")
     return p.message

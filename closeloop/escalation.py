@@ -840,7 +840,7 @@ def overdue(
             try:
                 g = get_grid(conn, grid)
             except UnknownGrid as exc:
-                raise Invalid(str(exc)) from None
+                raise Invalid(exc.code, **exc.params) from None
             q = q.where(in_subtree(views.HOME.c.path, g.path))
         if level is not None:
             q = q.where(tickets.c.escalation_level == level)

@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from closeloop.errors import CodedError
+
 MAX_BYTES = 10 * 1024 * 1024
 
 # Recognised by their first bytes, not by the name or the type a client claims.
@@ -21,7 +23,7 @@ SIGNATURES = (
 )
 
 
-class EvidenceError(ValueError):
+class EvidenceError(CodedError, ValueError):
     pass
 
 
@@ -39,17 +41,17 @@ def sniff(data: bytes) -> tuple[str, str]:
             return content_type, ext
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp", ".webp"
-    raise EvidenceError("evidence must be a photo (JPEG, PNG, GIF, WebP) or a PDF")
+    raise EvidenceError("evidence.type")
 
 
 def store_bytes(
     directory: Path, data: bytes, original_name: str, max_bytes: int = MAX_BYTES
 ) -> StoredFile:
     if not data:
-        raise EvidenceError(f"{original_name}: the file is empty")
+        raise EvidenceError("evidence.empty", name=original_name)
     if len(data) > max_bytes:
         raise EvidenceError(
-            f"{original_name}: {len(data)} bytes is more than the {max_bytes} allowed"
+            "evidence.too_large", name=original_name, size=len(data), max_bytes=max_bytes
         )
     content_type, ext = sniff(data)
     name = hashlib.sha256(data).hexdigest() + ext
@@ -71,14 +73,14 @@ def store_file(directory: Path, path: str, max_bytes: int = MAX_BYTES) -> Stored
     try:
         size = source.stat().st_size
     except OSError as exc:
-        raise EvidenceError(f"cannot read evidence file {path}: {exc.strerror}") from None
+        raise EvidenceError("evidence.unreadable", path=path, reason=exc.strerror) from None
     if size > max_bytes:
-        raise EvidenceError(f"{path}: {size} bytes is more than the {max_bytes} allowed")
+        raise EvidenceError("evidence.too_large", name=path, size=size, max_bytes=max_bytes)
     return store_bytes(directory, source.read_bytes(), source.name, max_bytes)
 
 
 def path_of(directory: Path, stored_name: str) -> Path:
     """The file for a stored name; refuses anything that is not a name this module made."""
     if Path(stored_name).name != stored_name or stored_name.startswith("."):
-        raise EvidenceError("bad evidence name")
+        raise EvidenceError("evidence.bad_name")
     return directory / stored_name

@@ -55,18 +55,12 @@ def request_extension(run: StepRun) -> None:
     t, until = run.ticket, run.given.until
     assert until is not None and run.actor is not None  # the workflow requires --until
     if t.due_at is None:
-        raise Invalid(f"{t.ref} has no deadline to extend")
+        raise Invalid("extension.no_deadline", ref=t.ref)
     if until <= t.due_at:
-        raise Invalid(
-            f"--until {iso(until, run.app)} must be later than the current deadline "
-            f"{iso(t.due_at, run.app)}"
-        )
+        raise Invalid("extension.not_later", until=iso(until, run.app), due=iso(t.due_at, run.app))
     waiting = _pending(run.conn, t)
     if waiting is not None:
-        raise Conflict(
-            f"{t.ref} already has an extension request waiting (until "
-            f"{iso(waiting.until, run.app)}); a supervisor must approve or refuse it first"
-        )
+        raise Conflict("extension.pending", ref=t.ref, until=iso(waiting.until, run.app))
     new_id = run.conn.execute(
         insert(extensions)
         .values(
@@ -88,12 +82,9 @@ def _decide(run: StepRun, status: str, note: str | None) -> Any:
     assert run.actor is not None
     waiting = _pending(run.conn, t)
     if waiting is None:
-        raise Conflict(f"{t.ref} has no extension request waiting for a decision")
+        raise Conflict("extension.none_waiting", ref=t.ref)
     if status == "approved" and waiting.until <= run.now:
-        raise Invalid(
-            f"the requested deadline {iso(waiting.until, run.app)} has already passed; "
-            "refuse this request and ask for a new one"
-        )
+        raise Invalid("extension.passed", until=iso(waiting.until, run.app))
     run.conn.execute(
         update(extensions)
         .where(extensions.c.id == waiting.id)
@@ -121,7 +112,7 @@ def defer(run: StepRun) -> None:
     t, review_on = run.ticket, run.given.review_on
     assert review_on is not None and run.actor is not None  # the workflow requires --review-on
     if review_on <= run.now:
-        raise Invalid(f"--review-on {iso(review_on, run.app)} must be in the future")
+        raise Invalid("deferral.review_past", review_on=iso(review_on, run.app))
     assert t.stage is not None and t.due_at is not None  # defer runs only from a stage state
     clock = run.app.deadlines.limit(t.category, t.stage, urgent=t.urgent).clock
     left = run.app.calendar.elapsed(run.now, t.due_at, clock) if t.due_at > run.now else None
@@ -155,7 +146,7 @@ def resume(run: StepRun) -> None:
         .limit(1)
     ).first()
     if parked is None:
-        raise Conflict(f"{t.ref} is not on the deferral register")
+        raise Conflict("deferral.not_deferred", ref=t.ref)
     run.enter()
     assert t.stage is not None
     clock = run.app.deadlines.limit(t.category, t.stage, urgent=t.urgent).clock

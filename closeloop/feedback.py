@@ -37,10 +37,10 @@ class Answer:
 def _check(answer: Answer) -> None:
     if answer.satisfaction not in SATISFACTION:
         raise Invalid(
-            f"unknown satisfaction {answer.satisfaction!r}; one of: {', '.join(SATISFACTION)}"
+            "feedback.satisfaction", satisfaction=answer.satisfaction, known=", ".join(SATISFACTION)
         )
     if len(answer.comment) > COMMENT_MAX:
-        raise Invalid(f"the comment is longer than {COMMENT_MAX} characters")
+        raise Invalid("feedback.comment_long", n=COMMENT_MAX)
 
 
 def _closed_ticket(conn: Connection, ref: str) -> Any:
@@ -50,7 +50,7 @@ def _closed_ticket(conn: Connection, ref: str) -> Any:
         ).where(tickets.c.ref == ref)
     ).first()
     if row is None:
-        raise NotFound(f"no ticket {ref}")
+        raise NotFound("ticket.not_found", ref=ref)
     return row
 
 
@@ -79,9 +79,9 @@ def reporter_answer(app: App, ref: str, secret_hash: str, answer: Answer, now: d
         if not row.reporter_secret_hash or not hmac.compare_digest(
             row.reporter_secret_hash, secret_hash
         ):
-            raise NotFound(f"no ticket {ref}")
+            raise NotFound("ticket.not_found", ref=ref)
         if row.state != "closed":
-            raise Conflict(f"{ref} is not closed; its reporter is asked once it is")
+            raise Conflict("feedback.not_closed", ref=ref)
         answered = conn.execute(
             select(func.count()).where(
                 ticket_feedback.c.ticket_id == row.id,
@@ -90,7 +90,7 @@ def reporter_answer(app: App, ref: str, secret_hash: str, answer: Answer, now: d
             )
         ).scalar_one()
         if answered:
-            raise Conflict(f"{ref}: the reporter has answered since it was closed")
+            raise Conflict("feedback.answered", ref=ref)
         _insert(conn, row.id, "reporter", None, answer, now)
 
 
@@ -102,18 +102,18 @@ def phone_callback(
     _check(answer)
     when = at or now
     if when.tzinfo is None:
-        raise Invalid("--at needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00")
+        raise Invalid("step.at_naive")
     if when > now:
-        raise Invalid(f"--at {when.isoformat()} is in the future")
+        raise Invalid("feedback.at_future", at=when.isoformat())
     with app.engine.begin() as conn:
         actor = load_actor(conn, handle)
         if not actor.is_supervisor:
-            raise NotPermitted(f"{handle} is not a supervisor; call-backs are the supervisors'")
+            raise NotPermitted("feedback.supervisor_only", handle=handle)
         row = _closed_ticket(conn, ref)
         if row.state != "closed" or row.closed_at is None:
-            raise Conflict(f"{ref} is not closed; a call-back follows the closure")
+            raise Conflict("feedback.callback_not_closed", ref=ref)
         if when < row.closed_at:
-            raise Invalid(f"--at {when.isoformat()} is before {ref} was closed")
+            raise Invalid("feedback.before_closed", at=when.isoformat(), ref=ref)
         _insert(conn, row.id, "phone", actor.id, answer, when)
 
 

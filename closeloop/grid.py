@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from closeloop.errors import CodedError
 from closeloop.gridfile import GridRow, StoredGrid
 from closeloop.models import grid_members, grids, people
 
@@ -39,12 +40,16 @@ LEVEL_NAMES = {
 }
 
 
-class UnknownGrid(LookupError):
+class UnknownGrid(CodedError, LookupError):
     pass
 
 
-class UnknownPerson(LookupError):
+class UnknownPerson(CodedError, LookupError):
     pass
+
+
+class BadChannels(CodedError, ValueError):
+    """A person's channels or webhook address that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -135,14 +140,14 @@ _BY_IDS = select(grids).where(grids.c.id.in_(bindparam("ids", expanding=True)))
 def get_grid(conn: Connection, code: str) -> Grid:
     row = conn.execute(_BY_CODE, {"code": code}).first()
     if row is None:
-        raise UnknownGrid(f"unknown grid '{code}'")
+        raise UnknownGrid("grid.unknown", code=code)
     return _grid(row)
 
 
 def get_grid_by_id(conn: Connection, grid_id: int) -> Grid:
     row = conn.execute(_BY_ID, {"id": grid_id}).first()
     if row is None:
-        raise UnknownGrid(f"unknown grid id {grid_id}")
+        raise UnknownGrid("grid.unknown_id", grid_id=grid_id)
     return _grid(row)
 
 
@@ -300,7 +305,7 @@ def set_leader(conn: Connection, code: str, handle: str) -> Grid:
     grid = get_grid(conn, code)
     person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
     if person_id is None:
-        raise UnknownPerson(f"unknown person '{handle}'")
+        raise UnknownPerson("person.unknown", handle=handle)
     conn.execute(update(grids).where(grids.c.id == grid.id).values(leader_id=person_id))
     return get_grid(conn, code)
 
@@ -321,17 +326,17 @@ def set_channels(
 
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown:
-        raise ValueError(f"unknown channel {', '.join(unknown)}; known: {', '.join(CHANNELS)}")
+        raise BadChannels("channel.unknown", channels=", ".join(unknown), known=", ".join(CHANNELS))
     webhook = (webhook or "").strip() or None
     if webhook is not None:
         parts = urlsplit(webhook)
         if parts.scheme not in ("http", "https") or not parts.netloc or len(webhook) > 500:
-            raise ValueError("the webhook must be an http(s) address of at most 500 characters")
+            raise BadChannels("channel.webhook_address")
     if "webhook" in channels and webhook is None:
-        raise ValueError("the webhook channel needs a webhook address")
+        raise BadChannels("channel.webhook_missing")
     person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
     if person_id is None:
-        raise UnknownPerson(f"unknown person '{handle}'")
+        raise UnknownPerson("person.unknown", handle=handle)
     conn.execute(
         update(people)
         .where(people.c.id == person_id)

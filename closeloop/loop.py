@@ -72,7 +72,7 @@ def mark_urgent(run: StepRun) -> None:
     category's urgent limits, and notices about the ticket go out at once."""
     t = run.ticket
     if t.urgent_at is not None:
-        raise Conflict(f"{t.ref} is urgent already")
+        raise Conflict("ticket.urgent_already", ref=t.ref)
     t.urgent_at = run.now
     run.change.data["reason"] = run.given.reason
 
@@ -88,12 +88,12 @@ def reassign(run: StepRun) -> None:
     try:
         target = grids_mod.get_grid(run.conn, run.given.to_grid)
     except UnknownGrid as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(exc.code, **exc.params) from None
     if target.id == t.grid_id:
-        raise Invalid(f"{t.ref} already belongs to grid {target.code}")
+        raise Invalid("ticket.same_grid", ref=t.ref, grid=target.code)
     led = grids_mod.nearest_led(grids_mod.lineage(run.conn, target))
     if led is None:
-        raise Invalid(f"no grid from {target.code} up to the zone has a leader to assign to")
+        raise Invalid("ticket.no_leader", grid=target.code)
     run.change.data.update(from_grid_id=t.grid_id, to_grid=target.code)
     t.grid_id = target.id
     t.responsible_grid_id = led.id

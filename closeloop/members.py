@@ -93,7 +93,7 @@ def list_members(
             try:
                 g = get_grid(conn, grid)
             except UnknownGrid as exc:
-                raise Invalid(str(exc)) from None
+                raise Invalid(exc.code, **exc.params) from None
             q = q.where(in_subtree(grids.c.path, g.path) if subtree else grids.c.id == g.id)
         return [
             {

@@ -230,7 +230,7 @@ def _load_escalations(conn: Connection, ids: Iterable[int], facts: _Facts) -> No
 def _int(payload: Mapping[str, Any], key: str, notice: Notice) -> int:
     value = payload.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise NoticeError(f"{notice.kind} notice {notice.id}: payload has no integer {key!r}")
+        raise NoticeError("notice.payload_int", kind=notice.kind, id=notice.id, key=key)
     return value
 
 
@@ -241,9 +241,7 @@ def _datetime(payload: Mapping[str, Any], key: str, notice: Notice) -> datetime:
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise NoticeError(
-            f"{notice.kind} notice {notice.id}: payload {key!r} is not an ISO time with a zone"
-        )
+        raise NoticeError("notice.payload_time", kind=notice.kind, id=notice.id, key=key)
     return parsed
 
 
@@ -297,7 +295,7 @@ class _Builder:
     def ticket(self, ticket_id: int, locale: str) -> TicketView:
         t = self.facts.tickets.get(ticket_id)
         if t is None:
-            raise NoticeError(f"ticket id {ticket_id} does not exist")
+            raise NoticeError("notice.no_ticket_id", ticket_id=ticket_id)
         category = self.wf.category(t.category)
         action = self.wf.actions.get(category.action)
         state = self.wf.states.get(t.state)
@@ -332,7 +330,7 @@ class _Builder:
     def escalation(self, escalation_id: int, locale: str) -> EscalationView:
         r = self.facts.escalations.get(escalation_id)
         if r is None:
-            raise NoticeError(f"escalation {escalation_id} does not exist")
+            raise NoticeError("notice.no_escalation", escalation_id=escalation_id)
         words = self.words(locale)
         failed = self.facts.grids.get(r.failed_grid_id) if r.failed_grid_id else None
         leader = (
@@ -362,7 +360,7 @@ def _recipient(b: _Builder, notice: Notice) -> Recipient:
     if notice.recipient_id is not None:
         person = b.facts.people.get(notice.recipient_id)
         if person is None:
-            raise NoticeError(f"notice {notice.id}: person id {notice.recipient_id} does not exist")
+            raise NoticeError("notice.no_person", id=notice.id, recipient_id=notice.recipient_id)
         return {"name": person.name, "handle": person.handle}
     # Someone without an account: the reporter of the ticket, by the name they gave.
     t = b.facts.tickets.get(notice.ticket_id) if notice.ticket_id is not None else None
@@ -375,8 +373,10 @@ def address_for(notice: Notice, person: Any) -> str:
     nothing for console and file. A missing address is a NoticeError."""
     if notice.channel not in CHANNEL_NAMES:
         raise NoticeError(
-            f"notice {notice.id}: unknown channel {notice.channel!r}; "
-            f"known: {', '.join(CHANNEL_NAMES)}"
+            "notice.unknown_channel",
+            id=notice.id,
+            channel=notice.channel,
+            known=", ".join(CHANNEL_NAMES),
         )
     if notice.channel in ("console", "file"):
         return ""
@@ -387,7 +387,7 @@ def address_for(notice: Notice, person: Any) -> str:
     value = (getattr(person, column, None) or "").strip() if person is not None else ""
     if not value:
         who = f"{person.name} ({person.handle})" if person is not None else "the recipient"
-        raise NoticeError(f"{who} has no {column} address for the {notice.channel} channel")
+        raise NoticeError("notice.no_address", who=who, column=column, channel=notice.channel)
     return str(value)
 
 
@@ -398,11 +398,11 @@ def _report(notice: Notice) -> tuple[ReportView, tuple[Attachment, ...]]:
     p = notice.payload
     week = p.get("week")
     if not isinstance(week, str) or not week:
-        raise NoticeError(f"weekly_report notice {notice.id}: payload has no 'week'")
+        raise NoticeError("notice.weekly_week", id=notice.id)
     url = p.get("url") or None
     summary = p.get("summary", [])
     if not isinstance(summary, list) or not all(isinstance(s, str) for s in summary):
-        raise NoticeError(f"weekly_report notice {notice.id}: 'summary' must be a list of lines")
+        raise NoticeError("notice.weekly_summary", id=notice.id)
     attachments: tuple[Attachment, ...] = ()
     file = p.get("file")
     if file:
@@ -411,9 +411,9 @@ def _report(notice: Notice) -> tuple[ReportView, tuple[Attachment, ...]]:
             ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             attachments = (Attachment(path.name, ctype, path.read_bytes()),)
         elif url is None:
-            raise NoticeError(f"weekly report file {path} is missing and there is no url")
+            raise NoticeError("notice.weekly_file", path=path)
     elif url is None:
-        raise NoticeError(f"weekly_report notice {notice.id}: neither 'url' nor 'file'")
+        raise NoticeError("notice.weekly_where", id=notice.id)
     return {"week": week, "url": url, "summary": list(summary)}, attachments
 
 
@@ -422,12 +422,10 @@ def _minutes(notice: Notice) -> tuple[MinutesView, tuple[Attachment, ...]]:
     values = {k: p.get(k) for k in ("title", "at", "place")}
     missing = [k for k, v in values.items() if not isinstance(v, str) or not v]
     if missing:
-        raise NoticeError(
-            f"meeting_minutes notice {notice.id}: payload has no {', '.join(missing)}"
-        )
+        raise NoticeError("notice.minutes_missing", id=notice.id, missing=", ".join(missing))
     summary = p.get("summary", [])
     if not isinstance(summary, list) or not all(isinstance(s, str) for s in summary):
-        raise NoticeError(f"meeting_minutes notice {notice.id}: 'summary' must be a list of lines")
+        raise NoticeError("notice.minutes_summary", id=notice.id)
     view: MinutesView = {
         "title": str(values["title"]),
         "at": str(values["at"]),
@@ -460,13 +458,13 @@ def _context(
         ctx["period_end"] = _datetime(p, "until", notice)
         return ctx, ()
     if notice.ticket_id is None:
-        raise NoticeError(f"{notice.kind} notice {notice.id} is about no ticket")
+        raise NoticeError("notice.no_ticket", kind=notice.kind, id=notice.id)
     ctx["ticket"] = b.ticket(notice.ticket_id, locale)
     if notice.kind == "reminder":
         deadline = _datetime(p, "deadline", notice)
         fraction = p.get("fraction")
         if not isinstance(fraction, int | float) or isinstance(fraction, bool):
-            raise NoticeError(f"reminder notice {notice.id}: payload has no number 'fraction'")
+            raise NoticeError("notice.reminder_fraction", id=notice.id)
         reminder: ReminderView = {
             "deadline": deadline,
             "remaining": max(deadline - b.now, timedelta(0)),
@@ -487,10 +485,10 @@ def _context(
     elif notice.kind == "rejection":
         reason = p.get("reason")
         if not isinstance(reason, str):
-            raise NoticeError(f"rejection notice {notice.id}: payload has no 'reason'")
+            raise NoticeError("notice.rejection_reason", id=notice.id)
         ctx["reason"] = reason
     elif notice.kind not in ("assignment", "verification_request", "closure"):
-        raise NoticeError(f"notice {notice.id}: unknown kind {notice.kind!r}")
+        raise NoticeError("notice.unknown_kind", id=notice.id, kind=notice.kind)
     return ctx, ()
 
 

@@ -14,7 +14,7 @@ def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     try:
         parse_month(month)
     except ValueError as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid("month.malformed", reason=str(exc)) from None
     nxt = add_months(month, 1)
     return (
         datetime.combine(date(int(month[:4]), int(month[5:]), 1), time(), tz),

@@ -88,7 +88,7 @@ class Scenario:
 def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = raw.get(key, {})
     if not isinstance(value, Mapping):
-        raise ScenarioError(f"[{key}] must be a table")
+        raise ScenarioError("replay.not_table", key=key)
     return value
 
 
@@ -97,12 +97,12 @@ def _limits(value: Any, where: str, clock: str) -> dict[str, str]:
         return {}
     table = {"*": value} if isinstance(value, str) else value
     if not isinstance(table, Mapping):
-        raise ScenarioError(f'{where} must be a limit like "24h" or a table of them')
+        raise ScenarioError("replay.limit", where=where)
     for key, text in table.items():
         try:
             Limit.parse(text, clock)
         except ValueError as exc:
-            raise ScenarioError(f"{where}.{key}: {exc}") from None
+            raise ScenarioError("replay.bad_value", where=where, key=key, reason=exc) from None
     return dict(table)
 
 
@@ -110,42 +110,42 @@ def load_scenario(path: Path) -> Scenario:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ScenarioError(f"scenario file not found: {path}") from None
+        raise ScenarioError("replay.scenario_missing", path=path) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: {exc}") from None
+        raise ScenarioError("replay.scenario_unreadable", path=path, reason=exc) from None
     columns = _table(raw, "columns")
     unknown = set(columns) - set(COLUMN_KEYS)
     if unknown:
-        raise ScenarioError(f"[columns]: unknown key(s) {sorted(unknown)}; known: {COLUMN_KEYS}")
+        raise ScenarioError("replay.column_keys", unknown=sorted(unknown), known=COLUMN_KEYS)
     missing = [k for k in REQUIRED_COLUMNS if not columns.get(k)]
     if missing:
-        raise ScenarioError(f"[columns] needs {', '.join(missing)}")
+        raise ScenarioError("replay.columns_needed", missing=", ".join(missing))
     fmt = _table(raw, "format")
     formats = fmt.get("time", "%Y-%m-%d %H:%M:%S")
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     if not formats or not all(isinstance(f, str) for f in formats):
-        raise ScenarioError("[format] time must be a strptime format or a list of them")
+        raise ScenarioError("replay.time_format")
     tz_name = fmt.get("timezone", "UTC")
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScenarioError(f"[format] timezone: unknown time zone {tz_name!r}") from None
+        raise ScenarioError("replay.timezone", tz=tz_name) from None
     policy = _table(raw, "policy")
     clock = policy.get("calendar")
     if clock not in (None, "natural", "working"):
-        raise ScenarioError(f"[policy] calendar must be 'natural' or 'working', not {clock!r}")
+        raise ScenarioError("replay.calendar", clock=clock)
     every_text = policy.get("sweep_every", DEFAULT_SWEEP_EVERY)
     try:
         every = Limit.parse(every_text).duration(timedelta(days=1))
     except ValueError as exc:
-        raise ScenarioError(f"[policy] sweep_every: {exc}") from None
+        raise ScenarioError("replay.sweep_every", reason=exc) from None
     categories = {str(k): str(v) for k, v in _table(raw, "categories").items()}
     grids = {str(k): str(v) for k, v in _table(raw, "grids").items()}
     if not columns.get("grid") and "*" not in grids:
-        raise ScenarioError('without [columns] grid, [grids] needs "*" = "<grid code>"')
+        raise ScenarioError("replay.grids_default")
     calendar = raw.get("calendar")
     if calendar is not None and not isinstance(calendar, Mapping):
-        raise ScenarioError("[calendar] must be a table")
+        raise ScenarioError("replay.calendar_table")
     return Scenario(
         columns={k: str(v) for k, v in columns.items() if v},
         time_formats=formats,
@@ -170,7 +170,7 @@ def apply_policy(workflow: Workflow, scenario: Scenario) -> Workflow:
             name = where or "escalation_interval"
             known = ", ".join(sorted(workflow.categories))
             raise ScenarioError(
-                f"[policy] {name}: unknown category {sorted(unknown)}; known: {known}"
+                "replay.policy_category", name=name, unknown=sorted(unknown), known=known
             )
     categories = {}
     for key, cat in workflow.categories.items():
@@ -219,19 +219,19 @@ def read_requests(
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:
-        raise Invalid(f"file not found: {path}") from None
+        raise Invalid("file.not_found", path=path) from None
     requests: list[Request] = []
     skipped: list[dict[str, Any]] = []
     with handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
-            raise Invalid(f"{path} is empty")
+            raise Invalid("file.empty", path=path)
         index = {h.strip().lower(): i for i, h in enumerate(header)}
         where: dict[str, int] = {}
         for key, name in scenario.columns.items():
             if name.lower() not in index:
-                raise ScenarioError(f"[columns] {key} = {name!r}: no such column in {path.name}")
+                raise ScenarioError("replay.no_column", key=key, name=name, file=path.name)
             where[key] = index[name.lower()]
         line = reader.line_num
         for record in reader:
@@ -268,7 +268,7 @@ def _request(
     if category is None:
         raise ValueError(f"category {source_category!r} is not in [categories] and there is no *")
     if category not in workflow.categories:
-        raise ScenarioError(f"[categories] {source_category!r} = {category!r}: unknown category")
+        raise ScenarioError("replay.category", source=source_category, category=category)
     source_grid = field("grid")
     grid = scenario.grids.get(source_grid, scenario.grids.get("*"))
     if grid is None:
@@ -368,7 +368,7 @@ class Replay:
     def run(self) -> dict[str, Any]:
         wall = time.perf_counter()
         if not self.requests:
-            raise Invalid("no row of the file can be replayed: " + _first_reasons(self.skipped))
+            raise Invalid("replay.nothing", reasons=_first_reasons(self.skipped))
         events = sorted(
             [(r.created, 0, r.line, r) for r in self.requests]
             + [(r.closed, 1, r.line, r) for r in self.requests if r.closed is not None],
@@ -414,7 +414,7 @@ class Replay:
             with app.engine.connect() as conn:
                 filed = conn.execute(select(func.count()).select_from(tickets)).scalar_one()
         if filed:
-            raise Invalid("the replay database already holds tickets; give an empty one")
+            raise Invalid("replay.db_not_empty")
         zone.init(app, start)
         with app.engine.connect() as conn:
             staff = conn.execute(
@@ -469,7 +469,7 @@ class Replay:
         try:
             self.refs[r.line] = service.submit(self.app, problem, r.created)
         except Invalid as exc:
-            raise ScenarioError(f"line {r.line}: {exc}") from None
+            raise ScenarioError("replay.line", line=r.line, reason=exc) from None
 
     def _close(self, r: Request) -> None:
         """Fixed by the leader the ticket was assigned to, verified and closed by the leader
@@ -498,10 +498,10 @@ class Replay:
             fixer = handles[led.leader_id] if led and led.leader_id else None
             checker = handles.get(above.leader_id) if above and above.leader_id else None
             if fixer is None:
-                raise ScenarioError(f"no leader from grid {grid_code} up to the zone")
+                raise ScenarioError("replay.no_leader", grid=grid_code)
             if checker is None or checker == fixer:
                 if self.supervisor is None:
-                    raise Invalid("nobody can verify at the zone level: config has no supervisor")
+                    raise Invalid("replay.no_supervisor")
                 checker = self.supervisor
             self._crew[grid_code] = (fixer, checker)
         return self._crew[grid_code]
@@ -630,7 +630,7 @@ class MemoryReplay(Replay):
         try:
             self.ids[r.line] = self.memory.submit(r.grid, r.category, title, r.created)
         except LookupError as exc:
-            raise ScenarioError(f"line {r.line}: {exc}") from None
+            raise ScenarioError("replay.line", line=r.line, reason=exc) from None
 
     def _close(self, r: Request) -> None:
         assert r.closed is not None

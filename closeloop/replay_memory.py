@@ -28,6 +28,7 @@ from sqlalchemy import Connection, func, insert, select
 from closeloop import outbox
 from closeloop.app import App
 from closeloop.db import insert_many
+from closeloop.errors import CodedError
 from closeloop.escalation import (
     NoticePolicy,
     Plan,
@@ -67,7 +68,7 @@ class _Read:
         self.category, self.due_at, self.escalation_level = t.category, t.due_at, t.escalation_level
 
 
-class UnknownPerson(LookupError):
+class UnknownPerson(CodedError, LookupError):
     """A handle the zone does not have."""
 
 
@@ -215,7 +216,7 @@ class MemoryLoop:
 
     def person(self, handle: str) -> int:
         if handle not in self.handles:
-            raise UnknownPerson(f"unknown person '{handle}'")
+            raise UnknownPerson("person.unknown", handle=handle)
         return self.handles[handle]
 
     def close(self, ticket_id: int, fixer: str, checker: str, when: datetime) -> None:

@@ -53,7 +53,7 @@ from closeloop.tickets import (
     enter_state,
 )
 from closeloop.views import load_actor
-from closeloop.workflow import StepNotAllowed, UnknownCategory
+from closeloop.workflow import UnknownCategory
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -69,7 +69,7 @@ _TICKET = select(tickets).where(tickets.c.ref == bindparam("ref"))
 def _ticket_row(conn: Connection, ref: str) -> Any:
     row = conn.execute(_TICKET, {"ref": ref}).first()
     if row is None:
-        raise NotFound(f"no ticket {ref}")
+        raise NotFound("ticket.not_found", ref=ref)
     return row
 
 
@@ -121,7 +121,7 @@ def save_ticket(conn: Connection, t: Ticket) -> None:
     params.update(_id=t.id, _version=t.version, _new_version=t.version + 1)
     result = conn.execute(_SAVE, params)
     if result.rowcount != 1:
-        raise StaleTicket(f"{t.ref} was changed by someone else meanwhile; reload it and try again")
+        raise StaleTicket("ticket.changed", ref=t.ref)
     t.version += 1
 
 
@@ -280,10 +280,10 @@ class BeforeLatestFact(Invalid):
 def _check_order(app: App, t: Ticket, when: datetime, latest: datetime) -> None:
     if when < latest:
         raise BeforeLatestFact(
-            f"--at {when.astimezone(app.tz).isoformat(timespec='minutes')} is before the "
-            f"ticket's last change (its latest recorded fact: an event, an escalation rung or an "
-            f"extension decision); history runs forward: the earliest allowed time for "
-            f"{t.ref} is {latest.astimezone(app.tz).isoformat(timespec='seconds')}"
+            "step.before_latest",
+            at=when.astimezone(app.tz).isoformat(timespec="minutes"),
+            ref=t.ref,
+            earliest=latest.astimezone(app.tz).isoformat(timespec="seconds"),
         )
 
 
@@ -297,13 +297,14 @@ def _check_backfill(
     span = f"{limit.total_seconds() / 3600:g} h"
     if not (actor.is_supervisor or "admin" in actor.roles):
         raise NotPermitted(
-            f"{actor.handle} may date a step at most {span} before it is recorded; "
-            f"the earliest allowed time is "
-            f"{(now - limit).astimezone(app.tz).isoformat(timespec='minutes')}"
+            "step.backdate_limit",
+            handle=actor.handle,
+            span=span,
+            earliest=(now - limit).astimezone(app.tz).isoformat(timespec="minutes"),
         )
     reason = (given.reason or given.note or "").strip()
     if not reason:
-        raise Invalid(f"a step dated more than {span} back needs a reason (--reason or --note)")
+        raise Invalid("step.backdate_reason", span=span)
     return reason
 
 
@@ -311,16 +312,11 @@ def _check_time(at: datetime | None, real_now: datetime, after: datetime | None 
     if at is None:
         return real_now
     if at.tzinfo is None:
-        raise Invalid("--at needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00")
+        raise Invalid("step.at_naive")
     if at > real_now + FUTURE_TOLERANCE:
-        raise Invalid(
-            f"--at {at.isoformat()} is in the future; a step is recorded when it happened"
-        )
+        raise Invalid("step.at_future", at=at.isoformat())
     if after is not None and at < after:
-        raise Invalid(
-            f"--at {at.isoformat()} is before the ticket's last change ({after.isoformat()}); "
-            "history runs forward"
-        )
+        raise Invalid("step.at_before_change", at=at.isoformat(), after=after.isoformat())
     return at
 
 
@@ -380,7 +376,7 @@ def _check_problem(p: NewProblem) -> None:
     if p.lon is not None and not -180 <= p.lon <= 180:
         problems.append("--lon must be between -180 and 180")
     if problems:
-        raise Invalid("; ".join(problems))
+        raise Invalid("ticket.problems", problems="; ".join(problems))
 
 
 def next_ref(conn: Connection, prefix: str, year: int) -> str:
@@ -417,7 +413,7 @@ def _check_category(app: App, problem: NewProblem) -> None:
     try:
         app.workflow.category(problem.category)
     except UnknownCategory as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(exc.code, **exc.params) from None
 
 
 def submit_many(
@@ -431,14 +427,14 @@ def submit_many(
             _check_problem(problem)
             _check_category(app, problem)
         except Invalid as exc:
-            raise Invalid(f"problem {i}: {exc}") from None
+            raise Invalid("ticket.problem_line", n=i, problem=exc) from None
     with app.begin() as conn:
         refs = []
         for i, problem in enumerate(problems, start=1):
             try:
                 refs.append(_submit_in(app, conn, problem, now, when, ()))
             except Invalid as exc:
-                raise Invalid(f"problem {i}: {exc}") from None
+                raise Invalid("ticket.problem_line", n=i, problem=exc) from None
         return refs
 
 
@@ -460,13 +456,13 @@ def _submit_in(
     try:
         home = grids_mod.get_grid(conn, problem.grid)
     except UnknownGrid as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(exc.code, **exc.params) from None
     # Most problems are filed on a grid with a leader: the grids above are read only when not.
     led = (
         home if home.leader_id is not None else grids_mod.nearest_led(grids_mod.lineage(conn, home))
     )
     if led is None:
-        raise Invalid(f"no grid from {home.code} up to the zone has a leader to assign to")
+        raise Invalid("ticket.no_leader", grid=home.code)
     ref = next_ref(conn, wf.ref_prefix, when.astimezone(app.tz).year)
     recurrence_of = _recurrence_of(conn, app, home.id, problem.category, when)
     t = Ticket(
@@ -508,7 +504,7 @@ def _submit_in(
     enter_state(t, wf, t.state, when, app.deadlines)
     if problem.due_at is not None:
         if problem.due_at <= when:
-            raise Invalid(f"the deadline {problem.due_at.isoformat()} is not after {when}")
+            raise Invalid("ticket.due_not_after", due=problem.due_at.isoformat(), when=when)
         # The given deadline replaces the category's: the first rung comes at it, and the sweep
         # looks at the ticket no later than then (reminders are placed before it).
         t.due_at = t.next_escalation_at = problem.due_at
@@ -550,7 +546,7 @@ def link_ticket(conn: Connection, ref: str, kind: str, target_id: int, now: date
     """Link an existing ticket to a record (a patrol that found it again), in the caller's
     transaction; linking twice stores it once. Returns the ticket's id."""
     if kind not in LINK_KINDS:
-        raise Invalid(f"unknown link {kind!r}; links: {', '.join(LINK_KINDS)}")
+        raise Invalid("ticket.unknown_link", kind=kind, links=", ".join(LINK_KINDS))
     ticket_id = _ticket_row(conn, ref).id
     linked = conn.execute(
         select(ticket_links.c.id).where(
@@ -619,7 +615,7 @@ def run_step(
     step = app.workflow.steps.get(step_name)
     if step is None or step_name == "submit" or step_name not in effects:
         runnable = ", ".join(s for s in app.workflow.steps if s in effects)
-        raise Invalid(f"unknown step '{step_name}'; steps: {runnable}")
+        raise Invalid("step.unknown_name", step=step_name, steps=runnable)
     # A ticket changed under us (most often by the sweep moving its reminder time) is read
     # again and every rule checked afresh: a person acting a moment after the sweep must not
     # get an error, while a step that another person's step made impossible still fails.
@@ -655,7 +651,11 @@ def _run_step_once(
         _check_order(app, t, when, latest_fact(conn, t))
         if not wf.may(t.state, step_name):
             raise Conflict(
-                str(StepNotAllowed(step_name, t.state, step.sources)).replace("a ticket", ref)
+                "step.wrong_state",
+                step=step_name,
+                ticket=ref,
+                state=t.state,
+                sources=", ".join(step.sources),
             )
         actor = load_actor(conn, by)
         responsible = grids_mod.get_grid_by_id(conn, t.responsible_grid_id)

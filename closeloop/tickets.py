@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from closeloop.errors import CodedError
 from closeloop.workflow import Step, Workflow
 
 
-class DomainError(Exception):
-    """A request that cannot be carried out as asked; the message says why and what is allowed."""
+class DomainError(CodedError):
+    """A request that cannot be carried out as asked: a code of `closeloop.errors` and its
+    parameters say why and what is allowed; `status` is the HTTP status that fits."""
 
     status = 400
 
@@ -159,19 +161,18 @@ def authorize(step: Step, ticket: Ticket, actor: Actor, responsible_path: str) -
     )
     if not allowed:
         who = " or ".join(ROLE_WORDS[w] for w in sorted(step.who))
-        raise NotPermitted(f"{actor.handle} may not {step.name} {ticket.ref}: only {who} may")
-    if step.not_fixer and ticket.fixed_by_id == actor.id:
         raise NotPermitted(
-            f"{actor.handle} fixed {ticket.ref} and so may not {step.name} it: "
-            "the fix must be checked by someone else"
+            "step.not_permitted", handle=actor.handle, step=step.name, ref=ticket.ref, who=who
         )
+    if step.not_fixer and ticket.fixed_by_id == actor.id:
+        raise NotPermitted("step.own_fix", handle=actor.handle, ref=ticket.ref, step=step.name)
 
 
 def check_requirements(step: Step, given: StepInput) -> None:
     missing = [r for r in sorted(step.requires) if not _present(getattr(given, r))]
     if missing:
-        flags = ", ".join(f"--{m.replace('_', '-')}" for m in missing)
-        raise Invalid(f"'{step.name}' needs {flags}")
+        flags = tuple(f"--{m.replace('_', '-')}" for m in missing)
+        raise Invalid("step.needs", step=step.name, fields=flags)
 
 
 def _present(value: object) -> bool:

@@ -42,7 +42,7 @@ _ACTOR = with_own_grids(
 def load_actor(conn: Connection, handle: str) -> Actor:
     rows = conn.execute(_ACTOR, {"handle": handle}).all()
     if not rows:
-        raise NotFound(f"unknown person '{handle}'")
+        raise NotFound("person.unknown", handle=handle)
     person = rows[0]
     roles = frozenset(r for r in person.roles.split(",") if r)
     paths = tuple(r.path for r in rows if r.path is not None and r.leads)
@@ -163,7 +163,7 @@ def show(app: App, ref: str, now: datetime | None = None) -> dict[str, Any]:
     with read_only(app.engine) as conn:
         row = conn.execute(listing_select().where(tickets.c.ref == ref)).first()
         if row is None:
-            raise NotFound(f"no ticket {ref}")
+            raise NotFound("ticket.not_found", ref=ref)
         out = ticket_summary(app, row, now)
         events = conn.execute(_SHOW_EVENTS, {"ticket_id": row.id})
         out["events"] = [
@@ -265,7 +265,7 @@ def list_tickets(
     unknown = [s for s in states if s not in app.workflow.states]
     if unknown:
         raise Invalid(
-            f"unknown state {', '.join(unknown)}; states: {', '.join(app.workflow.states)}"
+            "ticket.unknown_state", states=", ".join(unknown), known=", ".join(app.workflow.states)
         )
     with read_only(app.engine) as conn:
         q = listing_select()
@@ -275,7 +275,7 @@ def list_tickets(
             try:
                 g = grids_mod.get_grid(conn, grid)
             except UnknownGrid as exc:
-                raise Invalid(str(exc)) from None
+                raise Invalid(exc.code, **exc.params) from None
             q = q.where(in_subtree(HOME.c.path, g.path))
         q = q.order_by(tickets.c.id)
         if limit is not None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from transitions import Machine, MachineError
 
+from closeloop.errors import CodedError
+
 ROLES = frozenset({"anyone", "responsible", "ancestor_leader", "supervisor"})
 REQUIREMENTS = frozenset({"note", "reason", "to_grid", "until", "review_on"})
 ACTIONS = ("clean-up", "rectification", "demolition", "construction")
@@ -108,6 +110,11 @@ class Workflow:
         except MachineError as exc:
             raise StepNotAllowed(step, model.state, self.sources_of(step)) from exc
 
+    def label(self, key: str, locale: str) -> str:
+        """A step's or a state's label in `locale` (error messages name either by its key)."""
+        found = self.steps.get(key) or self.states.get(key)
+        return found.label.get(locale) if found is not None else key
+
     def may(self, state: str, step: str) -> bool:
         """Whether `step` may run from `state` (for pages that show only the allowed steps)."""
         found = self.steps.get(step)
@@ -131,20 +138,19 @@ class Workflow:
             return self.categories[key]
         except KeyError:
             known = ", ".join(sorted(self.categories))
-            raise UnknownCategory(f"unknown category '{key}'; known: {known}") from None
+            raise UnknownCategory("category.unknown", key=key, known=known) from None
 
 
-class StepNotAllowed(Exception):
+class StepNotAllowed(CodedError):
     def __init__(self, step: str, state: str, sources: tuple[str, ...]) -> None:
         self.step, self.state, self.sources = step, state, sources
-        if sources:
-            allowed = f"'{step}' may run only from: {', '.join(sources)}"
-        else:
-            allowed = f"there is no step '{step}'"
-        super().__init__(f"cannot {step} a ticket that is {state}; {allowed}")
+        code = "step.wrong_state" if sources else "step.unknown"
+        super().__init__(
+            code, step=step, ticket="a ticket", state=state, sources=", ".join(sources)
+        )
 
 
-class UnknownCategory(ValueError):
+class UnknownCategory(CodedError, ValueError):
     pass
 
 

@@ -84,12 +84,12 @@ def describe(app: App, code: str | None) -> dict[str, Any]:
             if code is None:
                 top = grid_mod.children(conn, None)
                 if not top:
-                    raise NotFound("no grid is stored yet; run `closeloop init`")
+                    raise NotFound("grid.none_stored")
                 g = top[0]
             else:
                 g = grid_mod.get_grid(conn, code)
         except UnknownGrid as exc:
-            raise NotFound(str(exc)) from None
+            raise NotFound(exc.code, **exc.params) from None
         chain = grid_mod.lineage(conn, g)
         kids = grid_mod.children(conn, g)
         leaders = dict(

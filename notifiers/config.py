@@ -42,7 +42,7 @@ from typing import Any
 from notifiers.console import ConsoleChannel
 from notifiers.email import EmailChannel
 from notifiers.file import FileChannel
-from notifiers.message import Channel
+from notifiers.message import Channel, Clock, utc_now
 from notifiers.render import Renderer
 from notifiers.webhook import WebhookChannel
 
@@ -97,14 +97,18 @@ def _check_top(config: Mapping[str, Any]) -> None:
         )
 
 
-def build_channels(config: Mapping[str, Any], base_dir: Path | None = None) -> dict[str, Channel]:
-    """Channels by name from the ``[notifiers]`` table; ValueError on a bad configuration."""
+def build_channels(
+    config: Mapping[str, Any], base_dir: Path | None = None, clock: Clock = utc_now
+) -> dict[str, Channel]:
+    """Channels by name from the ``[notifiers]`` table, each reading the time from ``clock``;
+    ValueError on a bad configuration."""
     _check_top(config)
     channels: dict[str, Channel] = {}
 
     console = _section(config, "console")
     channels["console"] = ConsoleChannel(
-        style=_typed(console, "console", "style", str) if "style" in console else "text"
+        style=_typed(console, "console", "style", str) if "style" in console else "text",
+        clock=clock,
     )
 
     if "file" in config:
@@ -112,6 +116,7 @@ def build_channels(config: Mapping[str, Any], base_dir: Path | None = None) -> d
         channels["file"] = FileChannel(
             path=_path(_typed(section, "file", "path", str), base_dir),
             fsync=_typed(section, "file", "fsync", bool) if "fsync" in section else False,
+            clock=clock,
         )
 
     if "email" in config:
@@ -131,7 +136,7 @@ def build_channels(config: Mapping[str, Any], base_dir: Path | None = None) -> d
                 options[key] = _typed(section, "email", key, kind)
         if "ca_file" in section:
             options["ca_file"] = str(_path(_typed(section, "email", "ca_file", str), base_dir))
-        channels["email"] = EmailChannel(**options)
+        channels["email"] = EmailChannel(**options, clock=clock)
 
     if "webhook" in config:
         section = _section(config, "webhook")
@@ -145,7 +150,7 @@ def build_channels(config: Mapping[str, Any], base_dir: Path | None = None) -> d
         for key, want in hook_keys:
             if key in section:
                 hook[key] = _typed(section, "webhook", key, want)
-        channels["webhook"] = WebhookChannel(**hook)
+        channels["webhook"] = WebhookChannel(**hook, clock=clock)
 
     return channels
 

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TextIO
 
-from notifiers.message import DeliveryError, Message, message_record
+from notifiers.message import Clock, DeliveryError, Message, message_record, utc_now
 
 STYLES = ("text", "json")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -27,7 +21,7 @@ class ConsoleChannel:
     # None means sys.stdout looked up at send time, so redirection (and pytest's capsys) works.
     stream: TextIO | None = None
     style: str = "text"
-    clock: Callable[[], datetime] = field(default=_utc_now)
+    clock: Clock = field(default=utc_now)
     name: str = field(default="console", init=False)
 
     def __post_init__(self) -> None:

@@ -25,23 +25,17 @@ import hashlib
 import os
 import smtplib
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 
-from notifiers.message import DeliveryError, Message
+from notifiers.message import Clock, DeliveryError, Message, utc_now
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def message_id_for(idempotency_key: str, domain: str) -> str:
@@ -66,7 +60,7 @@ class EmailChannel:
     password_env: str = "CLOSELOOP_SMTP_PASSWORD"
     timeout: float = 10.0
     ca_file: str | None = None  # a private CA for the server's certificate
-    clock: Callable[[], datetime] = field(default=_utc_now)
+    clock: Clock = field(default=utc_now)
     name: str = field(default="email", init=False)
 
     def __post_init__(self) -> None:

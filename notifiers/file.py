@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from notifiers.message import DeliveryError, Message, message_record
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+from notifiers.message import Clock, DeliveryError, Message, message_record, utc_now
 
 
 @dataclass
 class FileChannel:
     path: Path
     fsync: bool = False
-    clock: Callable[[], datetime] = field(default=_utc_now)
+    clock: Clock = field(default=utc_now)
     name: str = field(default="file", init=False)
 
     def __post_init__(self) -> None:

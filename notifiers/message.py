@@ -9,8 +9,9 @@ a 5xx, a rate limit).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 KINDS: tuple[str, ...] = (
@@ -108,6 +109,16 @@ class Channel(Protocol):
     def send(self, message: Message) -> None:
         """Deliver ``message`` or raise DeliveryError."""
         ...
+
+
+# What a channel reads the time from (a Date header, a signature's timestamp, a record's
+# sent_at). closeloop gives every channel the App's clock (`build_channels(..., clock=)`);
+# the system clock is the default only for a channel used on its own.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def message_record(message: Message, sent_at: datetime) -> dict[str, Any]:

@@ -48,15 +48,13 @@ import json
 import os
 import re
 import threading
-import time
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from notifiers.message import DeliveryError, Message
+from notifiers.message import Clock, DeliveryError, Message, utc_now
 
 FORMATS = ("json", "dingtalk", "wecom", "feishu")
 
@@ -151,7 +149,7 @@ class WebhookChannel:
     secret_env: str | None = None
     timeout: float = 5.0
     trust_env: bool = True  # honour HTTP(S)_PROXY / NO_PROXY, as offices often need a proxy
-    clock: Callable[[], float] = field(default=time.time)
+    clock: Clock = field(default=utc_now)
     name: str = field(default="webhook", init=False)
     _client: httpx.Client | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -198,7 +196,7 @@ class WebhookChannel:
         except ValueError as exc:
             raise DeliveryError(str(exc), permanent=True) from exc
         secret = self._secret(target)
-        now = self.clock()
+        now = self.clock().timestamp()
         url = target.url
         headers = {
             "Content-Type": "application/json; charset=utf-8",

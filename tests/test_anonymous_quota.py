@@ -42,7 +42,7 @@ def test_anonymous_reports_per_address_per_hour(web: Web) -> None:
         assert web.client.post("/api/tickets", json=REPORT).status_code == 201
     r = web.client.post("/api/tickets", json=REPORT)
     assert r.status_code == 429, r.text
-    assert "too many reports from this address" in r.json()["error"]
+    assert "too many reports from this address" in r.json()["error"]["message"]
     assert 1 <= int(r.headers["retry-after"]) <= 3601
     assert count(web.app, tickets) == 3
     # A token's owner is not anonymous, and the hour passes.
@@ -61,7 +61,7 @@ def test_anonymous_photos_per_address_per_day(web: Web) -> None:
     assert send(200).status_code == 201
     r = send(200)  # 400 bytes in a day: over the 300 allowed
     assert r.status_code == 429, r.text
-    assert "photos from this address" in r.json()["error"]
+    assert "photos from this address" in r.json()["error"]["message"]
     assert count(web.app, evidence) == 1
     # Without photos it still goes through; the next day the photos do too.
     assert web.client.post("/api/tickets", json=REPORT).status_code == 201

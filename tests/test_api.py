@@ -50,7 +50,9 @@ class TestReporter:
         for secret in ("nope", made["secret"] + "x"):
             r = web.client.get(f"/api/tickets/{made['ref']}", params={"secret": secret})
             assert r.status_code == 404
-            assert r.json() == {"error": f"no ticket {made['ref']}"}
+            assert r.json() == {
+                "error": {"code": "ticket.not_found", "message": f"no ticket {made['ref']}"}
+            }
 
     def test_a_secret_opens_only_its_own_ticket(self, web: Web) -> None:
         first, second = web.submit(), web.submit()
@@ -108,7 +110,7 @@ class TestReporter:
             files=[("photos", ("x.png", b"<script>alert(1)</script>", "image/png"))],
         )
         assert r.status_code == 422
-        assert "must be a photo" in r.json()["error"]
+        assert "must be a photo" in r.json()["error"]["message"]
         assert count(web.app, tickets) == 0
         assert not web.app.settings.evidence_dir.exists() or not any(
             web.app.settings.evidence_dir.iterdir()
@@ -122,7 +124,7 @@ class TestReporter:
             files=files,
         )
         assert r.status_code in (400, 422)
-        assert "6" in r.json()["error"]
+        assert "6" in r.json()["error"]["message"]
         assert count(web.app, tickets) == 0
 
     def test_a_photo_over_the_size_limit(self, app) -> None:  # type: ignore[no-untyped-def]
@@ -134,7 +136,7 @@ class TestReporter:
                 files=[("photos", ("big.png", PNG + b"\x00" * 1000, "image/png"))],
             )
             assert r.status_code == 413
-            assert "1000 bytes" in r.json()["error"]
+            assert "1000 bytes" in r.json()["error"]["message"]
             # A declared body far over the limit is refused before it is read.
             r = web.client.post(
                 "/api/tickets",
@@ -162,7 +164,7 @@ class TestReporter:
     ) -> None:
         r = web.client.post("/api/tickets", json=body)
         assert r.status_code == status, r.text
-        assert words in r.json()["error"]
+        assert words in r.json()["error"]["message"]
         assert count(web.app, tickets) == 0
 
     def test_bad_json_is_400(self, web: Web) -> None:
@@ -170,7 +172,7 @@ class TestReporter:
             "/api/tickets", content=b'{"grid": ', headers={"content-type": "application/json"}
         )
         assert r.status_code == 400
-        assert r.json()["error"].startswith("the body is not valid JSON")
+        assert r.json()["error"]["message"].startswith("the body is not valid JSON")
 
     def test_an_unknown_body_type_is_415(self, web: Web) -> None:
         r = web.client.post(
@@ -233,14 +235,16 @@ class TestLeader:
         assert web.step(ref, "fix", VILLAGE_LEADER, note="村里清理了").status_code == 200
         r = web.step(ref, "verify", VILLAGE_LEADER)
         assert r.status_code == 403
-        assert "must be checked by someone else" in r.json()["error"]
+        assert "must be checked by someone else" in r.json()["error"]["message"]
         assert web.state(ref) == "fixed"
 
     def test_another_grid_is_404_not_403(self, web: Web) -> None:
         ref = web.submit()["ref"]
         assert web.get(f"/api/tickets/{ref}", OTHER_LEADER).status_code == 404
         r = web.step(ref, "fix", OTHER_LEADER, note="x")
-        assert r.status_code == 404 and r.json() == {"error": f"no ticket {ref}"}
+        assert r.status_code == 404 and r.json() == {
+            "error": {"code": "ticket.not_found", "message": f"no ticket {ref}"}
+        }
         assert web.get("/api/tickets", OTHER_LEADER).json()["items"] == []
         assert web.state(ref) == "assigned"
 
@@ -248,19 +252,35 @@ class TestLeader:
         ref = web.submit()["ref"]
         r = web.step(ref, "close", VILLAGE_LEADER)
         assert r.status_code == 409
-        assert "may run only from: verified" in r.json()["error"]
+        assert "may run only from: verified" in r.json()["error"]["message"]
+
+    def test_an_error_has_its_code_and_a_message_in_the_caller_s_language(self, web: Web) -> None:
+        ref = web.submit()["ref"]
+        english = {"code": "step.needs", "message": "'fix' needs --note"}
+        assert web.step(ref, "fix", LEADER).json() == {"error": english}
+        url = f"/api/tickets/{ref}/steps/fix"
+        for asked in ({"params": {"lang": "zh_CN"}}, {"headers": {"accept-language": "zh-CN"}}):
+            r = web.post(url, LEADER, json={}, **asked)  # type: ignore[arg-type]
+            assert r.status_code == 422
+            assert r.json() == {"error": {"code": "step.needs", "message": "请填写：说明。"}}
+        # Steps and states by the workflow's Chinese labels; a language we lack reads English.
+        r = web.post(f"/api/tickets/{ref}/steps/close?lang=zh_CN", VILLAGE_LEADER, json={})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "step.wrong_state"
+        assert r.json()["error"]["message"].startswith("这个问题现在是“待整改”，不能执行“销号”")
+        r = web.post(url, LEADER, json={}, headers={"accept-language": "fr-FR"})
+        assert r.json() == {"error": english}
 
     def test_missing_field_is_422(self, web: Web) -> None:
         ref = web.submit()["ref"]
         r = web.step(ref, "fix", LEADER)
-        assert r.status_code == 422 and "'fix' needs --note" in r.json()["error"]
+        assert r.status_code == 422 and "'fix' needs --note" in r.json()["error"]["message"]
         r = web.step(ref, "fix", LEADER, note="x", until="2026-04-03T10:00:00")
-        assert r.status_code == 422 and "until" in r.json()["error"]
+        assert r.status_code == 422 and "until" in r.json()["error"]["message"]
 
     def test_unknown_step_and_bad_json(self, web: Web) -> None:
         ref = web.submit()["ref"]
         r = web.step(ref, "explode", LEADER)
-        assert r.status_code == 422 and "unknown step 'explode'" in r.json()["error"]
+        assert r.status_code == 422 and "unknown step 'explode'" in r.json()["error"]["message"]
         r = web.post(
             f"/api/tickets/{ref}/steps/fix",
             LEADER,
@@ -454,7 +474,9 @@ class TestService:
 
     def test_unknown_route_and_method_are_json(self, web: Web) -> None:
         r = web.client.get("/api/nothing")
-        assert r.status_code == 404 and r.json() == {"error": "Not Found"}
+        assert r.status_code == 404 and r.json() == {
+            "error": {"code": "http.404", "message": "Not Found"}
+        }
         r = web.client.delete("/api/tickets")
         assert r.status_code == 405 and "error" in r.json()
 
@@ -509,7 +531,7 @@ class TestReports:
             ("2027-W53", 404, "does not exist"),  # a week 53 in a year of 52
         ):
             r = web.get("/api/reports/weekly", SUPERVISOR, params={"week": week})
-            assert r.status_code == status and words in r.json()["error"], r.text
+            assert r.status_code == status and words in r.json()["error"]["message"], r.text
         assert web.get("/api/reports/weekly", SUPERVISOR, params={"week": "W14"}).status_code == 422
         r = web.get("/api/reports/weekly", SUPERVISOR, params={"format": "pdf"})
         assert r.status_code == 422

@@ -94,7 +94,11 @@ class TestLogin:
         handle = with_password(web)
         a, b = login(web, handle, "wrong password"), login(web, "nobody", "wrong password")
         assert a.status_code == b.status_code == 401
-        assert a.json() == b.json() == {"error": "wrong handle or password"}
+        assert (
+            a.json()
+            == b.json()
+            == {"error": {"code": "auth.login_failed", "message": "wrong handle or password"}}
+        )
         assert "closeloop_session" not in web.client.cookies
 
     def test_a_person_without_a_password_cannot_log_in(self, web: Web) -> None:
@@ -156,7 +160,7 @@ class TestRateLimit:
         r = login(web, handle)  # even the right password now
         assert r.status_code == 429
         assert int(r.headers["retry-after"]) == 15 * 60 + 1
-        assert "too many failed logins" in r.json()["error"]
+        assert "too many failed logins" in r.json()["error"]["message"]
         # Another handle from the same address is not locked out.
         other = with_password(web, "yantou.lead")
         assert login(web, other).status_code == 303
@@ -204,7 +208,7 @@ class TestCsrf:
             "/login", data={"handle": handle, "password": PASSWORD}, follow_redirects=False
         )
         assert r.status_code == 403
-        assert "CSRF" in r.json()["error"]
+        assert "CSRF" in r.json()["error"]["message"]
 
     def test_a_token_not_matching_the_cookie_is_refused(self, web: Web) -> None:
         handle = with_password(web)
@@ -234,7 +238,7 @@ class TestCsrf:
         login(web, handle)
         ref = web.submit()["ref"]
         r = web.client.post(f"/api/tickets/{ref}/steps/fix", json={"note": "x"})
-        assert r.status_code == 403 and "CSRF" in r.json()["error"]
+        assert r.status_code == 403 and "CSRF" in r.json()["error"]["message"]
         assert web.state(ref) == "assigned"
         r = web.client.post(
             f"/api/tickets/{ref}/steps/fix",
@@ -287,7 +291,9 @@ class TestTokens:
         )
         assert r.status_code == 200 and r.json()["revoked_at"] is not None
         r = web.client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code == 401 and r.json() == {"error": "unknown or revoked API token"}
+        assert r.status_code == 401 and r.json() == {
+            "error": {"code": "auth.bad_token", "message": "unknown or revoked API token"}
+        }
 
     def test_bad_authorization_headers(self, web: Web) -> None:
         for header in ("Bearer nope", "Bearer cl_nope", "Basic eDp5", "Bearer "):

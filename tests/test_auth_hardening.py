@@ -127,7 +127,7 @@ def planted_pair_is_refused(victim: Web, attacker: Web) -> None:
         f"/api/tickets/{ref}/steps/fix", json={"note": "x"}, headers={"X-CSRF-Token": pair_token}
     )
     assert r.status_code == 403, r.text
-    assert "CSRF" in r.json()["error"]
+    assert "CSRF" in r.json()["error"]["message"]
     # The token the service gives this session (for the cookie it now holds) works.
     r = victim.client.post(
         f"/api/tickets/{ref}/steps/fix", json={"note": "x"}, headers={"X-CSRF-Token": csrf(victim)}
@@ -157,7 +157,7 @@ def bearer(token: str) -> dict[str, str]:
 def test_a_token_cannot_mint_tokens(web: Web) -> None:
     r = web.post("/api/tokens", "admin", json={"label": "child"})
     assert r.status_code == 403, r.text
-    assert "cannot create tokens" in r.json()["error"]
+    assert "cannot create tokens" in r.json()["error"]["message"]
     with web.app.engine.connect() as conn:
         labels = list(conn.execute(select(api_tokens.c.label)).scalars())
     assert "child" not in labels

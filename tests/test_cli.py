@@ -210,6 +210,27 @@ def test_errors_are_one_line_and_write_nothing(cli, tmp_path: Path) -> None:  # 
     assert shown["evidence"] == []
 
 
+def test_an_error_line_speaks_the_language_of_lang(cli) -> None:  # type: ignore[no-untyped-def]
+    """The same error, by its code, in English (the default) and in Chinese (--lang zh_CN or
+    CLOSELOOP_LANG), the workflow's labels naming the step and the state."""
+    ref = as_json(
+        cli("submit", "--grid", "JS-A1-V01", "--category", "road", "--title", "泥路", "--json")
+    )["ref"]
+    close = ("ticket", "close", ref, "--by", "yantou.lead")
+    expect_error(cli(*close, ok=False), f"cannot close {ref} that is assigned")
+    zh = cli("--lang", "zh_CN", *close, ok=False)
+    expect_error(zh, "这个问题现在是“待整改”，不能执行“销号”")
+    assert zh.stderr.count("\n") == 1 and "cannot" not in zh.stderr
+    fix = ("ticket", "fix", ref, "--by", "yantou.lead")
+    expect_error(cli(*fix, ok=False), "'fix' needs --note")
+    expect_error(cli("--lang", "zh", *fix, ok=False), "error: 请填写：说明。")
+    expect_error(cli("--lang", "en", "ticket", "show", "EP-2026-999999", ok=False), "no ticket")
+    expect_error(
+        cli("--lang", "zh_CN", "ticket", "show", "EP-2026-999999", ok=False),
+        "没有找到这个问题",
+    )
+
+
 def test_grid_import_refuses_a_bad_file_whole(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     header = "code,name,level,parent_code,leader_handle,leader_name,leader_phone,leader_email\n"
     bad = tmp_path / "bad.csv"

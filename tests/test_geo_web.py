@@ -61,9 +61,9 @@ def test_api_refuses_a_point_outside_and_no_place_at_all(web: Web) -> None:
     body = {"category": "random_piling", "title": "x"}
     r = web.client.post("/api/tickets", json={**body, **FAR})
     assert r.status_code == 422
-    assert "outside every grid: name a grid" in r.json()["error"]
+    assert "outside every grid: name a grid" in r.json()["error"]["message"]
     r = web.client.post("/api/tickets", json=body)
-    assert r.status_code == 422 and "name a grid" in r.json()["error"]
+    assert r.status_code == 422 and "name a grid" in r.json()["error"]["message"]
     assert web.get("/api/tickets", "duban.wang").json()["items"] == []
 
 
@@ -75,7 +75,7 @@ def test_locate_endpoint(web: Web) -> None:
     assert found["code"] == MICRO and found["level"] == 4
     assert [p["code"] for p in found["path"]] == ["JS", "JS-A1", "JS-A1-V01", MICRO]
     r = web.client.get("/api/locate", params=FAR)
-    assert r.status_code == 404 and "outside every grid" in r.json()["error"]
+    assert r.status_code == 404 and "outside every grid" in r.json()["error"]["message"]
     assert web.client.get("/api/locate", params={"lat": 91, "lon": 0}).status_code == 422
 
 
@@ -85,7 +85,7 @@ def test_without_geometry_every_door_says_to_name_a_grid(web: Web) -> None:
         conn.execute(delete(grid_geometries))
     body = {"category": "random_piling", "title": "x", "lat": lat, "lon": lon}
     r = web.client.post("/api/tickets", json=body)
-    assert r.status_code == 422 and "no grid geometry" in r.json()["error"]
+    assert r.status_code == 422 and "no grid geometry" in r.json()["error"]["message"]
     r = open311_post(web, lat=str(lat), long=str(lon))
     assert r.status_code == 400
     assert "no grid geometry" in r.json()[0]["description"]

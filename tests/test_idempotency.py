@@ -53,7 +53,7 @@ class TestSubmit:
             "/api/tickets", json={**REPORT, "title": "另一处垃圾"}, headers=key("k-1")
         )
         assert other.status_code == 422
-        assert "Idempotency-Key" in other.json()["error"]
+        assert "Idempotency-Key" in other.json()["error"]["message"]
         assert count(web.app, tickets) == 1
 
     def test_keys_are_the_callers_own(self, web: Web) -> None:

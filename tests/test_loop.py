@@ -311,7 +311,7 @@ class TestStaleReads:
         def stale_once(conn, t):  # type: ignore[no-untyped-def]
             calls.append(t.version)
             if len(calls) == 1:
-                raise service.StaleTicket("changed meanwhile")
+                raise service.StaleTicket("ticket.changed", ref=t.ref)
             real(conn, t)
 
         monkeypatch.setattr(service, "save_ticket", stale_once)
@@ -326,7 +326,7 @@ class TestStaleReads:
         ref = service.submit(app, PILE, NOW)
 
         def always_stale(conn, t):  # type: ignore[no-untyped-def]
-            raise service.StaleTicket(f"{t.ref} was changed by someone else meanwhile")
+            raise service.StaleTicket("ticket.changed", ref=t.ref)
 
         monkeypatch.setattr(service, "save_ticket", always_stale)
         with pytest.raises(Conflict, match="changed by someone else"):

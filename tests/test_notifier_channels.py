@@ -440,7 +440,9 @@ def hook() -> Iterator[Hook]:
 
 @pytest.fixture
 def webhook() -> Iterator[WebhookChannel]:
-    channel = WebhookChannel(timeout=2, trust_env=False, clock=lambda: 1775122200.123)
+    channel = WebhookChannel(
+        timeout=2, trust_env=False, clock=lambda: datetime.fromtimestamp(1775122200.123, UTC)
+    )
     yield channel
     channel.close()
 

@@ -14,10 +14,13 @@ from sqlalchemy import func, select
 
 from closeloop import escalation, feedback
 from closeloop.app import App
+from closeloop.errors import CodedError
 from closeloop.gridfile import CHANNELS
 from closeloop.models import evidence, grids, people, tickets
+from closeloop.tickets import Invalid, NotPermitted
 from closeloop.web import audit, auth, i18n
-from closeloop.workflow import load_workflow
+from closeloop.web.auth import LoginFailed, TooManyAttempts
+from closeloop.workflow import StepNotAllowed, load_workflow
 from tests.exam_data import APRIL
 from tests.webtools import (
     MICRO,
@@ -125,24 +128,27 @@ def test_time_left_reads_at_a_glance() -> None:
 
 
 def test_domain_errors_are_said_in_chinese() -> None:
-    def zh(message: str, status: int | None = None) -> str:
-        return i18n.friendly_error("zh_CN", message, status=status, names=lambda k: f"<{k}>")
+    def zh(error: CodedError) -> str:
+        return error.text("zh_CN", words=lambda k: f"<{k}>")
 
+    ref = "EP-2026-000001"
     assert "不能由您本人核查" in zh(
-        "yantou.lead fixed EP-2026-000001 and so may not verify it: the fix must be checked"
+        NotPermitted("step.own_fix", handle="yantou.lead", ref=ref, step="verify")
     )
-    assert zh("yantou.g3 may not verify EP-2026-000001: only a supervisor may") == (
-        "您无权对这个问题执行“<verify>”。"
+    assert zh(
+        NotPermitted("step.not_permitted", handle="g3", step="verify", ref=ref, who="a supervisor")
+    ) == ("您无权对这个问题执行“<verify>”。")
+    assert "“<assigned>”" in zh(StepNotAllowed("verify", "assigned", ("fixed",)))
+    assert zh(Invalid("step.needs", step="fix", fields=("--note",))) == "请填写：说明。"
+    needs = Invalid("step.needs", step="defer", fields=("--reason", "--review-on"))
+    assert zh(needs) == "请填写：理由、复查日期。"
+    assert str(needs) == "'defer' needs --reason, --review-on"
+    assert zh(LoginFailed("auth.login_failed")) == "账号或密码不对。"
+    assert "15 分钟" in zh(TooManyAttempts("auth.login_limited_here", 900, handle="x", minutes=15))
+    # What carries no code (the framework's own words) is shown as it is, in a Chinese frame.
+    assert i18n.http_error("zh_CN", "something new went wrong") == (
+        "操作没有完成：something new went wrong"
     )
-    assert "“<assigned>”" in zh("cannot verify EP-2026-000001 that is assigned; 'verify' ...")
-    assert zh("'fix' needs --note") == "请填写：说明。"
-    assert zh("'defer' needs --reason, --review-on") == "请填写：理由、复查日期。"
-    assert zh("wrong handle or password") == "账号或密码不对。"
-    assert "15 分钟" in zh(
-        "too many failed logins for 'x' from this address; try again in 15 minutes"
-    )
-    # What no rule knows is shown as it is, in a Chinese frame.
-    assert zh("something new went wrong") == "操作没有完成：something new went wrong"
 
 
 # --- pages for everyone ------------------------------------------------------------------------
@@ -378,6 +384,12 @@ def test_a_step_refused_keeps_the_form_and_says_why(web: Web) -> None:
     r = step(leader, ref, "reassign", {"to_grid": MICRO, "note": "试试"})
     assert r.status_code == 422 and "问题已经在这个网格了" in flash(r)
     assert '<details class="more" open>' in r.text  # the failed step's form stays open
+    # The same errors by their codes in English: the words the command line and the API use.
+    leader.get("/?lang=en")
+    r = step(leader, ref, "reassign", {"to_grid": MICRO, "note": "试试"})
+    assert r.status_code == 422 and flash(r).endswith(f"{ref} already belongs to grid {MICRO}")
+    r = step(leader, ref, "close")
+    assert r.status_code == 409 and f"cannot close {ref} that is assigned" in flash(r)
     r = leader.post(f"/tickets/{ref}/steps/fix", {"note": "x"}, token=None)
     assert r.status_code == 403 and state_of(web.app, ref) == "assigned"
 

@@ -56,7 +56,7 @@ class TestSource:
             "/api/tickets",
             json={"grid": MICRO, "category": "random_piling", "title": "x", "source": "leader"},
         )
-        assert r.status_code == 403 and "source" in r.json()["error"]
+        assert r.status_code == 403 and "source" in r.json()["error"]["message"]
         r = web.client.post(
             "/api/tickets",
             json={"grid": MICRO, "category": "random_piling", "title": "x", "source": "radio"},

@@ -70,9 +70,9 @@ def plan(
 ) -> dict[str, Any]:
     """Open (or complete) the month's records; returns how many records and items are new."""
     if level is not None and level not in (2, 3, 4):
-        raise Invalid(f"--level must be 2, 3 or 4, not {level}")
+        raise Invalid("rectify.level", level=level)
     if focus is not None and len(focus) > TITLE_MAX:
-        raise Invalid(f"the focus is longer than {TITLE_MAX} characters")
+        raise Invalid("rectify.focus_long", n=TITLE_MAX)
     start, _ = month_bounds(month, app.tz)
     new_records = new_items = 0
     with app.engine.begin() as conn:
@@ -118,16 +118,14 @@ def _record(conn: Connection, grid: str, month: str) -> tuple[Any, Grid]:
     try:
         g = get_grid(conn, grid)
     except UnknownGrid as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(exc.code, **exc.params) from None
     row = conn.execute(
         select(rectifications).where(
             rectifications.c.month == month, rectifications.c.grid_id == g.id
         )
     ).first()
     if row is None:
-        raise NotFound(
-            f"no rectification of {grid} in {month}; `closeloop rectify plan --month {month}`"
-        )
+        raise NotFound("rectify.not_found", grid=grid, month=month)
     return row, g
 
 
@@ -213,7 +211,7 @@ def add_items(
     with app.engine.begin() as conn:
         row, g = _record(conn, grid, month)
         if problems:
-            raise Invalid("; ".join(problems))
+            raise Invalid("rectify.problems", problems="; ".join(problems))
         conn.execute(
             insert(rectification_items),
             [
@@ -234,21 +232,18 @@ def tick(app: App, item_id: int, by: str, now: datetime) -> dict[str, Any]:
             .where(rectification_items.c.id == item_id)
         ).first()
         if item is None:
-            raise NotFound(f"no rectification item {item_id}")
+            raise NotFound("rectify.no_item", item_id=item_id)
         g = conn.execute(select(grids.c.code).where(grids.c.id == item.grid_id)).scalar_one()
         grid = get_grid(conn, g)
         actor = views.load_actor(conn, by)
         if not (
             actor.is_supervisor or actor.answers_for(grid.path) or actor.leads_above(grid.path)
         ):
-            raise NotPermitted(
-                f"{by} may not tick off items of {grid.code}: only its leader or members, "
-                "a leader above or a supervisor may"
-            )
+            raise NotPermitted("rectify.not_permitted", by=by, code=grid.code)
         if item.ticket_id is not None:
-            raise Invalid(f"item {item_id} is a ticket: it is ticked off when the ticket closes")
+            raise Invalid("rectify.item_is_ticket", item_id=item_id)
         if item.done_at is not None:
-            raise Invalid(f"item {item_id} is already ticked off")
+            raise Invalid("rectify.item_done", item_id=item_id)
         conn.execute(
             update(rectification_items)
             .where(

@@ -106,7 +106,7 @@ def add_campaign(
         }
         problems += [f"unknown person '{h}' in a team" for h in wanted if h not in ids]
         if problems:
-            raise Invalid("; ".join(problems))
+            raise Invalid("campaign.problems", problems="; ".join(problems))
         assert month is not None
         campaign_id = conn.execute(
             insert(campaigns)
@@ -193,7 +193,7 @@ def list_campaigns(conn: Connection, month: str | None = None) -> list[Campaign]
 def get_campaign(conn: Connection, campaign_id: int) -> Campaign:
     found = _campaigns(conn, [campaign_id])
     if not found:
-        raise NotFound(f"no campaign {campaign_id}")
+        raise NotFound("campaign.not_found", campaign_id=campaign_id)
     return found[0]
 
 
@@ -337,7 +337,9 @@ def file_findings(
                     f"{', '.join(app.workflow.categories)}",
                 )
     if problems or wrong_by:
-        raise Invalid("the findings file is refused: " + "; ".join(wrong_by + problems.rendered()))
+        raise Invalid(
+            "campaign.findings_refused", problems="; ".join(wrong_by + problems.rendered())
+        )
     found = [
         service.NewProblem(
             grid=r.grid,
@@ -360,7 +362,7 @@ def file_findings(
         message = str(exc)
         for i, r in enumerate(rows, start=1):
             message = message.replace(f"problem {i}:", f"line {r.line}:", 1)
-        raise Invalid("the findings file is refused: " + message) from None
+        raise Invalid("campaign.findings_refused", problems=message) from None
 
 
 def file_finding(
@@ -374,11 +376,10 @@ def file_finding(
         try:
             g = get_grid(conn, problem.grid)
         except UnknownGrid as exc:
-            raise Invalid(str(exc)) from None
+            raise Invalid(exc.code, **exc.params) from None
     if not any(g.path.startswith(path) for _, _, path in c.grids):
         raise Invalid(
-            f"grid {g.code} is not in the campaign's villages "
-            f"({', '.join(code for code, _, _ in c.grids)})"
+            "campaign.grid_outside", code=g.code, villages=", ".join(code for code, _, _ in c.grids)
         )
     return service.submit(
         app,

@@ -27,7 +27,7 @@ from closeloop.cli import (
     reports,
     web,
 )
-from closeloop.cli.common import State, fail, known_errors
+from closeloop.cli.common import State, error_line, fail, known_errors
 
 app = typer.Typer(
     name="closeloop",
@@ -49,8 +49,17 @@ def _global(
     config: str | None = typer.Option(
         None, "--config", help="Path of config.toml (default: the one beside the code)."
     ),
+    lang: str = typer.Option(
+        "en",
+        "--lang",
+        envvar="CLOSELOOP_LANG",
+        help="Language of error messages: en or zh_CN (env CLOSELOOP_LANG).",
+    ),
 ) -> None:
-    ctx.obj = State(db=db, config=config)
+    # `main` hands in the State it reads the language from when a command fails.
+    state = ctx.obj if isinstance(ctx.obj, State) else State(db=None, config=None)
+    state.db, state.config, state.lang = db, config, lang
+    ctx.obj = state
 
 
 # The command modules, in the order of `closeloop --help`.
@@ -123,8 +132,9 @@ def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoR
     """Run the command line and exit: 0, the command's own status, or 2 with one `error:` line."""
     from sqlalchemy.exc import OperationalError
 
+    state = State(db=None, config=None)
     try:
-        status = app(args=args, prog_name=prog_name, standalone_mode=False)
+        status = app(args=args, prog_name=prog_name, standalone_mode=False, obj=state)
     except OperationalError as exc:
         # The driver's own words, without the SQL: most often a missing table or a server
         # that does not answer.
@@ -133,7 +143,7 @@ def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoR
         hint = "; `closeloop init` creates or upgrades the schema" if missing else ""
         fail(f"the database refused: {said}{hint}")
     except known_errors() as exc:
-        fail(str(exc))
+        fail(error_line(exc, state))
     except typer.Abort:
         fail("aborted")
     except typer.Exit as exc:

@@ -13,12 +13,14 @@ import typer
 
 from closeloop.app import App
 from closeloop.bootstrap import bootstrap
+from closeloop.errors import CodedError
 
 
 @dataclass
 class State:
     db: str | None
     config: str | None
+    lang: str = "en"  # of error messages (--lang)
     _app: App | None = field(default=None, repr=False)
 
     def app(self) -> App:
@@ -55,6 +57,17 @@ def parse_time(text: str | None, option: str = "--at") -> datetime | None:
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     sys.exit(2)
+
+
+def error_line(exc: BaseException, state: State) -> str:
+    """An error for the `error:` line: a coded one in `--lang` (steps and states by the
+    workflow's labels once the App is built), any other as it is."""
+    if not isinstance(exc, CodedError):
+        return str(exc)
+    locale = "zh_CN" if state.lang.lower().replace("-", "_").startswith("zh") else "en"
+    workflow = state._app.workflow if state._app is not None else None
+    words = (lambda key: workflow.label(key, locale)) if workflow is not None else None
+    return exc.text(locale, words=words)
 
 
 def print_json(value: Any) -> None:

@@ -31,7 +31,7 @@ _MONTH_HELP = "Month, e.g. 2026-04."
 def write_out(content: bytes, out: Path | None, binary: bool) -> None:
     if out is None:
         if binary:
-            raise Invalid("this format needs --out FILE")
+            raise Invalid("option.this_format_needs_out")
         sys.stdout.buffer.write(content)
         sys.stdout.flush()
         return
@@ -43,7 +43,7 @@ def write_out(content: bytes, out: Path | None, binary: bool) -> None:
 def pick_locale(a: App, locale: str | None) -> str:
     chosen = locale or a.settings.locale
     if chosen not in LOCALES:
-        raise Invalid(f"unknown locale {chosen!r}; locales: {', '.join(LOCALES)}")
+        raise Invalid("option.locale", locale=chosen, locales=", ".join(LOCALES))
     return chosen
 
 
@@ -205,7 +205,7 @@ def exam_print(
     saved as CSV, is what `closeloop exam import` reads."""
     a = get_app(ctx)
     if fmt not in printing.SHEET_FORMATS:
-        raise Invalid(f"unknown format {fmt!r}; formats: {', '.join(printing.SHEET_FORMATS)}")
+        raise Invalid("option.format", fmt=fmt, formats=", ".join(printing.SHEET_FORMATS))
     lang = pick_locale(a, locale)
     plan = service.plan_view(a, month)
     sheets = service.answer_sheets(a)

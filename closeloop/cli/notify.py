@@ -137,7 +137,7 @@ def outbox_retry(
 def _person(conn: Any, handle: str) -> Any:
     row = conn.execute(select(people).where(people.c.handle == handle)).first()
     if row is None:
-        raise NotFound(f"unknown person '{handle}'")
+        raise NotFound("person.unknown", handle=handle)
     return row
 
 
@@ -147,9 +147,9 @@ def _preview_notice(
     """The notice to preview: the newest outbox row of that kind about the ticket (for that
     person, when --to is given), else one made from the ticket as it is now."""
     if kind not in KINDS:
-        raise NoticeError(f"unknown template {kind!r}; templates: {', '.join(KINDS)}")
+        raise NoticeError("notice.unknown_template", kind=kind, kinds=", ".join(KINDS))
     if kind == "weekly_report":
-        raise NoticeError("weekly_report is not about a ticket; it is previewed by the report")
+        raise NoticeError("notice.weekly_preview")
     person = _person(conn, to) if to else None
     stored = (
         select(notifications)
@@ -186,11 +186,11 @@ def _preview_notice(
             .limit(1)
         ).first()
         if event is None:
-            raise NoticeError(f"{t.ref} was never rejected; there is no reason to show")
+            raise NoticeError("notice.never_rejected", ref=t.ref)
         payload["reason"] = (event.data or {}).get("reason") or event.note or ""
     elif kind == "reminder":
         if t.due_at is None or t.stage_started_at is None:
-            raise NoticeError(f"{t.ref} has no running deadline to remind of")
+            raise NoticeError("notice.no_deadline", ref=t.ref)
         span = (t.due_at - t.stage_started_at).total_seconds()
         used = (at - t.stage_started_at).total_seconds() / span if span > 0 else 1.0
         payload = {
@@ -206,7 +206,7 @@ def _preview_notice(
             .limit(1)
         ).scalar()
         if esc is None:
-            raise NoticeError(f"{t.ref} was never escalated; there is no supervision notice")
+            raise NoticeError("notice.never_escalated", ref=t.ref)
         payload["escalation_id"] = esc
     elif kind == "digest":
         when = digest.schedule(a)
@@ -214,7 +214,7 @@ def _preview_notice(
         until = when.following(end, a.tz) if when else at + timedelta(days=1)
         payload = {"since": start.isoformat(), "at": end.isoformat(), "until": until.isoformat()}
     if recipient_id is None and address is None:
-        raise NoticeError(f"{t.ref} has nobody to send a {kind} notice to; name one with --to")
+        raise NoticeError("notice.nobody", ref=t.ref, kind=kind)
     if locale is None:
         locale = a.settings.locale
         if recipient_id is not None:
@@ -250,7 +250,7 @@ def preview(
     with read_only(a.engine) as conn:
         t = conn.execute(select(tickets).where(tickets.c.ref == ticket)).first()
         if t is None:
-            raise NotFound(f"no ticket {ticket}")
+            raise NotFound("ticket.not_found", ref=ticket)
         notice = _preview_notice(a, conn, template, t, to, locale, when)
     message = delivery.preview_message(a, notice, when)
     typer.echo(f"Subject: {message.subject}\n")

@@ -30,7 +30,7 @@ _LOCALE_HELP = f"Language of the report: {', '.join(LOCALES)} (default: the zone
 def _write(content: bytes, out: Path | None, fmt: str) -> None:
     if out is None:
         if fmt in ("xlsx", "pdf"):
-            raise Invalid(f"--format {fmt} needs --out FILE")
+            raise Invalid("option.format_needs_out", fmt=fmt)
         sys.stdout.buffer.write(content)
         sys.stdout.flush()
         return
@@ -42,7 +42,7 @@ def _write(content: bytes, out: Path | None, fmt: str) -> None:
 def _locale(a: object, locale: str | None) -> str:
     chosen = locale or a.settings.locale  # type: ignore[attr-defined]
     if chosen not in LOCALES:
-        raise Invalid(f"unknown locale {chosen!r}; locales: {', '.join(LOCALES)}")
+        raise Invalid("option.locale", locale=chosen, locales=", ".join(LOCALES))
     return chosen
 
 
@@ -62,9 +62,9 @@ def report_weekly(
     """The weekly report for the example meeting (定期例会周报)."""
     a = get_app(ctx)
     if fmt not in WEEKLY_FORMATS:
-        raise Invalid(f"unknown format {fmt!r}; formats: {', '.join(WEEKLY_FORMATS)}")
+        raise Invalid("option.format", fmt=fmt, formats=", ".join(WEEKLY_FORMATS))
     if fmt in ("xlsx", "pdf") and out is None:
-        raise Invalid(f"--format {fmt} needs --out FILE")
+        raise Invalid("option.format_needs_out", fmt=fmt)
     lang = _locale(a, locale)
     report = build_weekly(a, now=now(ctx), week=week, level=level)
     if fmt == "pdf":
@@ -99,7 +99,7 @@ def report_items(
     """The tickets behind one figure of the report: their number is the figure."""
     a = get_app(ctx)
     if week and month:
-        raise Invalid("give --week or --month, not both")
+        raise Invalid("option.week_or_month")
     period = ind.month_period(month, a.tz) if month else resolve_week(a, now(ctx), week)
     with read_only(a.engine) as conn:
         path = None
@@ -107,7 +107,7 @@ def report_items(
             try:
                 path = get_grid(conn, grid).path
             except UnknownGrid as exc:
-                raise NotFound(str(exc)) from None
+                raise NotFound(exc.code, **exc.params) from None
         listed = ind.items(conn, a, period, figure, within=path)
     locale = a.settings.locale
 

@@ -23,40 +23,35 @@ def parse_amount(text: str | Decimal | int, *, zero: bool = False) -> Decimal:
     try:
         amount = Decimal(str(text).strip())
     except InvalidOperation:
-        raise Invalid(f"amount {text!r} is not a number") from None
+        raise Invalid("funds.not_number", text=text) from None
     if not amount.is_finite() or amount < 0 or (amount == 0 and not zero):
-        raise Invalid(f"amount {text!r} must be greater than 0")
+        raise Invalid("funds.not_positive", text=text)
     if amount != amount.quantize(Decimal("0.01")):
-        raise Invalid(f"amount {text!r} has more than two decimals")
+        raise Invalid("funds.decimals", text=text)
     return amount.quantize(Decimal("0.01"))
 
 
 def check_reward_payment(earned: Decimal, paid: Decimal, amount: Decimal) -> None:
     if earned <= 0:
-        raise Invalid("no reward was earned that month (none reached, or withheld by a deduction)")
+        raise Invalid("funds.nothing_earned")
     if paid + amount > earned:
-        raise Invalid(
-            f"paying {amount} would exceed the reward earned ({earned}, already paid {paid})"
-        )
+        raise Invalid("funds.over_earned", amount=amount, earned=earned, paid=paid)
 
 
 def check_decision(applied: Decimal, approved: Decimal, already: Decimal | None) -> None:
     if already is not None:
-        raise Invalid("the project is already decided")
+        raise Invalid("funds.decided")
     if approved > applied:
-        raise Invalid(f"cannot approve {approved}, more than the {applied} applied for")
+        raise Invalid("funds.over_applied", approved=approved, applied=applied)
 
 
 def check_disbursement(approved: Decimal | None, disbursed: Decimal, amount: Decimal) -> None:
     if approved is None:
-        raise Invalid("the project is not approved yet")
+        raise Invalid("funds.not_approved")
     if approved == 0:
-        raise Invalid("the project was refused")
+        raise Invalid("funds.refused")
     if disbursed + amount > approved:
-        raise Invalid(
-            f"disbursing {amount} would exceed the {approved} approved (already {disbursed})"
-            "; funds are earmarked for the project"
-        )
+        raise Invalid("funds.over_approved", amount=amount, approved=approved, disbursed=disbursed)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ SHEET_FORMATS = ("html", "xlsx")
 
 def words(locale: str) -> Mapping[str, str]:
     if locale not in WORDS:
-        raise Invalid(f"unknown locale {locale!r}; locales: {', '.join(WORDS)}")
+        raise Invalid("option.locale", locale=locale, locales=", ".join(WORDS))
     return WORDS[locale]
 
 
@@ -175,7 +175,7 @@ def score_sheets_xlsx(
         if inspector is None or code == inspector
     ]
     if not wanted:
-        raise Invalid(f"no grid in the plan of {plan.month} for inspector {inspector}")
+        raise Invalid("exam.inspector_no_grid", month=plan.month, inspector=inspector)
     for code, lines in wanted:
         ws = book.sheet(code, list(CSV_COLUMNS))
         for line in lines:
@@ -241,7 +241,7 @@ def ledger_json(ledger: Ledger) -> dict[str, Any]:
 
 def render_ledger(ledger: Ledger, fmt: str, *, zone: str, locale: str) -> bytes:
     if fmt not in LEDGER_FORMATS:
-        raise Invalid(f"unknown format {fmt!r}; formats: {', '.join(LEDGER_FORMATS)}")
+        raise Invalid("option.format", fmt=fmt, formats=", ".join(LEDGER_FORMATS))
     w = words(locale)
     if fmt == "json":
         return (json.dumps(ledger_json(ledger), ensure_ascii=False, indent=2) + "\n").encode()

@@ -70,7 +70,7 @@ class ExamRefused(Invalid):
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
-        super().__init__(str(ExamFileError(self.problems)))
+        super().__init__("exam.file_refused", problems=str(ExamFileError(self.problems)))
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def _month(month: str) -> str:
     try:
         return parse_month(month)
     except ValueError as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid("month.malformed", reason=str(exc)) from None
 
 
 def _codes(conn: Connection) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def _codes(conn: Connection) -> dict[str, Any]:
 def _checked_inspectors(cfg: ExamSettings, codes: Mapping[str, Any]) -> None:
     unknown = [c for c in cfg.inspectors if c not in codes]
     if unknown:
-        raise Invalid(f"[exam] inspectors: unknown grid(s) {', '.join(unknown)}")
+        raise Invalid("exam.inspectors_unknown", codes=", ".join(unknown))
 
 
 def import_exam(app: App, text: str, now: datetime, *, source: str = "") -> Imported:
@@ -174,9 +174,7 @@ def import_exam(app: App, text: str, now: datetime, *, source: str = "") -> Impo
         try:
             conn.execute(insert(exam_lines), rows)
         except IntegrityError:
-            raise Invalid(
-                "another import stored some of these lines meanwhile; nothing was written"
-            ) from None
+            raise Invalid("exam.stored_meanwhile") from None
         conn.execute(
             insert(exam_events),
             [
@@ -303,7 +301,7 @@ def _publish_one(
 ) -> list[GridResult]:
     lines = stored_lines(conn, month)
     if not lines:
-        raise NotFound(f"no exam lines for {month}; import them with `closeloop exam import`")
+        raise NotFound("exam.no_lines", month=month)
     scores = exam_scores(lines, month=month)
     rates = _month_indicators(conn, app, month, scores)
     history = stored_results(conn, _earlier_months(month))
@@ -350,7 +348,7 @@ def _case_owner(conn: Connection, cfg: ExamSettings) -> str:
     ):
         if "supervisor" in (roles or "").split(","):
             return str(handle)
-    raise Invalid("no supervisor to own the accountability case: set [exam] accountability_owner")
+    raise Invalid("exam.no_owner")
 
 
 def _leaders_of(conn: Connection, grid_id: int) -> list[dict[str, str]]:
@@ -522,7 +520,7 @@ def board_view(app: App, month: str, now: datetime) -> BoardView:
     with read_only(app.engine) as conn:
         results = stored_results(conn, [month])
         if not results:
-            raise NotFound(f"the board of {month} is not published; run `closeloop exam board`")
+            raise NotFound("exam.board_missing", month=month)
         earlier = stored_results(conn, _earlier_months(month))
         names = dict(conn.execute(select(grids.c.code, grids.c.name)).all())
     examined = {r.grid for r in results}
@@ -552,7 +550,7 @@ def grid_history(app: App, code: str) -> tuple[str, list[GridResult]]:
     with read_only(app.engine) as conn:
         name = conn.execute(select(grids.c.name).where(grids.c.code == code)).scalar()
         if name is None:
-            raise NotFound(f"unknown grid '{code}'")
+            raise NotFound("grid.unknown", code=code)
         return name, stored_results(conn, grid=code)
 
 
@@ -634,11 +632,11 @@ def make_plan(app: App, month: str, now: datetime, *, replace: bool = False) -> 
                 select(exam_gradings.c.id).where(exam_gradings.c.month == month).limit(1)
             ).first()
             if started is not None:
-                raise Invalid(f"scoring of {month} has started; its plan can no longer change")
+                raise Invalid("exam.plan_started", month=month)
             conn.execute(delete(exam_plans).where(exam_plans.c.month == month))
         _checked_inspectors(cfg, codes)
         if not cfg.inspectors:
-            raise Invalid("[exam] inspectors is empty: list the inspecting grids to make a plan")
+            raise Invalid("exam.inspectors_empty")
         examined = {c: _medium_of(c, codes) for c, r in codes.items() if r.level == cfg.level}
         previous = _stored_plan(conn, add_months(month, -1))
         try:
@@ -650,7 +648,7 @@ def make_plan(app: App, month: str, now: datetime, *, replace: bool = False) -> 
                 {i: _medium_of(i, codes) for i in cfg.inspectors},
             )
         except PlanError as exc:
-            raise Invalid(str(exc)) from None
+            raise Invalid("exam.plan_refused", reason=str(exc)) from None
         if plan.assignments:
             conn.execute(
                 insert(exam_plans),
@@ -672,9 +670,7 @@ def plan_view(app: App, month: str) -> PlanView:
     with read_only(app.engine) as conn:
         stored = _stored_plan(conn, month)
         if not stored:
-            raise NotFound(
-                f"no plan for {month}; make it with `closeloop exam plan --month {month}`"
-            )
+            raise NotFound("exam.no_plan", month=month)
         return _plan_view(month, stored, _codes(conn), None)
 
 
@@ -909,7 +905,7 @@ def _plan_row(conn: Connection, month: str, grid: str) -> Any:
         .where(exam_plans.c.month == month, graded.c.code == grid)
     ).first()
     if row is None:
-        raise NotFound(f"grid {grid} is not in the plan of {month}")
+        raise NotFound("exam.not_in_plan", grid=grid, month=month)
     return row
 
 
@@ -931,7 +927,7 @@ def grading_form(app: App, month: str, grid: str, actor: Actor) -> GradingForm:
     with read_only(app.engine) as conn:
         row = _plan_row(conn, month, grid)
         if not may_inspect(actor, row.inspector_path):
-            raise NotPermitted(f"{actor.handle} does not inspect {grid} in {month}")
+            raise NotPermitted("exam.not_inspector", handle=actor.handle, grid=grid, month=month)
         return _form(conn, sheets, month, row)
 
 
@@ -1011,18 +1007,16 @@ def save_grading(
     with app.engine.begin() as conn:
         row = _plan_row(conn, month, grid)
         if not may_inspect(actor, row.inspector_path):
-            raise NotPermitted(f"{actor.handle} does not inspect {grid} in {month}")
+            raise NotPermitted("exam.not_inspector", handle=actor.handle, grid=grid, month=month)
         grading = conn.execute(
             select(exam_gradings).where(
                 exam_gradings.c.month == month, exam_gradings.c.grid_id == row.grid_id
             )
         ).first()
         if grading is not None and grading.status == "submitted":
-            raise Conflict(
-                f"the scores of {grid} in {month} are submitted; a supervisor can reopen them"
-            )
+            raise Conflict("exam.submitted", grid=grid, month=month)
         if month in set(conn.execute(select(month_results.c.month).distinct()).scalars()):
-            raise Conflict(f"the board of {month} is published; its scores can no longer change")
+            raise Conflict("exam.published", month=month)
         before = _form(conn, sheets, month, row)
         kept = {e.item.key: e for e in before.entries}
         problems: list[str] = []
@@ -1125,9 +1119,9 @@ def reopen_grading(
     """A supervisor reopens a submitted grid, with the reason; one transaction."""
     _month(month)
     if not actor.is_supervisor:
-        raise NotPermitted(f"{actor.handle} is not a supervisor")
+        raise NotPermitted("person.not_supervisor", handle=actor.handle)
     if not reason.strip():
-        raise Invalid("reopening needs a reason")
+        raise Invalid("exam.reopen_reason")
     sheets = answer_sheets(app)
     with app.engine.begin() as conn:
         row = _plan_row(conn, month, grid)
@@ -1143,7 +1137,7 @@ def reopen_grading(
             )
         )
         if done.rowcount != 1:
-            raise Conflict(f"the scores of {grid} in {month} are not submitted")
+            raise Conflict("exam.not_submitted", grid=grid, month=month)
         conn.execute(
             insert(exam_events).values(
                 month=month,
@@ -1232,16 +1226,16 @@ def list_cases(app: App, *, only_open: bool = False) -> list[Case]:
 def _supervisor_handle(conn: Connection, handle: str) -> str:
     roles = conn.execute(select(people.c.roles).where(people.c.handle == handle)).scalar()
     if roles is None:
-        raise NotFound(f"unknown person '{handle}'")
+        raise NotFound("person.unknown", handle=handle)
     if "supervisor" not in roles.split(","):
-        raise NotPermitted(f"{handle} is not a supervisor")
+        raise NotPermitted("person.not_supervisor", handle=handle)
     return handle
 
 
 def close_case(app: App, case_id: int, by: str, outcome: str, now: datetime) -> Case:
     """Close an accountability case with its outcome; a supervisor does it. One transaction."""
     if not outcome.strip():
-        raise Invalid("closing a case needs its outcome")
+        raise Invalid("accountability.outcome")
     with app.engine.begin() as conn:
         _supervisor_handle(conn, by)
         done = conn.execute(
@@ -1251,8 +1245,8 @@ def close_case(app: App, case_id: int, by: str, outcome: str, now: datetime) -> 
         )
         if done.rowcount != 1:
             if not _cases(conn, case_id=case_id):
-                raise NotFound(f"no accountability case {case_id}")
-            raise Conflict(f"accountability case {case_id} is already closed")
+                raise NotFound("accountability.not_found", case_id=case_id)
+            raise Conflict("accountability.closed", case_id=case_id)
         return _cases(conn, case_id=case_id)[0]
 
 
@@ -1262,7 +1256,7 @@ def close_case(app: App, case_id: int, by: str, outcome: str, now: datetime) -> 
 def _grid_id(conn: Connection, code: str) -> int:
     found = conn.execute(select(grids.c.id).where(grids.c.code == code)).scalar()
     if found is None:
-        raise NotFound(f"unknown grid '{code}'")
+        raise NotFound("grid.unknown", code=code)
     return int(found)
 
 
@@ -1280,7 +1274,7 @@ def apply_project(
     _month(month)
     value = funds.parse_amount(amount)
     if not project.strip() or not purpose.strip():
-        raise Invalid("a project needs its name and purpose")
+        raise Invalid("funds.project_fields")
     with app.engine.begin() as conn:
         result = conn.execute(
             insert(fund_projects).values(
@@ -1305,7 +1299,7 @@ def decide_project(app: App, project_id: int, approved: str, by: str, now: datet
         _supervisor_handle(conn, by)
         row = conn.execute(select(fund_projects).where(fund_projects.c.id == project_id)).first()
         if row is None:
-            raise NotFound(f"no project {project_id}")
+            raise NotFound("funds.no_project", project_id=project_id)
         funds.check_decision(Decimal(row.applied), value, _dec(row.approved))
         conn.execute(
             update(fund_projects)
@@ -1334,7 +1328,7 @@ def disburse(
         _supervisor_handle(conn, by)
         row = conn.execute(select(fund_projects).where(fund_projects.c.id == project_id)).first()
         if row is None:
-            raise NotFound(f"no project {project_id}")
+            raise NotFound("funds.no_project", project_id=project_id)
         disbursed = _paid(conn, kind="project", project_id=project_id)
         funds.check_disbursement(_dec(row.approved), disbursed, value)
         conn.execute(
@@ -1365,7 +1359,7 @@ def pay_reward(
             )
         ).scalar()
         if earned is None:
-            raise NotFound(f"{grid} has no published result for {month}")
+            raise NotFound("exam.no_result", grid=grid, month=month)
         paid = _paid(conn, kind="reward", grid_id=grid_id, month=month)
         value = funds.parse_amount(amount) if amount else Decimal(earned) - paid
         funds.check_reward_payment(Decimal(earned), paid, value)
@@ -1454,4 +1448,4 @@ def grading_photo(app: App, month: str, grid: str, item: str, actor: Actor) -> t
     for entry in form.entries:
         if entry.item.key == item and entry.photo:
             return entry.photo, entry.photo_label or entry.photo
-    raise NotFound(f"no photo for {item} of {grid} in {month}")
+    raise NotFound("exam.no_photo", item=item, grid=grid, month=month)

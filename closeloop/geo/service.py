@@ -110,11 +110,11 @@ def import_geometry_file(app: App, path: Path, now: datetime) -> GeometryImport:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise Invalid(f"file not found: {path}") from None
+        raise Invalid("file.not_found", path=path) from None
     except IsADirectoryError:
-        raise Invalid(f"{path} is a folder, not a GeoJSON file") from None
+        raise Invalid("file.folder_not_geojson", path=path) from None
     except UnicodeDecodeError:
-        raise Invalid(f"{path} is not UTF-8 text") from None
+        raise Invalid("file.not_utf8", path=path) from None
     return import_geometry_text(app, text, now)
 
 
@@ -178,15 +178,13 @@ def locate(app: App, lat: float, lon: float) -> Location | None:
 def route(app: App, lat: float | None, lon: float | None) -> str:
     """The grid a problem reported at (lat, lon) goes to; NotLocated says to name a grid."""
     if lat is None or lon is None:
-        raise Invalid("name a grid, or give both latitude and longitude to find it")
+        raise Invalid("geo.grid_or_point")
     found = locate(app, lat, lon)
     if found is not None:
         return found.code
     if len(locator(app)) == 0:
-        raise NotLocated(
-            "this zone has no grid geometry to find a grid by location: name a grid instead"
-        )
-    raise NotLocated(f"the point {lat:.6f}, {lon:.6f} is outside every grid: name a grid instead")
+        raise NotLocated("geo.no_geometry")
+    raise NotLocated("geo.outside", lat=lat, lon=lon)
 
 
 def geometry_of(app: App, code: str) -> dict[str, Any] | None:
@@ -195,7 +193,7 @@ def geometry_of(app: App, code: str) -> dict[str, Any] | None:
         try:
             g = grid_mod.get_grid(conn, code)
         except UnknownGrid as exc:
-            raise NotFound(str(exc)) from None
+            raise NotFound(exc.code, **exc.params) from None
         text = conn.execute(
             select(grid_geometries.c.geojson).where(grid_geometries.c.grid_id == g.id)
         ).scalar()

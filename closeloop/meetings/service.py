@@ -160,7 +160,7 @@ def add_meeting(
         )
         problems += [f"unknown person '{h}'" for h in dict.fromkeys(attendees) if h not in ids]
         if problems:
-            raise Invalid("; ".join(problems))
+            raise Invalid("meeting.problems", problems="; ".join(problems))
         assert report is not None and place_grid is not None
         previous = conn.execute(
             select(meetings.c.id)
@@ -212,7 +212,7 @@ def decide(
     elif due <= now:
         problems.append(f"--due {due.isoformat()} is not in the future")
     if problems:
-        raise Invalid("; ".join(problems))
+        raise Invalid("meeting.problems", problems="; ".join(problems))
     label = kind_name(meeting.kind, app.settings.locale)
     ref = service.submit(
         app,
@@ -251,7 +251,7 @@ def decide(
 def _meeting_row(conn: Connection, meeting_id: int) -> Any:
     row = conn.execute(select(meetings).where(meetings.c.id == meeting_id)).first()
     if row is None:
-        raise NotFound(f"no meeting {meeting_id}")
+        raise NotFound("meeting.not_found", meeting_id=meeting_id)
     return row
 
 

@@ -27,7 +27,7 @@ def local_time(text: str, request: Request, field: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise Invalid(f"{field} {text!r} is not a time like 2026-04-07T09:00") from None
+        raise Invalid("option.bad_time", field=field, text=text) from None
     return value if value.tzinfo else value.replace(tzinfo=web_app(request).tz)
 
 
@@ -174,7 +174,7 @@ def meeting_minutes(
     if isinstance(who, Response):
         return who
     if fmt not in ("md", "html"):
-        raise Invalid(f"unknown format {fmt!r}; formats: md, html")
+        raise Invalid("meeting.format", fmt=fmt)
     text = meetings.minutes(web_app(request), meeting_id, fmt, page_locale(request))
     if fmt == "html":
         return HTMLResponse(text)

@@ -47,7 +47,7 @@ def _iso(app: App, value: datetime | None) -> str | None:
 def _person(conn: Connection, handle: str) -> int:
     pid = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
     if pid is None:
-        raise Invalid(f"unknown person '{handle}'")
+        raise Invalid("patrol.unknown_person", handle=handle)
     return int(pid)
 
 
@@ -99,7 +99,7 @@ def add_patrol(
             if conn.execute(select(tickets.c.id).where(tickets.c.ref == ref)).first() is None:
                 problems.append(f"no ticket {ref}")
         if problems:
-            raise Invalid("; ".join(problems))
+            raise Invalid("patrol.problems", problems="; ".join(problems))
         assert person_id is not None
         patrol_id = _insert_patrol(conn, person_id, at, note, now)
         for g, c in found_grids:
@@ -133,7 +133,7 @@ def _insert_patrol(
 def start_patrol(app: App, *, by: str, now: datetime, note: str | None = None) -> dict[str, Any]:
     """Start a patrol now (the phone page's "start patrol")."""
     if note is not None and len(note) > NOTE_MAX:
-        raise Invalid(f"the note is longer than {NOTE_MAX} characters")
+        raise Invalid("patrol.note_long", n=NOTE_MAX)
     with app.engine.begin() as conn:
         patrol_id = _insert_patrol(conn, _person(conn, by), now, note, now)
         return _describe(conn, app, patrol_id)
@@ -146,9 +146,9 @@ def _own_patrol(conn: Connection, patrol_id: int, by: str) -> Any:
         .where(patrols.c.id == patrol_id)
     ).first()
     if row is None:
-        raise NotFound(f"no patrol {patrol_id}")
+        raise NotFound("patrol.not_found", patrol_id=patrol_id)
     if row.handle != by:
-        raise NotPermitted(f"patrol {patrol_id} is {row.handle}'s; only they check in on it")
+        raise NotPermitted("patrol.not_yours", patrol_id=patrol_id, handle=row.handle)
     return row
 
 
@@ -172,7 +172,7 @@ def check_in(
             if done is not None:
                 problems.append(f"patrol {patrol_id} already checked in at {g.code}")
         if problems:
-            raise Invalid("; ".join(problems))
+            raise Invalid("patrol.problems", problems="; ".join(problems))
         conn.execute(
             insert(patrol_visits).values(
                 patrol_id=patrol_id, grid_id=g.id, at=now, lat=checkin.lat, lon=checkin.lon
@@ -201,7 +201,7 @@ def _describe(conn: Connection, app: App, patrol_id: int) -> dict[str, Any]:
         .where(patrols.c.id == patrol_id)
     ).first()
     if row is None:
-        raise NotFound(f"no patrol {patrol_id}")
+        raise NotFound("patrol.not_found", patrol_id=patrol_id)
     visits = conn.execute(
         select(
             grids.c.code,
@@ -339,7 +339,7 @@ def period_summary(conn: Connection, start: datetime, end: datetime, level: int)
 def month_coverage(app: App, month: str, level: int = 3) -> list[dict[str, Any]]:
     """`closeloop patrol coverage`: every grid of the level, visited or not, in the month."""
     if level not in (1, 2, 3, 4):
-        raise Invalid(f"--level must be 1, 2, 3 or 4, not {level}")
+        raise Invalid("patrol.level", level=level)
     start, end = month_bounds(month, app.tz)
     with read_only(app.engine) as conn:
         rows = coverage_between(conn, start, end, level)

@@ -179,11 +179,11 @@ def week_period(label: str, tz: ZoneInfo) -> Period:
     """The ISO week ``YYYY-Www`` (Monday 00:00 to the next Monday 00:00, zone time)."""
     match = _WEEK_RE.fullmatch(label.strip()) if isinstance(label, str) else None
     if match is None:
-        raise Invalid(f"week {label!r} is not an ISO week like 2026-W14")
+        raise Invalid("report.bad_week", label=label)
     try:
         monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
     except ValueError:
-        raise NotFound(f"week {label!r} does not exist") from None
+        raise NotFound("report.no_week", label=label) from None
     return Period(label.strip(), _midnight(monday, tz), _midnight(monday + timedelta(7), tz))
 
 
@@ -214,7 +214,7 @@ def month_period(month: str, tz: ZoneInfo) -> Period:
     try:
         parse_month(month)
     except ValueError as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid("month.malformed", reason=str(exc)) from None
     first = date(int(month[:4]), int(month[5:]), 1)
     after = add_months(month, 1)
     return Period(
@@ -787,7 +787,7 @@ class Query:
                 q = q.where(f.c.solved.is_(True))
             return self._scope(q)
         if figure not in FIGURES:
-            raise Invalid(f"unknown figure '{figure}'; figures: {', '.join(FIGURES)}")
+            raise Invalid("report.unknown_figure", figure=figure, figures=", ".join(FIGURES))
         q = select(d.c.ticket_id, t.c.grid_id, d.c.bucket).select_from(
             d.join(t, t.c.id == d.c.ticket_id)
         )
@@ -1008,7 +1008,7 @@ def items(
 def _items(q: Query, figure: str, k: int) -> list[Item]:
     figure = figure.replace("-", "_")
     if figure not in FIGURES:
-        raise Invalid(f"unknown figure '{figure}'; figures: {', '.join(FIGURES)}")
+        raise Invalid("report.unknown_figure", figure=figure, figures=", ".join(FIGURES))
     k = k % len(q.periods)
     if q.due_count == 0 and figure not in NOT_DUE_BASED:
         return []

@@ -31,7 +31,7 @@ def html_to_pdf(html: bytes, *, chromium: Path = CHROMIUM) -> bytes:
     In a thread of its own: Playwright's sync API refuses a thread that runs an asyncio loop
     (a web handler, or another Playwright session)."""
     if not chromium.exists():
-        raise Invalid(f"--format pdf needs Chromium at {chromium} (Debian package chromium)")
+        raise Invalid("report.no_chromium", chromium=chromium)
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(_print, html, chromium).result()
 

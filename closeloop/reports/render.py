@@ -432,13 +432,13 @@ LABELS: Mapping[str, Mapping[str, str]] = {
 
 def labels(locale: str) -> Mapping[str, str]:
     if locale not in LABELS:
-        raise Invalid(f"unknown locale {locale!r}; locales: {', '.join(LOCALES)}")
+        raise Invalid("option.locale", locale=locale, locales=", ".join(LOCALES))
     return LABELS[locale]
 
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise Invalid(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+        raise Invalid("option.format", fmt=fmt, formats=", ".join(FORMATS))
     return fmt
 
 

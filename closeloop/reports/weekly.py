@@ -481,10 +481,10 @@ def build_weekly(
     cfg = settings or ReportSettings.from_config(app.settings.section("report"))
     level = cfg.level if level is None else level
     if not 2 <= level <= 4:
-        raise Invalid(f"--level must be 2, 3 or 4 (the grids listed), not {level}")
+        raise Invalid("report.level", level=level)
     period = resolve_week(app, now, week)
     if period.end > now:
-        raise Invalid(f"week {period.label} has not ended yet; a report covers a whole week")
+        raise Invalid("report.week_open", label=period.label)
     previous = weeks_before(period, cfg.previous_weeks, app.tz)
     with read_only(app.engine) as conn, Query(conn, app, [*previous, period]) as q:
         result = q.indicators()
@@ -667,13 +667,13 @@ def pick_example(app: App, week: str, grid_code: str, note: str, now: datetime) 
     week; picking again replaces it)."""
     period = week_period(week, app.tz)
     if not note.strip():
-        raise Invalid("--note must say why this grid is the example")
+        raise Invalid("report.example_note")
     with app.engine.begin() as conn:
         grid = conn.execute(
             select(grids.c.id, grids.c.level).where(grids.c.code == grid_code)
         ).first()
         if grid is None:
-            raise Invalid(f"unknown grid {grid_code!r}")
+            raise Invalid("grid.unknown_quoted", code=grid_code)
         conn.execute(weekly_examples.delete().where(weekly_examples.c.week == period.label))
         conn.execute(
             weekly_examples.insert().values(

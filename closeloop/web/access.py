@@ -50,7 +50,7 @@ def scope_clause(principal: Principal) -> ColumnElement[bool]:
 def visible_row(conn: Connection, ref: str, principal: Principal) -> Any:
     row = conn.execute(listing().where(tickets.c.ref == ref, scope_clause(principal))).first()
     if row is None:
-        raise NotFound(f"no ticket {ref}")
+        raise NotFound("ticket.not_found", ref=ref)
     return row
 
 
@@ -73,7 +73,7 @@ def secret_matches(stored_hash: str | None, secret: str | None) -> bool:
 def reporter_row(conn: Connection, ref: str, secret: str | None) -> Any:
     row = conn.execute(listing().where(tickets.c.ref == ref)).first()
     if row is None or not secret_matches(row.reporter_secret_hash, secret):
-        raise NotFound(f"no ticket {ref}")
+        raise NotFound("ticket.not_found", ref=ref)
     return row
 
 

@@ -185,11 +185,9 @@ async def submit_ticket(request: Request) -> Any:
         caller = await identify(request)
         source = body.source or (caller.source if caller else None) or "public"
         if caller is None and source != "public":
-            raise NotPermitted(
-                "only staff (a token or a login) may give a source other than public"
-            )
+            raise NotPermitted("ticket.source_staff_only")
         if body.urgent and not (caller is not None and caller.is_supervisor):
-            raise NotPermitted("only a supervisor may file a ticket as urgent")
+            raise NotPermitted("ticket.urgent_supervisor_only")
         if caller is None:  # anonymous: the per-address quota (web.quota)
             size = sum(len(f.data) for f in files)
             ip, at = client_ip(request), request_now(request)
@@ -261,7 +259,7 @@ def list_tickets(
     unknown = [s for s in states if s not in app.workflow.states]
     if unknown:
         raise Invalid(
-            f"unknown state {', '.join(unknown)}; states: {', '.join(app.workflow.states)}"
+            "ticket.unknown_state", states=", ".join(unknown), known=", ".join(app.workflow.states)
         )
     q = access.listing().where(access.scope_clause(principal))
     if states:
@@ -270,7 +268,7 @@ def list_tickets(
         if grid is not None:
             path = conn.execute(select(grids.c.path).where(grids.c.code == grid)).scalar()
             if path is None:
-                raise NotFound(f"unknown grid '{grid}'")
+                raise NotFound("grid.unknown", code=grid)
             q = q.where(in_subtree(views.HOME.c.path, path))
         rows = conn.execute(q.order_by(tickets.c.id.desc()).limit(limit).offset(offset)).all()
     return {"items": [summary(app, r, now) for r in rows], "limit": limit, "offset": offset}
@@ -294,7 +292,7 @@ async def get_ticket(
     if given:
         return await run_in_threadpool(reporter_view, app, ref, given)
     if principal is None:
-        raise NotAuthenticated("log in, send a token, or give the reporter's secret")
+        raise NotAuthenticated("auth.login_or_secret")
     return await run_in_threadpool(ticket_detail, app, principal, ref, now)
 
 
@@ -401,7 +399,7 @@ def get_evidence(
 ) -> FileResponse:
     app = web_app(request)
     given = secret or x_reporter_secret
-    missing = NotFound(f"no evidence {evidence_id}")
+    missing = NotFound("evidence.not_found", evidence_id=evidence_id)
     with read_only(app.engine) as conn:
         row = conn.execute(
             select(evidence, tickets.c.ref)
@@ -424,7 +422,7 @@ def get_evidence(
     except EvidenceError:
         raise missing from None
     if not path.is_file():
-        raise NotFound(f"the file of evidence {evidence_id} is missing on the server")
+        raise NotFound("evidence.file_missing", evidence_id=evidence_id)
     return FileResponse(
         path,
         media_type=row.content_type,
@@ -484,7 +482,7 @@ def overdue(
     if grid is not None:  # a filter naming no grid finds nothing there: 404
         with read_only(app.engine) as conn:
             if conn.execute(select(grids.c.id).where(grids.c.code == grid)).first() is None:
-                raise NotFound(f"unknown grid '{grid}'")
+                raise NotFound("grid.unknown", code=grid)
     items = escalation.overdue(app, now, grid=grid, level=level)
     return {"items": only_visible(app, principal, items)}
 
@@ -543,7 +541,7 @@ _REPORT_DOC: dict[int | str, dict[str, Any]] = {
 
 def _supervisor(principal: Principal) -> None:
     if not principal.is_supervisor:
-        raise NotPermitted(f"{principal.handle} is not a supervisor; reports are for supervisors")
+        raise NotPermitted("report.api_supervisor_only", handle=principal.handle)
 
 
 def _report_response(body: bytes, fmt: str, filename: str) -> Response:
@@ -634,7 +632,7 @@ def list_grids(
     if parent is not None and not rows:
         with read_only(app.engine) as conn:
             if conn.execute(select(grids.c.id).where(grids.c.code == parent)).first() is None:
-                raise NotFound(f"unknown grid '{parent}'")
+                raise NotFound("grid.unknown", code=parent)
     return {
         "items": [
             {
@@ -729,7 +727,7 @@ async def change_own_password(
                 select(people.c.password_hash).where(people.c.id == principal.person_id)
             ).scalar()
         if not verify_password(stored, body.current_password):
-            raise NotPermitted("the current password is wrong")
+            raise NotPermitted("auth.password_wrong")
         set_password(app, principal.handle, body.new_password, now=now, by=principal.handle)
 
     try:
@@ -750,7 +748,7 @@ def tokens(
     everyone: Annotated[bool, Query(alias="all", description="all people's (admins)")] = False,
 ) -> dict[str, Any]:
     if everyone and not principal.is_admin:
-        raise NotPermitted(f"{principal.handle} is not an administrator")
+        raise NotPermitted("person.not_admin", handle=principal.handle)
     return {"items": list_tokens(web_app(request), None if everyone else principal.handle)}
 
 
@@ -765,10 +763,10 @@ def tokens(
 async def new_token(request: Request, body: schemas.TokenBody, principal: CurrentUser) -> Any:
     if principal.via == "token":
         # A token cannot mint tokens: a stolen one would otherwise outlive its revocation.
-        raise NotPermitted("an API token cannot create tokens; log in, or run closeloop token")
+        raise NotPermitted("auth.token_by_token")
     handle = body.handle or principal.handle
     if handle != principal.handle and not principal.is_admin:
-        raise NotPermitted(f"{principal.handle} may create tokens only for themselves")
+        raise NotPermitted("auth.token_for_others", handle=principal.handle)
     claim = await idempotency.claim(request, principal, body.model_dump(mode="json"))
     if isinstance(claim, Response):
         return claim
@@ -846,7 +844,7 @@ def disable_user(
     request: Request, handle: Annotated[str, Path(max_length=64)], principal: AdminUser
 ) -> dict[str, Any]:
     if handle == principal.handle:
-        raise NotPermitted("administrators cannot disable themselves")
+        raise NotPermitted("auth.disable_self")
     set_disabled(web_app(request), handle, True, request_now(request), by=principal.handle)
     return {"ok": True}
 

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from closeloop.app import App, Clock
 from closeloop.campaigns import web as campaign_pages
 from closeloop.db import read_only
+from closeloop.errors import CodedError
 from closeloop.evidence import EvidenceError
 from closeloop.grid import UnknownGrid
 from closeloop.logs import iso_now
@@ -40,7 +41,7 @@ from closeloop.models import grids
 from closeloop.patrols import web as patrol_pages
 from closeloop.textguard import printable
 from closeloop.tickets import DomainError
-from closeloop.web import api, auth, geo, open311
+from closeloop.web import api, auth, geo, i18n, open311
 from closeloop.web.auth import NotAuthenticated
 from closeloop.web.limits import BodyLimit, CredentialsFirst, plain_error
 from closeloop.web.methods import AllowHeader, declare_security
@@ -72,19 +73,23 @@ def error_response(
     status: int,
     message: str,
     *,
+    error: CodedError | None = None,
+    code: str | None = None,
     headers: dict[str, str] | None = None,
     details: list[dict[str, Any]] | None = None,
     keep_status: bool = False,
 ) -> Response:
-    """An error in the caller's dialect: `{"error": ...}`, or Open311's list of code and
-    description (in XML when the path asks for .xml)."""
+    """An error in the caller's dialect: `{"error": {"code", "message"}}` with the message in
+    the caller's language, or Open311's list of code and description (in XML when the path asks
+    for .xml). `error` gives the code and its text; without it, `code` (or `http.<status>`)
+    and `message` as it is."""
     message = printable(message)  # e.g. a field name with a lone surrogate, echoed back
     if details:
         details = [
             {k: printable(v) if isinstance(v, str) else v for k, v in d.items()} for d in details
         ]
     page_error = getattr(request.app.state, "page_error", None)  # HTML for browsers on pages
-    if page_error is not None and (page := page_error(request, status, message, headers)):
+    if page_error is not None and (page := page_error(request, status, message, headers, error)):
         return page
     if _is_open311(request):
         if not keep_status:  # GeoReport v2 knows 400, not 422 (a reused Idempotency-Key is)
@@ -97,10 +102,21 @@ def error_response(
             body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
             return Response(body, status, headers=headers, media_type="text/xml; charset=utf-8")
         return JSONResponse([{"code": status, "description": message}], status, headers=headers)
-    content: dict[str, Any] = {"error": message}
+    locale = i18n.api_locale(
+        request.query_params.get("lang"), request.headers.get("accept-language")
+    )
+    said = printable(error.text(locale, words=_labels(request, locale))) if error else message
+    code = error.code if error is not None else code or f"http.{status}"
+    content: dict[str, Any] = {"error": {"code": code, "message": said}}
     if details:
         content["details"] = details
     return JSONResponse(content, status, headers=headers)
+
+
+def _labels(request: Request, locale: str) -> Callable[[str], str] | None:
+    """The workflow's labels of steps and states in `locale`, for an error that names one."""
+    app: App | None = getattr(request.app.state, "closeloop", None)
+    return None if app is None else (lambda key: app.workflow.label(key, locale))
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -115,6 +131,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         request,
         exc.status,
         str(exc),
+        error=exc,
         headers=headers or None,
         keep_status=getattr(exc, "keep_status", False),
     )
@@ -122,7 +139,8 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 
 def _mapped(status: int) -> Callable[[Request, Exception], Any]:
     async def handler(request: Request, exc: Exception) -> Response:
-        return error_response(request, status, str(exc))
+        coded = exc if isinstance(exc, CodedError) else None
+        return error_response(request, status, str(exc), error=coded)
 
     return handler
 
@@ -142,7 +160,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     message = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"
     if malformed:
         message = "the body is not valid JSON: " + message
-    return error_response(request, 400 if malformed else 422, message, details=details)
+    return error_response(
+        request,
+        400 if malformed else 422,
+        message,
+        code="request.malformed_json" if malformed else "request.invalid",
+        details=details,
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -153,7 +177,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(request, 500, "internal error; it has been logged")
+    return error_response(request, 500, "internal error; it has been logged", code="server.error")
 
 
 def install_error_handlers(fa: FastAPI) -> None:
@@ -222,11 +246,11 @@ class RequestContext:
                 )
             )
 
-    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+    def _refusal(self, scope: Scope) -> tuple[int, CodedError] | None:
         """What to refuse before any handler runs: NUL characters in the URL (no text column
         can hold them; PostgreSQL would fail). Body sizes: `closeloop.web.limits`."""
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
-            return 400, "the URL must not contain NUL characters"
+            return 400, CodedError("request.nul")
         return None
 
 

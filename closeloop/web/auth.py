@@ -31,13 +31,13 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from starlette.concurrency import run_in_threadpool
 
@@ -93,8 +93,8 @@ class LoginFailed(DomainError):
 class TooManyAttempts(DomainError):
     status = 429
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, retry_after: int, /, **params: Any) -> None:
+        super().__init__(code, **params)
         self.retry_after = retry_after
 
 
@@ -196,9 +196,9 @@ def _sha256(text: str) -> str:
 
 def check_password_rules(password: str) -> None:
     if len(password) < PASSWORD_MIN:
-        raise Invalid(f"a password needs at least {PASSWORD_MIN} characters")
+        raise Invalid("auth.password_short", n=PASSWORD_MIN)
     if len(password) > PASSWORD_MAX:
-        raise Invalid(f"a password may have at most {PASSWORD_MAX} characters")
+        raise Invalid("auth.password_long", n=PASSWORD_MAX)
 
 
 def hash_password(password: str) -> str:
@@ -219,11 +219,11 @@ def set_password(
     """Set a person's password, end their sessions and revoke their API tokens (a reset locks
     out whoever had any of them), with a line in the audit log."""
     hashed = hash_password(password)
-    at = now or datetime.now(UTC)
+    at = now or app.now()
     with app.engine.begin() as conn:
         person_id = conn.execute(select(people.c.id).where(people.c.handle == handle)).scalar()
         if person_id is None:
-            raise NotFound(f"unknown person '{handle}'")
+            raise NotFound("person.unknown", handle=handle)
         conn.execute(update(people).where(people.c.id == person_id).values(password_hash=hashed))
         ended, revoked = _lock_out(conn, person_id, at)
         audit.record(
@@ -254,7 +254,7 @@ def set_disabled(app: App, handle: str, disabled: bool, now: datetime, by: str =
             select(people.c.id, people.c.disabled_at).where(people.c.handle == handle)
         ).first()
         if row is None:
-            raise NotFound(f"unknown person '{handle}'")
+            raise NotFound("person.unknown", handle=handle)
         if disabled:
             if row.disabled_at is None:
                 conn.execute(update(people).where(people.c.id == row.id).values(disabled_at=now))
@@ -331,16 +331,17 @@ def authenticate(
             .where(people.c.handle == key_handle)
             .where(people.c.disabled_at.is_(None))
         ).first()
-    for (failures, oldest), limit, where in (
-        (here, cfg.login_max_failures, " from this address"),
-        (anywhere, cfg.login_max_failures_per_handle, ""),
+    for (failures, oldest), limit, from_here in (
+        (here, cfg.login_max_failures, True),
+        (anywhere, cfg.login_max_failures_per_handle, False),
     ):
         if failures >= limit:
             retry = max(1, int(((oldest + window) - now).total_seconds()) + 1)
             raise TooManyAttempts(
-                f"too many failed logins for '{key_handle}'{where}; "
-                f"try again in {(retry + 59) // 60} minutes",
+                "auth.login_limited_here" if from_here else "auth.login_limited",
                 retry,
+                handle=key_handle,
+                minutes=(retry + 59) // 60,
             )
     ok = verify_password(person.password_hash if person else None, password)
     with app.engine.begin() as conn:
@@ -364,7 +365,7 @@ def authenticate(
                 )
             principal = _load_principal(conn, person.id, "session")
     if not ok:
-        raise LoginFailed("wrong handle or password")
+        raise LoginFailed("auth.login_failed")
     assert principal is not None
     return principal
 
@@ -452,18 +453,18 @@ def create_token(
     tickets it files (a hotline's system), public when None."""
     label = label.strip()
     if len(label) > 100:
-        raise Invalid("a token label may have at most 100 characters")
+        raise Invalid("auth.token_label")
     if source is not None and source not in SOURCES:
-        raise Invalid(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
+        raise Invalid("auth.token_source", source=source, sources=", ".join(SOURCES))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with app.engine.begin() as conn:
         person = conn.execute(
             select(people.c.id, people.c.disabled_at).where(people.c.handle == handle)
         ).first()
         if person is None:
-            raise NotFound(f"unknown person '{handle}'")
+            raise NotFound("person.unknown", handle=handle)
         if person.disabled_at is not None:
-            raise Invalid(f"{handle} is disabled; enable them before making a token")
+            raise Invalid("auth.person_disabled", handle=handle)
         token_id = conn.execute(
             insert(api_tokens)
             .values(
@@ -512,7 +513,7 @@ def revoke_token(
             .where(api_tokens.c.id == token_id)
         ).first()
         if row is None or (by is not None and not by.is_admin and row.person_id != by.person_id):
-            raise NotFound(f"no token {token_id}")
+            raise NotFound("auth.token_not_found", token_id=token_id)
         if row.revoked_at is None:
             conn.execute(
                 update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now)
@@ -576,7 +577,7 @@ def bearer_token(request: Request) -> str | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
+        raise NotAuthenticated("auth.bad_header")
     return value.strip()
 
 
@@ -588,7 +589,7 @@ async def identify(request: Request) -> Principal | None:
     if token is not None:
         principal = await run_in_threadpool(token_principal, app, token, now)
         if principal is None:
-            raise NotAuthenticated("unknown or revoked API token")
+            raise NotAuthenticated("auth.bad_token")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -620,7 +621,7 @@ async def optional_principal(request: Request) -> Principal | None:
     elif token is not None:
         principal = await run_in_threadpool(token_principal, app, token, now)
         if principal is None:
-            raise NotAuthenticated("unknown or revoked API token")
+            raise NotAuthenticated("auth.bad_token")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
@@ -636,7 +637,7 @@ async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
-        raise NotAuthenticated("log in, or send 'Authorization: Bearer <token>'")
+        raise NotAuthenticated("auth.login_needed")
     return principal
 
 
@@ -644,7 +645,7 @@ async def admin_principal(
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Principal:
     if not principal.is_admin:
-        raise NotPermitted(f"{principal.handle} is not an administrator")
+        raise NotPermitted("person.not_admin", handle=principal.handle)
     return principal
 
 
@@ -727,13 +728,13 @@ async def check_csrf(request: Request) -> None:
         field = form.get(CSRF_FIELD)
         sent = field if isinstance(field, str) else None
     if not _cookie_value_ok(cookie) or not sent:
-        raise CsrfFailed("the form's CSRF token is missing; reload the page and try again")
+        raise CsrfFailed("auth.csrf_missing")
     assert cookie is not None
     expected = await run_in_threadpool(
         _sign, signing_key(request), cookie, _session_binding(request)
     )
     if not hmac.compare_digest(expected, sent):
-        raise CsrfFailed("the form's CSRF token is wrong; reload the page and try again")
+        raise CsrfFailed("auth.csrf_wrong")
 
 
 async def require_csrf(request: Request) -> None:
@@ -838,7 +839,3 @@ def logout(
     response = RedirectResponse("/", status_code=303)
     clear_session_cookie(request, response)
     return response
-
-
-def error_json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)

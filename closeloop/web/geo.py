@@ -61,7 +61,7 @@ async def locate(
             try:
                 geo.route(app, lat, lon)  # raises why: outside every grid, or no geometry
             except DomainError as exc:  # no grid there: the lookup finds nothing, 404
-                raise NotFound(str(exc)) from None
+                raise NotFound(exc.code, **exc.params) from None
         assert found is not None
         return found.as_dict()
 
@@ -136,7 +136,7 @@ async def map_page(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
     if not principal.is_supervisor:
-        raise NotPermitted(f"{principal.handle} may not see the map: only a supervisor may")
+        raise NotPermitted("geo.map_supervisor_only", handle=principal.handle)
     chosen: Metric = "on_time" if metric == "on_time" else "overdue"
     app, now, locale = web_app(request), request_now(request), page_locale(request)
     svg, rows = await run_in_threadpool(

@@ -7,8 +7,7 @@ steps and categories come from the workflow file, not from here.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -486,88 +485,6 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "error.title": ("出错了", "Something went wrong"),
     "error.status": ("错误代码 {status}", "Error {status}"),
     "error.home": ("回到首页", "Home"),
-    "err.own_fix": (
-        "这是您本人完成的整改，不能由您本人核查，需由其他人员核查。",
-        "You recorded this fix, so someone else must check it.",
-    ),
-    "err.not_permitted_step": (
-        "您无权对这个问题执行“{step}”。",
-        "You may not '{step}' this ticket.",
-    ),
-    "err.wrong_state": (
-        "这个问题现在是“{state}”，不能执行“{step}”（可能已被他人处理），请刷新页面。",
-        "This ticket is now '{state}', so '{step}' is not possible (someone may have acted); "
-        "reload the page.",
-    ),
-    "err.changed": (
-        "这个问题刚被他人修改，请刷新页面后重试。",
-        "Someone changed this ticket meanwhile; reload and try again.",
-    ),
-    "err.needs": ("请填写：{fields}。", "Please fill in: {fields}."),
-    "err.until_not_later": (
-        "延期时间必须晚于当前期限。",
-        "The new deadline must be later than the current one.",
-    ),
-    "err.extension_pending": (
-        "已有一个延期申请在等待审批，请等督查人员处理后再申请。",
-        "An extension request is already waiting for a decision.",
-    ),
-    "err.no_extension": ("没有待审批的延期申请。", "No extension request is waiting."),
-    "err.extension_passed": (
-        "申请的延期时间已过，请驳回后重新申请。",
-        "The requested deadline has passed; refuse it and ask again.",
-    ),
-    "err.review_past": ("复查日期必须在今天之后。", "The review date must be in the future."),
-    "err.same_grid": ("问题已经在这个网格了。", "The ticket is already on that grid."),
-    "err.unknown_grid": ("没有这个网格。", "No such grid."),
-    "err.no_leader": (
-        "这个网格及其上级都没有负责人，无法交办。",
-        "No grid from there up has a leader to assign to.",
-    ),
-    "err.photo_type": (
-        "照片只能是 JPG、PNG、GIF、WebP 图片或 PDF 文件。",
-        "Photos must be JPG, PNG, GIF or WebP images, or PDF files.",
-    ),
-    "err.photo_size": (
-        "照片太大了，请换一张小一些的。",
-        "A photo is too large; use a smaller one.",
-    ),
-    "err.photo_count": ("照片太多了，最多 {n} 张。", "Too many photos: at most {n}."),
-    "err.photo_empty": ("有一张照片是空文件。", "A photo file is empty."),
-    "err.login_failed": ("账号或密码不对。", "Wrong account or password."),
-    "err.login_limited": (
-        "登录失败次数太多，请 {minutes} 分钟后再试。",
-        "Too many failed logins; try again in {minutes} minutes.",
-    ),
-    "err.csrf": (
-        "页面已过期，请返回、刷新页面后再提交。",
-        "This page has expired; go back, reload it and send again.",
-    ),
-    "err.no_ticket": (
-        "没有找到这个问题，或您无权查看。",
-        "No such ticket, or you may not see it.",
-    ),
-    "err.login_needed": ("请先登录。", "Please log in."),
-    "err.not_admin": ("只有管理员可以使用此页面。", "Only administrators may use this page."),
-    "err.disable_self": ("不能停用自己的账号。", "You cannot disable your own account."),
-    "err.title_needed": ("请用一句话说明问题。", "Say what the problem is in one line."),
-    "err.latlon": ("经纬度要么都填，要么都不填。", "Give both latitude and longitude, or neither."),
-    "err.password_short": ("密码至少需要 8 位。", "A password needs at least 8 characters."),
-    "err.unknown_person": ("没有这个账号。", "No such account."),
-    "err.unknown_category": ("请选择问题类型。", "Choose the kind of problem."),
-    "err.channel": ("通知方式有误：{message}", "Notification settings: {message}"),
-    "err.webhook": (
-        "Webhook 地址须以 http:// 或 https:// 开头；选了 Webhook 就必须填地址。",
-        "A webhook address must start with http:// or https://, and the webhook channel needs one.",
-    ),
-    "err.week_open": (
-        "这一周还没有结束：周报在整周结束后才能生成。",
-        "That week has not ended yet; a report covers a whole week.",
-    ),
-    "err.board_missing": (
-        "{month} 的月考榜还没有发布。",
-        "The board of {month} is not published yet.",
-    ),
     "err.not_found": ("找不到这个页面。", "There is no such page."),
     "err.forbidden": ("您无权执行此操作。", "You may not do this."),
     "err.method": (
@@ -686,13 +603,6 @@ FIELD_KEYS = {
     "handle": "field.handle",
     "password": "field.password",
 }
-FLAG_KEYS = {
-    "--note": "field.note",
-    "--reason": "field.reason",
-    "--to-grid": "field.to_grid",
-    "--until": "field.until",
-    "--review-on": "field.review_on",
-}
 
 
 def normalise(lang: str | None) -> str | None:
@@ -717,6 +627,19 @@ class Translator:
 
     def has(self, key: str) -> bool:
         return key in MESSAGES[self.locale]
+
+
+def api_locale(lang: str | None, accept_language: str | None) -> str:
+    """The language of the API's error messages: ?lang=, else the first language of
+    Accept-Language we have, else English (what scripts have always read)."""
+    asked = normalise(lang)
+    if asked is not None:
+        return asked
+    for part in (accept_language or "").split(","):
+        found = normalise(part.split(";")[0])
+        if found is not None:
+            return found
+    return "en"
 
 
 def translator(locale: str) -> Translator:
@@ -774,48 +697,6 @@ def local_time(
 
 # --- errors ------------------------------------------------------------------------------------
 
-# The domain's messages are English sentences written for the command line; these rules find the
-# common ones and say them in the reader's language. The first rule that matches wins; a message
-# no rule knows is shown as it is.
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), key)
-    for pattern, key in (
-        (r"fixed \S+ and so may not (?P<step>\w+)", "err.own_fix"),
-        (r"may not (?P<step>\w+) \S+: only", "err.not_permitted_step"),
-        (r"cannot (?P<step>\w+) \S+ that is (?P<state>\w+)", "err.wrong_state"),
-        (r"was changed by someone else", "err.changed"),
-        (r"'(?P<step>\w+)' needs (?P<flags>.+)$", "err.needs"),
-        (r"must be later than the current deadline", "err.until_not_later"),
-        (r"already has an extension request waiting", "err.extension_pending"),
-        (r"has no extension request waiting", "err.no_extension"),
-        (r"requested deadline .* has already passed", "err.extension_passed"),
-        (r"--review-on .* must be in the future", "err.review_past"),
-        (r"already belongs to grid", "err.same_grid"),
-        (r"^unknown grid", "err.unknown_grid"),
-        (r"has a leader to assign to", "err.no_leader"),
-        (r"must be a photo", "err.photo_type"),
-        (r"larger than the \d+ bytes|bytes is more than the", "err.photo_size"),
-        (r"at most (?P<n>\d+) photos", "err.photo_count"),
-        (r"the file is empty| is empty$", "err.photo_empty"),
-        (r"wrong handle or password", "err.login_failed"),
-        (r"too many failed logins.* in (?P<minutes>\d+) minutes", "err.login_limited"),
-        (r"CSRF token", "err.csrf"),
-        (r"^no ticket", "err.no_ticket"),
-        (r"^log in", "err.login_needed"),
-        (r"is not an administrator", "err.not_admin"),
-        (r"cannot disable themselves", "err.disable_self"),
-        (r"a title is needed", "err.title_needed"),
-        (r"give both --lat and --lon", "err.latlon"),
-        (r"password needs at least", "err.password_short"),
-        (r"^unknown person", "err.unknown_person"),
-        (r"^unknown category", "err.unknown_category"),
-        (r"webhook", "err.webhook"),
-        (r"^unknown channel", "err.channel"),
-        (r"body .* is larger than allowed", "err.too_large"),
-        (r"^week \S+ has not ended yet", "err.week_open"),
-        (r"the board of (?P<month>\S+) is not published", "err.board_missing"),
-    )
-)
 _STATUS_KEYS = {
     403: "err.forbidden",
     404: "err.not_found",
@@ -828,29 +709,11 @@ _STATUS_KEYS = {
 _HTTP_PHRASES = frozenset({"not found", "method not allowed", "internal server error"})
 
 
-def friendly_error(
-    locale: str,
-    message: str,
-    *,
-    status: int | None = None,
-    names: Callable[[str], str] | None = None,
-) -> str:
-    """A domain error's (English) message in the reader's language; `names` gives the label
-    of a workflow step or state key (the catalogue does not know the workflow file)."""
+def http_error(locale: str, message: str, *, status: int | None = None) -> str:
+    """An error that carries no code of `closeloop.errors` (what the framework itself answers:
+    an unknown path, a GET on a form's address, a crash) in the reader's language."""
     t = translator(locale)
     first = message.splitlines()[0] if message else ""
-    for pattern, key in _RULES:
-        found = pattern.search(first)
-        if found is None:
-            continue
-        values = found.groupdict()
-        if "flags" in values:
-            flags = re.findall(r"--[a-z-]+", values.pop("flags"))
-            fields = [t(FLAG_KEYS[f]) if f in FLAG_KEYS else f for f in flags]
-            values["fields"] = t("list.sep").join(fields)
-        if names is not None:
-            values.update({k: names(values[k]) for k in ("step", "state") if k in values})
-        return t(key, message=message, **values)
     if status in _STATUS_KEYS and (status == 500 or not first or first.lower() in _HTTP_PHRASES):
         return t(_STATUS_KEYS[status])
     return t("err.other", message=message) if message else t("err.forbidden")

@@ -103,7 +103,7 @@ def key_of(request: Request) -> str | None:
     if value is None:
         return None
     if not 1 <= len(value) <= MAX_KEY or not all(33 <= ord(c) <= 126 for c in value):
-        raise BadKey(f"{HEADER} must be 1 to {MAX_KEY} visible ASCII characters")
+        raise BadKey("idempotency.bad_key", header=HEADER, max_key=MAX_KEY)
     return value
 
 
@@ -189,9 +189,7 @@ class Claim:
             .values(status=status, content_type=content_type, body=seal(self.key, self.scope, body))
         ).rowcount
         if done != 1:
-            raise StillRunning(
-                f"another request with this {HEADER} took over; send it again to get its answer"
-            )
+            raise StillRunning("idempotency.taken_over", header=HEADER)
 
     def finish(self, status: int, content_type: str, body: bytes) -> Response:
         """Store the final answer (its own transaction) and return it."""
@@ -254,9 +252,7 @@ def _try_claim(
             if found is None:
                 continue  # released or pruned since: try again
             if found.fingerprint != fp:
-                raise KeyReused(
-                    f"this {HEADER} was used for another request; use a new key for a new request"
-                )
+                raise KeyReused("idempotency.reused", header=HEADER)
             if found.status is not None:
                 return Stored(
                     found.status, found.content_type or JSON_TYPE, unseal(key, scope, found.body)
@@ -299,9 +295,7 @@ async def claim(
         if isinstance(got, Claim):
             return got
         if time.monotonic() >= deadline:
-            raise StillRunning(
-                f"a request with this {HEADER} is still running; send it again in a moment"
-            )
+            raise StillRunning("idempotency.running", header=HEADER)
         await asyncio.sleep(POLL_SECONDS)
 
 

@@ -27,7 +27,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from closeloop.web import auth
+from closeloop.errors import CodedError
+from closeloop.web import auth, i18n
 
 # (method, path pattern) of the routes that take photos or files in multipart form data.
 UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -43,11 +44,16 @@ UPLOAD_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
-def plain_error(scope: Scope, status: int, message: str, **headers: str) -> Response:
+def plain_error(scope: Scope, status: int, error: CodedError, **headers: str) -> Response:
     """An error answered by a middleware, in the dialect of the path (Open311 or the API)."""
     if scope["path"].startswith("/open311/"):
-        return JSONResponse([{"code": status, "description": message}], status, headers)
-    return JSONResponse({"error": message}, status, headers)
+        return JSONResponse([{"code": status, "description": str(error)}], status, headers)
+    request = Request(scope)
+    locale = i18n.api_locale(
+        request.query_params.get("lang"), request.headers.get("accept-language")
+    )
+    body = {"error": {"code": error.code, "message": error.text(locale)}}
+    return JSONResponse(body, status, headers)
 
 
 def upload_route(method: str, path: str) -> bool:
@@ -84,8 +90,8 @@ class BodyLimit:
         cap = self.cap(scope)
         length = _content_length(scope)
         if length is not None and length > cap:
-            message = f"the request body of {length} bytes is larger than the {cap} allowed"
-            await plain_error(scope, 413, message)(scope, receive, send)
+            too_large = CodedError("request.too_large", length=length, cap=cap)
+            await plain_error(scope, 413, too_large)(scope, receive, send)
             return
         seen = 0
 
@@ -149,15 +155,15 @@ class CredentialsFirst:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        refusal: str | None = None
+        refusal: CodedError | None = None
         try:
             principal = await auth.identify(request)
         except auth.NotAuthenticated as exc:
-            principal, refusal = None, str(exc)
+            principal, refusal = None, exc
         if principal is None:
-            message = refusal or "log in, or send 'Authorization: Bearer <token>'"
             www = 'Bearer realm="closeloop"'
-            await plain_error(scope, 401, message, **{"WWW-Authenticate": www})(
+            refused = refusal or auth.NotAuthenticated("auth.login_needed")
+            await plain_error(scope, 401, refused, **{"WWW-Authenticate": www})(
                 scope, receive, send
             )
             return

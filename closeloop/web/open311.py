@@ -62,8 +62,8 @@ LIST_MAX = 1000  # and its default cap
 
 
 class Open311Error(DomainError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, status: int, code: str, /, **params: Any) -> None:
+        super().__init__(code, **params)
         self.status = status
 
 
@@ -171,7 +171,7 @@ class NewRequest(BaseModel):
 
 def _check_jurisdiction(cfg: WebSettings, given: str | None) -> None:
     if given is not None and given != cfg.open311_jurisdiction:
-        raise Open311Error(404, f"jurisdiction_id '{given}' was not found")
+        raise Open311Error(404, "open311.jurisdiction", given=given)
 
 
 async def _reader(request: Request, cfg: WebSettings, key: str | None) -> Principal | None:
@@ -184,12 +184,12 @@ async def _reader(request: Request, cfg: WebSettings, key: str | None) -> Princi
 async def _principal(request: Request, key: str | None) -> Principal:
     token = key or bearer_token(request)
     if not token:
-        raise Open311Error(403, "api_key was not provided")
+        raise Open311Error(403, "open311.no_key")
     principal = await run_in_threadpool(
         token_principal, web_app(request), token, request_now(request)
     )
     if principal is None:
-        raise Open311Error(403, "api_key is invalid or revoked")
+        raise Open311Error(403, "open311.bad_key")
     note_user(request, principal)
     return principal
 
@@ -213,7 +213,7 @@ def _service(app: App, key: str) -> dict[str, Any]:
 
 def _definition(app: App, cfg: WebSettings, key: str) -> dict[str, Any]:
     if key not in app.workflow.categories:
-        raise Open311Error(404, f"service_code '{key}' was not found")
+        raise Open311Error(404, "open311.service", code=key)
     default = cfg.open311_default_grid
     mapped = len(geo.locator(app)) > 0
     return {
@@ -407,13 +407,13 @@ async def post_request(request: Request, fmt: Format) -> Response:
         try:
             data = loads_json(await request.body() or b"{}")
         except BadJson as exc:
-            raise BadRequest(str(exc)) from None
+            raise BadRequest("request.malformed", reason=str(exc)) from None
         if isinstance(data, dict) and isinstance(data.get("attribute"), dict):
             data = {**data, "attribute[grid]": data["attribute"].get("grid")}
     else:
-        raise Open311Error(400, "send application/x-www-form-urlencoded (or JSON)")
+        raise Open311Error(400, "open311.content_type")
     if not isinstance(data, dict):
-        raise Open311Error(400, "the body must be a set of fields")
+        raise Open311Error(400, "open311.fields")
     if principal is None:
         key = data.get("api_key")
         principal = await _principal(request, key if isinstance(key, str) else None)
@@ -422,28 +422,26 @@ async def post_request(request: Request, fmt: Format) -> Response:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise Open311Error(400, f"{where}: {first.get('msg', 'invalid')}") from None
+        raise Open311Error(
+            400, "open311.invalid", where=where, problem=first.get("msg", "invalid")
+        ) from None
     _check_jurisdiction(cfg, body.jurisdiction_id)
     if body.service_code not in app.workflow.categories:
-        raise Open311Error(404, f"service_code '{body.service_code}' was not found")
+        raise Open311Error(404, "open311.service", code=body.service_code)
     if (body.lat is None) != (body.long is None):
-        raise Open311Error(400, "lat and long go together")
+        raise Open311Error(400, "open311.lat_long")
     if body.lat is None and not body.address_string and not body.address_id:
-        raise Open311Error(
-            400, "a location is required: lat and long, address_string or address_id"
-        )
+        raise Open311Error(400, "open311.location")
     grid = body.grid
     if not grid and body.lat is not None and body.long is not None:
         try:
             grid = await run_in_threadpool(geo.route, app, body.lat, body.long)
         except geo.NotLocated as exc:
             if not cfg.open311_default_grid:
-                raise Open311Error(400, f"{exc} (attribute[grid])") from None
+                raise Open311Error(400, "open311.grid", problem=exc) from None
     grid = grid or cfg.open311_default_grid
     if not grid:
-        raise Open311Error(
-            400, "required attribute missing: attribute[grid] (a grid code), or lat and long"
-        )
+        raise Open311Error(400, "open311.grid_missing")
     stored = await store_uploads(app, cfg, media)
     text = body.description.strip()
     line = text.splitlines()[0][:60] if text else ""
@@ -508,7 +506,7 @@ def _split(value: str | None, what: str, max_items: int = 200) -> list[str]:
         return []
     items = [v.strip() for v in value.split(",") if v.strip()]
     if len(items) > max_items:
-        raise Open311Error(400, f"at most {max_items} values in {what}")
+        raise Open311Error(400, "open311.too_many", max_items=max_items, what=what)
     return items
 
 
@@ -543,7 +541,7 @@ async def get_requests(
     statuses = _split(status, "status")
     bad = [s for s in statuses if s not in ("open", "closed")]
     if bad:
-        raise Open311Error(400, f"status must be open or closed, not {', '.join(bad)}")
+        raise Open311Error(400, "open311.status", bad=", ".join(bad))
     final = [name for name, s in app.workflow.states.items() if s.final]
     q = access.listing()
     if principal is not None:
@@ -598,13 +596,11 @@ async def get_request(
                         access.listing().where(tickets.c.ref == service_request_id)
                     ).first()
                     if row is None:
-                        raise NotFound(service_request_id)
+                        raise NotFound("open311.request", request_id=service_request_id)
                 else:
                     row = access.visible_row(conn, service_request_id, principal)
             except NotFound:
-                raise Open311Error(
-                    404, f"service_request_id '{service_request_id}' was not found"
-                ) from None
+                raise Open311Error(404, "open311.request", request_id=service_request_id) from None
             media = _first_photos(conn, [row.id])
         return _request_out(app, row, media, base, public=principal is None)
 

@@ -40,11 +40,7 @@ def admit(app: App, cfg: WebSettings, ip: str, photo_bytes: int, now: datetime) 
         ).one()
         if count >= cfg.anonymous_reports_per_hour:
             retry = max(1, int((oldest + HOUR - now).total_seconds()) + 1)
-            raise OverQuota(
-                f"too many reports from this address ({count} in the last hour); "
-                f"try again in {(retry + 59) // 60} minutes, or log in",
-                retry,
-            )
+            raise OverQuota("quota.reports", retry, count=count, minutes=(retry + 59) // 60)
         if photo_bytes:
             used = conn.execute(
                 select(func.coalesce(func.sum(anonymous_reports.c.photo_bytes), 0)).where(
@@ -60,12 +56,7 @@ def admit(app: App, cfg: WebSettings, ip: str, photo_bytes: int, now: datetime) 
                     )
                 ).scalar_one()
                 retry = max(1, int((first + DAY - now).total_seconds()) + 1) if first else 3600
-                raise OverQuota(
-                    f"the photos from this address today exceed "
-                    f"{cfg.anonymous_photo_bytes_per_day} bytes; send the report without "
-                    "photos, or log in",
-                    retry,
-                )
+                raise OverQuota("quota.photos", retry, limit=cfg.anonymous_photo_bytes_per_day)
         conn.execute(insert(anonymous_reports).values(ip=ip, at=now, photo_bytes=photo_bytes))
         # Rows older than a day count for nobody: swept here, whoever they were for.
         conn.execute(delete(anonymous_reports).where(anonymous_reports.c.at <= now - DAY))

@@ -64,10 +64,19 @@ class Body(BaseModel):
 # --- errors -----------------------------------------------------------------------------------
 
 
-class ErrorBody(BaseModel):
-    """Every error of the JSON API: one message saying what was wrong and what is allowed."""
+class ErrorInfo(BaseModel):
+    """What was wrong: a stable code (closeloop.errors; `http.<status>` for what the framework
+    itself refused) and a message saying it and what is allowed, in the language the caller
+    asked for (`?lang=` or Accept-Language: en or zh_CN; English by default)."""
 
-    error: str
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error of the JSON API."""
+
+    error: ErrorInfo
     details: list[dict[str, Any]] | None = None
 
 

@@ -203,9 +203,7 @@ def check_schema(app: App) -> None:
     present = set(inspect(app.engine).get_table_names())
     missing = [t for t in ("tickets", *WEB_TABLES) if t not in present]
     if missing:
-        raise Invalid(
-            f"the database lacks the table(s) {', '.join(missing)}; run `closeloop init` first"
-        )
+        raise Invalid("database.missing_tables", tables=", ".join(missing))
 
 
 def proxy_options(cfg: WebSettings) -> dict[str, Any]:
@@ -235,12 +233,9 @@ def serve(
     cfg = WebSettings.from_settings(app.settings)
     sqlite = app.engine.dialect.name == "sqlite"
     if workers < 1:
-        raise Invalid("--workers must be at least 1")
+        raise Invalid("option.workers")
     if sqlite and workers > 1:
-        raise Invalid(
-            "SQLite is served by one process (it has one writer); "
-            "--workers needs PostgreSQL ([database] url or CLOSELOOP_DB)"
-        )
+        raise Invalid("option.sqlite_workers")
     check_schema(app)
     configure_logging(app.tz)
     options: dict[str, Any] = {

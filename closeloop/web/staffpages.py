@@ -36,14 +36,14 @@ def field_staff(request: Request, principal: Principal | None) -> Principal | Re
     """Grid leaders, members and supervisors."""
     who = signed_in(request, principal)
     if isinstance(who, Principal) and not (who.has_inbox or who.is_supervisor):
-        raise NotPermitted(f"{who.handle} leads no grid and is no supervisor")
+        raise NotPermitted("person.no_role", handle=who.handle)
     return who
 
 
 def supervisor(request: Request, principal: Principal | None, what: str) -> Principal | Response:
     who = signed_in(request, principal)
     if isinstance(who, Principal) and not who.is_supervisor:
-        raise NotPermitted(f"{who.handle} may not {what}: only a supervisor may")
+        raise NotPermitted("person.supervisor_only", handle=who.handle, what=what)
     return who
 
 

@@ -77,11 +77,9 @@ async def read_body(
         try:
             data = loads_json(raw) if raw.strip() else {}
         except BadJson as exc:
-            raise BadRequest(str(exc)) from None
+            raise BadRequest("request.malformed", reason=str(exc)) from None
     else:
-        raise UnsupportedMediaType(
-            f"send application/json or multipart/form-data, not {ctype or 'an untyped body'}"
-        )
+        raise UnsupportedMediaType("upload.media_type", ctype=ctype or "an untyped body")
     try:
         return model.model_validate(data), uploads
     except ValidationError as exc:
@@ -97,7 +95,7 @@ async def _read_upload(upload: UploadFile, cfg: WebSettings) -> Upload:
     name = clean_name(upload.filename)
     data = await upload.read(cfg.max_upload_bytes + 1)
     if len(data) > cfg.max_upload_bytes:
-        raise TooLarge(f"{name} is larger than the {cfg.max_upload_bytes} bytes allowed")
+        raise TooLarge("upload.too_large", name=name, max_bytes=cfg.max_upload_bytes)
     return Upload(name, data)
 
 
@@ -111,10 +109,10 @@ def clean_name(name: str | None) -> str:
 async def store_uploads(app: App, cfg: WebSettings, uploads: list[Upload]) -> list[StoredFile]:
     """Check and store uploaded photos; nothing is stored unless all of them pass."""
     if len(uploads) > cfg.max_photos:
-        raise Invalid(f"at most {cfg.max_photos} photos per report or step, not {len(uploads)}")
+        raise Invalid("upload.too_many", max_photos=cfg.max_photos, count=len(uploads))
     for u in uploads:
         if not u.data:
-            raise Invalid(f"{u.name} is empty")
+            raise Invalid("upload.empty", name=u.name)
         sniff(u.data)
     return [
         await run_in_threadpool(

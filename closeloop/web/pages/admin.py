@@ -45,7 +45,7 @@ def _admin(request: Request, principal: Principal | None) -> Principal | Respons
     if principal is None:
         return _login_redirect(request)
     if not principal.is_admin:
-        raise NotPermitted(f"{principal.handle} is not an administrator")
+        raise NotPermitted("person.not_admin", handle=principal.handle)
     return principal
 
 
@@ -97,7 +97,7 @@ def _person(app: App, handle: str) -> dict[str, Any]:
     with read_only(app.engine) as conn:
         row = conn.execute(select(people).where(people.c.handle == handle)).first()
         if row is None:
-            raise NotFound(f"unknown person '{handle}'")
+            raise NotFound("person.unknown", handle=handle)
         led = conn.execute(
             select(grids.c.code, grids.c.name, grids.c.level)
             .where(grids.c.leader_id == row.id)
@@ -183,7 +183,7 @@ def admin_disable(
         return who
     t = i18n.translator(page_locale(request))
     if handle == who.handle:
-        raise NotPermitted("administrators cannot disable themselves")
+        raise NotPermitted("auth.disable_self")
     if confirm is None:
         _person(web_app(request), handle)  # an unknown person is 404, not a request to confirm
         return _person_page(request, who, handle, status=422, error=t("admin.disable_confirm"))
@@ -224,7 +224,7 @@ def admin_channels(
                 conn, handle, channel or [], webhook=webhook, digest=digest is not None
             )
     except UnknownPerson as exc:
-        raise NotFound(str(exc)) from None
+        raise NotFound(exc.code, **exc.params) from None
     except ValueError as exc:
         return _person_page(request, who, handle, status=422, error=_message(request, exc))
     return RedirectResponse(
@@ -279,7 +279,7 @@ def admin_grid_leader(
         with app.engine.begin() as conn:
             grid_mod.set_leader(conn, code, handle.strip())
     except UnknownGrid as exc:
-        raise NotFound(str(exc)) from None
+        raise NotFound(exc.code, **exc.params) from None
     except UnknownPerson as exc:
         return _grid_page(
             request, who, code, status=422, error=_message(request, exc), value=handle

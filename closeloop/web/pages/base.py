@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from closeloop.app import App
 from closeloop.db import read_only
+from closeloop.errors import CodedError
 from closeloop.evidence import EvidenceError
 from closeloop.exam import service as exam_service
 from closeloop.grid import UnknownGrid, level_name
@@ -269,16 +270,23 @@ def _with_done(target: str, step: str) -> str:
 
 def _message(request: Request, exc: BaseException) -> str:
     """A domain error or a refused form in the page's language."""
-    locale = page_locale(request)
     if isinstance(exc, RequestValidationError):
-        return i18n.validation_errors(locale, list(exc.errors()))
+        return i18n.validation_errors(page_locale(request), list(exc.errors()))
     status = getattr(exc, "status", None)
-    return i18n.friendly_error(
-        locale,
+    return said(
+        request,
+        exc if isinstance(exc, CodedError) else None,
         str(exc),
-        status=status if isinstance(status, int) else None,
-        names=Labels(web_app(request), locale).word,
+        status if isinstance(status, int) else None,
     )
+
+
+def said(request: Request, error: CodedError | None, message: str, status: int | None) -> str:
+    """An error in the page's language: by its code, or (the framework's own) by its status."""
+    locale = page_locale(request)
+    if error is not None:
+        return error.text(locale, words=Labels(web_app(request), locale).word)
+    return i18n.http_error(locale, message, status=status)
 
 
 # Errors a form can cause: shown on the page again, with the status the API would answer.
@@ -300,7 +308,11 @@ def _status_of(exc: BaseException) -> int:
 
 
 def error_page(
-    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    error: CodedError | None = None,
 ) -> Response | None:
     """The HTML answer to an error on a page (for browsers); None leaves it to the JSON one.
 
@@ -313,10 +325,7 @@ def error_page(
     if "text/html" not in request.headers.get("accept", ""):
         return None
     try:
-        locale = page_locale(request)
-        text = i18n.friendly_error(
-            locale, message, status=status, names=Labels(web_app(request), locale).word
-        )
+        text = said(request, error, message, status)
         if path == "/login" and request.method == "POST":
             response = render(
                 request,

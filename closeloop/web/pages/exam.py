@@ -33,7 +33,7 @@ from closeloop.web.auth import (
     web_app,
     web_settings,
 )
-from closeloop.web.pages.base import page_locale, render
+from closeloop.web.pages.base import _message, page_locale, render
 from closeloop.web.settings import WebSettings
 from closeloop.web.uploads import Upload, clean_name, store_uploads
 
@@ -51,7 +51,7 @@ def _login(request: Request) -> RedirectResponse:
 
 def _supervisor(principal: Principal) -> Principal:
     if not principal.is_supervisor:
-        raise NotPermitted(f"{principal.handle} is not a supervisor")
+        raise NotPermitted("person.not_supervisor", handle=principal.handle)
     return principal
 
 
@@ -208,10 +208,12 @@ async def exam_grid_save(
         stored = {}
         if uploads:
             if len(uploads) > len(sheets.items):
-                raise Invalid("too many photos")
+                raise Invalid("upload.too_many_exam")
             too_big = [u.name for u in uploads.values() if len(u.data) > cfg.max_upload_bytes]
             if too_big:
-                raise Invalid(f"{too_big[0]} is larger than {cfg.max_upload_bytes} bytes")
+                raise Invalid(
+                    "upload.too_large_exam", name=too_big[0], max_bytes=cfg.max_upload_bytes
+                )
             files = await store_uploads(
                 app, _photo_settings(cfg, len(uploads)), list(uploads.values())
             )
@@ -223,7 +225,7 @@ async def exam_grid_save(
     except (DomainError, EvidenceError) as exc:
         current = exam.grading_form(app, month, grid, principal.actor)
         problems = getattr(exc, "problems", None)
-        message = "；".join(problems) if problems else str(exc)
+        message = "；".join(problems) if problems else _message(request, exc)
         status = getattr(exc, "status", 422)
         return _grid_page(
             request, principal, current, error=message, typed=typed, status=int(status)

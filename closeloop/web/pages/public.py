@@ -49,7 +49,7 @@ STATIC_FILES = {"site.css": "text/css", "site.js": "text/javascript"}
 def static(name: str) -> Response:
     media = STATIC_FILES.get(name)
     if media is None:
-        raise NotFound(f"no file {name}")
+        raise NotFound("page.no_file", name=name)
     return FileResponse(
         STATIC / name,
         media_type=media,

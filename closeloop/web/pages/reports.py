@@ -36,7 +36,7 @@ def _supervisor(request: Request, principal: Principal | None) -> Principal | Re
     if principal is None:
         return _login_redirect(request)
     if not principal.is_supervisor:
-        raise NotPermitted(f"{principal.handle} may not see the reports: only a supervisor may")
+        raise NotPermitted("report.supervisor_only", handle=principal.handle)
     return principal
 
 
@@ -112,7 +112,7 @@ def weekly_file(
     if isinstance(who, Response):
         return who
     if fmt not in REPORT_MEDIA:
-        raise NotFound(f"no report format {fmt}")
+        raise NotFound("page.no_report_format", fmt=fmt)
     from closeloop.reports.render import render_weekly
     from closeloop.reports.weekly import build_weekly
 
@@ -134,7 +134,7 @@ def board_file(
     if isinstance(who, Response):
         return who
     if fmt not in REPORT_MEDIA:
-        raise NotFound(f"no report format {fmt}")
+        raise NotFound("page.no_report_format", fmt=fmt)
     from closeloop.exam import service as store
     from closeloop.exam.render import render_board
 

@@ -1,0 +1,827 @@
+"""Errors the user is to fix, by code: one catalogue says each in Chinese and in English.
+
+An error is raised with a stable code and named parameters, `Invalid("ticket.same_grid",
+ref=..., grid=...)`; its English text (what `str()` gives, what logs and scripts read) is made
+from the code's template, and the pages, the JSON API and the command line say the same code in
+the reader's language with `text()`. Nothing parses a message to find out what it meant.
+
+Parameters are the facts a template names (a ticket's reference, a grid code, a time already
+written as people read it); a template may leave some out. Steps and states are passed as their
+workflow keys: the English templates say the key (the command line's word), and `text()` asks
+`words` for the label a reader of another language knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from string import Formatter
+from typing import Any
+
+LOCALES = ("zh_CN", "en")
+
+# Parameters that hold a workflow step or state key, shown by their label outside English.
+WORD_PARAMS = ("step", "state")
+
+# Options the command line names in a message, as a form labels the same field.
+FIELD_WORDS: dict[str, tuple[str, str]] = {
+    "--note": ("说明", "--note"),
+    "--reason": ("理由", "--reason"),
+    "--to-grid": ("改派到", "--to-grid"),
+    "--until": ("延期至", "--until"),
+    "--review-on": ("复查日期", "--review-on"),
+}
+
+# code: (zh_CN, en). The English is the wording the command line and the API always had.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # --- tickets and their steps
+    "ticket.not_found": ("没有找到这个问题，或您无权查看。", "no ticket {ref}"),
+    "ticket.changed": (
+        "这个问题刚被他人修改，请刷新页面后重试。",
+        "{ref} was changed by someone else meanwhile; reload it and try again",
+    ),
+    "step.not_permitted": (
+        "您无权对这个问题执行“{step}”。",
+        "{handle} may not {step} {ref}: only {who} may",
+    ),
+    "step.own_fix": (
+        "这是您本人完成的整改，不能由您本人核查，需由其他人员核查。",
+        "{handle} fixed {ref} and so may not {step} it: the fix must be checked by someone else",
+    ),
+    "step.needs": ("请填写：{fields}。", "'{step}' needs {fields}"),
+    "step.wrong_state": (
+        "这个问题现在是“{state}”，不能执行“{step}”（可能已被他人处理），请刷新页面。",
+        "cannot {step} {ticket} that is {state}; '{step}' may run only from: {sources}",
+    ),
+    "step.unknown": (
+        "没有“{step}”这个操作。",
+        "cannot {step} {ticket} that is {state}; there is no step '{step}'",
+    ),
+    "step.unknown_name": (
+        "没有“{step}”这个操作；可用：{steps}。",
+        "unknown step '{step}'; steps: {steps}",
+    ),
+    "step.before_latest": (
+        "补记时间 {at} 早于这个问题最近一次记录（事件、督办或延期决定）；"
+        "{ref} 最早可补记到 {earliest}。",
+        "--at {at} is before the ticket's last change (its latest recorded fact: an event, an "
+        "escalation rung or an extension decision); history runs forward: the earliest "
+        "allowed time for {ref} is {earliest}",
+    ),
+    "step.backdate_limit": (
+        "{handle} 补记操作最多只能提前 {span}；最早可补记到 {earliest}。",
+        "{handle} may date a step at most {span} before it is recorded; the earliest allowed "
+        "time is {earliest}",
+    ),
+    "step.backdate_reason": (
+        "补记超过 {span} 之前的操作，需要填写理由或说明。",
+        "a step dated more than {span} back needs a reason (--reason or --note)",
+    ),
+    "step.at_naive": (
+        "补记时间需要带时区，例如 2026-04-01T09:30:00+08:00。",
+        "--at needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00",
+    ),
+    "step.at_future": (
+        "补记时间 {at} 还没到；操作按发生的时间记录。",
+        "--at {at} is in the future; a step is recorded when it happened",
+    ),
+    "step.at_before_change": (
+        "补记时间 {at} 早于这个问题最近一次修改（{after}）。",
+        "--at {at} is before the ticket's last change ({after}); history runs forward",
+    ),
+    "ticket.same_grid": ("问题已经在这个网格了。", "{ref} already belongs to grid {grid}"),
+    "ticket.no_leader": (
+        "这个网格及其上级都没有负责人，无法交办。",
+        "no grid from {grid} up to the zone has a leader to assign to",
+    ),
+    "ticket.problems": ("问题信息有误：{problems}", "{problems}"),
+    "ticket.problem_line": ("第 {n} 个问题：{problem}", "problem {n}: {problem}"),
+    "ticket.unknown_link": (
+        "没有“{kind}”这种关联；可用：{links}。",
+        "unknown link {kind!r}; links: {links}",
+    ),
+    "ticket.due_not_after": (
+        "期限 {due} 必须晚于 {when}。",
+        "the deadline {due} is not after {when}",
+    ),
+    "ticket.unknown_state": (
+        "没有这个状态：{states}；可用：{known}。",
+        "unknown state {states}; states: {known}",
+    ),
+    "ticket.urgent_already": ("{ref} 已经是紧急问题了。", "{ref} is urgent already"),
+    "ticket.source_staff_only": (
+        "只有工作人员（令牌或登录）可以填写“群众举报”以外的来源。",
+        "only staff (a token or a login) may give a source other than public",
+    ),
+    "ticket.urgent_supervisor_only": (
+        "只有督查人员可以把问题标为紧急。",
+        "only a supervisor may file a ticket as urgent",
+    ),
+    # --- the reporter's feedback and the supervisors' call-backs
+    "feedback.satisfaction": (
+        "满意度 {satisfaction!r} 有误；可选：{known}。",
+        "unknown satisfaction {satisfaction!r}; one of: {known}",
+    ),
+    "feedback.comment_long": (
+        "意见不能超过 {n} 个字。",
+        "the comment is longer than {n} characters",
+    ),
+    "feedback.at_future": ("时间 {at} 还没到。", "--at {at} is in the future"),
+    "feedback.not_closed": (
+        "{ref} 还没有办结；办结后才请举报人评价。",
+        "{ref} is not closed; its reporter is asked once it is",
+    ),
+    "feedback.answered": (
+        "{ref} 办结后举报人已经评价过了。",
+        "{ref}: the reporter has answered since it was closed",
+    ),
+    "feedback.supervisor_only": (
+        "只有督查人员可以回访。",
+        "{handle} is not a supervisor; call-backs are the supervisors'",
+    ),
+    "feedback.callback_not_closed": (
+        "{ref} 还没有办结；回访在办结之后。",
+        "{ref} is not closed; a call-back follows the closure",
+    ),
+    "feedback.before_closed": (
+        "时间 {at} 早于 {ref} 办结的时间。",
+        "--at {at} is before {ref} was closed",
+    ),
+    # --- extensions and deferrals
+    "extension.no_deadline": ("{ref} 没有可以延期的期限。", "{ref} has no deadline to extend"),
+    "extension.not_later": (
+        "延期时间必须晚于当前期限。",
+        "--until {until} must be later than the current deadline {due}",
+    ),
+    "extension.pending": (
+        "已有一个延期申请在等待审批，请等督查人员处理后再申请。",
+        "{ref} already has an extension request waiting (until {until}); a supervisor must "
+        "approve or refuse it first",
+    ),
+    "extension.none_waiting": (
+        "没有待审批的延期申请。",
+        "{ref} has no extension request waiting for a decision",
+    ),
+    "extension.passed": (
+        "申请的延期时间已过，请驳回后重新申请。",
+        "the requested deadline {until} has already passed; refuse this request and ask for a "
+        "new one",
+    ),
+    "deferral.review_past": (
+        "复查日期必须在今天之后。",
+        "--review-on {review_on} must be in the future",
+    ),
+    "deferral.not_deferred": ("{ref} 不在缓办登记中。", "{ref} is not on the deferral register"),
+    # --- grids, people, categories
+    "grid.unknown": ("没有这个网格。", "unknown grid '{code}'"),
+    "grid.unknown_quoted": ("没有这个网格：{code}。", "unknown grid {code!r}"),
+    "grid.unknown_id": ("没有这个网格。", "unknown grid id {grid_id}"),
+    "grid.none_stored": (
+        "还没有任何网格，请先运行 `closeloop init`。",
+        "no grid is stored yet; run `closeloop init`",
+    ),
+    "person.unknown": ("没有这个账号。", "unknown person '{handle}'"),
+    "person.not_supervisor": ("{handle} 不是督查人员。", "{handle} is not a supervisor"),
+    "person.not_admin": ("只有管理员可以使用此页面。", "{handle} is not an administrator"),
+    "person.no_role": (
+        "{handle} 既不负责网格，也不是督查人员。",
+        "{handle} leads no grid and is no supervisor",
+    ),
+    "person.supervisor_only": (
+        "只有督查人员可以{what}。",
+        "{handle} may not {what}: only a supervisor may",
+    ),
+    "category.unknown": ("请选择问题类型。", "unknown category '{key}'; known: {known}"),
+    "channel.unknown": (
+        "通知方式有误：没有 {channels}；可用：{known}。",
+        "unknown channel {channels}; known: {known}",
+    ),
+    "channel.webhook_address": (
+        "Webhook 地址须以 http:// 或 https:// 开头，不超过 500 个字符。",
+        "the webhook must be an http(s) address of at most 500 characters",
+    ),
+    "channel.webhook_missing": (
+        "选了 Webhook 就必须填 Webhook 地址。",
+        "the webhook channel needs a webhook address",
+    ),
+    # --- the map
+    "geo.outside": (
+        "位置 {lat:.6f}, {lon:.6f} 不在任何网格内，请选择网格。",
+        "the point {lat:.6f}, {lon:.6f} is outside every grid: name a grid instead",
+    ),
+    "geo.no_geometry": (
+        "本区还没有网格边界，无法按位置找网格，请选择网格。",
+        "this zone has no grid geometry to find a grid by location: name a grid instead",
+    ),
+    "geo.grid_or_point": (
+        "请选择网格，或同时给出纬度和经度。",
+        "name a grid, or give both latitude and longitude to find it",
+    ),
+    "geo.map_supervisor_only": (
+        "只有督查人员可以查看地图。",
+        "{handle} may not see the map: only a supervisor may",
+    ),
+    # --- files given on the command line
+    "file.not_found": ("找不到文件：{path}", "file not found: {path}"),
+    "file.folder_not_csv": (
+        "{path} 是文件夹，不是 CSV 文件。",
+        "{path} is a folder, not a CSV file",
+    ),
+    "file.folder_not_geojson": (
+        "{path} 是文件夹，不是 GeoJSON 文件。",
+        "{path} is a folder, not a GeoJSON file",
+    ),
+    "file.not_utf8": ("{path} 不是 UTF-8 文本。", "{path} is not UTF-8 text"),
+    "file.empty": ("{path} 是空文件。", "{path} is empty"),
+    # --- options of the command line
+    "option.locale": (
+        "没有 {locale!r} 这种语言；可用：{locales}。",
+        "unknown locale {locale!r}; locales: {locales}",
+    ),
+    "option.format": (
+        "没有 {fmt!r} 这种格式；可用：{formats}。",
+        "unknown format {fmt!r}; formats: {formats}",
+    ),
+    "option.format_needs_out": (
+        "{fmt} 格式需要 --out 文件。",
+        "--format {fmt} needs --out FILE",
+    ),
+    "option.this_format_needs_out": ("这种格式需要 --out 文件。", "this format needs --out FILE"),
+    "option.week_or_month": ("--week 和 --month 只能给一个。", "give --week or --month, not both"),
+    "option.workers": ("--workers 至少为 1。", "--workers must be at least 1"),
+    "option.sqlite_workers": (
+        "SQLite 只能由一个进程服务（只有一个写入者）；--workers 需要 PostgreSQL。",
+        "SQLite is served by one process (it has one writer); --workers needs PostgreSQL "
+        "([database] url or CLOSELOOP_DB)",
+    ),
+    "option.bad_time": (
+        "{field} {text!r} 不是时间，例如 2026-04-07T09:00。",
+        "{field} {text!r} is not a time like 2026-04-07T09:00",
+    ),
+    "database.missing_tables": (
+        "数据库缺少表 {tables}，请先运行 `closeloop init`。",
+        "the database lacks the table(s) {tables}; run `closeloop init` first",
+    ),
+    # --- photos and uploads
+    "evidence.type": (
+        "照片只能是 JPG、PNG、GIF、WebP 图片或 PDF 文件。",
+        "evidence must be a photo (JPEG, PNG, GIF, WebP) or a PDF",
+    ),
+    "evidence.empty": ("有一张照片是空文件。", "{name}: the file is empty"),
+    "evidence.too_large": (
+        "照片太大了，请换一张小一些的。",
+        "{name}: {size} bytes is more than the {max_bytes} allowed",
+    ),
+    "evidence.unreadable": (
+        "无法读取照片文件 {path}：{reason}",
+        "cannot read evidence file {path}: {reason}",
+    ),
+    "evidence.bad_name": ("照片文件名有误。", "bad evidence name"),
+    "evidence.not_found": ("没有这张照片。", "no evidence {evidence_id}"),
+    "evidence.file_missing": (
+        "服务器上找不到这张照片的文件。",
+        "the file of evidence {evidence_id} is missing on the server",
+    ),
+    "upload.too_large": (
+        "照片太大了，请换一张小一些的。",
+        "{name} is larger than the {max_bytes} bytes allowed",
+    ),
+    "upload.too_many": (
+        "照片太多了，最多 {max_photos} 张。",
+        "at most {max_photos} photos per report or step, not {count}",
+    ),
+    "upload.too_many_exam": ("照片太多了。", "too many photos"),
+    "upload.too_large_exam": (
+        "照片太大了，请换一张小一些的。",
+        "{name} is larger than {max_bytes} bytes",
+    ),
+    "upload.empty": ("有一张照片是空文件。", "{name} is empty"),
+    "upload.media_type": (
+        "只接受 application/json 或 multipart/form-data 格式。",
+        "send application/json or multipart/form-data, not {ctype}",
+    ),
+    "request.malformed": ("提交的内容有误：{reason}", "{reason}"),
+    "request.nul": (
+        "网址中不能有 NUL 字符。",
+        "the URL must not contain NUL characters",
+    ),
+    "request.too_large": (
+        "提交的内容太大了。",
+        "the request body of {length} bytes is larger than the {cap} allowed",
+    ),
+    # --- accounts, sessions, tokens
+    "auth.login_needed": ("请先登录。", "log in, or send 'Authorization: Bearer <token>'"),
+    "auth.login_or_secret": (
+        "请先登录，或提供举报时给出的查询码。",
+        "log in, send a token, or give the reporter's secret",
+    ),
+    "auth.bad_header": (
+        "Authorization 头必须是“Bearer <令牌>”。",
+        "the Authorization header must be 'Bearer <token>'",
+    ),
+    "auth.bad_token": ("API 令牌无效或已撤销。", "unknown or revoked API token"),
+    "auth.login_failed": ("账号或密码不对。", "wrong handle or password"),
+    "auth.login_limited": (
+        "登录失败次数太多，请 {minutes} 分钟后再试。",
+        "too many failed logins for '{handle}'; try again in {minutes} minutes",
+    ),
+    "auth.login_limited_here": (
+        "这个地址登录失败次数太多，请 {minutes} 分钟后再试。",
+        "too many failed logins for '{handle}' from this address; try again in {minutes} minutes",
+    ),
+    "auth.csrf_missing": (
+        "页面已过期，请返回、刷新页面后再提交。",
+        "the form's CSRF token is missing; reload the page and try again",
+    ),
+    "auth.csrf_wrong": (
+        "页面已过期，请返回、刷新页面后再提交。",
+        "the form's CSRF token is wrong; reload the page and try again",
+    ),
+    "auth.password_short": ("密码至少需要 {n} 位。", "a password needs at least {n} characters"),
+    "auth.password_long": ("密码最多 {n} 位。", "a password may have at most {n} characters"),
+    "auth.password_wrong": ("当前密码不对。", "the current password is wrong"),
+    "auth.token_label": (
+        "令牌说明最多 100 个字符。",
+        "a token label may have at most 100 characters",
+    ),
+    "auth.token_source": (
+        "没有 {source!r} 这种来源；可用：{sources}。",
+        "unknown source {source!r}; sources: {sources}",
+    ),
+    "auth.person_disabled": (
+        "{handle} 已停用，请先启用再创建令牌。",
+        "{handle} is disabled; enable them before making a token",
+    ),
+    "auth.token_not_found": ("没有这个令牌。", "no token {token_id}"),
+    "auth.token_by_token": (
+        "API 令牌不能创建令牌；请登录，或运行 closeloop token。",
+        "an API token cannot create tokens; log in, or run closeloop token",
+    ),
+    "auth.token_for_others": (
+        "{handle} 只能为自己创建令牌。",
+        "{handle} may create tokens only for themselves",
+    ),
+    "auth.disable_self": ("不能停用自己的账号。", "administrators cannot disable themselves"),
+    "quota.reports": (
+        "这个地址一小时内举报太多（{count} 次），请 {minutes} 分钟后再试，或登录后举报。",
+        "too many reports from this address ({count} in the last hour); try again in "
+        "{minutes} minutes, or log in",
+    ),
+    "quota.photos": (
+        "这个地址今天上传的照片超过 {limit} 字节；请不带照片提交，或登录后举报。",
+        "the photos from this address today exceed {limit} bytes; send the report without "
+        "photos, or log in",
+    ),
+    # --- Idempotency-Key
+    "idempotency.bad_key": (
+        "{header} 必须是 1 到 {max_key} 个可见 ASCII 字符。",
+        "{header} must be 1 to {max_key} visible ASCII characters",
+    ),
+    "idempotency.taken_over": (
+        "另一个使用同一 {header} 的请求接手了，请重新发送以取得结果。",
+        "another request with this {header} took over; send it again to get its answer",
+    ),
+    "idempotency.running": (
+        "使用同一 {header} 的请求还在处理，请稍后重新发送。",
+        "a request with this {header} is still running; send it again in a moment",
+    ),
+    "idempotency.reused": (
+        "这个 {header} 已用于另一个请求；新请求请用新的键。",
+        "this {header} was used for another request; use a new key for a new request",
+    ),
+    # --- Open311
+    "open311.jurisdiction": ("没有 {given} 这个辖区。", "jurisdiction_id '{given}' was not found"),
+    "open311.no_key": ("缺少 api_key。", "api_key was not provided"),
+    "open311.bad_key": ("api_key 无效或已撤销。", "api_key is invalid or revoked"),
+    "open311.service": ("没有 {code} 这个服务。", "service_code '{code}' was not found"),
+    "open311.fields": ("提交内容必须是一组字段。", "the body must be a set of fields"),
+    "open311.content_type": (
+        "请用 application/x-www-form-urlencoded（或 JSON）提交。",
+        "send application/x-www-form-urlencoded (or JSON)",
+    ),
+    "open311.invalid": ("{where}：{problem}", "{where}: {problem}"),
+    "open311.lat_long": ("lat 和 long 要么都填，要么都不填。", "lat and long go together"),
+    "open311.location": (
+        "需要位置：lat 和 long、address_string 或 address_id。",
+        "a location is required: lat and long, address_string or address_id",
+    ),
+    "open311.grid_missing": (
+        "缺少 attribute[grid]（网格代码），或 lat 和 long。",
+        "required attribute missing: attribute[grid] (a grid code), or lat and long",
+    ),
+    "open311.grid": ("{problem}（attribute[grid]）", "{problem} (attribute[grid])"),
+    "open311.too_many": ("{what} 最多 {max_items} 个值。", "at most {max_items} values in {what}"),
+    "open311.status": (
+        "status 只能是 open 或 closed，不能是 {bad}。",
+        "status must be open or closed, not {bad}",
+    ),
+    "open311.request": (
+        "没有 {request_id} 这个请求。",
+        "service_request_id '{request_id}' was not found",
+    ),
+    # --- pages
+    "page.no_file": ("没有这个文件。", "no file {name}"),
+    "page.no_report_format": ("没有 {fmt} 这种报表格式。", "no report format {fmt}"),
+    "report.supervisor_only": (
+        "只有督查人员可以查看报表。",
+        "{handle} may not see the reports: only a supervisor may",
+    ),
+    "report.api_supervisor_only": (
+        "只有督查人员可以查看报表。",
+        "{handle} is not a supervisor; reports are for supervisors",
+    ),
+    # --- the weekly report
+    "report.bad_week": (
+        "{label!r} 不是 ISO 周，例如 2026-W14。",
+        "week {label!r} is not an ISO week like 2026-W14",
+    ),
+    "report.no_week": ("没有 {label!r} 这一周。", "week {label!r} does not exist"),
+    "report.week_open": (
+        "这一周还没有结束：周报在整周结束后才能生成。",
+        "week {label} has not ended yet; a report covers a whole week",
+    ),
+    "report.level": (
+        "--level 只能是 2、3 或 4，不能是 {level}。",
+        "--level must be 2, 3 or 4 (the grids listed), not {level}",
+    ),
+    "report.unknown_figure": (
+        "没有 {figure} 这个指标；可用：{figures}。",
+        "unknown figure '{figure}'; figures: {figures}",
+    ),
+    "report.example_note": (
+        "请说明为什么选这个网格作为典型。",
+        "--note must say why this grid is the example",
+    ),
+    "report.no_chromium": (
+        "生成 PDF 需要 {chromium} 的 Chromium（Debian 软件包 chromium）。",
+        "--format pdf needs Chromium at {chromium} (Debian package chromium)",
+    ),
+    "month.malformed": ("月份有误：{reason}", "{reason}"),
+    # --- the monthly exam, accountability, funds
+    "exam.file_refused": ("考核文件未导入：{problems}", "{problems}"),
+    "exam.stored_meanwhile": (
+        "另一次导入同时写入了其中的部分行；本次没有写入任何内容。",
+        "another import stored some of these lines meanwhile; nothing was written",
+    ),
+    "exam.inspectors_unknown": (
+        "[exam] inspectors 中的网格不存在：{codes}",
+        "[exam] inspectors: unknown grid(s) {codes}",
+    ),
+    "exam.inspectors_empty": (
+        "[exam] inspectors 为空：请列出考核网格再生成考核安排。",
+        "[exam] inspectors is empty: list the inspecting grids to make a plan",
+    ),
+    "exam.no_lines": (
+        "{month} 还没有考核成绩；请用 `closeloop exam import` 导入。",
+        "no exam lines for {month}; import them with `closeloop exam import`",
+    ),
+    "exam.no_owner": (
+        "没有督查人员负责问责事项：请设置 [exam] accountability_owner。",
+        "no supervisor to own the accountability case: set [exam] accountability_owner",
+    ),
+    "exam.board_missing": (
+        "{month} 的月考榜还没有发布。",
+        "the board of {month} is not published; run `closeloop exam board`",
+    ),
+    "exam.plan_refused": ("考核安排无法生成：{reason}", "{reason}"),
+    "exam.plan_started": (
+        "{month} 已开始打分，考核安排不能再改。",
+        "scoring of {month} has started; its plan can no longer change",
+    ),
+    "exam.no_plan": (
+        "{month} 还没有考核安排。",
+        "no plan for {month}; make it with `closeloop exam plan --month {month}`",
+    ),
+    "exam.not_in_plan": (
+        "{grid} 不在 {month} 的考核安排中。",
+        "grid {grid} is not in the plan of {month}",
+    ),
+    "exam.not_inspector": (
+        "您不负责 {month} 对 {grid} 的考核。",
+        "{handle} does not inspect {grid} in {month}",
+    ),
+    "exam.submitted": (
+        "{grid} {month} 的打分已提交；督查人员可以退回。",
+        "the scores of {grid} in {month} are submitted; a supervisor can reopen them",
+    ),
+    "exam.published": (
+        "{month} 的月考榜已发布，成绩不能再改。",
+        "the board of {month} is published; its scores can no longer change",
+    ),
+    "exam.not_submitted": (
+        "{grid} {month} 的打分还没有提交。",
+        "the scores of {grid} in {month} are not submitted",
+    ),
+    "exam.reopen_reason": ("退回需要填写原因。", "reopening needs a reason"),
+    "exam.no_photo": (
+        "没有 {grid} {month} {item} 的照片。",
+        "no photo for {item} of {grid} in {month}",
+    ),
+    "exam.no_result": (
+        "{grid} 没有 {month} 已发布的成绩。",
+        "{grid} has no published result for {month}",
+    ),
+    "exam.inspector_no_grid": (
+        "{month} 的考核安排中没有考核网格 {inspector} 的任务。",
+        "no grid in the plan of {month} for inspector {inspector}",
+    ),
+    "accountability.not_found": ("没有问责事项 {case_id}。", "no accountability case {case_id}"),
+    "accountability.closed": (
+        "问责事项 {case_id} 已结案。",
+        "accountability case {case_id} is already closed",
+    ),
+    "accountability.outcome": ("结案需要填写处理结果。", "closing a case needs its outcome"),
+    "funds.not_number": ("金额 {text!r} 不是数字。", "amount {text!r} is not a number"),
+    "funds.not_positive": ("金额 {text!r} 必须大于 0。", "amount {text!r} must be greater than 0"),
+    "funds.decimals": (
+        "金额 {text!r} 最多两位小数。",
+        "amount {text!r} has more than two decimals",
+    ),
+    "funds.nothing_earned": (
+        "当月没有奖励（未达标，或因扣分暂停）。",
+        "no reward was earned that month (none reached, or withheld by a deduction)",
+    ),
+    "funds.over_earned": (
+        "支付 {amount} 将超过应得奖励（{earned}，已付 {paid}）。",
+        "paying {amount} would exceed the reward earned ({earned}, already paid {paid})",
+    ),
+    "funds.decided": ("这个项目已经审批过了。", "the project is already decided"),
+    "funds.over_applied": (
+        "批准金额 {approved} 不能超过申请的 {applied}。",
+        "cannot approve {approved}, more than the {applied} applied for",
+    ),
+    "funds.not_approved": ("这个项目还没有批准。", "the project is not approved yet"),
+    "funds.refused": ("这个项目未获批准。", "the project was refused"),
+    "funds.over_approved": (
+        "拨付 {amount} 将超过批准的 {approved}（已拨 {disbursed}）；专款专用。",
+        "disbursing {amount} would exceed the {approved} approved (already {disbursed}); funds "
+        "are earmarked for the project",
+    ),
+    "funds.project_fields": ("项目需要填写名称和用途。", "a project needs its name and purpose"),
+    "funds.no_project": ("没有项目 {project_id}。", "no project {project_id}"),
+    # --- campaigns, rectification, patrols, meetings
+    "campaign.not_found": ("没有大会战 {campaign_id}。", "no campaign {campaign_id}"),
+    "campaign.problems": ("大会战信息有误：{problems}", "{problems}"),
+    "campaign.findings_refused": (
+        "问题清单未导入：{problems}",
+        "the findings file is refused: {problems}",
+    ),
+    "campaign.grid_outside": (
+        "网格 {code} 不在本次大会战的村中（{villages}）。",
+        "grid {code} is not in the campaign's villages ({villages})",
+    ),
+    "rectify.level": (
+        "--level 只能是 2、3 或 4，不能是 {level}。",
+        "--level must be 2, 3 or 4, not {level}",
+    ),
+    "rectify.focus_long": (
+        "重点内容不能超过 {n} 个字。",
+        "the focus is longer than {n} characters",
+    ),
+    "rectify.not_found": (
+        "{grid} 没有 {month} 的整治记录；请先运行 `closeloop rectify plan --month {month}`。",
+        "no rectification of {grid} in {month}; `closeloop rectify plan --month {month}`",
+    ),
+    "rectify.problems": ("整治事项有误：{problems}", "{problems}"),
+    "rectify.no_item": ("没有整治事项 {item_id}。", "no rectification item {item_id}"),
+    "rectify.not_permitted": (
+        "您无权勾销 {code} 的整治事项：只有该网格负责人或成员、上级负责人或督查人员可以。",
+        "{by} may not tick off items of {code}: only its leader or members, a leader above or "
+        "a supervisor may",
+    ),
+    "rectify.item_is_ticket": (
+        "事项 {item_id} 是一个问题单：问题办结时自动勾销。",
+        "item {item_id} is a ticket: it is ticked off when the ticket closes",
+    ),
+    "rectify.item_done": ("事项 {item_id} 已经勾销了。", "item {item_id} is already ticked off"),
+    "patrol.unknown_person": ("没有这个账号。", "unknown person '{handle}'"),
+    "patrol.problems": ("巡查信息有误：{problems}", "{problems}"),
+    "patrol.note_long": ("说明不能超过 {n} 个字。", "the note is longer than {n} characters"),
+    "patrol.not_found": ("没有巡查记录 {patrol_id}。", "no patrol {patrol_id}"),
+    "patrol.not_yours": (
+        "巡查 {patrol_id} 属于 {handle}，只有本人可以签到。",
+        "patrol {patrol_id} is {handle}'s; only they check in on it",
+    ),
+    "patrol.level": (
+        "--level 只能是 1、2、3 或 4，不能是 {level}。",
+        "--level must be 1, 2, 3 or 4, not {level}",
+    ),
+    "meeting.problems": ("会议信息有误：{problems}", "{problems}"),
+    "meeting.not_found": ("没有会议 {meeting_id}。", "no meeting {meeting_id}"),
+    "meeting.format": (
+        "没有 {fmt!r} 这种格式；可用：md、html。",
+        "unknown format {fmt!r}; formats: md, html",
+    ),
+    # --- notices and their delivery
+    "notice.not_found": ("没有通知 {notice_id}。", "no notice {notice_id}"),
+    "notice.not_dead": (
+        "通知 {notice_id} 的状态是 {status}；只有发送失败的通知可以重发。",
+        "notice {notice_id} is {status}; only a dead notice can be retried",
+    ),
+    "notice.cannot_render": ("无法生成通知：{reason}", "{reason}"),
+    "notice.unknown_template": (
+        "没有 {kind!r} 这个通知模板；可用：{kinds}。",
+        "unknown template {kind!r}; templates: {kinds}",
+    ),
+    "notice.weekly_preview": (
+        "周报通知不针对某个问题，请预览周报本身。",
+        "weekly_report is not about a ticket; it is previewed by the report",
+    ),
+    "notice.nobody": (
+        "{ref} 没有可以接收“{kind}”通知的人；请用 --to 指定。",
+        "{ref} has nobody to send a {kind} notice to; name one with --to",
+    ),
+    "notice.never_rejected": (
+        "{ref} 从未被驳回，没有驳回理由可显示。",
+        "{ref} was never rejected; there is no reason to show",
+    ),
+    "notice.no_deadline": (
+        "{ref} 没有正在计时的期限。",
+        "{ref} has no running deadline to remind of",
+    ),
+    "notice.never_escalated": (
+        "{ref} 从未升级督办，没有督办通知。",
+        "{ref} was never escalated; there is no supervision notice",
+    ),
+    "notice.payload_int": (
+        "{kind} 通知 {id}：内容缺少整数 {key!r}。",
+        "{kind} notice {id}: payload has no integer {key!r}",
+    ),
+    "notice.payload_time": (
+        "{kind} 通知 {id}：内容中的 {key!r} 不是带时区的 ISO 时间。",
+        "{kind} notice {id}: payload {key!r} is not an ISO time with a zone",
+    ),
+    "notice.no_ticket_id": ("问题 id {ticket_id} 不存在。", "ticket id {ticket_id} does not exist"),
+    "notice.no_escalation": (
+        "督办记录 {escalation_id} 不存在。",
+        "escalation {escalation_id} does not exist",
+    ),
+    "notice.no_person": (
+        "通知 {id}：人员 id {recipient_id} 不存在。",
+        "notice {id}: person id {recipient_id} does not exist",
+    ),
+    "notice.unknown_channel": (
+        "通知 {id}：没有 {channel!r} 这种通知方式；可用：{known}。",
+        "notice {id}: unknown channel {channel!r}; known: {known}",
+    ),
+    "notice.no_address": (
+        "{who} 没有 {channel} 方式所需的 {column} 地址。",
+        "{who} has no {column} address for the {channel} channel",
+    ),
+    "notice.weekly_week": (
+        "周报通知 {id}：内容缺少 'week'。",
+        "weekly_report notice {id}: payload has no 'week'",
+    ),
+    "notice.weekly_summary": (
+        "周报通知 {id}：'summary' 必须是若干行。",
+        "weekly_report notice {id}: 'summary' must be a list of lines",
+    ),
+    "notice.weekly_file": (
+        "周报文件 {path} 不存在，也没有网址。",
+        "weekly report file {path} is missing and there is no url",
+    ),
+    "notice.weekly_where": (
+        "周报通知 {id}：既没有 'url' 也没有 'file'。",
+        "weekly_report notice {id}: neither 'url' nor 'file'",
+    ),
+    "notice.minutes_missing": (
+        "会议纪要通知 {id}：内容缺少 {missing}。",
+        "meeting_minutes notice {id}: payload has no {missing}",
+    ),
+    "notice.minutes_summary": (
+        "会议纪要通知 {id}：'summary' 必须是若干行。",
+        "meeting_minutes notice {id}: 'summary' must be a list of lines",
+    ),
+    "notice.no_ticket": (
+        "{kind} 通知 {id} 不针对任何问题。",
+        "{kind} notice {id} is about no ticket",
+    ),
+    "notice.reminder_fraction": (
+        "提醒通知 {id}：内容缺少数字 'fraction'。",
+        "reminder notice {id}: payload has no number 'fraction'",
+    ),
+    "notice.rejection_reason": (
+        "驳回通知 {id}：内容缺少 'reason'。",
+        "rejection notice {id}: payload has no 'reason'",
+    ),
+    "notice.unknown_kind": (
+        "通知 {id}：没有 {kind!r} 这种通知。",
+        "notice {id}: unknown kind {kind!r}",
+    ),
+    # --- replaying historical requests
+    "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),
+    "replay.limit": (
+        '{where} 必须是期限（如 "24h"）或期限表。',
+        '{where} must be a limit like "24h" or a table of them',
+    ),
+    "replay.bad_value": ("{where}.{key}：{reason}", "{where}.{key}: {reason}"),
+    "replay.scenario_missing": ("找不到场景文件：{path}", "scenario file not found: {path}"),
+    "replay.scenario_unreadable": ("{path}：{reason}", "{path}: {reason}"),
+    "replay.column_keys": (
+        "[columns] 中的键不认识：{unknown}；可用：{known}",
+        "[columns]: unknown key(s) {unknown}; known: {known}",
+    ),
+    "replay.columns_needed": ("[columns] 需要 {missing}", "[columns] needs {missing}"),
+    "replay.time_format": (
+        "[format] time 必须是 strptime 格式或其列表。",
+        "[format] time must be a strptime format or a list of them",
+    ),
+    "replay.timezone": (
+        "[format] timezone：没有时区 {tz!r}",
+        "[format] timezone: unknown time zone {tz!r}",
+    ),
+    "replay.calendar": (
+        "[policy] calendar 只能是 'natural' 或 'working'，不能是 {clock!r}。",
+        "[policy] calendar must be 'natural' or 'working', not {clock!r}",
+    ),
+    "replay.sweep_every": ("[policy] sweep_every：{reason}", "[policy] sweep_every: {reason}"),
+    "replay.grids_default": (
+        '没有 [columns] grid 时，[grids] 需要 "*" = "<网格代码>"。',
+        'without [columns] grid, [grids] needs "*" = "<grid code>"',
+    ),
+    "replay.calendar_table": ("[calendar] 必须是一个表。", "[calendar] must be a table"),
+    "replay.policy_category": (
+        "[policy] {name}：没有类别 {unknown}；可用：{known}",
+        "[policy] {name}: unknown category {unknown}; known: {known}",
+    ),
+    "replay.category": (
+        "[categories] {source!r} = {category!r}：没有这个类别",
+        "[categories] {source!r} = {category!r}: unknown category",
+    ),
+    "replay.no_column": (
+        "[columns] {key} = {name!r}：{file} 中没有这一列",
+        "[columns] {key} = {name!r}: no such column in {file}",
+    ),
+    "replay.nothing": (
+        "文件中没有可以回放的行：{reasons}",
+        "no row of the file can be replayed: {reasons}",
+    ),
+    "replay.db_not_empty": (
+        "回放数据库里已经有问题单；请给一个空数据库。",
+        "the replay database already holds tickets; give an empty one",
+    ),
+    "replay.line": ("第 {line} 行：{reason}", "line {line}: {reason}"),
+    "replay.no_leader": (
+        "从网格 {grid} 到全区都没有负责人。",
+        "no leader from grid {grid} up to the zone",
+    ),
+    "replay.no_supervisor": (
+        "全区一级没有人可以核查：配置中没有督查人员。",
+        "nobody can verify at the zone level: config has no supervisor",
+    ),
+}
+
+
+def placeholders(template: str) -> set[str]:
+    """The names a template fills in."""
+    return {name for _, name, _, _ in Formatter().parse(template) if name}
+
+
+def text(
+    code: str,
+    params: Mapping[str, Any],
+    locale: str = "en",
+    words: Callable[[str], str] | None = None,
+) -> str:
+    """The error `code` with its `params` in `locale` (English for a locale we lack)."""
+    if locale != "zh_CN":
+        return english(code, params)
+    values = dict(params)
+    if words is not None:
+        values.update({k: words(values[k]) for k in WORD_PARAMS if isinstance(values.get(k), str)})
+    fields = values.get("fields")
+    if isinstance(fields, tuple):
+        values["fields"] = "、".join(FIELD_WORDS.get(f, (f, f))[0] for f in fields)
+    return CATALOGUE[code][0].format(**values)
+
+
+def english(code: str, params: Mapping[str, Any]) -> str:
+    values = dict(params)
+    fields = values.get("fields")
+    if isinstance(fields, tuple):
+        values["fields"] = ", ".join(fields)
+    return CATALOGUE[code][1].format(**values)
+
+
+class CodedError(Exception):
+    """An error with a code of the catalogue and the parameters its templates name; `str()`
+    is the English text."""
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(english(code, params))
+
+    def text(self, locale: str, words: Callable[[str], str] | None = None) -> str:
+        return text(self.code, self.params, locale, words)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles its args (the English text), which is not a code: an error sent
+        # to another process (a worker pool) is remade from its code, parameters and state.
+        return (_remake, (type(self), self.__dict__))
+
+
+def _remake(cls: type[CodedError], state: dict[str, Any]) -> CodedError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, english(state["code"], state["params"]))
+    error.__dict__.update(state)
+    return error
