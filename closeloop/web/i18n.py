@@ -1,8 +1,9 @@
 """What the pages say, in Chinese (the default) and English.
 
-One catalogue of (zh_CN, en) pairs, so the two languages cannot drift apart; durations, times
-and the domain's English error messages put into the reader's language. The names of states,
-steps and categories come from the workflow file, not from here.
+One catalogue of (zh_CN, en) pairs, so the two languages cannot drift apart; durations and
+times in the reader's language. The domain's errors are said by their codes from
+`closeloop.errors`; what is here only frames the framework's own (an unknown path, a crash). The
+names of states, steps and categories come from the workflow file, not from here.
 """
 
 from __future__ import annotations
