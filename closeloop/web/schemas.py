@@ -131,16 +131,6 @@ class SubmitBody(Body):
     ] = False
 
 
-class FeedbackBody(Body):
-    """The reporter's answer once the ticket is closed, or a supervisor's phone call-back."""
-
-    solved: Annotated[bool, Field(description="was the problem solved (解决)?")]
-    satisfaction: Annotated[
-        Satisfaction, Field(description="满意, 基本满意, 不满意: satisfied, basic, dissatisfied")
-    ]
-    comment: Annotated[Text, Field(max_length=1000)] = ""
-
-
 class StepBody(Body):
     """What a step needs (the workflow says which); with multipart, photos go in `evidence`."""
 
