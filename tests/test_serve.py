@@ -3,6 +3,7 @@ cleanly on SIGTERM (SQLite: one process with the jobs; PostgreSQL: several worke
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -69,6 +70,9 @@ class Served:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Its own process group, so kill() also ends the workers: SIGKILL of the supervisor
+            # alone leaves them serving, orphaned, into the rest of the run.
+            start_new_session=True,
         )
         self.err: list[str] = []
 
@@ -98,8 +102,8 @@ class Served:
                 time.sleep(0.02)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.communicate()
 
     def stop(self) -> tuple[int, str, str]:
