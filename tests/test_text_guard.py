@@ -10,13 +10,24 @@ like a blank one; control characters other than newline and tab are dropped.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from typing import Any
 
 import pytest
 
 from closeloop import service
 from closeloop.bootstrap import App
-from closeloop.textguard import BadJson, BadText, clean_text, has_visible, loads_json
+from closeloop.textguard import (
+    NO_NUL_PATTERN,
+    BadJson,
+    BadText,
+    clean_text,
+    has_visible,
+    loads_json,
+    nonblank_pattern,
+    visible_pattern,
+)
 from tests.livetools import head, live_server, read_response
 from tests.webtools import MICRO, Web
 
@@ -139,3 +150,22 @@ def test_the_connection_stays_open_after_a_bad_body(app: App) -> None:
             assert answer_headers.get("connection", "").lower() != "close"
         conn.close()
     assert statuses == [422, 400, 201]
+
+
+def test_the_schemas_patterns_say_what_the_guard_refuses() -> None:
+    """The OpenAPI schema states these rules as patterns (issue 10, item 8): each pattern holds
+    for exactly the characters the guard lets through, over every code point."""
+    visible = re.compile(visible_pattern())
+    nonblank = re.compile(nonblank_pattern())
+    no_nul = re.compile(NO_NUL_PATTERN)
+    for cp in range(sys.maxunicode + 1):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue  # lone surrogates are refused before any of this
+        ch = chr(cp)
+        if cp == 0:
+            assert not (visible.search(ch) or nonblank.search(ch) or no_nul.search(ch))
+            continue
+        assert bool(visible.search(ch)) == has_visible(ch), hex(cp)
+        assert bool(nonblank.search(ch)) == (clean_text(ch).strip() != ""), hex(cp)
+    assert visible.search(" 垃圾 ") and not visible.search("垃\x00圾")
+    assert nonblank.search(" a ") and not nonblank.search(" \u3000\t\x01")

@@ -758,7 +758,8 @@ def tokens(
     response_model=schemas.NewTokenOut,
     summary="Create an API token; it is shown once (and to a retry with the same Idempotency-Key)",
     tags=["account"],
-    openapi_extra=idempotency.OPENAPI,
+    # Only a session: a token cannot mint tokens (issue 10, item 7).
+    openapi_extra={**idempotency.OPENAPI, "security": [{"session": []}]},
 )
 async def new_token(request: Request, body: schemas.TokenBody, principal: CurrentUser) -> Any:
     if principal.via == "token":

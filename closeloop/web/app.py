@@ -374,10 +374,13 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
             ("/api/tickets", "get", "state"): list(app.workflow.states),
             ("/api/tickets", "post", "category"): list(app.workflow.categories),
             ("/api/tickets", "post", "grid"): codes,
-            ("/api/tickets/{ref}/steps/{step}", "post", "step"): [
-                s for s in app.workflow.steps if s != "submit"
-            ],
+            ("/api/tickets/{ref}/steps/{step}", "post", "to_grid"): codes,
         }
 
-    declare_security(fa, cfg.max_photos, enums)
+    steps = {
+        name: (f"{step.label.en} ({step.label.zh})", step.requires)
+        for name, step in app.workflow.steps.items()
+        if name != "submit"
+    }
+    declare_security(fa, cfg.max_photos, enums, steps)
     return fa

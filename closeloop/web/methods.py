@@ -3,18 +3,23 @@
 - `AllowHeader`: a 405 names every method the path takes. Starlette answers from the first route
   whose path matched, so `OPTIONS /api/tokens` said `Allow: GET` although POST exists (GET and
   POST are two routes on one path).
-- `declare_security`: the Bearer scheme in `components.securitySchemes`, and `security` on every
-  operation that needs a logged-in person (the same test as closeloop.web.limits uses).
+- `declare_security`: the Bearer and session-cookie schemes in `components.securitySchemes`, and
+  `security` on every operation that needs a logged-in person (the same test as
+  closeloop.web.limits uses); one operation per step of the workflow, each with the fields that
+  step requires.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from closeloop.textguard import nonblank_pattern
+from closeloop.web.auth import SESSION_COOKIE
 from closeloop.web.limits import api_routes, needs_login_of
 
 BEARER = {
@@ -23,6 +28,16 @@ BEARER = {
     "description": "an API token: `closeloop token create HANDLE`, or POST /api/tokens when "
     "logged in; Open311 also takes it as `api_key`",
 }
+SESSION = {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": SESSION_COOKIE,
+    "description": "the session of the pages (POST /login); an unsafe request with it must also "
+    "send `X-CSRF-Token` (GET /api/csrf gives it), else 403",
+}
+# An operation that says its own `security` keeps it (POST /api/tokens: a session only).
+LOGGED_IN: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
+STEP_PATH = "/api/tickets/{ref}/steps/{step}"
 
 
 def _methods(routes: list[Any], path: str) -> set[str]:
@@ -66,7 +81,15 @@ FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def _no_null_in_forms(schema: dict[str, Any]) -> None:
-    """A form field cannot say null (it is left out instead): drop null from form schemas."""
+    """A form field cannot say null (it is left out instead): drop null from form schemas, and
+    a field that must be null in one alternative (`anyOf`) must be absent there."""
+    for option in schema.get("anyOf", []):
+        props = option.get("properties", {})
+        absent = [name for name, prop in props.items() if prop == {"type": "null"}]
+        for name in absent:
+            del props[name]
+        if absent:
+            option["not"] = {"anyOf": [{"required": [name]} for name in absent]}
     for name, prop in list(schema.get("properties", {}).items()):
         options = prop.get("anyOf")
         if options and {"type": "null"} in options:
@@ -82,15 +105,52 @@ def _no_null_in_forms(schema: dict[str, Any]) -> None:
             )
 
 
+def _required(prop: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema when it must be given: not null, and text not blank."""
+    options = [o for o in prop.get("anyOf", [prop]) if o != {"type": "null"}]
+    out = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    out.update(options[0] if len(options) == 1 else {"anyOf": options})
+    if out.get("type") == "string" and "format" not in out and "enum" not in out:
+        out["pattern"] = nonblank_pattern()
+    return out
+
+
+def _per_step(schema: dict[str, Any], steps: Mapping[str, tuple[str, frozenset[str]]]) -> None:
+    """One operation per step instead of `{step}`: what a step requires (the workflow's
+    `requires`: `defer` a reason and a review date, `fix` a note) is `required` in its body."""
+    item = schema.get("paths", {}).pop(STEP_PATH, None)
+    if item is None:
+        return
+    for name, (summary, requires) in steps.items():
+        operation = copy.deepcopy(item["post"])
+        operation["operationId"] = f"step_{name}"
+        operation["summary"] = summary
+        operation["parameters"] = [p for p in operation["parameters"] if p["name"] != "step"]
+        body = operation["requestBody"]
+        body["required"] = bool(requires)
+        for media in body["content"].values():
+            target = media["schema"]
+            for field, prop in target["properties"].items():
+                if field not in requires:
+                    prop.pop("enum", None)  # a field the step does not use is not looked up
+            for field in requires:
+                target["properties"][field] = _required(target["properties"][field])
+            if requires:
+                target["required"] = sorted(requires)
+        schema["paths"][STEP_PATH.replace("{step}", name)] = {"post": operation}
+
+
 def declare_security(
     fa: FastAPI,
     max_photos: int,
     enums: Callable[[], dict[tuple[str, str, str], list[str]]] | None = None,
+    steps: Mapping[str, tuple[str, frozenset[str]]] | None = None,
 ) -> None:
-    """Wrap `fa.openapi` so the schema says what the server enforces: the Bearer scheme where
-    it is needed, the number of photos a multipart body may carry (`[web] max_photos`), the
-    values a field takes from the zone's workflow (`enums`: (path, method, field) -> values),
-    and form fields without null (a form leaves a field out instead)."""
+    """Wrap `fa.openapi` so the schema says what the server enforces: the Bearer and session
+    schemes where a login is needed, the number of photos a multipart body may carry (`[web]
+    max_photos`), the values a field takes from the zone's workflow (`enums`: (path, method,
+    field) -> values), form fields without null (a form leaves a field out instead), and one
+    operation per step (`steps`: name -> (summary, the fields it requires))."""
     build = fa.openapi
 
     def openapi() -> dict[str, Any]:
@@ -98,7 +158,8 @@ def declare_security(
         fa.openapi_schema = None
         schema = build()
         known = enums() if enums is not None else {}
-        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = BEARER
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes.update(bearer=BEARER, session=SESSION)
         needs = {
             (route.path, method.lower())
             for route in api_routes(fa.router.routes)
@@ -108,7 +169,7 @@ def declare_security(
         for path, item in schema.get("paths", {}).items():
             for method, operation in item.items():
                 if (path, method) in needs:
-                    operation["security"] = [{"bearer": []}]
+                    operation.setdefault("security", LOGGED_IN)
                 for param in operation.get("parameters", []):
                     values = known.get((path, method, param.get("name", "")))
                     if values:
@@ -135,6 +196,8 @@ def declare_security(
                             "binary",
                         ):
                             prop["maxItems"] = max_photos
+        if steps is not None:
+            _per_step(schema, steps)
         return schema
 
     fa.openapi = openapi  # type: ignore[method-assign]

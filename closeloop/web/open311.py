@@ -51,7 +51,7 @@ from closeloop.web.auth import (
     web_app,
     web_settings,
 )
-from closeloop.web.schemas import Number, Text, When
+from closeloop.web.schemas import Lat, Lon, Text, When
 from closeloop.web.settings import WebSettings
 from closeloop.web.uploads import FORM_TYPES, BadRequest, Upload, read_upload, store_uploads
 from closeloop.web.writers import write
@@ -150,8 +150,8 @@ class NewRequest(BaseModel):
 
     jurisdiction_id: Annotated[Text | None, Field(max_length=200)] = None
     service_code: Annotated[Text, Field(min_length=1, max_length=64)]
-    lat: Annotated[Number | None, Field(ge=-90, le=90, allow_inf_nan=False)] = None
-    long: Annotated[Number | None, Field(ge=-180, le=180, allow_inf_nan=False)] = None
+    lat: Lat | None = None
+    long: Lon | None = None
     address_string: Annotated[Text | None, Field(max_length=300)] = None
     address_id: Annotated[Text | None, Field(max_length=100)] = None
     email: Annotated[Text | None, Field(max_length=200)] = None

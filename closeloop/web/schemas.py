@@ -18,10 +18,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     WithJsonSchema,
 )
 
-from closeloop.textguard import clean_text, visible_text
+from closeloop.textguard import NO_NUL_PATTERN, clean_text, visible_pattern, visible_text
 
 
 def _sane_time(value: datetime) -> datetime:
@@ -36,11 +37,22 @@ def _not_bool(value: object) -> object:
     return value
 
 
-Text = Annotated[str, AfterValidator(clean_text)]
+# The patterns say in the schema what the validators refuse (the server does not match them).
+Text = Annotated[
+    str,
+    AfterValidator(clean_text),
+    Field(json_schema_extra=lambda schema: schema.update(pattern=NO_NUL_PATTERN)),
+]
 # A number from JSON or a form field; true and false are not numbers.
 Number = Annotated[float, BeforeValidator(_not_bool)]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False), BeforeValidator(_not_bool)]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), BeforeValidator(_not_bool)]
 # A title: text a person can see (not blank, not zero-width characters only).
-Title = Annotated[Text, AfterValidator(visible_text)]
+Title = Annotated[
+    Text,
+    AfterValidator(visible_text),
+    Field(json_schema_extra=lambda schema: schema.update(pattern=visible_pattern())),
+]
 When = Annotated[
     AwareDatetime,
     AfterValidator(_sane_time),
@@ -99,8 +111,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 # --- requests ----------------------------------------------------------------------------------
 
 
+# Where a problem is: a grid (then no point), or a point (lat and lon; a grid with it wins).
+_NUMBER: JsonValue = {"type": "number"}
+_NULL: JsonValue = {"type": "null"}
+WHERE_SCHEMA: list[JsonValue] = [
+    {"required": ["grid"], "properties": {"grid": {"type": "string"}, "lat": _NULL, "lon": _NULL}},
+    {"required": ["lat", "lon"], "properties": {"lat": _NUMBER, "lon": _NUMBER}},
+]
+
+
 class SubmitBody(Body):
-    """A problem as a reporter gives it. With multipart/form-data, photos go in `photos`."""
+    """A problem as a reporter gives it: a grid, or a point (lat and lon) to find it by. With
+    multipart/form-data, photos go in `photos`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": WHERE_SCHEMA})
 
     grid: Annotated[
         Text | None,
@@ -114,8 +138,8 @@ class SubmitBody(Body):
     title: Annotated[Title, Field(min_length=1, max_length=200)]
     description: Annotated[Text, Field(max_length=5000)] = ""
     address: Annotated[Text | None, Field(max_length=300)] = None
-    lat: Annotated[Number | None, Field(ge=-90, le=90, allow_inf_nan=False)] = None
-    lon: Annotated[Number | None, Field(ge=-180, le=180, allow_inf_nan=False)] = None
+    lat: Lat | None = None
+    lon: Lon | None = None
     reporter_name: Annotated[Text | None, Field(max_length=100)] = None
     reporter_phone: Annotated[Text | None, Field(max_length=32)] = None
     reporter_email: Annotated[Text | None, Field(max_length=200)] = None
