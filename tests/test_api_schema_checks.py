@@ -46,12 +46,13 @@ def _prepare(app: App) -> None:
         )
 
 
-# Two checks are left out, for what the schema cannot say (issue 10, item 8: not done yet):
-# - positive_data_acceptance: which fields a step needs depends on the step (workflow data):
-#   `defer` needs a reason and a review date, `fix` none; a report needs a grid or a point;
-# - missing_required_header: POST /api/tokens and /api/me/password answer 403 to a request
-#   schemathesis counts as lacking the Authorization header.
-EXCLUDED = "positive_data_acceptance,missing_required_header"
+# One check is left out (issue 10, item 8), for what no schema can say:
+# - positive_data_acceptance: photos are refused unless their first bytes are a photo or a PDF
+#   and they are not empty (closeloop.evidence.sniff); the schema can only say `format: binary`,
+#   so a valid-by-the-schema upload of random bytes gets a 422. (A form with a grid and only one
+#   of lat and lon is valid by the form's schema too, and refused.)
+# missing_required_header runs: the hooks leave a case made without Authorization as it is.
+EXCLUDED = "positive_data_acceptance"
 
 
 def test_schemathesis_checks_all_find_nothing(sqlite_app: App, tmp_path: Path) -> None:
@@ -90,11 +91,12 @@ def test_schemathesis_checks_all_find_nothing(sqlite_app: App, tmp_path: Path) -
             ],
             capture_output=True,
             text=True,
-            timeout=1200,
+            timeout=2400,
             cwd=tmp_path,
             env={
                 **os.environ,
                 "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+                "CLOSELOOP_SCHEMA_NOW": NOW.isoformat(),
                 "PYTHONPATH": str(REPO),
             },
         )
