@@ -85,12 +85,22 @@ FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 FORM_BOOL = {"type": "string", "pattern": "^((?i:0|1|off|on|f|t|false|true|n|y|no|yes))?$"}
 
 
-def _form_booleans(schema: dict[str, Any]) -> None:
+# In JSON pydantic reads a bool from true and false, 0 and 1, and the same strings (not "").
+JSON_BOOL = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"enum": [0, 1]},
+        {"type": "string", "pattern": "^(?i:0|1|off|on|f|t|false|true|n|y|no|yes)$"},
+    ]
+}
+
+
+def _booleans(schema: dict[str, Any], as_text: dict[str, Any]) -> None:
     for name, prop in schema.get("properties", {}).items():
         if prop.get("type") == "boolean":
             schema["properties"][name] = {
                 **{k: v for k, v in prop.items() if k not in ("type", "default")},
-                **FORM_BOOL,
+                **as_text,
             }
 
 
@@ -203,7 +213,9 @@ def declare_security(
                             prop["enum"] = values
                     if kind in FORMS:
                         _no_null_in_forms(body)
-                        _form_booleans(body)
+                        _booleans(body, FORM_BOOL)
+                    elif path.startswith("/api/"):
+                        _booleans(body, JSON_BOOL)
                     for prop in media.get("schema", {}).get("properties", {}).values():
                         if prop.get("type") == "array" and prop.get("items", {}).get("format") in (
                             "binary",
