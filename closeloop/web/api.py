@@ -844,6 +844,7 @@ async def reset_password(
 def disable_user(
     request: Request, handle: Annotated[str, Path(max_length=64)], principal: AdminUser
 ) -> dict[str, Any]:
+    idempotency.key_of(request)  # a malformed key is refused here too, as the schema says
     if handle == principal.handle:
         raise NotPermitted("auth.disable_self")
     set_disabled(web_app(request), handle, True, request_now(request), by=principal.handle)
@@ -861,5 +862,6 @@ def disable_user(
 def enable_user(
     request: Request, handle: Annotated[str, Path(max_length=64)], principal: AdminUser
 ) -> dict[str, Any]:
+    idempotency.key_of(request)  # a malformed key is refused here too, as the schema says
     set_disabled(web_app(request), handle, False, request_now(request), by=principal.handle)
     return {"ok": True}
