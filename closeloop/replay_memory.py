@@ -153,33 +153,17 @@ class MemoryLoop:
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
         ref = f"{prefix}-{self.counters[prefix]:06d}"
         recurrence_of = self._recurrence_of(home.id, category, when)
-        t = Ticket(
+        t = Ticket.reported(
             id=self._id("tickets"),
             ref=ref,
             category=category,
-            title=title.strip(),
-            description="",
+            title=title,
             grid_id=home.id,
             responsible_grid_id=led.id,
             assignee_id=led.leader_id,
             state=wf.initial,
-            stage=None,
-            stage_no=0,
-            stage_started_at=None,
-            due_at=None,
-            next_check_at=None,
-            escalation_level=0,
-            escalation_round=0,
-            supervising_grid_id=None,
-            supervisor_id=None,
-            rework_count=0,
-            extension_count=0,
-            fixed_by_id=None,
             recurrence_of_id=recurrence_of,
-            created_at=when,
-            updated_at=when,
-            closed_at=None,
-            version=1,
+            when=when,
             urgent_at=when if wf.category(category).urgent else None,
         )
         self._fire(t, "submit")

@@ -87,6 +87,54 @@ class Ticket:
     def from_row(cls, m: Mapping[str, Any]) -> Ticket:
         return cls(**{k: m[k] for k in _TICKET_FIELDS})
 
+    @classmethod
+    def reported(
+        cls,
+        *,
+        id: int,
+        ref: str,
+        category: str,
+        title: str,
+        grid_id: int,
+        responsible_grid_id: int,
+        assignee_id: int | None,
+        state: str,
+        recurrence_of_id: int | None,
+        when: datetime,
+        **details: Any,
+    ) -> Ticket:
+        """A ticket as it is the moment it is reported, before its first step: the one shape
+        the engine's submit and the in-memory replay both start from."""
+        return cls(
+            id=id,
+            ref=ref,
+            category=category,
+            title=title.strip(),
+            description=details.pop("description", ""),
+            grid_id=grid_id,
+            responsible_grid_id=responsible_grid_id,
+            assignee_id=assignee_id,
+            state=state,
+            stage=None,
+            stage_no=0,
+            stage_started_at=None,
+            due_at=None,
+            next_check_at=None,
+            escalation_level=0,
+            escalation_round=0,
+            supervising_grid_id=None,
+            supervisor_id=None,
+            rework_count=0,
+            extension_count=0,
+            fixed_by_id=None,
+            recurrence_of_id=recurrence_of_id,
+            created_at=when,
+            updated_at=when,
+            closed_at=None,
+            version=1,
+            **details,
+        )
+
 
 _TICKET_FIELDS = tuple(Ticket.__dataclass_fields__)
 
