@@ -18,7 +18,6 @@ from closeloop import service
 from closeloop.app import App
 from closeloop.models import ticket_links, tickets
 from closeloop.service import NewProblem
-from closeloop.tickets import Invalid
 from closeloop.web import writers
 
 NOW = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
@@ -29,8 +28,13 @@ def problem(i: int) -> NewProblem:
     return NewProblem(grid="JS-A1-V01-G03", category="random_piling", title=f"堆放 {i}")
 
 
+class RefusedAfterWriting(Exception):
+    """What the request refused after writing raises: an error of this test's own, so the
+    assertion finds exactly it coming back to its caller."""
+
+
 def refused_after_writing(conn: Connection, ref: str) -> None:
-    raise Invalid(f"{ref} refused after its rows were written")
+    raise RefusedAfterWriting(f"{ref} refused after its rows were written")
 
 
 def run_together(app: App, works: list[Callable[[App], Any]]) -> list[Any]:
@@ -83,7 +87,8 @@ def test_one_commit_for_the_batch_and_a_failing_request_keeps_the_others(sqlite_
 
     out = run_together(app, [submit(i) for i in range(COUNT)])
 
-    assert isinstance(out[3], Invalid) and "refused after its rows were written" in str(out[3])
+    assert isinstance(out[3], RefusedAfterWriting), out[3]
+    assert "refused after its rows were written" in str(out[3])
     refs = [r for i, r in enumerate(out) if i != 3]
     assert all(isinstance(r, str) for r in refs)
     # The holding request's batch, then one for the eight queued behind it.
