@@ -390,33 +390,10 @@ class Figures:
         }
 
 
-_COUNT_FIELDS = (
-    "reported",
-    "dispatched",
-    "due",
-    "deferred",
-    "closed",
-    "closed_on_time",
-    "rework",
-    "extended",
-    "overdue_open",
-    "recurrences",
-    "disposed",
-    "disposed_on_time",
-    "late_disposed",
-    "late_closed",
-    "failed_verifications",
-    "urgent_due",
-    "urgent_deferred",
-    "urgent_closed",
-    "verify_due",
-    "verified_on_time",
-    "supervision_due",
-    "supervised_on_time",
-    "answers",
-    "satisfied",
-    "solved",
-)
+# The figures that are plain counts, added as numbers when two grids' figures are pooled; the
+# other three are counts by key, pooled key by key.
+_BY_KEY = ("escalations", "by_source", "by_category")
+_COUNT_FIELDS = tuple(name for name in FIGURES if name not in _BY_KEY)
 
 
 def pooled(figures: Iterable[Figures]) -> Figures:
