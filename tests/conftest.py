@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from sqlalchemy import Engine, create_engine, insert, select, text
@@ -61,14 +61,20 @@ def _pg_available() -> str | None:
         return f"no PostgreSQL server at {PG_ADMIN_URL}: {exc.__class__.__name__}"
 
 
+def skip_or_fail(reason: str) -> NoReturn:
+    """What a test does when a server, the browser or the shared data folder is missing: skip
+    on a developer's machine, fail in CI, where everything must run."""
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A database of its own for this test session, dropped at the end."""
     reason = _pg_available()
     if reason:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL tests must run in CI: {reason}")
-        pytest.skip(reason)
+        skip_or_fail(f"PostgreSQL tests must run in CI: {reason}")
     name = f"closeloop_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

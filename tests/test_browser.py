@@ -13,7 +13,6 @@ Outside CI these tests skip when /usr/bin/chromium is missing; in CI (env CI set
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import struct
@@ -35,7 +34,7 @@ from closeloop.app import App, ManualClock
 from closeloop.models import tickets
 from closeloop.web import auth
 from closeloop.web.app import create_app
-from tests.conftest import NOW, REPO
+from tests.conftest import NOW, REPO, skip_or_fail
 
 pytestmark = pytest.mark.browser
 
@@ -88,10 +87,9 @@ class Live:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (Debian package chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests must run in CI: {reason}")
-        pytest.skip(reason)
+        skip_or_fail(
+            f"browser tests must run in CI: {CHROMIUM} is missing (Debian package chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -10,7 +10,6 @@ so one working day is 7.5 h. Reference days (checked in /work/shared/data/cn_hol
 from __future__ import annotations
 
 import csv
-import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from closeloop.calendar import Limit, WorkCalendar
+from tests.conftest import skip_or_fail
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar.from_config({})
@@ -345,9 +345,7 @@ def test_calendar_without_working_days_stops_instead_of_looping() -> None:
 
 def test_builtin_list_matches_holiday_cn_2020_to_2026() -> None:
     if not SHARED_CSV.is_file():
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{SHARED_CSV} is missing; CI must provide shared/data beside the repo")
-        pytest.skip(f"{SHARED_CSV} not present outside CI (needs the shared/ folder beside repo)")
+        skip_or_fail(f"{SHARED_CSV} is missing (needs the shared/ folder beside the repository)")
     with SHARED_CSV.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     off = {date.fromisoformat(r["date"]) for r in rows if r["isOffDay"] == "True"}

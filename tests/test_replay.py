@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from closeloop.models import (
 from closeloop.service import NewProblem
 from closeloop.tickets import Invalid
 from tests.cli_support import run_cli
-from tests.conftest import CONFIG, NOW, REPO
+from tests.conftest import CONFIG, NOW, REPO, skip_or_fail
 
 DATA = REPO.parent / "shared" / "data"
 LA_SCENARIO = REPO / "docs" / "replay-la311.toml"
@@ -201,10 +200,7 @@ def test_the_la_311_files_with_the_shipped_scenario(name: str, tmp_path: Path) -
     if not source.exists():
         # The data lives in the shared/ folder beside the repository, as in CI; a clone
         # elsewhere has none. Outside CI that is a reason to skip, in CI a failure.
-        reason = f"{source} is missing (needs the shared/ folder beside the repository)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(f"{source} is missing (needs the shared/ folder beside the repository)")
     head = tmp_path / name
     with source.open(encoding="utf-8") as f:
         head.write_text("".join(line for _, line in zip(range(1501), f, strict=False)), "utf-8")
@@ -258,10 +254,7 @@ def test_in_memory_and_through_the_engine_agree(clock: str, tmp_path: Path) -> N
     rungs up to the zone, its repeats and daily summaries, reminders, recurrences."""
     source = DATA / "la311_2018-12_mini.csv"
     if not source.exists():
-        reason = f"{source} is missing (needs the shared/ folder beside the repository)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(f"{source} is missing (needs the shared/ folder beside the repository)")
     head = tmp_path / "head.csv"
     with source.open(encoding="utf-8") as f:
         head.write_text("".join(line for _, line in zip(range(201), f, strict=False)), "utf-8")

@@ -20,7 +20,7 @@ from closeloop.app import App
 from closeloop.bootstrap import bootstrap
 from closeloop.config import load_settings
 from closeloop.models import escalations, grids, notifications, people, tickets
-from tests.conftest import CONFIG, IN_CI, NOW, PG_ADMIN_URL, _pg_available
+from tests.conftest import CONFIG, NOW, PG_ADMIN_URL, _pg_available, skip_or_fail
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -51,9 +51,7 @@ def two_databases() -> Iterator[tuple[App, App]]:
     """Two PostgreSQL databases with the same zone and the same 5,000 overdue tickets."""
     reason = _pg_available()
     if reason:
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     names = [f"closeloop_sweep_{os.getpid()}_{uuid.uuid4().hex[:6]}_{i}" for i in (4, 1)]
     apps = []
     try:
