@@ -48,7 +48,7 @@ from closeloop.db import UTCDateTime, is_postgres, read_only
 from closeloop.digest import DIGESTIBLE
 from closeloop.models import notifications, people, tickets
 from closeloop.notices import Notice, Prepared, prepare
-from closeloop.tickets import Conflict, NotFound
+from closeloop.tickets import Conflict, Invalid, NotFound
 from notifiers import Channel, DeliveryError, Message, Renderer, build_channels, build_renderer
 
 log = logging.getLogger("closeloop.delivery")
@@ -602,9 +602,9 @@ def list_outbox(
     without an account), channel, kind, status, attempts, last_error, idempotency_key,
     created_at, sent_at."""
     if status is not None and status not in STATUSES:
-        raise ValueError(f"unknown status {status!r}; statuses: {', '.join(STATUSES)}")
+        raise Invalid("outbox.status", status=status, statuses=", ".join(STATUSES))
     if limit is not None and limit < 1:
-        raise ValueError("--limit must be at least 1")
+        raise Invalid("outbox.limit")
     q = select(
         notifications,
         tickets.c.ref.label("ticket_ref"),

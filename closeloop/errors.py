@@ -707,6 +707,48 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "通知 {id}：没有 {kind!r} 这种通知。",
         "notice {id}: unknown kind {kind!r}",
     ),
+    # --- configuration and files
+    # The command line's own refusals (closeloop/cli: `fail`).
+    "option.time_not_iso": (
+        "{option} {text!r} 不是 ISO 8601 时间，例如 2026-04-01T09:30:00+08:00。",
+        "{option} {text!r} is not an ISO 8601 time, e.g. 2026-04-01T09:30:00+08:00",
+    ),
+    "option.time_naive": (
+        "{option} {text!r} 需要带时区，例如 2026-04-01T09:30:00+08:00。",
+        "{option} {text!r} needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00",
+    ),
+    "cli.grid_or_point": (
+        "请用 --grid 指定网格，或给出 --lat 和 --lon 按位置查找。",
+        "name the grid with --grid, or give --lat and --lon to find it",
+    ),
+    "cli.solved": (
+        "--solved 只能是 yes 或 no，不能是 {solved!r}。",
+        "--solved must be yes or no, not {solved!r}",
+    ),
+    "cli.fresh_sqlite": (
+        "--fresh 只能删除 SQLite 数据库。",
+        "--fresh only deletes SQLite databases",
+    ),
+    "cli.checkin_coordinates": (
+        "--grid {text!r}：坐标应写成 网格代码@纬度,经度，例如 JS-A1-V01-G01@29.1,119.6。",
+        "--grid {text!r}: coordinates are CODE@LAT,LON, e.g. JS-A1-V01-G01@29.1,119.6",
+    ),
+    "cli.passwords_differ": (
+        "两次输入的密码不一致；没有做任何修改。",
+        "the two passwords differ; nothing was changed",
+    ),
+    "cli.aborted": ("已取消。", "aborted"),
+    "config.notifiers": ("[notifiers] 设置有误：{reason}", "{reason}"),
+    "outbox.status": (
+        "没有 {status!r} 这种状态；可用：{statuses}。",
+        "unknown status {status!r}; statuses: {statuses}",
+    ),
+    "outbox.limit": ("--limit 至少为 1。", "--limit must be at least 1"),
+    "database.refused": ("数据库拒绝了操作：{said}", "the database refused: {said}"),
+    "database.refused_schema": (
+        "数据库拒绝了操作：{said}；`closeloop init` 可以创建或升级数据库结构。",
+        "the database refused: {said}; `closeloop init` creates or upgrades the schema",
+    ),
     # --- replaying historical requests
     "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),
     "replay.limit": (
@@ -791,7 +833,7 @@ def text(
     fields = values.get("fields")
     if isinstance(fields, tuple):
         values["fields"] = "、".join(FIELD_WORDS.get(f, (f, f))[0] for f in fields)
-    return CATALOGUE[code][0].format(**values)
+    return CATALOGUE[code][0].format(**_said_within(values, locale, words))
 
 
 def english(code: str, params: Mapping[str, Any]) -> str:
@@ -799,7 +841,21 @@ def english(code: str, params: Mapping[str, Any]) -> str:
     fields = values.get("fields")
     if isinstance(fields, tuple):
         values["fields"] = ", ".join(fields)
-    return CATALOGUE[code][1].format(**values)
+    return CATALOGUE[code][1].format(**_said_within(values, "en", None))
+
+
+def _said_within(
+    values: dict[str, Any], locale: str, words: Callable[[str], str] | None
+) -> dict[str, Any]:
+    """Errors passed as parameters (the reason within a reason, the problems of a file), each
+    in the same language: one, or a list of them joined as one sentence."""
+    for key, value in values.items():
+        if isinstance(value, CodedError):
+            values[key] = value.text(locale, words)
+        elif isinstance(value, list) and value and all(isinstance(v, CodedError) for v in value):
+            joint = "；" if locale == "zh_CN" else "; "
+            values[key] = joint.join(v.text(locale, words) for v in value)
+    return values
 
 
 class CodedError(Exception):

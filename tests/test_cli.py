@@ -231,6 +231,32 @@ def test_an_error_line_speaks_the_language_of_lang(cli) -> None:  # type: ignore
     )
 
 
+def test_the_command_lines_own_refusals_speak_the_language_of_lang(cli) -> None:  # type: ignore[no-untyped-def]
+    """What the command line refuses itself (an option it reads, before any service runs) is
+    said by its code too: English as always, Chinese with --lang zh."""
+    callback = ("ticket", "callback", "EP-2026-000001", "--by", "zone.sup", "--solved", "maybe")
+    callback += ("--satisfaction", "satisfied")
+    expect_error(cli(*callback, ok=False), "error: --solved must be yes or no, not 'maybe'")
+    zh = cli("--lang", "zh", *callback, ok=False)
+    assert zh.stderr == "error: --solved 只能是 yes 或 no，不能是 'maybe'。\n"
+    patrol = ("patrol", "add", "--by", "yantou.lead", "--at", "2026-04-03T09:30:00")
+    expect_error(
+        cli(*patrol, ok=False),
+        "error: --at '2026-04-03T09:30:00' needs a time zone offset, e.g. "
+        "2026-04-01T09:30:00+08:00",
+    )
+    expect_error(
+        cli("--lang", "zh_CN", *patrol, ok=False),
+        "error: --at '2026-04-03T09:30:00' 需要带时区，例如 2026-04-01T09:30:00+08:00。",
+    )
+    checkin = ("patrol", "add", "--by", "yantou.lead", "--at", "2026-04-03T09:30:00+08:00")
+    checkin += ("--grid", "JS-A1-V01-G01@north")
+    expect_error(cli(*checkin, ok=False), "coordinates are CODE@LAT,LON")
+    zh = cli("--lang", "zh", *checkin, ok=False)
+    expect_error(zh, "error: --grid 'JS-A1-V01-G01@north'：坐标应写成 网格代码@纬度,经度")
+    assert "coordinates" not in zh.stderr
+
+
 def test_grid_import_refuses_a_bad_file_whole(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     header = "code,name,level,parent_code,leader_handle,leader_name,leader_phone,leader_email\n"
     bad = tmp_path / "bad.csv"

@@ -27,7 +27,7 @@ from closeloop.cli import (
     reports,
     web,
 )
-from closeloop.cli.common import State, error_line, fail, known_errors
+from closeloop.cli.common import Refused, State, error_line, known_errors, say_error
 
 app = typer.Typer(
     name="closeloop",
@@ -108,7 +108,8 @@ def _show_usage_error(
         message += f" ({usage}; see '{ctx.command_path} --help')"
     else:  # some parser errors (an option without its value) carry no context
         message += f" (see '{_command_path(args, prog_name)} --help')"
-    fail(message)
+    # The framework's own words (click's), in English whatever --lang says.
+    say_error(message)
 
 
 def _command_path(args: Sequence[str] | None, prog_name: str | None) -> str:
@@ -140,12 +141,12 @@ def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoR
         # that does not answer.
         said = str(exc.orig).strip().splitlines()[0]
         missing = "no such table" in said or "does not exist" in said
-        hint = "; `closeloop init` creates or upgrades the schema" if missing else ""
-        fail(f"the database refused: {said}{hint}")
+        refused = Refused("database.refused_schema" if missing else "database.refused", said=said)
+        say_error(error_line(refused, state))
     except known_errors() as exc:
-        fail(error_line(exc, state))
+        say_error(error_line(exc, state))
     except typer.Abort:
-        fail("aborted")
+        say_error(error_line(Refused("cli.aborted"), state))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except usage_error_base() as exc:

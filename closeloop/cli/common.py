@@ -48,15 +48,34 @@ def parse_time(text: str | None, option: str = "--at") -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        fail(f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-04-01T09:30:00+08:00")
+        fail("option.time_not_iso", option=option, text=text)
     if value.tzinfo is None:
-        fail(f"{option} {text!r} needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00")
+        fail("option.time_naive", option=option, text=text)
     return value
 
 
-def fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+class Refused(CodedError):
+    """A command refused by the command line itself (an option out of its range, a file it
+    cannot read): `main` says it on the `error:` line in `--lang`, as any other coded error."""
+
+
+def fail(code: str | CodedError, /, **params: Any) -> NoReturn:
+    """Refuse the command with an error of the catalogue (a code and its parameters, or an
+    error already made); nothing the command did is kept, as for a domain error."""
+    if isinstance(code, CodedError):
+        raise code
+    raise Refused(code, **params)
+
+
+def say_error(line: str) -> NoReturn:
+    """The `error:` line on stderr and exit status 2: how `main` ends a failed command."""
+    typer.echo(f"error: {line}", err=True)
     sys.exit(2)
+
+
+def locale_of(state: State) -> str:
+    """The catalogue's locale for `--lang` (zh, zh_CN, zh-CN: Chinese; anything else English)."""
+    return "zh_CN" if state.lang.lower().replace("-", "_").startswith("zh") else "en"
 
 
 def error_line(exc: BaseException, state: State) -> str:
@@ -64,7 +83,7 @@ def error_line(exc: BaseException, state: State) -> str:
     workflow's labels once the App is built), any other as it is."""
     if not isinstance(exc, CodedError):
         return str(exc)
-    locale = "zh_CN" if state.lang.lower().replace("-", "_").startswith("zh") else "en"
+    locale = locale_of(state)
     workflow = state._app.workflow if state._app is not None else None
     words = (lambda key: workflow.label(key, locale)) if workflow is not None else None
     return exc.text(locale, words=words)
@@ -86,6 +105,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from closeloop.workflow import StepNotAllowed, WorkflowError
 
     return (
+        Refused,
         DomainError,
         ConfigError,
         WorkflowError,

@@ -101,7 +101,7 @@ def submit(
     a = get_app(ctx)
     if grid is None:
         if lat is None or lon is None:
-            fail("name the grid with --grid, or give --lat and --lon to find it")
+            fail("cli.grid_or_point")
         grid = geo.route(a, lat, lon)
     problem = service.NewProblem(
         grid=grid,
@@ -249,7 +249,7 @@ def ticket_callback(
 
     An answer "not solved" reopens nothing: it lists the ticket in `closeloop ticket unsolved`."""
     if solved not in ("yes", "no"):
-        fail(f"--solved must be yes or no, not {solved!r}")
+        fail("cli.solved", solved=solved)
     a = get_app(ctx)
     answer = feedback.Answer(solved == "yes", satisfaction, comment)
     feedback.phone_callback(a, ref, by, answer, now(ctx), at=parse_time(at))
@@ -338,7 +338,7 @@ def demo(
 
     a = get_app(ctx)
     if fresh and not a.settings.database_url.startswith("sqlite"):
-        fail("--fresh only deletes SQLite databases")
+        fail("cli.fresh_sqlite")
     demo_mod.run(a, now(ctx), fresh=fresh, echo=typer.echo)
 
 

@@ -24,11 +24,11 @@ def _read(file: Path) -> str:
     try:
         return file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        fail(f"file not found: {file}")
+        fail("file.not_found", path=file)
     except IsADirectoryError:
-        fail(f"{file} is a folder, not a GeoJSON file")
+        fail("file.folder_not_geojson", path=file)
     except UnicodeDecodeError:
-        fail(f"{file} is not UTF-8 text")
+        fail("file.not_utf8", path=file)
 
 
 def locate(

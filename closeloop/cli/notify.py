@@ -6,15 +6,16 @@ import logging
 import signal
 import threading
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from sqlalchemy import select
 
 from closeloop import delivery, digest, logs
 from closeloop.app import App
-from closeloop.cli.common import fail, get_app, now, parse_time, print_json
+from closeloop.cli.common import Refused, fail, get_app, now, parse_time, print_json
 from closeloop.db import read_only
+from closeloop.errors import CodedError
 from closeloop.models import escalations, notifications, people, ticket_events, tickets
 from closeloop.notices import Notice, NoticeError
 from closeloop.tickets import NotFound
@@ -27,6 +28,11 @@ outbox_app = typer.Typer(
     help="The outbox: list notices (default), put a dead one back.",
     invoke_without_command=True,
 )
+
+
+def _refuse(exc: ValueError) -> NoReturn:
+    """A bad [notifiers] setting: ours by its code; the notifiers package's own words framed."""
+    fail(exc if isinstance(exc, CodedError) else Refused("config.notifiers", reason=str(exc)))
 
 
 def _summary(report: delivery.DeliveryReport) -> str:
@@ -48,7 +54,7 @@ def deliver(
         delivery.policy(a)
         channels = delivery.make_channels(a)
     except ValueError as exc:
-        fail(str(exc))
+        _refuse(exc)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -100,10 +106,7 @@ def outbox(
     if ctx.invoked_subcommand is not None:
         return
     a = get_app(ctx)
-    try:
-        rows = delivery.list_outbox(a, status=status, ticket=ticket, limit=limit)
-    except ValueError as exc:
-        fail(str(exc))
+    rows = delivery.list_outbox(a, status=status, ticket=ticket, limit=limit)
     if as_json:
         print_json(rows)
         return
@@ -269,7 +272,7 @@ def make_digests(
     try:
         report = digest.collect(a, when)
     except ValueError as exc:
-        fail(str(exc))
+        _refuse(exc)
     if as_json:
         print_json(report.as_dict())
         return

@@ -22,7 +22,7 @@ def _checkin(text: str) -> patrols.CheckIn:
     try:
         lat, lon = (float(x) for x in where.split(","))
     except ValueError:
-        fail(f"--grid {text!r}: coordinates are CODE@LAT,LON, e.g. JS-A1-V01-G01@29.1,119.6")
+        fail("cli.checkin_coordinates", text=text)
     return patrols.CheckIn(code, lat, lon)
 
 

@@ -69,7 +69,7 @@ def set_password(
         password = typer.prompt("password", hide_input=True)
         again = typer.prompt("again", hide_input=True)
         if password != again:
-            fail("the two passwords differ; nothing was changed")
+            fail("cli.passwords_differ")
     auth.set_password(a, handle, password, now=now(ctx))
     typer.echo(f"{handle}: password set; sessions ended and API tokens revoked")
 
