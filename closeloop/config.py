@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from closeloop.errors import CodedError
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
 
-class ConfigError(ValueError):
-    """config.toml is missing something or holds a bad value; the message names the key."""
+class ConfigError(CodedError, ValueError):
+    """config.toml (or a file it names) is missing something or holds a bad value: a code of
+    the catalogue whose parameters name the key, said in the reader's language."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Settings:
         """A raw section for the parts of closeloop that read their own settings."""
         value = self.raw.get(name, {})
         if not isinstance(value, Mapping):
-            raise ConfigError(f"[{name}] must be a table")
+            raise ConfigError("config.not_table", name=name)
         return value
 
     def resolve(self, relative: str) -> Path:
@@ -67,9 +70,9 @@ def load_settings(path: Path | None = None, database_url: str | None = None) -> 
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError("config.not_found", path=path) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError("config.not_toml", path=path, reason=exc) from None
     base = path.parent
 
     zone = raw.get("zone", {})
@@ -77,10 +80,10 @@ def load_settings(path: Path | None = None, database_url: str | None = None) -> 
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"[zone] timezone: unknown time zone {tz_name!r}") from None
+        raise ConfigError("config.timezone", where="zone", tz=tz_name) from None
     locale = zone.get("locale", "zh_CN")
     if locale not in ("zh_CN", "en"):
-        raise ConfigError(f"[zone] locale must be 'zh_CN' or 'en', not {locale!r}")
+        raise ConfigError("config.locale", locale=locale)
 
     url = (
         database_url
@@ -90,7 +93,7 @@ def load_settings(path: Path | None = None, database_url: str | None = None) -> 
     staff = []
     for i, p in enumerate(raw.get("people", [])):
         if not p.get("handle") or not p.get("name"):
-            raise ConfigError(f"[[people]] entry {i + 1}: needs 'handle' and 'name'")
+            raise ConfigError("config.person_fields", n=i + 1)
         staff.append(
             Person(
                 p["handle"], p["name"], tuple(p.get("roles", ())), p.get("phone"), p.get("email")

@@ -44,6 +44,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, not_, or_, select, update
 
 from closeloop.app import App
+from closeloop.config import ConfigError
 from closeloop.db import UTCDateTime, is_postgres, read_only
 from closeloop.digest import DIGESTIBLE
 from closeloop.models import notifications, people, tickets
@@ -95,12 +96,13 @@ _POLICY_KEYS: dict[str, tuple[bool, str]] = {
 def policy(app: App) -> Policy:
     section = app.settings.section("notifiers").get("delivery", {})
     if not isinstance(section, Mapping):
-        raise ValueError("[notifiers.delivery] must be a table")
+        raise ConfigError("config.not_table", name="notifiers.delivery")
     unknown = set(section) - set(_POLICY_KEYS)
     if unknown:
-        raise ValueError(
-            f"[notifiers.delivery] unknown key(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(_POLICY_KEYS))}"
+        raise ConfigError(
+            "config.delivery_keys",
+            unknown=", ".join(sorted(unknown)),
+            known=", ".join(sorted(_POLICY_KEYS)),
         )
     values: dict[str, Any] = {}
     for key, value in section.items():
@@ -111,21 +113,18 @@ def policy(app: App) -> Policy:
             or (whole and not isinstance(value, int))
             or value < 0
         ):
-            raise ValueError(f"[notifiers.delivery] {key} = {value!r} must be a positive number")
+            raise ConfigError("config.delivery_number", key=key, value=value)
         timed = key.endswith("_seconds") and key != "poll_seconds"
         values[attr] = timedelta(seconds=float(value)) if timed else value
     result = Policy(**values)
     if result.batch < 1 or result.max_attempts < 1:
-        raise ValueError("[notifiers.delivery] batch and max_attempts must be at least 1")
+        raise ConfigError("config.delivery_at_least_one")
     if not 0 <= result.jitter < 1:
-        raise ValueError("[notifiers.delivery] jitter must be at least 0 and below 1")
+        raise ConfigError("config.delivery_jitter")
     if result.backoff_base <= timedelta(0) or result.backoff_max < result.backoff_base:
-        raise ValueError(
-            "[notifiers.delivery] backoff_base_seconds must be positive and at most "
-            "backoff_max_seconds"
-        )
+        raise ConfigError("config.delivery_backoff")
     if result.lease < timedelta(seconds=10):
-        raise ValueError("[notifiers.delivery] lease_seconds must be at least 10")
+        raise ConfigError("config.delivery_lease")
     return result
 
 

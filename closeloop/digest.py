@@ -39,6 +39,7 @@ from sqlalchemy import Connection, and_, false, or_, select, true, update
 
 from closeloop import outbox
 from closeloop.app import App
+from closeloop.config import ConfigError
 from closeloop.db import is_postgres, read_only
 from closeloop.grid import in_subtree
 from closeloop.models import grids, notifications, people, tickets
@@ -100,7 +101,7 @@ class Schedule:
 def parse_schedule(text: Any) -> Schedule | None:
     """ "daily HH:MM", "every <n>h", "every <n>m" or "off" (None)."""
     if not isinstance(text, str):
-        raise ValueError(f'[notifiers.digest] schedule = {text!r}: expected e.g. "daily 17:30"')
+        raise ConfigError("config.digest_not_text", text=text)
     spec = text.strip()
     if spec.lower() == "off":
         return None
@@ -111,28 +112,25 @@ def parse_schedule(text: Any) -> Schedule | None:
     if every:
         amount = int(every.group(1)) * (3600 if every.group(2).lower() == "h" else 60)
         if amount < 60:
-            raise ValueError(f"[notifiers.digest] schedule {text!r} is shorter than a minute")
+            raise ConfigError("config.digest_short", text=text)
         return Schedule(spec, every=timedelta(seconds=amount))
-    raise ValueError(
-        f'[notifiers.digest] schedule {text!r}: use "daily HH:MM", "every <n>h", '
-        '"every <n>m" or "off"'
-    )
+    raise ConfigError("config.digest_unreadable", text=text)
 
 
 def schedule(app: App) -> Schedule | None:
     section = app.settings.section("notifiers").get("digest", {})
     if not isinstance(section, dict):
-        raise ValueError("[notifiers.digest] must be a table")
+        raise ConfigError("config.not_table", name="notifiers.digest")
     unknown = set(section) - {"schedule"}
     if unknown:
-        raise ValueError(f"[notifiers.digest] unknown key(s) {', '.join(sorted(unknown))}")
+        raise ConfigError("config.digest_keys", unknown=", ".join(sorted(unknown)))
     return parse_schedule(section.get("schedule", DEFAULT_SCHEDULE))
 
 
 def scope(app: App) -> str:
     value = app.settings.section("notifiers").get("daily_digest", "digest_only")
     if value not in SCOPES:
-        raise ValueError(f"[notifiers] daily_digest = {value!r} must be one of {', '.join(SCOPES)}")
+        raise ConfigError("config.daily_digest", value=value, scopes=", ".join(SCOPES))
     return str(value)
 
 

@@ -749,6 +749,261 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "数据库拒绝了操作：{said}；`closeloop init` 可以创建或升级数据库结构。",
         "the database refused: {said}; `closeloop init` creates or upgrades the schema",
     ),
+    # config.toml, read at start-up and by `closeloop check`
+    "config.not_found": ("找不到配置文件：{path}", "config file not found: {path}"),
+    "config.not_toml": ("{path} 不是有效的 TOML：{reason}", "{path}: {reason}"),
+    "config.not_table": ("[{name}] 必须是一个表。", "[{name}] must be a table"),
+    "config.timezone": (
+        "[{where}] timezone：没有时区 {tz!r}。",
+        "[{where}] timezone: unknown time zone {tz!r}",
+    ),
+    "config.locale": (
+        "[zone] locale 只能是 'zh_CN' 或 'en'，不能是 {locale!r}。",
+        "[zone] locale must be 'zh_CN' or 'en', not {locale!r}",
+    ),
+    "config.person_fields": (
+        "[[people]] 第 {n} 项：需要 'handle' 和 'name'。",
+        "[[people]] entry {n}: needs 'handle' and 'name'",
+    ),
+    "config.whole": (
+        "[{where}] {key}：必须是不小于 {low} 的整数，现在是 {value!r}。",
+        "[{where}] {key}: must be a whole number >= {low}, got {value!r}",
+    ),
+    "config.string": (
+        "[{where}] {key}：必须是字符串，现在是 {value!r}。",
+        "[{where}] {key}: must be a string, got {value!r}",
+    ),
+    "config.unknown_keys": (
+        "[{where}] 中的键不认识：{unknown}（可用：{known}）。",
+        "[{where}] unknown key(s) {unknown} (expected {known})",
+    ),
+    "config.grid_level": (
+        "[{where}] level：网格只有 1 到 4 级，现在是 {level}。",
+        "[{where}] level: the grid has levels 1 to 4, got {level}",
+    ),
+    "config.secure_cookies": (
+        '[web] secure_cookies 只能是 "auto"、true 或 false，不能是 {value!r}。',
+        '[web] secure_cookies must be "auto", true or false, not {value!r}',
+    ),
+    "config.web_string": (
+        "[{where}] {key} 必须是字符串，不能是 {value!r}。",
+        "[{where}] {key} must be a string, not {value!r}",
+    ),
+    "config.web_flag": (
+        "[{where}] {key} 只能是 true 或 false，不能是 {value!r}。",
+        "[{where}] {key} must be true or false, not {value!r}",
+    ),
+    "config.web_positive": (
+        "[{where}] {key} 必须是正数，不能是 {value!r}。",
+        "[{where}] {key} must be a positive number, not {value!r}",
+    ),
+    "config.web_at_least": (
+        "[{where}] {key} 至少为 {floor:g}，不能是 {value!r}。",
+        "[{where}] {key} must be at least {floor:g}, not {value!r}",
+    ),
+    "config.web_seconds": (
+        "[{where}] {key} 必须是整数秒，不能是 {value!r}。",
+        "[{where}] {key} must be a whole number of seconds, not {value!r}",
+    ),
+    "config.composite_table": (
+        "[report.composite] 必须是权重和等级分数线组成的表。",
+        "[report.composite]: a table of weights and grade limits",
+    ),
+    "config.composite_rate": (
+        "[{where}] {key}：不是一个比率；权重只能用于 {rates}。",
+        "[{where}] {key}: not a rate; weights may name {rates}",
+    ),
+    "config.composite_weight": (
+        "[{where}] {key}：权重必须不小于 0，现在是 {value!r}。",
+        "[{where}] {key}: a weight >= 0, got {value!r}",
+    ),
+    "config.composite_grades": (
+        "[{where}] grades：必须是一个表，例如 {{ A = 90, B = 75 }}。",
+        "[{where}] grades: a table like {{ A = 90, B = 75 }}",
+    ),
+    "config.composite_limit": (
+        "[{where}] grades.{letter}：必须是数字，现在是 {value!r}。",
+        "[{where}] grades.{letter}: a number, got {value!r}",
+    ),
+    "config.composite_lowest": (
+        '[{where}] lowest：所有分数线以下的等级，例如 "E"。',
+        '[{where}] lowest: the grade below every limit, e.g. "E"',
+    ),
+    "config.exam_scoring": ("[exam] 评分设置有误：{problem}", "[exam] {problem}"),
+    "config.inspectors_list": (
+        "[exam] inspectors：必须是网格代码的列表。",
+        "[exam] inspectors: must be a list of grid codes",
+    ),
+    "config.inspectors_twice": (
+        "[exam] inspectors：有网格列了两次。",
+        "[exam] inspectors: a grid is listed twice",
+    ),
+    "config.sheets_file": (
+        "[exam] sheets_file 答题卡文件有误：{problem}",
+        "[exam] sheets_file: {problem}",
+    ),
+    "config.tolerance": (
+        "[geometry] tolerance_m 必须是不小于 0 的数，不能是 {value!r}。",
+        "[geometry] tolerance_m must be a number ≥ 0, not {value!r}",
+    ),
+    "config.delivery_keys": (
+        "[notifiers.delivery] 中的键不认识：{unknown}；可用：{known}。",
+        "[notifiers.delivery] unknown key(s) {unknown}; known: {known}",
+    ),
+    "config.delivery_number": (
+        "[notifiers.delivery] {key} = {value!r} 必须是正数。",
+        "[notifiers.delivery] {key} = {value!r} must be a positive number",
+    ),
+    "config.delivery_at_least_one": (
+        "[notifiers.delivery] batch 和 max_attempts 至少为 1。",
+        "[notifiers.delivery] batch and max_attempts must be at least 1",
+    ),
+    "config.delivery_jitter": (
+        "[notifiers.delivery] jitter 必须不小于 0 且小于 1。",
+        "[notifiers.delivery] jitter must be at least 0 and below 1",
+    ),
+    "config.delivery_backoff": (
+        "[notifiers.delivery] backoff_base_seconds 必须大于 0，且不大于 backoff_max_seconds。",
+        "[notifiers.delivery] backoff_base_seconds must be positive and at most "
+        "backoff_max_seconds",
+    ),
+    "config.delivery_lease": (
+        "[notifiers.delivery] lease_seconds 至少为 10。",
+        "[notifiers.delivery] lease_seconds must be at least 10",
+    ),
+    "config.digest_not_text": (
+        '[notifiers.digest] schedule = {text!r}：应写成例如 "daily 17:30"。',
+        '[notifiers.digest] schedule = {text!r}: expected e.g. "daily 17:30"',
+    ),
+    "config.digest_short": (
+        "[notifiers.digest] schedule {text!r} 短于一分钟。",
+        "[notifiers.digest] schedule {text!r} is shorter than a minute",
+    ),
+    "config.digest_unreadable": (
+        '[notifiers.digest] schedule {text!r}：请用 "daily HH:MM"、"every <n>h"、"every <n>m" '
+        '或 "off"。',
+        '[notifiers.digest] schedule {text!r}: use "daily HH:MM", "every <n>h", "every <n>m" or '
+        '"off"',
+    ),
+    "config.digest_keys": (
+        "[notifiers.digest] 中的键不认识：{unknown}。",
+        "[notifiers.digest] unknown key(s) {unknown}",
+    ),
+    "config.daily_digest": (
+        "[notifiers] daily_digest = {value!r} 只能是 {scopes} 之一。",
+        "[notifiers] daily_digest = {value!r} must be one of {scopes}",
+    ),
+    "schedule.not_text": (
+        '{where}：应写成例如 "every 1m" 的文字，不能是 {text!r}。',
+        '{where}: expected text like "every 1m", not {text!r}',
+    ),
+    "schedule.too_short": (
+        "{where}：{text!r} 短于一秒。",
+        "{where}: {text!r} is shorter than a second",
+    ),
+    "schedule.time_of_day": (
+        "{where}：{text!r}：不是一天中的时刻。",
+        "{where}: {text!r}: not a time of day",
+    ),
+    "schedule.cron": ("{where}：{text!r}：cron 写法有误：{reason}", "{where}: {text!r}: {reason}"),
+    "schedule.unreadable": (
+        '{where}：无法识别 {text!r}；请用 "every <n><s|m|h|d>"、"daily HH:MM"、'
+        '"weekly <mon..sun> HH:MM"、"cron <分> <时> <日> <月> <星期>" 或 "off"。',
+        '{where}: cannot read {text!r}; use "every <n><s|m|h|d>", "daily HH:MM", '
+        '"weekly <mon..sun> HH:MM", "cron <minute> <hour> <day> <month> <weekday>" or "off"',
+    ),
+    "schedule.unknown_jobs": (
+        "[scheduler.jobs]：没有这些任务 {unknown}；可用：{known}。",
+        "[scheduler.jobs]: unknown job(s) {unknown}; jobs: {known}",
+    ),
+    "schedule.target_form": (
+        "任务目标 {target!r} 应写成 'package.module:function'。",
+        "job target {target!r} must look like 'package.module:function'",
+    ),
+    "schedule.no_function": (
+        "任务目标 {target!r}：没有这个函数。",
+        "job target {target!r}: no such function",
+    ),
+    # The scoring rules of the monthly exam ([exam] of config.toml); `key` names the place.
+    "scoring.one_of": (
+        "{key}：只能是 {choices} 之一，现在是 {value!r}。",
+        "{key}: must be one of {choices}, got {value!r}",
+    ),
+    "scoring.whole": (
+        "{key}：必须是不小于 0 的整数，现在是 {value!r}。",
+        "{key}: must be a whole number >= 0, got {value!r}",
+    ),
+    "scoring.not_table": (
+        "{key}：必须是一个表，现在是 {kind}。",
+        "{key}: must be a table, got {kind}",
+    ),
+    "scoring.unknown_keys": (
+        "{key}：不认识的键 {unknown}（可用：{known}）。",
+        "{key}: unknown key(s) {unknown} (expected {known})",
+    ),
+    "scoring.number": (
+        "{key}：必须是数字，现在是 {value!r}。",
+        "{key}: must be a number, got {value!r}",
+    ),
+    "scoring.finite": (
+        "{key}：必须是有限的数字，现在是 {value!r}。",
+        "{key}: must be a finite number, got {value!r}",
+    ),
+    "scoring.weights_table": (
+        "{key}：必须是 {known} 组成的表。",
+        "{key}: must be a table of {known}",
+    ),
+    "scoring.tiers_array": ("{key}：必须是档次的数组。", "{key}: must be an array of tiers"),
+    "scoring.tier_keys": (
+        "{key}：必须正好有这些键：{known}；{said}",
+        "{key}: needs exactly the keys {known}; {said}",
+    ),
+    "scoring.tier_missing": ("缺少 {keys}", "missing {keys}"),
+    "scoring.tier_unknown": ("不认识 {keys}", "unknown {keys}"),
+    "scoring.tier_shape": (
+        "{key}：必须是一个表，或数组 [name_zh, name_en, min_score, reward]。",
+        "{key}: must be a table or an array [name_zh, name_en, min_score, reward]",
+    ),
+    "scoring.nonempty": ("{key}：必须是非空字符串。", "{key}: must be a non-empty string"),
+    "scoring.weights_unknown": (
+        "{key}：没有这些权重 {unknown}（权重有 {known}）。",
+        "{key}: unknown {unknown} (weights are {known})",
+    ),
+    "scoring.weight_negative": (
+        "{key}：必须是不小于 0 的数，现在是 {value!r}。",
+        "{key}: must be a number >= 0, got {value!r}",
+    ),
+    "scoring.exam_weight": ("{key}：必须大于 0。", "{key}: must be greater than 0"),
+    "scoring.weights_sum": (
+        "{key}：权重之和必须为 1，现在是 {total}。",
+        "{key}: must sum to 1, they sum to {total}",
+    ),
+    "scoring.floor_negative": (
+        "{key}：必须是不小于 0 的数，现在是 {value!r}。",
+        "{key}: must be a number >= 0, got {value!r}",
+    ),
+    "scoring.no_tier": ("{key}：至少需要一个档次。", "{key}: at least one tier is needed"),
+    "scoring.not_tier": (
+        "{key}：必须是档次（Tier），现在是 {value!r}。",
+        "{key}: must be a Tier, got {value!r}",
+    ),
+    "scoring.min_score": ("{key}：必须在 0 到 100 之间。", "{key}: must be within 0..100"),
+    "scoring.reward_negative": ("{key}：必须不小于 0。", "{key}: must be >= 0"),
+    "scoring.tiers_descend": (
+        "{key}：min_score 必须从最好的档次起严格递减，"
+        "但 tiers[{i}]（{name}，{score}）排在 {above} 之后。",
+        "{key}: min_score must strictly descend from the best tier, but tiers[{i}] ({name}, "
+        "{score}) follows {above}",
+    ),
+    "scoring.reward_order": (
+        "{key}：{reward} 比更好档次的 {better} 还多。",
+        "{key}: {reward} is more than the better tier's {better}",
+    ),
+    "scoring.floor_above": (
+        "{key}：{floor} 高于最低档次的 min_score {lowest}；低于底线的网格不能拿到奖励档次。",
+        "{key}: {floor} is above the lowest tier's min_score {lowest}; a grid below the floor "
+        "must not reach a reward tier",
+    ),
     # --- replaying historical requests
     "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),
     "replay.limit": (

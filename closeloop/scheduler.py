@@ -101,7 +101,7 @@ def parse_spec(text: str, tz: ZoneInfo, where: str = "trigger") -> Schedule | No
     """Parse "every 1m", "daily 17:30", "weekly mon 08:00", "cron 0 8 * * mon" (zone time for
     the last three) or "off" (None)."""
     if not isinstance(text, str):
-        raise ConfigError(f'{where}: expected text like "every 1m", not {text!r}')
+        raise ConfigError("schedule.not_text", where=where, text=text)
     spec = text.strip()
     if spec.lower() == "off":
         return None
@@ -109,14 +109,14 @@ def parse_spec(text: str, tz: ZoneInfo, where: str = "trigger") -> Schedule | No
     if every:
         seconds = float(every.group(1)) * _UNITS[every.group(2).lower()]
         if seconds < 1:
-            raise ConfigError(f"{where}: {text!r} is shorter than a second")
+            raise ConfigError("schedule.too_short", where=where, text=text)
         trigger = IntervalTrigger(seconds=seconds, timezone=UTC)
         return Schedule(trigger, max(int(seconds), 1), True, spec)
     daily = _DAILY.match(spec)
     if daily:
         day_of_week, hour, minute = daily.group(1), int(daily.group(2)), int(daily.group(3))
         if hour > 23 or minute > 59:
-            raise ConfigError(f"{where}: {text!r}: not a time of day")
+            raise ConfigError("schedule.time_of_day", where=where, text=text)
         trigger = CronTrigger(
             day_of_week=(day_of_week or "*").lower(), hour=hour, minute=minute, timezone=tz
         )
@@ -125,12 +125,9 @@ def parse_spec(text: str, tz: ZoneInfo, where: str = "trigger") -> Schedule | No
         try:
             trigger = CronTrigger.from_crontab(spec[5:].strip(), timezone=tz)
         except ValueError as exc:
-            raise ConfigError(f"{where}: {text!r}: {exc}") from None
+            raise ConfigError("schedule.cron", where=where, text=text, reason=exc) from None
         return Schedule(trigger, CRON_MISFIRE_GRACE, False, spec)
-    raise ConfigError(
-        f'{where}: cannot read {text!r}; use "every <n><s|m|h|d>", "daily HH:MM", '
-        '"weekly <mon..sun> HH:MM", "cron <minute> <hour> <day> <month> <weekday>" or "off"'
-    )
+    raise ConfigError("schedule.unreadable", where=where, text=text)
 
 
 def schedules(app: App, jobs: Sequence[JobSpec] = ()) -> dict[str, tuple[JobSpec, Schedule]]:
@@ -141,14 +138,12 @@ def schedules(app: App, jobs: Sequence[JobSpec] = ()) -> dict[str, tuple[JobSpec
     try:
         tz = ZoneInfo(tz_name) if tz_name else app.tz
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"[scheduler] timezone: unknown time zone {tz_name!r}") from None
+        raise ConfigError("config.timezone", where="scheduler", tz=tz_name) from None
     configured = section.get("jobs", {})
     known = {j.id for j in jobs}
     unknown = set(configured) - known
     if unknown:
-        raise ConfigError(
-            f"[scheduler.jobs]: unknown job(s) {sorted(unknown)}; jobs: {sorted(known)}"
-        )
+        raise ConfigError("schedule.unknown_jobs", unknown=sorted(unknown), known=sorted(known))
     out: dict[str, tuple[JobSpec, Schedule]] = {}
     for job in jobs:
         text = configured.get(job.id, job.default)
@@ -161,10 +156,10 @@ def schedules(app: App, jobs: Sequence[JobSpec] = ()) -> dict[str, tuple[JobSpec
 def resolve(target: str) -> Callable[..., Any]:
     module, _, name = target.partition(":")
     if not module or not name:
-        raise ConfigError(f"job target {target!r} must look like 'package.module:function'")
+        raise ConfigError("schedule.target_form", target=target)
     fn = getattr(importlib.import_module(module), name, None)
     if not callable(fn):
-        raise ConfigError(f"job target {target!r}: no such function")
+        raise ConfigError("schedule.no_function", target=target)
     return fn
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from closeloop.app import App
-from tests.cli_support import Run, command_line
+from tests.cli_support import Run, command_line, config_copy, run_cli
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -255,6 +255,18 @@ def test_the_command_lines_own_refusals_speak_the_language_of_lang(cli) -> None:
     zh = cli("--lang", "zh", *checkin, ok=False)
     expect_error(zh, "error: --grid 'JS-A1-V01-G01@north'：坐标应写成 网格代码@纬度,经度")
     assert "coordinates" not in zh.stderr
+
+
+def test_a_bad_config_file_is_one_line_in_the_language_of_lang(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('locale = "zh_CN"', 'locale = "fr"', 1), encoding="utf-8")
+    for lang, said in (
+        ("en", "error: [zone] locale must be 'zh_CN' or 'en', not 'fr'\n"),
+        ("zh", "error: [zone] locale 只能是 'zh_CN' 或 'en'，不能是 'fr'。\n"),
+    ):
+        proc = run_cli(["--config", str(config), "--lang", lang, "grid", "show", "JS"])
+        assert (proc.returncode, proc.stderr) == (2, said)
 
 
 def test_grid_import_refuses_a_bad_file_whole(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -32,6 +32,7 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
+from closeloop.errors import CodedError, english
 from closeloop.exam.rewards import (
     DEDUCTION_MONTHS,
     DEFAULT_TIERS,
@@ -48,8 +49,15 @@ INDICATORS: tuple[str, ...] = ("on_time_rate", "closure_rate")
 WEIGHT_KEYS: tuple[str, ...] = ("exam", *INDICATORS)
 
 
-class ScoringConfigError(ValueError):
-    """The scoring section of the configuration is not usable; the message names the key."""
+class ScoringConfigError(CodedError, ValueError):
+    """The scoring section of the configuration is not usable: every code names the `key`."""
+
+    def keyed(self, key: str) -> ScoringConfigError:
+        """The same problem with its key named from another place (the key within the section
+        once the section is known, or without the section's name where the section is said)."""
+        self.params["key"] = key
+        self.args = (english(self.code, self.params),)
+        return self
 
 
 DEFAULT_WEIGHTS: Mapping[str, Decimal] = MappingProxyType(
@@ -77,13 +85,13 @@ class ScoringConfig:
         _check_weights(self.weights)
         if self.tiers_on not in TIERS_ON:
             raise ScoringConfigError(
-                f"tiers_on: must be one of {', '.join(TIERS_ON)}, got {self.tiers_on!r}"
+                "scoring.one_of", key="tiers_on", choices=", ".join(TIERS_ON), value=self.tiers_on
             )
         _check_tiers(self.tiers, self.floor)
         for name in ("red_size", "yellow_size"):
             size = getattr(self, name)
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                raise ScoringConfigError(f"{name}: must be a whole number >= 0, got {size!r}")
+                raise ScoringConfigError("scoring.whole", key=name, value=size)
         object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
         object.__setattr__(self, "tiers", tuple(self.tiers))
 
@@ -95,11 +103,14 @@ class ScoringConfig:
         ``name_zh``, ``name_en``, ``min_score``, ``reward`` (or 4-item arrays in that order).
         """
         if not isinstance(section, Mapping):
-            raise ScoringConfigError(f"{where}: must be a table, got {type(section).__name__}")
+            raise ScoringConfigError("scoring.not_table", key=where, kind=type(section).__name__)
         unknown = sorted(set(section) - set(_CONFIG_KEYS))
         if unknown:
             raise ScoringConfigError(
-                f"{where}: unknown key(s) {', '.join(unknown)} (expected {', '.join(_CONFIG_KEYS)})"
+                "scoring.unknown_keys",
+                key=where,
+                unknown=", ".join(unknown),
+                known=", ".join(_CONFIG_KEYS),
             )
         kwargs: dict[str, Any] = {}
         try:
@@ -114,34 +125,32 @@ class ScoringConfig:
                     kwargs[name] = section[name]
             return cls(**kwargs)
         except ScoringConfigError as exc:
-            message = str(exc)
-            if not message.startswith(where):
-                message = f"{where}.{message}"
-            raise ScoringConfigError(message) from None
+            key = str(exc.params["key"])
+            raise (exc if key.startswith(where) else exc.keyed(f"{where}.{key}")) from None
 
 
 def _to_decimal(value: object, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        raise ScoringConfigError(f"{where}: must be a number, got {value!r}")
+        raise ScoringConfigError("scoring.number", key=where, value=value)
     text = repr(value) if isinstance(value, float) else str(value).strip()
     try:
         number = Decimal(text)
     except ArithmeticError:
-        raise ScoringConfigError(f"{where}: must be a number, got {value!r}") from None
+        raise ScoringConfigError("scoring.number", key=where, value=value) from None
     if not number.is_finite():
-        raise ScoringConfigError(f"{where}: must be a finite number, got {value!r}")
+        raise ScoringConfigError("scoring.finite", key=where, value=value)
     return number
 
 
 def _read_weights(value: object, where: str) -> dict[str, Decimal]:
     if not isinstance(value, Mapping):
-        raise ScoringConfigError(f"{where}: must be a table of {', '.join(WEIGHT_KEYS)}")
+        raise ScoringConfigError("scoring.weights_table", key=where, known=", ".join(WEIGHT_KEYS))
     return {str(key): _to_decimal(weight, f"{where}.{key}") for key, weight in value.items()}
 
 
 def _read_tiers(value: object, where: str) -> tuple[Tier, ...]:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise ScoringConfigError(f"{where}: must be an array of tiers")
+        raise ScoringConfigError("scoring.tiers_array", key=where)
     tiers = []
     for i, entry in enumerate(value):
         at = f"{where}[{i}]"
@@ -149,22 +158,24 @@ def _read_tiers(value: object, where: str) -> tuple[Tier, ...]:
             missing = [k for k in _TIER_KEYS if k not in entry]
             extra = sorted(set(entry) - set(_TIER_KEYS))
             if missing or extra:
+                said = [ScoringConfigError("scoring.tier_missing", key=at, keys=", ".join(missing))]
+                said = said if missing else []
+                if extra:
+                    said.append(
+                        ScoringConfigError("scoring.tier_unknown", key=at, keys=", ".join(extra))
+                    )
                 raise ScoringConfigError(
-                    f"{at}: needs exactly the keys {', '.join(_TIER_KEYS)}"
-                    + (f"; missing {', '.join(missing)}" if missing else "")
-                    + (f"; unknown {', '.join(extra)}" if extra else "")
+                    "scoring.tier_keys", key=at, known=", ".join(_TIER_KEYS), said=said
                 )
             fields = [entry[k] for k in _TIER_KEYS]
         elif isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 4:
             fields = list(entry)
         else:
-            raise ScoringConfigError(
-                f"{at}: must be a table or an array [name_zh, name_en, min_score, reward]"
-            )
+            raise ScoringConfigError("scoring.tier_shape", key=at)
         name_zh, name_en, min_score, reward = fields
         for key, name in (("name_zh", name_zh), ("name_en", name_en)):
             if not isinstance(name, str) or not name.strip():
-                raise ScoringConfigError(f"{at}.{key}: must be a non-empty string")
+                raise ScoringConfigError("scoring.nonempty", key=f"{at}.{key}")
         tiers.append(
             Tier(
                 name_zh=name_zh.strip(),
@@ -181,48 +192,57 @@ def _check_weights(weights: Mapping[str, Decimal]) -> None:
     unknown = sorted(keys - set(WEIGHT_KEYS))
     if unknown:
         raise ScoringConfigError(
-            f"weights: unknown {', '.join(unknown)} (weights are {', '.join(WEIGHT_KEYS)})"
+            "scoring.weights_unknown",
+            key="weights",
+            unknown=", ".join(unknown),
+            known=", ".join(WEIGHT_KEYS),
         )
     for key in WEIGHT_KEYS:
         weight = weights[key]
         if not isinstance(weight, Decimal) or not weight.is_finite() or weight < 0:
-            raise ScoringConfigError(f"weights.{key}: must be a number >= 0, got {weight!r}")
+            raise ScoringConfigError("scoring.weight_negative", key=f"weights.{key}", value=weight)
     # Indicator weights drop out when a grid has no due tickets; the exam weight never does,
     # so it alone keeps the rescaled sum away from zero.
     if weights["exam"] <= 0:
-        raise ScoringConfigError("weights.exam: must be greater than 0")
+        raise ScoringConfigError("scoring.exam_weight", key="weights.exam")
     total = sum(weights.values(), Decimal(0))
     if abs(total - 1) > Decimal("1e-9"):
-        raise ScoringConfigError(f"weights: must sum to 1, they sum to {total}")
+        raise ScoringConfigError("scoring.weights_sum", key="weights", total=total)
 
 
 def _check_tiers(tiers: Sequence[Tier], floor: Decimal) -> None:
     if not isinstance(floor, Decimal) or not floor.is_finite() or floor < 0:
-        raise ScoringConfigError(f"floor: must be a number >= 0, got {floor!r}")
+        raise ScoringConfigError("scoring.floor_negative", key="floor", value=floor)
     if not tiers:
-        raise ScoringConfigError("tiers: at least one tier is needed")
+        raise ScoringConfigError("scoring.no_tier", key="tiers")
     for i, tier in enumerate(tiers):
         if not isinstance(tier, Tier):
-            raise ScoringConfigError(f"tiers[{i}]: must be a Tier, got {tier!r}")
+            raise ScoringConfigError("scoring.not_tier", key=f"tiers[{i}]", value=tier)
         if not 0 <= tier.min_score <= 100:
-            raise ScoringConfigError(f"tiers[{i}].min_score: must be within 0..100")
+            raise ScoringConfigError("scoring.min_score", key=f"tiers[{i}].min_score")
         if tier.reward < 0:
-            raise ScoringConfigError(f"tiers[{i}].reward: must be >= 0")
+            raise ScoringConfigError("scoring.reward_negative", key=f"tiers[{i}].reward")
     for i in range(1, len(tiers)):
         upper, lower = tiers[i - 1], tiers[i]
         if not lower.min_score < upper.min_score:
             raise ScoringConfigError(
-                f"tiers: min_score must strictly descend from the best tier, but tiers[{i}]"
-                f" ({lower.name_en}, {lower.min_score}) follows {upper.min_score}"
+                "scoring.tiers_descend",
+                key="tiers",
+                i=i,
+                name=lower.name_en,
+                score=lower.min_score,
+                above=upper.min_score,
             )
         if lower.reward > upper.reward:
             raise ScoringConfigError(
-                f"tiers[{i}].reward: {lower.reward} is more than the better tier's {upper.reward}"
+                "scoring.reward_order",
+                key=f"tiers[{i}].reward",
+                reward=lower.reward,
+                better=upper.reward,
             )
     if floor > tiers[-1].min_score:
         raise ScoringConfigError(
-            f"floor: {floor} is above the lowest tier's min_score {tiers[-1].min_score};"
-            " a grid below the floor must not reach a reward tier"
+            "scoring.floor_above", key="floor", floor=floor, lowest=tiers[-1].min_score
         )
 
 

@@ -15,14 +15,14 @@ from closeloop.exam.sheets import AnswerSheets, SheetsError, load_sheets
 def _whole(section: Mapping[str, Any], key: str, default: int, low: int) -> int:
     value = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"[exam] {key}: must be a whole number >= {low}, got {value!r}")
+        raise ConfigError("config.whole", where="exam", key=key, low=low, value=value)
     return value
 
 
 def _text(section: Mapping[str, Any], key: str, default: str) -> str:
     value = section.get(key, default)
     if not isinstance(value, str):
-        raise ConfigError(f"[exam] {key}: must be a string, got {value!r}")
+        raise ConfigError("config.string", where="exam", key=key, value=value)
     return value
 
 
@@ -52,15 +52,16 @@ class ExamSettings:
         try:
             scoring = ScoringConfig.from_config(scoring_part, where="exam")
         except ScoringConfigError as exc:
-            raise ConfigError(f"[exam] {str(exc).removeprefix('exam.')}") from None
+            key = str(exc.params["key"]).removeprefix("exam.")
+            raise ConfigError("config.exam_scoring", problem=exc.keyed(key)) from None
         level = _whole(section, "level", cls.level, 1)
         if level > 4:
-            raise ConfigError(f"[exam] level: the grid has levels 1 to 4, got {level}")
+            raise ConfigError("config.grid_level", where="exam", level=level)
         inspectors = section.get("inspectors", [])
         if not isinstance(inspectors, list) or not all(isinstance(c, str) for c in inspectors):
-            raise ConfigError("[exam] inspectors: must be a list of grid codes")
+            raise ConfigError("config.inspectors_list")
         if len(set(inspectors)) != len(inspectors):
-            raise ConfigError("[exam] inspectors: a grid is listed twice")
+            raise ConfigError("config.inspectors_twice")
         sheets_file = _text(section, "sheets_file", "")
         return cls(
             scoring=scoring,
@@ -79,4 +80,4 @@ class ExamSettings:
         try:
             return load_sheets(self.sheets_file)
         except SheetsError as exc:
-            raise ConfigError(f"[exam] sheets_file: {exc}") from None
+            raise ConfigError("config.sheets_file", problem=exc) from None

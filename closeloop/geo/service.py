@@ -53,7 +53,7 @@ class Location:
 def tolerance_m(app: App) -> float:
     value = app.settings.section("geometry").get("tolerance_m", DEFAULT_TOLERANCE_M)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"[geometry] tolerance_m must be a number ≥ 0, not {value!r}")
+        raise ConfigError("config.tolerance", value=value)
     return float(value)
 
 

@@ -66,22 +66,22 @@ class Composite:
                 continue
             if key not in RATES:
                 raise ConfigError(
-                    f"[{where}] {key}: not a rate; weights may name {', '.join(RATES)}"
+                    "config.composite_rate", where=where, key=key, rates=", ".join(RATES)
                 )
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"[{where}] {key}: a weight >= 0, got {value!r}")
+                raise ConfigError("config.composite_weight", where=where, key=key, value=value)
             weights.append((key, float(value)))
         raw_grades = section.get("grades", dict(DEFAULT_GRADES))
         if not isinstance(raw_grades, Mapping) or not raw_grades:
-            raise ConfigError(f"[{where}] grades: a table like {{ A = 90, B = 75 }}")
+            raise ConfigError("config.composite_grades", where=where)
         grades: list[tuple[str, float]] = []
         for letter, limit in raw_grades.items():
             if isinstance(limit, bool) or not isinstance(limit, int | float):
-                raise ConfigError(f"[{where}] grades.{letter}: a number, got {limit!r}")
+                raise ConfigError("config.composite_limit", where=where, letter=letter, value=limit)
             grades.append((str(letter), float(limit)))
         lowest = section.get("lowest", DEFAULT_LOWEST)
         if not isinstance(lowest, str) or not lowest:
-            raise ConfigError(f'[{where}] lowest: the grade below every limit, e.g. "E"')
+            raise ConfigError("config.composite_lowest", where=where)
         return cls(
             weights=tuple(weights) or DEFAULT_WEIGHTS,
             grades=tuple(sorted(grades, key=lambda g: -g[1])),

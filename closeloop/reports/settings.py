@@ -14,14 +14,14 @@ from closeloop.reports.composite import Composite
 def _whole(section: Mapping[str, Any], key: str, default: int, where: str, low: int) -> int:
     value = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"[{where}] {key}: must be a whole number >= {low}, got {value!r}")
+        raise ConfigError("config.whole", where=where, key=key, low=low, value=value)
     return value
 
 
 def _text(section: Mapping[str, Any], key: str, default: str, where: str) -> str:
     value = section.get(key, default)
     if not isinstance(value, str):
-        raise ConfigError(f"[{where}] {key}: must be a string, got {value!r}")
+        raise ConfigError("config.string", where=where, key=key, value=value)
     return value
 
 
@@ -66,11 +66,14 @@ class ReportSettings:
         unknown = sorted(set(section) - set(cls.KEYS))
         if unknown:
             raise ConfigError(
-                f"[{where}] unknown key(s) {', '.join(unknown)} (expected {', '.join(cls.KEYS)})"
+                "config.unknown_keys",
+                where=where,
+                unknown=", ".join(unknown),
+                known=", ".join(cls.KEYS),
             )
         level = _whole(section, "level", cls.level, where, 1)
         if level > 4:
-            raise ConfigError(f"[{where}] level: the grid has levels 1 to 4, got {level}")
+            raise ConfigError("config.grid_level", where=where, level=level)
         return cls(
             level=level,
             red_size=_whole(section, "red_size", cls.red_size, where, 0),
@@ -90,5 +93,5 @@ class ReportSettings:
 
 def _composite(raw: Any) -> Composite:
     if not isinstance(raw, Mapping):
-        raise ConfigError("[report.composite]: a table of weights and grade limits")
+        raise ConfigError("config.composite_table")
     return Composite.from_config(raw)

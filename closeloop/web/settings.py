@@ -42,7 +42,7 @@ class WebSettings:
         o311 = settings.section("open311")
         secure = web.get("secure_cookies", "auto")
         if secure not in ("auto", True, False):
-            raise ConfigError(f'[web] secure_cookies must be "auto", true or false, not {secure!r}')
+            raise ConfigError("config.secure_cookies", value=secure)
         return cls(
             public_url=_text(web, "public_url", "web").rstrip("/"),
             secure_cookies=None if secure == "auto" else bool(secure),
@@ -74,33 +74,33 @@ class WebSettings:
 def _text(section: Mapping[str, Any], key: str, name: str, default: str = "") -> str:
     value = section.get(key, default)
     if not isinstance(value, str):
-        raise ConfigError(f"[{name}] {key} must be a string, not {value!r}")
+        raise ConfigError("config.web_string", where=name, key=key, value=value)
     return value.strip()
 
 
 def _flag(section: Mapping[str, Any], key: str, name: str, default: bool) -> bool:
     value = section.get(key, default)
     if not isinstance(value, bool):
-        raise ConfigError(f"[{name}] {key} must be true or false, not {value!r}")
+        raise ConfigError("config.web_flag", where=name, key=key, value=value)
     return value
 
 
 def _positive(section: Mapping[str, Any], key: str, name: str, default: float) -> float:
     value = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"[{name}] {key} must be a positive number, not {value!r}")
+        raise ConfigError("config.web_positive", where=name, key=key, value=value)
     return float(value)
 
 
 def _at_least(section: Mapping[str, Any], key: str, name: str, floor: float) -> float:
     value = _positive(section, key, name, floor)
     if value < floor:
-        raise ConfigError(f"[{name}] {key} must be at least {floor:g}, not {value!r}")
+        raise ConfigError("config.web_at_least", where=name, key=key, floor=floor, value=value)
     return value
 
 
 def _whole(section: Mapping[str, Any], key: str, name: str, default: int) -> int:
     value = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"[{name}] {key} must be a whole number of seconds, not {value!r}")
+        raise ConfigError("config.web_seconds", where=name, key=key, value=value)
     return value

@@ -201,3 +201,29 @@ def test_an_error_survives_pickling_with_its_code() -> None:
 def test_an_unknown_code_is_refused_where_it_is_made() -> None:
     with pytest.raises(KeyError):
         CodedError("no.such_code")
+
+
+def test_a_config_error_within_a_section_is_said_whole_in_either_language() -> None:
+    """A problem of the scoring rules, named by its key within [exam], in both languages (the
+    Chinese says the inner problem in Chinese too)."""
+    from dataclasses import replace
+
+    from closeloop.config import ConfigError, load_settings
+    from closeloop.exam.settings import ExamSettings
+
+    settings = load_settings(ROOT / "config.toml", "sqlite://")
+    exam = {**settings.raw["exam"], "weights": {"exam": 0.8}}
+    with pytest.raises(ConfigError) as info:
+        ExamSettings.from_settings(replace(settings, raw={**settings.raw, "exam": exam}))
+    assert str(info.value) == "[exam] weights: must sum to 1, they sum to 0.8"
+    assert info.value.text("zh_CN") == (
+        "[exam] 评分设置有误：weights：权重之和必须为 1，现在是 0.8。"
+    )
+    tiers = {**settings.raw["exam"], "tiers": [{"name_zh": "一档", "min_score": 90, "x": 1}]}
+    with pytest.raises(ConfigError) as info:
+        ExamSettings.from_settings(replace(settings, raw={**settings.raw, "exam": tiers}))
+    assert str(info.value) == (
+        "[exam] tiers[0]: needs exactly the keys name_zh, name_en, min_score, reward; "
+        "missing name_en, reward; unknown x"
+    )
+    assert info.value.text("zh_CN").endswith("缺少 name_en, reward；不认识 x")
