@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, create_engine, event, insert
@@ -155,12 +156,18 @@ def insert_many(
         stmt = _inserting(conn.dialect.name, table, tuple(unique))
         return int(conn.execute(stmt, [{**defaults, **r} for r in rows]).rowcount)
     dialect = conn.dialect
+    # Column by column: the values are picked and converted in C loops (itemgetter, map), not
+    # one Python list per row.
+    if len(keys) == 1:
+        columns = [tuple(row[keys[0]] for row in rows)]
+    else:
+        columns = list(zip(*map(itemgetter(*keys), rows), strict=True))
+    columns += [(v,) * len(rows) for v in defaults.values()]
     keys += list(defaults)
-    convert = [
-        (i, p)
-        for i, k in enumerate(keys)
-        if (p := table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
+    for i, k in enumerate(keys):
+        process = table.c[k].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            columns[i] = tuple(map(process, columns[i]))
     quote = dialect.identifier_preparer.quote
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
@@ -168,13 +175,7 @@ def insert_many(
     )
     if unique:
         sql += f" ON CONFLICT ({', '.join(quote(k) for k in unique)}) DO NOTHING"
-    params = []
-    for row in rows:
-        values = [row[k] if k in row else defaults[k] for k in keys]
-        for i, process in convert:
-            values[i] = process(values[i])
-        params.append(tuple(values))
-    return int(conn.exec_driver_sql(sql, params).rowcount)
+    return int(conn.exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount)
 
 
 @lru_cache(maxsize=64)

@@ -369,6 +369,7 @@ _CLAIMED = [
         "assignee_id",
     )
 ]
+_CLOCK_WIDTH = len(TicketClock.__dataclass_fields__)
 _CLAIM = (
     select(*_CLAIMED)
     .where(tickets.c.next_check_at <= bindparam("now"))
@@ -426,6 +427,8 @@ class SweepCache:
             "default_channels", ["console"]
         )
         self._supervisor: list[int | None] = []  # empty: not looked up yet
+        # A person's channels text read once per sweep, not once per notice.
+        self._channels: dict[str, list[str]] = {}
 
     def a_supervisor(self, conn: Connection) -> int | None:
         """A person with the supervisor role: the verifier of a ticket with no grid above."""
@@ -475,6 +478,9 @@ class SweepCache:
         until `not_before` (quiet hours) when given."""
         own, locale = self.people[recipient_id]
         not_before = not_before or now
+        channels = self._channels.get(own)
+        if channels is None:
+            channels = self._channels[own] = outbox.channels_for(own, self.default_channels)
         return [
             {
                 "ticket_id": ticket_id,
@@ -490,7 +496,7 @@ class SweepCache:
                 "not_before": not_before,
                 "created_at": now,
             }
-            for channel in outbox.channels_for(own, self.default_channels)
+            for channel in channels
         ]
 
 
@@ -537,7 +543,7 @@ def _sweep_batch(
     app: App, conn: Connection, now: datetime, size: int, cache: SweepCache
 ) -> SweepResult:
     claim = _CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM
-    rows = list(conn.execute(claim, {"now": now, "size": size}))
+    rows = conn.execute(claim, {"now": now, "size": size}).all()
     result = SweepResult(tickets_checked=len(rows))
     if not rows:
         return result
@@ -548,7 +554,8 @@ def _sweep_batch(
         chain, acting[row.id] = acting_in_stage(
             chains[row.responsible_grid_id], row, lambda: cache.a_supervisor(conn)
         )
-        plans.append((row, plan(app.deadlines, TicketClock.of(row), chain, now)))
+        # The claim reads the clock's fields first, in order: the row's head is the clock.
+        plans.append((row, plan(app.deadlines, TicketClock(*row[:_CLOCK_WIDTH]), chain, now)))
     # Compare-and-set first: if a ticket changed since it was read, nothing of it is written.
     done = _compare_and_set(conn, plans)
     result.batches = 1 if done else 0
@@ -586,28 +593,60 @@ def _compare_and_set(conn: Connection, plans: list[tuple[Any, Plan]]) -> list[tu
     tickets written. One executemany for the batch; only if some ticket changed under it (its
     row was read in this transaction, so that does not happen on either backend today) is the
     batch undone and compared ticket by ticket, to learn which."""
-    params = [
-        {
-            "b_id": row.id,
-            "b_version": row.version,
-            "b_next_escalation_at": p.next_escalation_at,
-            "b_next_check_at": p.next_check_at,
-            "b_level": p.escalation_level,
-            "b_round": p.escalation_round,
-            "b_grid": p.supervising_grid_id,
-            "b_supervisor": p.supervisor_id,
-        }
-        for row, p in plans
-    ]
     with conn.begin_nested() as savepoint:
-        if conn.execute(_CAS, params).rowcount == len(params):
+        if conn.dialect.name == "sqlite":
+            written = _compare_and_set_sqlite(conn, plans)
+        else:
+            written = conn.execute(_CAS, [_cas_params(row, p) for row, p in plans]).rowcount
+        if written == len(plans):
             return plans
         savepoint.rollback()
-    return [
-        (row, p)
-        for (row, p), one in zip(plans, params, strict=True)
-        if conn.execute(_CAS, one).rowcount == 1
+    return [(row, p) for row, p in plans if conn.execute(_CAS, _cas_params(row, p)).rowcount == 1]
+
+
+def _cas_params(row: Any, p: Plan) -> dict[str, Any]:
+    return {
+        "b_id": row.id,
+        "b_version": row.version,
+        "b_next_escalation_at": p.next_escalation_at,
+        "b_next_check_at": p.next_check_at,
+        "b_level": p.escalation_level,
+        "b_round": p.escalation_round,
+        "b_grid": p.supervising_grid_id,
+        "b_supervisor": p.supervisor_id,
+    }
+
+
+# `_CAS` as SQLite text with positional parameters: the batch goes to the driver as tuples,
+# without the parameter dictionary SQLAlchemy builds and processes per row (which cost more
+# than the UPDATE itself).
+_CAS_SQLITE = (
+    "UPDATE tickets SET next_escalation_at = ?, next_check_at = ?, escalation_level = ?,"
+    " escalation_round = ?, supervising_grid_id = ?, supervisor_id = ?, version = ?"
+    " WHERE id = ? AND version = ?"
+)
+
+
+def _compare_and_set_sqlite(conn: Connection, plans: list[tuple[Any, Plan]]) -> int:
+    """The rows `_CAS` would write for these plans, written with one driver executemany."""
+    dialect = conn.dialect
+    moment = tickets.c.next_check_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert moment is not None  # UTCDateTime always converts
+    params = [
+        (
+            moment(p.next_escalation_at),
+            moment(p.next_check_at),
+            p.escalation_level,
+            p.escalation_round,
+            p.supervising_grid_id,
+            p.supervisor_id,
+            row.version + 1,
+            row.id,
+            row.version,
+        )
+        for row, p in plans
     ]
+    return int(conn.exec_driver_sql(_CAS_SQLITE, params).rowcount)
 
 
 NoticeRows = Callable[..., list[dict[str, Any]]]
@@ -649,13 +688,17 @@ def batch_notices(
     replay in memory writes the notices the sweep writes."""
     reminders = 0
     # Every notice of the batch is held by the same rule at the same `now`: one answer per
-    # category, not one calendar walk per ticket.
-    held: dict[str, datetime] = {}
+    # category (the moment and its working day), not one calendar walk per ticket.
+    held: dict[str, tuple[datetime, str]] = {}
+
+    def held_until(category: str) -> tuple[datetime, str]:
+        if category not in held:
+            when = policy.not_before(now, category)
+            held[category] = when, policy.workday(when)
+        return held[category]
 
     def not_before(category: str) -> datetime:
-        if category not in held:
-            held[category] = policy.not_before(now, category)
-        return held[category]
+        return held_until(category)[0]
 
     notices: list[dict[str, Any]] = []
     # A reminder is once per (ticket, stage instance, fraction), whatever moved the deadline
@@ -680,8 +723,7 @@ def batch_notices(
             reminders += 1
             notices += rows_
     for row, p in done:
-        when = not_before(row.category)
-        day = policy.workday(when)
+        when, day = held_until(row.category)
         late_leader = acting[row.id]
         for i, rung in enumerate(p.rungs):
             esc_id = ids[(row.id, row.stage_no, rung.level, rung.round)]
@@ -790,7 +832,9 @@ def _rung_ids(conn: Connection, rows: Sequence[Any]) -> dict[tuple[int, int, int
     for row in rows:
         by_stage.setdefault(row.stage_no, []).append(row.id)
     for stage_no, ids in by_stage.items():
-        for tid, level, rnd, esc_id in conn.execute(_RUNG_IDS, {"ids": ids, "stage_no": stage_no}):
+        for tid, level, rnd, esc_id in conn.execute(
+            _RUNG_IDS, {"ids": ids, "stage_no": stage_no}
+        ).all():
             out[(tid, stage_no, level, rnd)] = esc_id
     return out
 
