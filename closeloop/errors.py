@@ -1004,6 +1004,117 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "{key}: {floor} is above the lowest tier's min_score {lowest}; a grid below the floor "
         "must not reach a reward tier",
     ),
+    # The workflow file ([workflow] file of config.toml); its problems are collected.
+    "workflow.not_found": ("找不到工作流文件：{path}", "workflow file not found: {path}"),
+    "workflow.not_toml": ("工作流文件 {path} 不是有效的 TOML：{reason}", "{path}: {reason}"),
+    "workflow.problems": ("工作流文件 {source} 有误：{problems}", "{source}: {problems}"),
+    "workflow.names": (
+        "{where}：需要 'zh' 和 'en' 两个名称",
+        "{where}: needs both 'zh' and 'en' names",
+    ),
+    "workflow.limit_shape": (
+        '{where}：需要 {{ within = "24h", clock = "natural|working" }}',
+        '{where}: needs {{ within = "24h", clock = "natural|working" }}',
+    ),
+    "workflow.clock": (
+        "{where}：clock 只能是 'natural' 或 'working'，不能是 {clock!r}",
+        "{where}: clock must be 'natural' or 'working', not {clock!r}",
+    ),
+    "workflow.limit": ("{where}：期限写法有误：{reason}", "{where}: {reason}"),
+    "workflow.initial": (
+        "workflow.initial：'{initial}' 不是一个状态",
+        "workflow.initial: '{initial}' is not a state",
+    ),
+    "workflow.stage": (
+        "states.{name}：阶段 '{stage}' 不在 [stages] 中",
+        "states.{name}: stage '{stage}' is not in [stages]",
+    ),
+    "workflow.unknown_state": ("{where}：没有状态 '{name}'", "{where}: unknown state '{name}'"),
+    "workflow.needs_from": ("{where}：需要 'from'", "{where}: needs 'from'"),
+    "workflow.who": (
+        "{where}：'who' 必须列出 {roles} 中的若干项",
+        "{where}: 'who' must list some of {roles}",
+    ),
+    "workflow.requires": (
+        "{where}：'requires' 只能取自 {known}",
+        "{where}: 'requires' must be among {known}",
+    ),
+    "workflow.no_submit": (
+        "steps：工作流需要一个 'submit' 步骤",
+        "steps: a workflow needs a 'submit' step",
+    ),
+    "workflow.action": (
+        "{where}：action 只能是 {actions} 之一，不能是 {action!r}",
+        "{where}: action must be one of {actions}, not {action!r}",
+    ),
+    "workflow.urgent": (
+        "{where}.urgent 只能是 true 或 false，不能是 {urgent!r}",
+        "{where}.urgent must be true or false, not {urgent!r}",
+    ),
+    "workflow.urgent_limits": (
+        "{where}.urgent_limits：必须是 {stages} 中若干阶段的期限表",
+        "{where}.urgent_limits: a table of stage limits for some of {stages}",
+    ),
+    "workflow.no_category": (
+        "categories：工作流至少需要一个类别",
+        "categories: a workflow needs at least one category",
+    ),
+    # A GeoJSON file of grid boundaries (`closeloop grid import-geometry`); problems collected.
+    "geometry.refused": (
+        "地理边界文件未导入，共 {count} 个问题：",
+        "the geometry file is refused, {count} problem{s}:",
+    ),
+    "geometry.more": ("……另有 {n} 个问题", "... and {n} more"),
+    "geometry.not_json": ("文件：不是 JSON：{reason}", "file: not JSON: {reason}"),
+    "geometry.not_collection": (
+        "文件：不是 GeoJSON FeatureCollection",
+        "file: not a GeoJSON FeatureCollection",
+    ),
+    "geometry.no_features": (
+        "文件：FeatureCollection 中没有要素",
+        "file: the FeatureCollection has no features",
+    ),
+    "geometry.no_code": (
+        "第 {n} 个要素：没有用 properties.code 指明网格",
+        "feature {n}: no properties.code naming its grid",
+    ),
+    "geometry.code_twice": (
+        "第 {n} 个要素 '{code}'：代码重复（第一次出现在第 {first} 个要素）",
+        "feature {n} '{code}': code appears twice (first as feature {first})",
+    ),
+    "geometry.unknown_grid": (
+        "第 {n} 个要素 '{code}'：没有这个网格代码",
+        "feature {n} '{code}': unknown grid code",
+    ),
+    "geometry.feature": ("第 {n} 个要素 '{code}'：{problem}", "feature {n} '{code}': {problem}"),
+    "geometry.not_object": ("几何对象缺失或不是对象", "the geometry is missing or not an object"),
+    "geometry.type": (
+        "几何类型是 {kind!r}，不是 Polygon 或 MultiPolygon",
+        "the geometry is a {kind!r}, not a Polygon or MultiPolygon",
+    ),
+    "geometry.coordinates": (
+        "坐标不能构成 {kind}：{reason}",
+        "the coordinates are not a {kind}: {reason}",
+    ),
+    "geometry.empty": ("几何对象是空的", "the geometry is empty"),
+    "geometry.longitude": (
+        "有经度超出 -180..180（GeoJSON 先写经度）",
+        "a longitude is outside -180..180 (GeoJSON is longitude first)",
+    ),
+    "geometry.latitude": (
+        "有纬度超出 -90..90（GeoJSON 先写经度）",
+        "a latitude is outside -90..90 (GeoJSON is longitude first)",
+    ),
+    "geometry.invalid": ("几何对象无效：{reason}", "the geometry is not valid: {reason}"),
+    "geometry.outside_parent": (
+        "网格 '{code}' 超出上级网格 '{parent}' {area:,.0f} 平方米（容差 {tolerance:g} 米）",
+        "grid '{code}' pokes out of its parent '{parent}' by {area:,.0f} m² (tolerance "
+        "{tolerance:g} m)",
+    ),
+    "geometry.overlap": (
+        "网格 '{a}' 与 '{b}' 重叠 {area:,.0f} 平方米（容差 {tolerance:g} 米）",
+        "grids '{a}' and '{b}' overlap by {area:,.0f} m² (tolerance {tolerance:g} m)",
+    ),
     # --- replaying historical requests
     "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),
     "replay.limit": (

@@ -23,8 +23,13 @@ ACTIONS = ("clean-up", "rectification", "demolition", "construction")
 STAGE_LIMIT_KEYS = ("fix", "verify", "close")
 
 
-class WorkflowError(ValueError):
-    """The workflow file is not usable; the message says where and why."""
+class WorkflowError(CodedError, ValueError):
+    """The workflow file is not usable: a code of the catalogue, every problem found coded
+    the same way (`WorkflowProblem`) with the key it is about."""
+
+
+class WorkflowProblem(CodedError):
+    """One problem of a workflow file, collected with the others (never raised alone)."""
 
 
 @dataclass(frozen=True)
@@ -159,39 +164,39 @@ def load_workflow(path: Path) -> Workflow:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise WorkflowError(f"workflow file not found: {path}") from None
+        raise WorkflowError("workflow.not_found", path=path) from None
     except tomllib.TOMLDecodeError as exc:
-        raise WorkflowError(f"{path}: {exc}") from None
+        raise WorkflowError("workflow.not_toml", path=path, reason=exc) from None
     return parse_workflow(raw, source=str(path))
 
 
-def _names(raw: Mapping[str, Any], where: str, problems: list[str]) -> Names:
+def _names(raw: Mapping[str, Any], where: str, problems: list[WorkflowProblem]) -> Names:
     zh, en = raw.get("zh"), raw.get("en")
     if not isinstance(zh, str) or not isinstance(en, str):
-        problems.append(f"{where}: needs both 'zh' and 'en' names")
+        problems.append(WorkflowProblem("workflow.names", where=where))
         return Names(str(zh), str(en))
     return Names(zh, en)
 
 
-def _limit(raw: Any, where: str, problems: list[str]) -> StageLimit:
+def _limit(raw: Any, where: str, problems: list[WorkflowProblem]) -> StageLimit:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("within"), str):
-        problems.append(f'{where}: needs {{ within = "24h", clock = "natural|working" }}')
+        problems.append(WorkflowProblem("workflow.limit_shape", where=where))
         return StageLimit("1d", "natural")
     clock = raw.get("clock", "natural")
     if clock not in ("natural", "working"):
-        problems.append(f"{where}: clock must be 'natural' or 'working', not {clock!r}")
+        problems.append(WorkflowProblem("workflow.clock", where=where, clock=clock))
     # Imported here: the calendar owns duration syntax, the workflow only checks it parses.
     from closeloop.calendar import Limit
 
     try:
         Limit.parse(raw["within"], clock if clock in ("natural", "working") else "natural")
     except ValueError as exc:
-        problems.append(f"{where}: {exc}")
+        problems.append(WorkflowProblem("workflow.limit", where=where, reason=exc))
     return StageLimit(raw["within"], clock)
 
 
 def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow:
-    problems: list[str] = []
+    problems: list[WorkflowProblem] = []
     head = raw.get("workflow", {})
     name = head.get("name", "workflow")
     initial = head.get("initial", "reported")
@@ -202,12 +207,12 @@ def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow
             key, _names(spec, f"states.{key}", problems), spec.get("stage"), bool(spec.get("final"))
         )
     if initial not in states:
-        problems.append(f"workflow.initial: '{initial}' is not a state")
+        problems.append(WorkflowProblem("workflow.initial", initial=initial))
 
     stages = {k: _names(v, f"stages.{k}", problems) for k, v in raw.get("stages", {}).items()}
     for state in states.values():
         if state.stage is not None and state.stage not in stages:
-            problems.append(f"states.{state.name}: stage '{state.stage}' is not in [stages]")
+            problems.append(WorkflowProblem("workflow.stage", name=state.name, stage=state.stage))
 
     steps: dict[str, Step] = {}
     for key, spec in raw.get("steps", {}).items():
@@ -216,15 +221,17 @@ def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow
         dest = spec.get("to")
         for s in (*sources, *([dest] if dest else [])):
             if s not in states:
-                problems.append(f"{where}: unknown state '{s}'")
+                problems.append(WorkflowProblem("workflow.unknown_state", where=where, name=s))
         if not sources:
-            problems.append(f"{where}: needs 'from'")
+            problems.append(WorkflowProblem("workflow.needs_from", where=where))
         who = frozenset(spec.get("who", ()))
         if not who or not who <= ROLES:
-            problems.append(f"{where}: 'who' must list some of {sorted(ROLES)}")
+            problems.append(WorkflowProblem("workflow.who", where=where, roles=sorted(ROLES)))
         requires = frozenset(spec.get("requires", ()))
         if not requires <= REQUIREMENTS:
-            problems.append(f"{where}: 'requires' must be among {sorted(REQUIREMENTS)}")
+            problems.append(
+                WorkflowProblem("workflow.requires", where=where, known=sorted(REQUIREMENTS))
+            )
         steps[key] = Step(
             key,
             _names(spec, where, problems),
@@ -235,7 +242,7 @@ def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow
             bool(spec.get("not_fixer")),
         )
     if "submit" not in steps:
-        problems.append("steps: a workflow needs a 'submit' step")
+        problems.append(WorkflowProblem("workflow.no_submit"))
 
     actions = {k: _names(v, f"actions.{k}", problems) for k, v in raw.get("actions", {}).items()}
     categories: dict[str, Category] = {}
@@ -243,7 +250,11 @@ def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow
         where = f"categories.{key}"
         action = spec.get("action")
         if action not in actions:
-            problems.append(f"{where}: action must be one of {sorted(actions)}, not {action!r}")
+            problems.append(
+                WorkflowProblem(
+                    "workflow.action", where=where, actions=sorted(actions), action=action
+                )
+            )
         limits = {
             stage: _limit(spec.get(stage), f"{where}.{stage}", problems)
             for stage in sorted({s.stage for s in states.values() if s.stage})
@@ -255,11 +266,11 @@ def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow
         )
         urgent = spec.get("urgent", False)
         if not isinstance(urgent, bool):
-            problems.append(f"{where}.urgent must be true or false, not {urgent!r}")
+            problems.append(WorkflowProblem("workflow.urgent", where=where, urgent=urgent))
         raw_urgent = spec.get("urgent_limits", {})
         if not isinstance(raw_urgent, Mapping) or not set(raw_urgent) <= set(limits):
             problems.append(
-                f"{where}.urgent_limits: a table of stage limits for some of {sorted(limits)}"
+                WorkflowProblem("workflow.urgent_limits", where=where, stages=sorted(limits))
             )
             raw_urgent = {}
         urgent_limits = {
@@ -276,10 +287,10 @@ def parse_workflow(raw: Mapping[str, Any], source: str = "workflow") -> Workflow
             urgent_limits,
         )
     if not categories:
-        problems.append("categories: a workflow needs at least one category")
+        problems.append(WorkflowProblem("workflow.no_category"))
 
     if problems:
-        raise WorkflowError(f"{source}: " + "; ".join(problems))
+        raise WorkflowError("workflow.problems", source=source, problems=problems)
 
     machine = Machine(
         model=None,

@@ -3,6 +3,8 @@ the supervisors' map and the weekly report's map; both backends."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -11,15 +13,15 @@ from typing import Any
 
 import pytest
 from shapely.geometry import shape
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from closeloop.app import App
 from closeloop.geo import service as geo
-from closeloop.models import grid_geometries, metadata
+from closeloop.models import grid_geometries, grids, metadata
 from closeloop.reports.render import render_weekly
 from closeloop.reports.weekly import build_weekly
 from tests.report_data import REAL_NOW, build_week14
-from tests.webtools import MICRO, OTHER_MICRO, PNG, Web, make_web, with_config
+from tests.webtools import MICRO, OTHER_MICRO, PNG, Web, browser, make_web, with_config
 
 BASE = "/open311/v2"
 FAR = {"lat": 31.23, "lon": 121.47}  # Shanghai: outside the zone
@@ -262,3 +264,53 @@ def test_weekly_report_html_has_the_map(report_app: App) -> None:
     assert svg.count('class="area"') == 117 and svg.count('class="pin"') == len(report.overdue)
     assert 'class="spot"' in svg and "按期办结率" in svg
     assert "<script" not in html
+
+
+def collection(*features: tuple[str, dict[str, Any]]) -> bytes:
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"code": code}, "geometry": geometry}
+                for code, geometry in features
+            ],
+        }
+    ).encode()
+
+
+def problems_on(page: str) -> list[str]:
+    listed = page.split('id="problems"')[1].split("</ol>")[0]
+    return [html.unescape(p) for p in re.findall(r"<li>(.*?)</li>", listed)]
+
+
+def test_admin_uploads_grid_boundaries_and_reads_every_problem_in_the_pages_language(
+    web: Web,
+) -> None:
+    adm = browser(web, "admin")
+    token = adm.csrf("/admin/geometry")
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[120, 29], [120.01, 29], [120.01, 29.01], [120, 29]]],
+    }
+    bad = collection(("NOPE", square), (MICRO, {"type": "Point", "coordinates": [120, 29]}))
+    upload = [("file", ("grids.geojson", bad, "application/geo+json"))]
+    r = adm.post("/admin/geometry", files=upload, token=token)
+    assert r.status_code == 422 and "地理边界文件未导入，共 2 个问题：" in r.text
+    assert problems_on(r.text) == [
+        "第 1 个要素 'NOPE'：没有这个网格代码",
+        f"第 2 个要素 '{MICRO}'：几何类型是 'Point'，不是 Polygon 或 MultiPolygon",
+    ]
+    # The boundary stored for a grid, sent again: stored, nothing else changed.
+    with web.app.engine.connect() as conn:
+        stored = conn.execute(
+            select(grid_geometries.c.geojson)
+            .join(grids, grids.c.id == grid_geometries.c.grid_id)
+            .where(grids.c.code == MICRO)
+        ).scalar_one()
+    good = [("file", ("grids.geojson", collection((MICRO, json.loads(stored))), "text/plain"))]
+    r = adm.post("/admin/geometry", files=good, token=token)
+    assert r.status_code == 200 and "已保存 1 个网格的边界（其中替换 1 个）" in r.text
+    r = adm.post("/admin/geometry?lang=en", files=upload, token=token)
+    assert r.status_code == 422 and "the geometry file is refused, 2 problems:" in r.text
+    assert problems_on(r.text)[0] == "feature 1 'NOPE': unknown grid code"
+    assert adm.post("/admin/geometry", token=token).status_code == 422  # no file

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,22 +28,50 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from closeloop.errors import CodedError, text
+
 DEFAULT_TOLERANCE_M = 1.0
 GEOMETRY_TYPES = ("Polygon", "MultiPolygon")
 METRES_PER_DEGREE = 111_320.0
 MAX_PROBLEMS = 200
 
 
-class GeometryFileError(ValueError):
-    """The geometry file is refused; ``problems`` lists every problem found."""
+class GeometryProblem(CodedError, ValueError):
+    """One problem of a geometry file (or of one geometry), by its code."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        count = len(self.problems)
-        head = f"the geometry file is refused, {count} problem{'s' if count != 1 else ''}:"
-        shown = self.problems[:MAX_PROBLEMS]
-        more = [f"  ... and {count - len(shown)} more"] if count > len(shown) else []
-        super().__init__("\n".join([head, *(f"  {p}" for p in shown), *more]))
+
+class GeometryFileError(CodedError, ValueError):
+    """The geometry file is refused: ``items`` are every problem found, each by its code, said
+    one a line under a head that counts them; ``problems`` are their English texts."""
+
+    def __init__(self, items: Sequence[CodedError]) -> None:
+        self.items = list(items)
+        count = len(self.items)
+        super().__init__("geometry.refused", count=count, s="s" if count != 1 else "")
+        self.args = (self.text("en"),)
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(p) for p in self.items]
+
+    def head(self, locale: str) -> str:
+        """The line that counts the problems."""
+        return text(self.code, self.params, locale)
+
+    def lines(self, locale: str, words: Callable[[str], str] | None = None) -> list[str]:
+        """A line per problem (the first MAX_PROBLEMS, then how many more)."""
+        shown = self.items[:MAX_PROBLEMS]
+        lines = [p.text(locale, words) for p in shown]
+        if len(self.items) > len(shown):
+            lines.append(text("geometry.more", {"n": len(self.items) - len(shown)}, locale))
+        return lines
+
+    def text(self, locale: str, words: Callable[[str], str] | None = None) -> str:
+        lines = self.lines(locale, words)
+        return "\n".join([self.head(locale), *(f"  {line}" for line in lines)])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.items,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,25 +95,25 @@ class GridShape:
 
 
 def parse_geometry(value: Any) -> BaseGeometry:
-    """A GeoJSON geometry object as a shapely geometry; ValueError says what is wrong."""
+    """A GeoJSON geometry object as a shapely geometry; GeometryProblem says what is wrong."""
     if not isinstance(value, Mapping):
-        raise ValueError("the geometry is missing or not an object")
+        raise GeometryProblem("geometry.not_object")
     kind = value.get("type")
     if kind not in GEOMETRY_TYPES:
-        raise ValueError(f"the geometry is a {kind!r}, not a Polygon or MultiPolygon")
+        raise GeometryProblem("geometry.type", kind=kind)
     try:
         geom = shape(value)
     except (ValueError, TypeError, IndexError, AttributeError, shapely.errors.ShapelyError) as e:
-        raise ValueError(f"the coordinates are not a {kind}: {e}") from None
+        raise GeometryProblem("geometry.coordinates", kind=kind, reason=e) from None
     if geom.is_empty:
-        raise ValueError("the geometry is empty")
+        raise GeometryProblem("geometry.empty")
     coords = shapely.get_coordinates(geom)
     if not (coords[:, 0].min() >= -180 and coords[:, 0].max() <= 180):
-        raise ValueError("a longitude is outside -180..180 (GeoJSON is longitude first)")
+        raise GeometryProblem("geometry.longitude")
     if not (coords[:, 1].min() >= -90 and coords[:, 1].max() <= 90):
-        raise ValueError("a latitude is outside -90..90 (GeoJSON is longitude first)")
+        raise GeometryProblem("geometry.latitude")
     if not geom.is_valid:
-        raise ValueError(f"the geometry is not valid: {explain_validity(geom)}")
+        raise GeometryProblem("geometry.invalid", reason=explain_validity(geom))
     return geom
 
 
@@ -95,19 +123,19 @@ def read_features(text: str) -> list[tuple[int, str, Any]]:
     try:
         doc = json.loads(text)
     except ValueError as exc:
-        raise GeometryFileError([f"file: not JSON: {exc}"]) from None
+        raise GeometryFileError([GeometryProblem("geometry.not_json", reason=exc)]) from None
     if not isinstance(doc, Mapping) or doc.get("type") != "FeatureCollection":
-        raise GeometryFileError(["file: not a GeoJSON FeatureCollection"])
+        raise GeometryFileError([GeometryProblem("geometry.not_collection")])
     features = doc.get("features")
     if not isinstance(features, list) or not features:
-        raise GeometryFileError(["file: the FeatureCollection has no features"])
+        raise GeometryFileError([GeometryProblem("geometry.no_features")])
     out: list[tuple[int, str, Any]] = []
-    problems: list[str] = []
+    problems: list[CodedError] = []
     for n, f in enumerate(features, start=1):
         props = f.get("properties") if isinstance(f, Mapping) else None
         code = props.get("code") if isinstance(props, Mapping) else None
         if not isinstance(code, str) or not code.strip():
-            problems.append(f"feature {n}: no properties.code naming its grid")
+            problems.append(GeometryProblem("geometry.no_code", n=n))
             continue
         out.append((n, code.strip(), f.get("geometry")))
     if problems:
@@ -134,22 +162,23 @@ def check_file(
     tolerance_m: float = DEFAULT_TOLERANCE_M,
 ) -> list[GridShape]:
     """The file's grid shapes, checked; GeometryFileError lists every problem found."""
-    problems: list[str] = []
+    problems: list[CodedError] = []
     given: dict[str, BaseGeometry] = {}
     first_seen: dict[str, int] = {}
     for n, code, raw in read_features(text):
-        label = f"feature {n} '{code}'"
         if code in first_seen:
-            problems.append(f"{label}: code appears twice (first as feature {first_seen[code]})")
+            problems.append(
+                GeometryProblem("geometry.code_twice", n=n, code=code, first=first_seen[code])
+            )
             continue
         first_seen[code] = n
         if code not in grids:
-            problems.append(f"{label}: unknown grid code")
+            problems.append(GeometryProblem("geometry.unknown_grid", n=n, code=code))
             continue
         try:
             given[code] = parse_geometry(raw)
-        except ValueError as exc:
-            problems.append(f"{label}: {exc}")
+        except GeometryProblem as exc:
+            problems.append(GeometryProblem("geometry.feature", n=n, code=code, problem=exc))
     # The features that could be read are checked for nesting too: every problem at once.
     problems += nesting_problems(given, grids, stored, tolerance_m)
     if problems:
@@ -162,7 +191,7 @@ def nesting_problems(
     grids: Mapping[str, GridInfo],
     stored: Mapping[str, BaseGeometry],
     tolerance_m: float,
-) -> list[str]:
+) -> list[CodedError]:
     """Children inside their parents and siblings apart, for every pair the file touches."""
     merged = {**stored, **given}
     if not merged:
@@ -175,7 +204,7 @@ def nesting_problems(
             metric[code] = to_metres(merged[code], scale)
         return metric[code]
 
-    problems: list[str] = []
+    problems: list[CodedError] = []
     # A child outside its parent: what is left of it outside the parent grown by the tolerance.
     for code in sorted(merged):
         info = grids.get(code)
@@ -185,8 +214,13 @@ def nesting_problems(
         outside = m(code).difference(m(parent).buffer(tolerance_m))
         if not outside.is_empty and outside.area > 0:
             problems.append(
-                f"grid '{code}' pokes out of its parent '{parent}' by "
-                f"{m(code).difference(m(parent)).area:,.0f} m² (tolerance {tolerance_m:g} m)"
+                GeometryProblem(
+                    "geometry.outside_parent",
+                    code=code,
+                    parent=parent,
+                    area=m(code).difference(m(parent)).area,
+                    tolerance=tolerance_m,
+                )
             )
     # Siblings overlapping: an overlap strip wider than twice the tolerance survives shrinking.
     by_parent: dict[str | None, list[str]] = {}
@@ -204,8 +238,9 @@ def nesting_problems(
                 overlap = m(a).intersection(m(b))
                 if overlap.area > 0 and not overlap.buffer(-tolerance_m).is_empty:
                     problems.append(
-                        f"grids '{a}' and '{b}' overlap by {overlap.area:,.0f} m² "
-                        f"(tolerance {tolerance_m:g} m)"
+                        GeometryProblem(
+                            "geometry.overlap", a=a, b=b, area=overlap.area, tolerance=tolerance_m
+                        )
                     )
     return problems
 

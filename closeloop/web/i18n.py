@@ -99,6 +99,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "field.leader_handle": ("新负责人账号", "Account of the new leader"),
     "field.csv_file": ("CSV 文件", "CSV file"),
     "field.csv_text": ("或直接粘贴 CSV 内容", "or paste the CSV text"),
+    "field.geojson_file": ("GeoJSON 文件", "GeoJSON file"),
     "field.search": ("搜索", "Search"),
     # --- reporter
     "report.title": ("上报问题", "Report a problem"),
@@ -347,6 +348,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "done.channels": ("通知方式已保存。", "Notification settings saved."),
     "done.leader": ("网格负责人已更换。", "The grid's leader is changed."),
     "done.import": ("网格文件已导入。", "The grid file is imported."),
+    "done.geometry": (
+        "已保存 {grids} 个网格的边界（其中替换 {replaced} 个）。",
+        "Boundaries of {grids} grids stored ({replaced} replaced).",
+    ),
     # --- supervisors
     "board.title": ("超期督办", "Overdue and supervised"),
     "board.intro": (
@@ -412,6 +417,21 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "admin.people": ("人员", "People"),
     "admin.grids": ("网格", "Grids"),
     "admin.import": ("导入网格文件", "Import a grid file"),
+    "admin.geometry": ("导入网格边界", "Import grid boundaries"),
+    "admin.geometry_intro": (
+        "上传 GeoJSON 文件（FeatureCollection，每个要素的 properties.code 是网格代码，"
+        "坐标为 WGS 84 经度、纬度）。文件有任何问题都整体不导入，并列出每个问题；"
+        "文件中的网格按新边界替换。",
+        "Upload a GeoJSON file (a FeatureCollection; each feature's properties.code names its "
+        "grid; WGS 84 longitude, latitude). A file with any problem is refused whole, every "
+        "problem listed; the grids it names get their new boundaries.",
+    ),
+    "admin.geometry_empty": ("请选择 GeoJSON 文件。", "Choose a GeoJSON file."),
+    "admin.geometry_not_utf8": ("文件不是 UTF-8 文本。", "The file is not UTF-8 text."),
+    "admin.geometry_too_large": (
+        "文件太大（不超过 {mb} MB）。",
+        "The file is too large ({mb} MB max).",
+    ),
     "admin.shown": ("显示 {shown} / {total}，可用搜索缩小范围", "{shown} of {total}; search"),
     "admin.roles": ("角色", "Roles"),
     "admin.role.supervisor": ("督查", "supervisor"),

@@ -24,7 +24,7 @@ PACKAGE = ROOT / "closeloop"
 # something before it (the retry of a 429, Open311's status).
 CODE_POSITION = {"TooManyAttempts": 0, "OverQuota": 0, "Open311Error": 1}
 # Classes whose constructor chooses the code itself from what it is given.
-FIXED_CODE = {"StepNotAllowed", "ExamRefused"}
+FIXED_CODE = {"StepNotAllowed", "ExamRefused", "GeometryFileError"}
 
 
 def coded_classes() -> dict[str, type[CodedError]]:
@@ -227,3 +227,42 @@ def test_a_config_error_within_a_section_is_said_whole_in_either_language() -> N
         "missing name_en, reward; unknown x"
     )
     assert info.value.text("zh_CN").endswith("缺少 name_en, reward；不认识 x")
+
+
+def test_a_workflow_file_lists_every_problem_by_its_code_in_either_language() -> None:
+    from closeloop.workflow import WorkflowError, parse_workflow
+
+    with pytest.raises(WorkflowError) as info:
+        parse_workflow({"states": {"a": {"zh": "甲"}}}, source="wf.toml")
+    assert str(info.value) == (
+        "wf.toml: states.a: needs both 'zh' and 'en' names; workflow.initial: 'reported' is "
+        "not a state; steps: a workflow needs a 'submit' step; categories: a workflow needs "
+        "at least one category"
+    )
+    assert info.value.text("zh_CN") == (
+        "工作流文件 wf.toml 有误：states.a：需要 'zh' 和 'en' 两个名称；workflow.initial："
+        "'reported' 不是一个状态；steps：工作流需要一个 'submit' 步骤；categories："
+        "工作流至少需要一个类别"
+    )
+
+
+def test_a_refused_geometry_file_counts_and_lists_its_problems_in_either_language() -> None:
+    import pickle
+
+    from closeloop.geo.rules import GeometryFileError, check_file
+
+    with pytest.raises(GeometryFileError) as info:
+        check_file('{"type": "FeatureCollection", "features": [{}, {}]}', {}, {})
+    error = info.value
+    assert str(error) == (
+        "the geometry file is refused, 2 problems:\n"
+        "  feature 1: no properties.code naming its grid\n"
+        "  feature 2: no properties.code naming its grid"
+    )
+    assert error.text("zh_CN").splitlines() == [
+        "地理边界文件未导入，共 2 个问题：",
+        "  第 1 个要素：没有用 properties.code 指明网格",
+        "  第 2 个要素：没有用 properties.code 指明网格",
+    ]
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.code, again.problems, str(again)) == (error.code, error.problems, str(error))

@@ -1,4 +1,5 @@
-"""The administrators' pages: people, passwords, channels, a grid's leader, the grid import."""
+"""The administrators' pages: people, passwords, channels, a grid's leader, the grid import,
+the grid boundaries (GeoJSON)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from closeloop import grid as grid_mod
 from closeloop import zone
 from closeloop.app import App
+from closeloop.config import ConfigError
 from closeloop.csvfile import CsvFileError, decode
 from closeloop.db import read_only
+from closeloop.geo import service as geo
+from closeloop.geo.rules import GeometryFileError
 from closeloop.grid import UnknownGrid, UnknownPerson
 from closeloop.gridfile import CHANNELS
 from closeloop.models import grids, people
@@ -37,6 +41,7 @@ router = APIRouter(include_in_schema=False)
 
 
 CSV_MAX_BYTES = 5 * 1024 * 1024
+GEOJSON_MAX_BYTES = 20 * 1024 * 1024
 PEOPLE_SHOWN = 25
 GRIDS_SHOWN = 25
 
@@ -361,3 +366,47 @@ async def admin_import(
         summary=summary,
         text="",
     )
+
+
+@router.get("/admin/geometry")
+def admin_geometry_form(request: Request, principal: OptionalUser) -> Response:
+    who = _admin(request, principal)
+    if isinstance(who, Response):
+        return who
+    return render(request, "admin_geometry.html", principal=who, refused=None, problems=[])
+
+
+@router.post("/admin/geometry", dependencies=[Depends(require_csrf)])
+async def admin_geometry(
+    request: Request,
+    principal: OptionalUser,
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Grid boundaries from a GeoJSON file, as `closeloop grid import-geometry` stores them: a
+    file with any problem is refused whole, every problem listed in the page's language."""
+    who = _admin(request, principal)
+    if isinstance(who, Response):
+        return who
+    app, now, locale = web_app(request), request_now(request), page_locale(request)
+    t = i18n.translator(locale)
+
+    def page(status: int = 200, **context: Any) -> Response:
+        context = {"refused": None, "problems": [], **context}
+        return render(request, "admin_geometry.html", status=status, principal=who, **context)
+
+    data = await file.read(GEOJSON_MAX_BYTES + 1) if file is not None else b""
+    if len(data) > GEOJSON_MAX_BYTES:
+        return page(413, error=t("admin.geometry_too_large", mb=GEOJSON_MAX_BYTES // 2**20))
+    if not data.strip():
+        return page(422, error=t("admin.geometry_empty"))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return page(422, error=t("admin.geometry_not_utf8"))
+    try:
+        stored = await run_in_threadpool(geo.import_geometry_text, app, text, now)
+    except GeometryFileError as exc:
+        return page(422, refused=exc.head(locale), problems=exc.lines(locale))
+    except ConfigError as exc:  # [geometry] tolerance_m of config.toml
+        return page(422, error=_message(request, exc))
+    return page(flash=t("done.geometry", grids=stored.grids, replaced=stored.replaced))
