@@ -1115,6 +1115,48 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "网格 '{a}' 与 '{b}' 重叠 {area:,.0f} 平方米（容差 {tolerance:g} 米）",
         "grids '{a}' and '{b}' overlap by {area:,.0f} m² (tolerance {tolerance:g} m)",
     ),
+    # The answer sheets of the monthly exam ([exam] sheets_file, exam.toml beside the workflow).
+    "sheets.not_found": ("找不到答题卡文件：{path}", "answer-sheet file not found: {path}"),
+    "sheets.not_toml": ("{name}：不是有效的 TOML：{reason}", "{name}: not valid TOML: {reason}"),
+    "sheets.not_number": (
+        "{where}：必须是数字，现在是 {value!r}",
+        "{where}: must be a number, got {value!r}",
+    ),
+    "sheets.not_positive": (
+        "{where}：必须是大于 0 的数字，现在是 {value!r}",
+        "{where}: must be a number greater than 0, got {value!r}",
+    ),
+    "sheets.nonempty": (
+        "{where}.{key}：必须是非空字符串",
+        "{where}.{key}: must be a non-empty string",
+    ),
+    "sheets.unknown_tables": (
+        "{where}：不认识的表 {unknown}（可用：{known}）",
+        "{where}: unknown table(s) {unknown} (expected {known})",
+    ),
+    "sheets.not_array": (
+        "{where}：{sheet} 必须是表的数组（[[{sheet}]]）",
+        "{where}: {sheet} must be an array of tables ([[{sheet}]])",
+    ),
+    "sheets.not_table": ("{at}：必须是一个表", "{at}: must be a table"),
+    "sheets.unknown_keys": ("{at}：不认识的键 {unknown}", "{at}: unknown key(s) {unknown}"),
+    "sheets.bad_key": (
+        "{at}.key：只能由小写字母、数字和 _ 组成（以字母开头），现在是 {key!r}",
+        "{at}.key: must be lower case letters, digits and _ (starting with a letter), got {key!r}",
+    ),
+    "sheets.key_taken": (
+        "{at}.key：{key!r} 已经是 {sheet} 卷的题目",
+        "{at}.key: {key!r} is already an item of the {sheet} sheet",
+    ),
+    "sheets.no_max": ("{at}.max：缺少满分", "{at}.max: missing"),
+    "sheets.no_items": (
+        "{where}：基础卷和必答卷都没有题目",
+        "{where}: the basic and required sheets have no item",
+    ),
+    "sheets.same_name": (
+        "{where}：{sheet} 卷的题目 {a!r} 和 {b!r} 同名 {name!r}",
+        "{where}: {sheet} items {a!r} and {b!r} share the name {name!r}",
+    ),
     # --- replaying historical requests
     "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),
     "replay.limit": (

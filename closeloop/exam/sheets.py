@@ -31,6 +31,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from closeloop.errors import CodedError
+
 SHEETS: tuple[str, ...] = ("basic", "required", "bonus")
 SHEET_NAMES_ZH: Mapping[str, str] = MappingProxyType(
     {"basic": "基础卷", "required": "必答卷", "bonus": "加分卷"}
@@ -46,8 +48,9 @@ _KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _ITEM_KEYS = ("key", "name_zh", "name_en", "max", "checks_zh", "checks_en")
 
 
-class SheetsError(ValueError):
-    """The answer-sheet file is not usable; the message names the place."""
+class SheetsError(CodedError, ValueError):
+    """The answer-sheet file is not usable: a code of the catalogue whose parameters name the
+    place (file, sheet, entry, key)."""
 
 
 def parse_sheet(name: str) -> str:
@@ -139,20 +142,20 @@ class AnswerSheets:
 
 def _number(value: object, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise SheetsError(f"{where}: must be a number, got {value!r}")
+        raise SheetsError("sheets.not_number", where=where, value=value)
     try:
         number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except InvalidOperation:
-        raise SheetsError(f"{where}: must be a number, got {value!r}") from None
+        raise SheetsError("sheets.not_number", where=where, value=value) from None
     if not number.is_finite() or number <= 0:
-        raise SheetsError(f"{where}: must be a number greater than 0, got {value!r}")
+        raise SheetsError("sheets.not_positive", where=where, value=value)
     return number
 
 
 def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise SheetsError(f"{where}.{key}: must be a non-empty string")
+        raise SheetsError("sheets.nonempty", where=where, key=key)
     return value.strip()
 
 
@@ -161,32 +164,32 @@ def sheets_from_data(data: Mapping[str, Any], *, where: str = "exam.toml") -> An
     unknown = sorted(set(data) - set(SHEETS))
     if unknown:
         raise SheetsError(
-            f"{where}: unknown table(s) {', '.join(unknown)} (expected {', '.join(SHEETS)})"
+            "sheets.unknown_tables",
+            where=where,
+            unknown=", ".join(unknown),
+            known=", ".join(SHEETS),
         )
     items: list[SheetItem] = []
     seen: dict[str, str] = {}
     for sheet in SHEETS:
         entries = data.get(sheet, [])
         if not isinstance(entries, Sequence) or isinstance(entries, str):
-            raise SheetsError(f"{where}: {sheet} must be an array of tables ([[{sheet}]])")
+            raise SheetsError("sheets.not_array", where=where, sheet=sheet)
         for i, entry in enumerate(entries):
             at = f"{where}: {sheet}[{i}]"
             if not isinstance(entry, Mapping):
-                raise SheetsError(f"{at}: must be a table")
+                raise SheetsError("sheets.not_table", at=at)
             extra = sorted(set(entry) - set(_ITEM_KEYS))
             if extra:
-                raise SheetsError(f"{at}: unknown key(s) {', '.join(extra)}")
+                raise SheetsError("sheets.unknown_keys", at=at, unknown=", ".join(extra))
             key = entry.get("key")
             if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
-                raise SheetsError(
-                    f"{at}.key: must be lower case letters, digits and _ (starting with a"
-                    f" letter), got {key!r}"
-                )
+                raise SheetsError("sheets.bad_key", at=at, key=key)
             if key in seen:
-                raise SheetsError(f"{at}.key: {key!r} is already an item of the {seen[key]} sheet")
+                raise SheetsError("sheets.key_taken", at=at, key=key, sheet=seen[key])
             seen[key] = sheet
             if "max" not in entry:
-                raise SheetsError(f"{at}.max: missing")
+                raise SheetsError("sheets.no_max", at=at)
             items.append(
                 SheetItem(
                     sheet=sheet,
@@ -200,15 +203,19 @@ def sheets_from_data(data: Mapping[str, Any], *, where: str = "exam.toml") -> An
             )
     sheets = AnswerSheets(tuple(items))
     if not sheets.of("basic") and not sheets.of("required"):
-        raise SheetsError(f"{where}: the basic and required sheets have no item")
+        raise SheetsError("sheets.no_items", where=where)
     names: dict[tuple[str, str], str] = {}
     for item in items:
         for name in (item.name_zh, item.name_en):
             other = names.get((item.sheet, name))
             if other is not None and other != item.key:
                 raise SheetsError(
-                    f"{where}: {item.sheet} items {other!r} and {item.key!r} share the name"
-                    f" {name!r}"
+                    "sheets.same_name",
+                    where=where,
+                    sheet=item.sheet,
+                    a=other,
+                    b=item.key,
+                    name=name,
                 )
             names[item.sheet, name] = item.key
     return sheets
@@ -219,7 +226,7 @@ def load_sheets(path: Path) -> AnswerSheets:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SheetsError(f"answer-sheet file not found: {path}") from None
+        raise SheetsError("sheets.not_found", path=path) from None
     except tomllib.TOMLDecodeError as exc:
-        raise SheetsError(f"{path.name}: not valid TOML: {exc}") from None
+        raise SheetsError("sheets.not_toml", name=path.name, reason=exc) from None
     return sheets_from_data(data, where=path.name)

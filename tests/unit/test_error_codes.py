@@ -266,3 +266,21 @@ def test_a_refused_geometry_file_counts_and_lists_its_problems_in_either_languag
     ]
     again = pickle.loads(pickle.dumps(error))
     assert (again.code, again.problems, str(again)) == (error.code, error.problems, str(error))
+
+
+def test_an_answer_sheet_problem_is_said_within_the_config_error(tmp_path: Path) -> None:
+    from closeloop.config import ConfigError
+    from closeloop.exam.boards import ScoringConfig
+    from closeloop.exam.settings import ExamSettings
+
+    path = tmp_path / "exam.toml"
+    path.write_text("[[extra]]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        ExamSettings(scoring=ScoringConfig(), sheets_file=path).sheets()
+    assert str(info.value) == (
+        "[exam] sheets_file: exam.toml: unknown table(s) extra (expected basic, required, bonus)"
+    )
+    assert info.value.text("zh_CN") == (
+        "[exam] sheets_file 答题卡文件有误："
+        "exam.toml：不认识的表 extra（可用：basic, required, bonus）"
+    )
