@@ -22,33 +22,106 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from closeloop import errors
+from closeloop.errors import CodedError
 from closeloop.tickets import Invalid
 
 
-class CsvFileError(ValueError):
-    """A file refused whole; ``problems`` lists every problem found, ordered by line."""
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem of a file: a code of the catalogue, the parameters its templates name, and
+    its line (0: the file as a whole; None: of no line, a field of a form)."""
 
-    what = "the file"
+    line: int | None
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        count = len(self.problems)
-        head = f"{self.what} is refused, {count} problem{'s' if count != 1 else ''}:"
-        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+    def text(self, locale: str = "en", words: Callable[[str], str] | None = None) -> str:
+        """``line N: ...`` / ``第 N 行：...`` (``file: ...`` for the file) in ``locale``."""
+        said = errors.text(self.code, self.params, locale, words)
+        if self.line is None:
+            return said
+        if self.line > 0:
+            return errors.text("csv.line", {"line": self.line, "problem": said}, locale)
+        return errors.text("csv.file", {"problem": said}, locale)
+
+
+class CsvFileError(CodedError, ValueError):
+    """A file refused whole; ``items`` are its problems ordered by line, ``problems`` them
+    in English, :meth:`lines` in a reader's language."""
+
+    # The code of the head line, which names the file; a subclass names its own.
+    refused = "csv.refused"
+    indent = "  "
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.items = list(problems)
+        count = len(self.items)
+        super().__init__(self.refused, count=count, plural="s" if count != 1 else "")
+
+    @property
+    def problems(self) -> list[str]:
+        return self.lines("en")
+
+    def lines(self, locale: str = "en", words: Callable[[str], str] | None = None) -> list[str]:
+        return [p.text(locale, words) for p in self.items]
+
+    def text(self, locale: str, words: Callable[[str], str] | None = None) -> str:
+        head = super().text(locale, words)
+        return "\n".join([head, *(self.indent + line for line in self.lines(locale, words))])
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+
+def joined(
+    problems: Iterable[Problem], locale: str = "en", words: Callable[[str], str] | None = None
+) -> str:
+    """Problems in one sentence: ``a; b`` in English, ``甲；乙。`` in Chinese."""
+    texts = [p.text(locale, words) for p in problems]
+    if locale != "zh_CN":
+        return "; ".join(texts)
+    return "；".join(t.rstrip("。") for t in texts) + "。"
+
+
+class ProblemsRefused(Invalid):
+    """Input refused whole with every problem named (a campaign day's findings, a meeting, a
+    patrol): ``code``'s templates say ``{problems}``, joined in the reader's language."""
+
+    def __init__(self, code: str, /, *, problems: Sequence[Problem]) -> None:
+        self.items = list(problems)
+        super().__init__(code, problems=joined(self.items))
+
+    def text(self, locale: str, words: Callable[[str], str] | None = None) -> str:
+        said = joined(self.items, locale, words)
+        return errors.text(self.code, {**self.params, "problems": said}, locale, words)
 
 
 @dataclass(slots=True)
 class Problems:
-    """The problems of one file, each with its line (0: the file as a whole)."""
+    """The problems of one file as they are found, each with its line (0: the file)."""
 
-    items: list[tuple[int, int, str]] = field(default_factory=list)
+    items: list[tuple[int, int, Problem]] = field(default_factory=list)
 
-    def add(self, line: int, message: str) -> None:
-        self.items.append((line, len(self.items), message))
+    def add(self, line: int, code: str, /, **params: Any) -> None:
+        """A problem of ``line`` said by ``code`` of the catalogue with its ``params``."""
+        if code not in errors.CATALOGUE:
+            raise KeyError(code)
+        self.items.append((line, len(self.items), Problem(line, code, params)))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        """Problems already made (a check between lines), each of its own line."""
+        for problem in problems:
+            self.items.append((problem.line or 0, len(self.items), problem))
+
+    def add_error(self, line: int, error: CodedError) -> None:
+        """A coded error met on ``line`` (a parser's ``Invalid``), its code and parameters kept."""
+        self.add(line, error.code, **error.params)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -56,12 +129,13 @@ class Problems:
     def __len__(self) -> int:
         return len(self.items)
 
-    def rendered(self) -> list[str]:
-        """``file: ...`` first, then ``line N: ...`` by line, in the order found within a line."""
-        return [
-            f"line {line}: {message}" if line > 0 else f"file: {message}"
-            for line, _, message in sorted(self.items)
-        ]
+    def found(self) -> list[Problem]:
+        """The file's own problems first, then by line, in the order found within a line."""
+        return [problem for _, _, problem in sorted(self.items, key=lambda i: i[:2])]
+
+    def rendered(self, locale: str = "en") -> list[str]:
+        """``file: ...`` first, then ``line N: ...`` by line, in ``locale``."""
+        return [problem.text(locale) for problem in self.found()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +150,13 @@ class Row:
         return self.cells[column]
 
 
-# Byte patterns of what people upload instead of a CSV text, and what to tell them.
+# Byte patterns of what people upload instead of a CSV text, and the code that says what it is.
 _NOT_TEXT: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xfe", 'UTF-16 text (Excel\'s "Unicode text")'),
-    (b"\xfe\xff", "UTF-16 text"),
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip file"),
-    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"\xff\xfe", "csv.utf16_excel"),
+    (b"\xfe\xff", "csv.utf16"),
+    (b"PK\x03\x04", "csv.xlsx"),
+    (b"\xd0\xcf\x11\xe0", "csv.xls"),
 )
-_SAVE_AS = 'save it from Excel as "CSV UTF-8" or "CSV (逗号分隔)"'
 
 
 def decode(data: bytes) -> str:
@@ -91,11 +164,11 @@ def decode(data: bytes) -> str:
 
     Raises :class:`CsvFileError` naming what the bytes are when they are neither.
     """
-    for magic, what in _NOT_TEXT:
+    for magic, code in _NOT_TEXT:
         if data.startswith(magic):
-            raise CsvFileError([f"file: {what}, not a CSV text; {_SAVE_AS}"])
+            raise CsvFileError([Problem(0, code)])
     if b"\x00" in data:
-        raise CsvFileError([f"file: binary data (a NUL byte at {data.index(0)}); {_SAVE_AS}"])
+        raise CsvFileError([Problem(0, "csv.binary", {"at": data.index(0)})])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -103,9 +176,7 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError as exc:
-        raise CsvFileError(
-            [f"file: neither UTF-8 nor GBK/GB18030 text (byte {exc.start}); {_SAVE_AS}"]
-        ) from None
+        raise CsvFileError([Problem(0, "csv.undecodable", {"at": exc.start})]) from None
 
 
 def read_file(path: Path) -> str:
@@ -132,7 +203,7 @@ def records(text: str, problems: Problems) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            problems.add(reader.line_num, f"malformed CSV ({exc}); reading stopped here")
+            problems.add(reader.line_num, "csv.malformed", reason=str(exc))
             return
         cells = [c.strip() for c in record]
         if any(cells):
@@ -163,7 +234,7 @@ def read_rows(
     first = next(found, None)
     if first is None:
         if not problems:
-            problems.add(0, "the file is empty; it needs a header and at least one row")
+            problems.add(0, "csv.empty")
         return Table([], [])
     header_line, header = first
     while header and not header[-1]:
@@ -180,12 +251,12 @@ def read_rows(
             {name: (cells[i] if i < len(cells) else "") for name, i in columns.items()} | absent,
         )
         if len(cells) < width or any(cells[width:]):
-            problems.add(line, f"{len(cells)} fields where the header has {width}")
+            problems.add(line, "csv.width", found=len(cells), header=width)
             table.misshapen.append(row)
         else:
             table.rows.append(row)
     if not table.rows and not problems:
-        problems.add(header_line, "the header is not followed by any row")
+        problems.add(header_line, "csv.no_rows")
     return table
 
 
@@ -201,19 +272,21 @@ def _columns(
     names = [h.lower() for h in header]
     unnamed = [str(i + 1) for i, name in enumerate(names) if not name]
     if unnamed:
-        problems.add(line, f"column(s) {', '.join(unnamed)} without a name")
+        problems.add(line, "csv.unnamed_columns", columns=", ".join(unnamed))
     missing = [c for c in required if c not in names]
     if missing:
-        problems.add(line, f"missing column(s) {', '.join(missing)}")
+        problems.add(line, "csv.missing_columns", columns=", ".join(missing))
     unknown = [h for h, name in zip(header, names, strict=True) if name and name not in known]
     if unknown:
         problems.add(
             line,
-            f"unknown column(s) {', '.join(repr(c) for c in unknown)} (expected {','.join(known)})",
+            "csv.unknown_columns",
+            columns=", ".join(repr(c) for c in unknown),
+            expected=",".join(known),
         )
     repeated = sorted({name for name in names if name in known and names.count(name) > 1})
     if repeated:
-        problems.add(line, f"column(s) given twice: {', '.join(repeated)}")
+        problems.add(line, "csv.repeated_columns", columns=", ".join(repeated))
     if len(problems) > before:
         return None
     return {name: i for i, name in enumerate(names)}

@@ -1157,6 +1157,316 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "{where}：{sheet} 卷的题目 {a!r} 和 {b!r} 同名 {name!r}",
         "{where}: {sheet} items {a!r} and {b!r} share the name {name!r}",
     ),
+    # --- imported files (closeloop.csvfile): each problem with its line, the head naming the file
+    "csv.line": ("第 {line} 行：{problem}", "line {line}: {problem}"),
+    "csv.file": ("文件：{problem}", "file: {problem}"),
+    "csv.refused": (
+        "文件未导入，共 {count} 个问题：",
+        "the file is refused, {count} problem{plural}:",
+    ),
+    "csv.utf16_excel": (
+        "这是 UTF-16 文本（Excel 的“Unicode 文本”），不是 CSV 文本；"
+        "请在 Excel 中另存为“CSV UTF-8”或“CSV (逗号分隔)”。",
+        'UTF-16 text (Excel\'s "Unicode text"), not a CSV text; save it from Excel as '
+        '"CSV UTF-8" or "CSV (逗号分隔)"',
+    ),
+    "csv.utf16": (
+        "这是 UTF-16 文本，不是 CSV 文本；请在 Excel 中另存为“CSV UTF-8”或“CSV (逗号分隔)”。",
+        'UTF-16 text, not a CSV text; save it from Excel as "CSV UTF-8" or "CSV (逗号分隔)"',
+    ),
+    "csv.xlsx": (
+        "这是 Excel 工作簿（.xlsx）或其他压缩文件，不是 CSV 文本；"
+        "请在 Excel 中另存为“CSV UTF-8”或“CSV (逗号分隔)”。",
+        "an Excel workbook (.xlsx) or another zip file, not a CSV text; save it from Excel as "
+        '"CSV UTF-8" or "CSV (逗号分隔)"',
+    ),
+    "csv.xls": (
+        "这是旧版 Excel 工作簿（.xls），不是 CSV 文本；"
+        "请在 Excel 中另存为“CSV UTF-8”或“CSV (逗号分隔)”。",
+        'an old Excel workbook (.xls), not a CSV text; save it from Excel as "CSV UTF-8" or '
+        '"CSV (逗号分隔)"',
+    ),
+    "csv.binary": (
+        "这是二进制数据（第 {at} 个字节是 NUL），不是 CSV 文本；"
+        "请在 Excel 中另存为“CSV UTF-8”或“CSV (逗号分隔)”。",
+        'binary data (a NUL byte at {at}); save it from Excel as "CSV UTF-8" or "CSV (逗号分隔)"',
+    ),
+    "csv.undecodable": (
+        "既不是 UTF-8 也不是 GBK/GB18030 文本（第 {at} 个字节）；"
+        "请在 Excel 中另存为“CSV UTF-8”或“CSV (逗号分隔)”。",
+        "neither UTF-8 nor GBK/GB18030 text (byte {at}); save it from Excel as "
+        '"CSV UTF-8" or "CSV (逗号分隔)"',
+    ),
+    "csv.malformed": (
+        "CSV 格式有误（{reason}），从这一行起不再读取。",
+        "malformed CSV ({reason}); reading stopped here",
+    ),
+    "csv.empty": (
+        "文件是空的：需要一行表头和至少一行数据。",
+        "the file is empty; it needs a header and at least one row",
+    ),
+    "csv.width": (
+        "这一行有 {found} 列，表头有 {header} 列。",
+        "{found} fields where the header has {header}",
+    ),
+    "csv.no_rows": ("表头下面没有数据行。", "the header is not followed by any row"),
+    "csv.unnamed_columns": ("第 {columns} 列没有列名。", "column(s) {columns} without a name"),
+    "csv.missing_columns": ("缺少列：{columns}。", "missing column(s) {columns}"),
+    "csv.unknown_columns": (
+        "不认识的列：{columns}（应为 {expected}）。",
+        "unknown column(s) {columns} (expected {expected})",
+    ),
+    "csv.repeated_columns": ("列重复：{columns}。", "column(s) given twice: {columns}"),
+    # --- imported files: the grid file
+    "gridfile.refused": (
+        "网格文件未导入，共 {count} 个问题：",
+        "the grid file is refused, {count} problem{plural}:",
+    ),
+    "gridfile.duplicate": (
+        "网格代码 {code} 重复（第一次出现在第 {first} 行）。",
+        "duplicate code '{code}' (first on line {first})",
+    ),
+    "gridfile.empty_code": ("网格代码（code）为空。", "empty code"),
+    "gridfile.bad_code": (
+        "网格代码 {code} 只能用英文字母、数字和“.”“_”“-”（最多 64 个，以字母或数字开头）。",
+        "code '{code}' may use only ASCII letters, digits, '.', '_' and '-' "
+        "(at most 64, starting with a letter or digit)",
+    ),
+    "gridfile.empty_name": ("网格 {code} 没有名称。", "empty name for grid '{code}'"),
+    "gridfile.bad_level": (
+        "网格 {code} 的级别 {level} 有误：只能是 1、2、3、4。",
+        "level '{level}' of grid '{code}' is not one of 1, 2, 3, 4",
+    ),
+    "gridfile.unknown_kind": (
+        "网格 {code} 的类型 {kind} 不认识（可用：{known}）。",
+        "unknown kind '{kind}' for grid '{code}' (known: {known})",
+    ),
+    "gridfile.kind_level": (
+        "类型 {kind} 属于第 {kind_level} 级，网格 {code} 是第 {level} 级（可用：{allowed}）。",
+        "kind '{kind}' is a level-{kind_level} kind, grid '{code}' is level {level} "
+        "(allowed: {allowed})",
+    ),
+    "gridfile.no_leader_handle": (
+        "网格 {code} 缺少负责人账号（leader_handle）。",
+        "missing leader_handle for grid '{code}'",
+    ),
+    "gridfile.bad_handle": (
+        "负责人账号 {handle} 只能用小写字母 a-z、数字和“.”“_”“-”（最多 64 个，以字母或数字开头）。",
+        "leader_handle '{handle}' may use only a-z, 0-9, '.', '_' and '-' "
+        "(at most 64, starting with a letter or digit)",
+    ),
+    "gridfile.no_leader_name": (
+        "网格 {code} 缺少负责人姓名（leader_name）。",
+        "missing leader_name for grid '{code}'",
+    ),
+    "gridfile.bad_phone": (
+        "网格 {code} 的负责人电话 {phone} 有误。",
+        "bad leader_phone '{phone}' for grid '{code}'",
+    ),
+    "gridfile.bad_email": (
+        "网格 {code} 的负责人邮箱 {email} 有误。",
+        "bad leader_email '{email}' for grid '{code}'",
+    ),
+    "gridfile.unknown_channel": (
+        "网格 {code} 的通知方式 {channel} 不认识（可用：{allowed}）。",
+        "unknown channel '{channel}' for grid '{code}' (allowed: {allowed})",
+    ),
+    "gridfile.bad_webhook": (
+        "网格 {code} 的 Webhook {webhook} 不是 http(s) 网址。",
+        "webhook '{webhook}' of grid '{code}' is not an http(s) URL",
+    ),
+    "gridfile.leader_differs": (
+        "负责人 {handle} 在这里的{field_zh}是 {here}，第 {first} 行却是 {there}："
+        "一个账号是一个人。",
+        "leader '{handle}' has {field} '{here}' here but '{there}' on line {first}; "
+        "a handle is one person",
+    ),
+    "gridfile.zone_parent": (
+        "网格 {code} 是一级网格（全区），不能有上级（填了 {parent}）。",
+        "grid '{code}' is level 1 (the zone) and cannot have a parent ('{parent}' given)",
+    ),
+    "gridfile.second_zone": (
+        "第二个一级网格 {code}：全区只有一个一级网格，已有 {zone}。",
+        "a second zone '{code}': there is one level-1 grid, '{zone}'",
+    ),
+    "gridfile.own_parent": ("网格 {code} 的上级是它自己。", "grid '{code}' is its own parent"),
+    "gridfile.cycle": (
+        "网格 {code} 的上级关系成环：{cycle}。",
+        "grid '{code}' is in a parent cycle: {cycle}",
+    ),
+    "gridfile.no_parent": (
+        "第 {level} 级网格 {code} 需要填写上级网格（parent_code）。",
+        "level-{level} grid '{code}' needs a parent_code",
+    ),
+    "gridfile.unknown_parent": (
+        "网格 {code} 的上级 {parent} 不存在（本文件和已有网格中都没有）。",
+        "unknown parent '{parent}' for grid '{code}' (neither in this file nor stored)",
+    ),
+    "gridfile.parent_level": (
+        "网格 {code} 是第 {level} 级，但上级 {parent} 是第 {parent_level} 级：网格比上级低一级。",
+        "grid '{code}' is level {level} but its parent '{parent}' is level {parent_level}; "
+        "a grid is one level below its parent",
+    ),
+    "gridfile.parent_kind": (
+        "类型为 {kind} 的网格不能在类型为 {parent_kind} 的网格 {parent} 之下（可用：{allowed}）。",
+        "a '{kind}' grid cannot be under the '{parent_kind}' grid '{parent}' (allowed: {allowed})",
+    ),
+    "gridfile.kind_unknown": (
+        "无法推断网格 {code} 的类型，请填写 kind 列。",
+        "cannot infer the kind of grid '{code}'; fill the kind column",
+    ),
+    "gridfile.no_webhook": (
+        "网格 {code} 选了 Webhook 通知方式，但没有填 Webhook 地址。",
+        "grid '{code}' has channel 'webhook' but no webhook URL",
+    ),
+    "gridfile.moved_level": (
+        "网格 {code} 已存为第 {old} 级，这里是第 {level} 级：导入不能移动网格。",
+        "grid '{code}' is stored at level {old}, here {level}: moving a grid is not an "
+        "import's job",
+    ),
+    "gridfile.moved_parent": (
+        "网格 {code} 已存在 {old_zh} 之下，这里在 {parent_zh} 之下：导入不能移动网格。",
+        "grid '{code}' is stored under '{old}', here under '{parent}': moving a grid is not "
+        "an import's job",
+    ),
+    "gridfile.kind_changed": (
+        "网格 {code} 已存为类型 {old}，这里是 {kind}：导入不能更改网格类型。",
+        "grid '{code}' is stored as '{old}', here '{kind}': changing a grid's kind is not an "
+        "import's job",
+    ),
+    # --- imported files: members.csv
+    "memberfile.refused": (
+        "成员文件未导入，共 {count} 个问题：",
+        "the members file is refused, {count} problem{plural}:",
+    ),
+    "memberfile.no_grid": ("网格代码（grid_code）为空。", "grid_code is empty"),
+    "memberfile.unknown_grid": ("没有网格 {code}。", "unknown grid '{code}'"),
+    "memberfile.bad_handle": (
+        "账号 {handle!r} 只能用小写字母、数字和“.”“_”“-”。",
+        "handle {handle!r} must be lower-case letters, digits, '.', '_', '-'",
+    ),
+    "memberfile.no_name": ("姓名（name）为空。", "name is empty"),
+    "memberfile.name_long": ("姓名超过 100 个字。", "name is longer than 100 characters"),
+    "memberfile.no_role": (
+        "职务（role）为空（例如 第一书记、联村干部、村支书）。",
+        "role is empty (e.g. 第一书记, 联村干部, 村支书)",
+    ),
+    "memberfile.role_long": ("职务超过 64 个字。", "role is longer than 64 characters"),
+    "memberfile.duty_long": ("分工超过 200 个字。", "duty is longer than 200 characters"),
+    "memberfile.bad_phone": (
+        "电话 {phone!r} 不是电话号码。",
+        "phone {phone!r} is not a phone number",
+    ),
+    "memberfile.bad_email": (
+        "邮箱 {email!r} 不是邮箱地址。",
+        "email {email!r} is not an e-mail address",
+    ),
+    "memberfile.twice": (
+        "{handle} 在 {code} 中列了两次（第 {first} 行）。",
+        "{handle} is listed twice for {code} (line {first})",
+    ),
+    "memberfile.other_name": (
+        "{handle} 在这里叫 {name!r}，第 {first} 行却叫 {other!r}。",
+        "{handle} is named {name!r} here and {other!r} on line {first}",
+    ),
+    # --- imported files: exam scores and the city's scores (closeloop.exam)
+    "examfile.refused": (
+        "考核文件未导入，共 {count} 个问题：",
+        "exam file refused, {count} problem{plural}:",
+    ),
+    "examfile.month": (
+        "月份 {month!r} 有误，应为 YYYY-MM（例如 2026-04）。",
+        "month {month!r} is not of the form YYYY-MM (e.g. 2026-04)",
+    ),
+    "examfile.no_inspector": ("考核网格（inspector_grid）为空。", "inspector_grid is empty"),
+    "examfile.unknown_inspector": ("没有考核网格 {grid!r}。", "unknown inspector grid {grid!r}"),
+    "examfile.not_inspecting": (
+        "网格 {grid!r} 不是考核网格。",
+        "grid {grid!r} is not an inspecting grid",
+    ),
+    "examfile.no_grid": ("被考核网格（grid）为空。", "grid is empty"),
+    "examfile.unknown_grid": ("没有网格 {grid!r}。", "unknown grid {grid!r}"),
+    "examfile.not_under_exam": (
+        "网格 {grid!r} 不在考核范围内。",
+        "grid {grid!r} is not under exam",
+    ),
+    "examfile.scores_itself": ("网格 {grid!r} 给自己打分。", "grid {grid!r} scores itself"),
+    "examfile.sheet": (
+        "没有答卷 {sheet!r}（应为 basic/基础卷、required/必答卷 或 bonus/加分卷）。",
+        "unknown sheet {sheet!r} (expected basic/基础卷, required/必答卷 or bonus/加分卷)",
+    ),
+    "examfile.unknown_sheet": ("没有答卷 {sheet!r}。", "unknown sheet {sheet!r}"),
+    "examfile.no_item": ("考核项目（item）为空。", "item is empty"),
+    "examfile.unknown_item": (
+        "{sheet_zh}中没有项目 {item!r}（它的项目：{keys}）。",
+        "unknown item {item!r} of the {sheet} sheet (its items: {keys})",
+    ),
+    "examfile.score_nan": ("得分 {score!r} 不是数字。", "score {score!r} is not a number"),
+    "examfile.max_nan": (
+        "满分 {max_score!r} 不是数字。",
+        "max_score {max_score!r} is not a number",
+    ),
+    "examfile.max_not_positive": (
+        "满分 {max_score} 必须大于 0。",
+        "max_score {max_score} must be greater than 0",
+    ),
+    "examfile.max_not_item": (
+        "满分 {max_score} 不是项目 {item!r} 的满分 {item_max}。",
+        "max_score {max_score} is not the maximum {item_max} of item {item!r}",
+    ),
+    "examfile.score_range": (
+        "得分 {score} 超出 0..{max_score} 的范围。",
+        "score {score} is out of range 0..{max_score}",
+    ),
+    "examfile.duplicate": (
+        "与第 {first} 行重复（月份、考核网格、被考核网格、答卷和项目都相同）。",
+        "duplicate of line {first} (same month, inspector_grid, grid, sheet and item)",
+    ),
+    "examfile.max_differs": (
+        "满分 {max_score} 与第 {first} 行的 {earlier} 不同（同一月份、网格、答卷和项目）。",
+        "max_score {max_score} differs from {earlier} on line {first} for the same month, "
+        "grid, sheet and item",
+    ),
+    "examfile.bonus_only": (
+        "网格 {grid!r} 在 {month} 只有加分卷项目，没有基础卷或必答卷项目，因此没有考核成绩。",
+        "grid {grid!r} has bonus items in {month} but no basic or required item, so it has "
+        "no exam score",
+    ),
+    "examfile.stored": (
+        "已经导入过（月份、考核网格、被考核网格、答卷和项目都相同）。",
+        "already imported (same month, inspector_grid, grid, sheet and item)",
+    ),
+    "examfile.city_score": (
+        "得分 {score!r} 不是 0..100 之间的数字。",
+        "score {score!r} is not a number within 0..100",
+    ),
+    "examfile.city_duplicate": (
+        "与第 {first} 行重复（月份和网格都相同）。",
+        "duplicate of line {first} (same month and grid)",
+    ),
+    # --- an inspector's grading form on the phone (closeloop.exam): a problem per item
+    "examform.unknown_item": (
+        "{key}：不是答卷中的项目。",
+        "{key}: not an item of the answer sheets",
+    ),
+    "examform.no_points": ("{name}：没有填写得分。", "{name}: no points entered"),
+    "examform.nan": ("{name}：{text!r} 不是数字。", "{name}: {text!r} is not a number"),
+    "examform.range": (
+        "{name}：{text} 超出 0..{max_points} 的范围。",
+        "{name}: {text} is out of range 0..{max_points}",
+    ),
+    "examform.no_note": ("{name}：扣分需要填写说明。", "{name}: a deduction needs a note"),
+    # --- imported files: a campaign day's findings (closeloop.campaigns)
+    "findings.lat_nan": ("纬度 {raw!r} 不是数字。", "lat {raw!r} is not a number"),
+    "findings.lon_nan": ("经度 {raw!r} 不是数字。", "lon {raw!r} is not a number"),
+    "findings.no_title": ("标题（title）为空。", "title is empty"),
+    "findings.no_grid": ("网格（grid）为空。", "grid is empty"),
+    "findings.unknown_grid": ("没有网格 {code}。", "unknown grid '{code}'"),
+    "findings.category": (
+        "问题类型 {category!r} 不认识；可用：{known}。",
+        "unknown category {category!r}; categories: {known}",
+    ),
+    "findings.by_unknown": ("--by：没有账号 {handle}。", "--by: unknown person '{handle}'"),
     # --- replaying historical requests
     "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),
     "replay.limit": (

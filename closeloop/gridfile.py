@@ -118,7 +118,7 @@ class StoredGrid:
 class GridFileError(CsvFileError):
     """The file is refused; ``problems`` lists every problem found, ordered by line."""
 
-    what = "the grid file"
+    refused = "gridfile.refused"
 
 
 _NO_GRIDS: Mapping[str, StoredGrid] = MappingProxyType({})
@@ -153,11 +153,11 @@ def read_grid_csv(text: str, stored: Mapping[str, StoredGrid] = _NO_GRIDS) -> li
     problems = Problems()
     rows_by_code, broken = _parse(text, problems)
     if not rows_by_code:
-        raise GridFileError(problems.rendered())
+        raise GridFileError(problems.found())
     _check_people(rows_by_code.values(), problems)
     _check_structure(rows_by_code, broken, stored, problems)
     if problems:
-        raise GridFileError(problems.rendered())
+        raise GridFileError(problems.found())
     ordered = sorted(rows_by_code.values(), key=lambda d: (d.level or 0, d.line))
     return [_finish(d) for d in ordered]
 
@@ -213,7 +213,7 @@ def _parse(text: str, problems: Problems) -> tuple[dict[str, _Draft], set[str]]:
             continue
         first = by_code.get(draft.code)
         if first is not None:
-            problems.add(row.line, f"duplicate code '{draft.code}' (first on line {first.line})")
+            problems.add(row.line, "gridfile.duplicate", code=draft.code, first=first.line)
             continue
         by_code[draft.code] = draft
     return by_code, broken - by_code.keys()
@@ -222,61 +222,57 @@ def _parse(text: str, problems: Problems) -> tuple[dict[str, _Draft], set[str]]:
 def _draft(line: int, cells: Mapping[str, str], problems: Problems) -> _Draft | None:
     code = cells["code"]
     if not code:
-        problems.add(line, "empty code")
+        problems.add(line, "gridfile.empty_code")
         return None
     if not _CODE_RE.fullmatch(code):
-        problems.add(
-            line,
-            f"code '{code}' may use only ASCII letters, digits, '.', '_' and '-' "
-            "(at most 64, starting with a letter or digit)",
-        )
+        problems.add(line, "gridfile.bad_code", code=code)
         return None
     name = cells["name"]
     if not name:
-        problems.add(line, f"empty name for grid '{code}'")
+        problems.add(line, "gridfile.empty_name", code=code)
 
     level: int | None = None
     raw_level = cells["level"]
     if raw_level in {"1", "2", "3", "4"}:
         level = int(raw_level)
     else:
-        problems.add(line, f"level '{raw_level}' of grid '{code}' is not one of 1, 2, 3, 4")
+        problems.add(line, "gridfile.bad_level", level=raw_level, code=code)
 
     given_kind = cells.get("kind") or None
     if given_kind is not None:
         given_kind = given_kind.lower()
         if given_kind not in LEVEL_OF_KIND:
             known = ", ".join(sorted(LEVEL_OF_KIND))
-            problems.add(line, f"unknown kind '{given_kind}' for grid '{code}' (known: {known})")
+            problems.add(line, "gridfile.unknown_kind", kind=given_kind, code=code, known=known)
             given_kind = None
         elif level is not None and given_kind not in KINDS_BY_LEVEL[level]:
             allowed = ", ".join(sorted(KINDS_BY_LEVEL[level]))
             problems.add(
                 line,
-                f"kind '{given_kind}' is a level-{LEVEL_OF_KIND[given_kind]} kind, "
-                f"grid '{code}' is level {level} (allowed: {allowed})",
+                "gridfile.kind_level",
+                kind=given_kind,
+                kind_level=LEVEL_OF_KIND[given_kind],
+                code=code,
+                level=level,
+                allowed=allowed,
             )
             given_kind = None
 
     handle = cells["leader_handle"]
     leader_name = cells["leader_name"]
     if not handle:
-        problems.add(line, f"missing leader_handle for grid '{code}'")
+        problems.add(line, "gridfile.no_leader_handle", code=code)
     elif not _HANDLE_RE.fullmatch(handle):
-        problems.add(
-            line,
-            f"leader_handle '{handle}' may use only a-z, 0-9, '.', '_' and '-' "
-            "(at most 64, starting with a letter or digit)",
-        )
+        problems.add(line, "gridfile.bad_handle", handle=handle)
     if not leader_name:
-        problems.add(line, f"missing leader_name for grid '{code}'")
+        problems.add(line, "gridfile.no_leader_name", code=code)
 
     phone = cells["leader_phone"] or None
     if phone is not None and not _PHONE_RE.fullmatch(re.sub(r"[\s-]", "", phone)):
-        problems.add(line, f"bad leader_phone '{phone}' for grid '{code}'")
+        problems.add(line, "gridfile.bad_phone", phone=phone, code=code)
     email = cells["leader_email"] or None
     if email is not None and not _EMAIL_RE.fullmatch(email):
-        problems.add(line, f"bad leader_email '{email}' for grid '{code}'")
+        problems.add(line, "gridfile.bad_email", email=email, code=code)
 
     channels: list[str] = []
     for part in _CHANNEL_SPLIT_RE.split(cells.get("channels", "")):
@@ -286,8 +282,10 @@ def _draft(line: int, cells: Mapping[str, str], problems: Problems) -> _Draft | 
         if channel not in CHANNELS:
             problems.add(
                 line,
-                f"unknown channel '{part.strip()}' for grid '{code}' "
-                f"(allowed: {', '.join(CHANNELS)})",
+                "gridfile.unknown_channel",
+                channel=part.strip(),
+                code=code,
+                allowed=", ".join(CHANNELS),
             )
         elif channel not in channels:
             channels.append(channel)
@@ -296,7 +294,7 @@ def _draft(line: int, cells: Mapping[str, str], problems: Problems) -> _Draft | 
     if webhook is not None:
         parts = urlsplit(webhook)
         if parts.scheme not in {"http", "https"} or not parts.netloc or " " in webhook:
-            problems.add(line, f"webhook '{webhook}' of grid '{code}' is not an http(s) URL")
+            problems.add(line, "gridfile.bad_webhook", webhook=webhook, code=code)
 
     return _Draft(
         line=line,
@@ -326,16 +324,21 @@ def _check_people(drafts: Iterable[_Draft], problems: Problems) -> None:
         seen = first.setdefault(d.leader_handle, d)
         if seen is d:
             continue
-        for label, here, there in (
-            ("name", d.leader_name, seen.leader_name),
-            ("phone", d.leader_phone, seen.leader_phone),
-            ("email", d.leader_email, seen.leader_email),
+        for label, label_zh, here, there in (
+            ("name", "姓名", d.leader_name, seen.leader_name),
+            ("phone", "电话", d.leader_phone, seen.leader_phone),
+            ("email", "邮箱", d.leader_email, seen.leader_email),
         ):
             if here and there and here != there:
                 problems.add(
                     d.line,
-                    f"leader '{d.leader_handle}' has {label} '{here}' here but '{there}' "
-                    f"on line {seen.line}; a handle is one person",
+                    "gridfile.leader_differs",
+                    handle=d.leader_handle,
+                    field=label,
+                    field_zh=label_zh,
+                    here=here,
+                    there=there,
+                    first=seen.line,
                 )
 
 
@@ -360,15 +363,11 @@ def _check_zone(
         if d.level != 1:
             continue
         if d.parent_code is not None:
-            problems.add(
-                d.line,
-                f"grid '{d.code}' is level 1 (the zone) and cannot have a parent "
-                f"('{d.parent_code}' given)",
-            )
+            problems.add(d.line, "gridfile.zone_parent", code=d.code, parent=d.parent_code)
         if zone is None:
             zone = d.code
         elif d.code != zone:
-            problems.add(d.line, f"a second zone '{d.code}': there is one level-1 grid, '{zone}'")
+            problems.add(d.line, "gridfile.second_zone", code=d.code, zone=zone)
 
 
 def _mark_cycles(
@@ -403,9 +402,9 @@ def _mark_cycles(
                     continue  # a stored grid pulled into the cycle by the file's rows
                 d.in_cycle = True
                 if d.parent_code == d.code:
-                    problems.add(d.line, f"grid '{d.code}' is its own parent")
+                    problems.add(d.line, "gridfile.own_parent", code=d.code)
                 else:
-                    problems.add(d.line, f"grid '{d.code}' is in a parent cycle: {shown}")
+                    problems.add(d.line, "gridfile.cycle", code=d.code, cycle=shown)
         done.update(path)
 
 
@@ -425,7 +424,7 @@ def _check_parent_and_kind(
     parent_ok = False
     if d.level is not None and d.level > 1:
         if d.parent_code is None:
-            problems.add(d.line, f"level-{d.level} grid '{d.code}' needs a parent_code")
+            problems.add(d.line, "gridfile.no_parent", level=d.level, code=d.code)
         elif d.in_cycle:
             pass  # reported as a cycle; its level and kind follow from that fix
         elif d.parent_code in by_code:
@@ -437,16 +436,15 @@ def _check_parent_and_kind(
             parent_level, parent_kind = parent_s.level, parent_s.kind
             parent_ok = True
         elif d.parent_code not in broken:
-            problems.add(
-                d.line,
-                f"unknown parent '{d.parent_code}' for grid '{d.code}' "
-                "(neither in this file nor stored)",
-            )
+            problems.add(d.line, "gridfile.unknown_parent", parent=d.parent_code, code=d.code)
     if parent_ok and parent_level is not None and d.level != parent_level + 1:
         problems.add(
             d.line,
-            f"grid '{d.code}' is level {d.level} but its parent '{d.parent_code}' is level "
-            f"{parent_level}; a grid is one level below its parent",
+            "gridfile.parent_level",
+            code=d.code,
+            level=d.level,
+            parent=d.parent_code,
+            parent_level=parent_level,
         )
         parent_kind = None  # the kinds cannot fit either; one problem is enough
 
@@ -459,8 +457,11 @@ def _check_parent_and_kind(
             allowed = ", ".join(sorted(children)) or "none"
             problems.add(
                 d.line,
-                f"a '{d.kind}' grid cannot be under the '{parent_kind}' grid "
-                f"'{d.parent_code}' (allowed: {allowed})",
+                "gridfile.parent_kind",
+                kind=d.kind,
+                parent_kind=parent_kind,
+                parent=d.parent_code,
+                allowed=allowed,
             )
     elif old is not None and old.level == d.level:
         d.kind = old.kind
@@ -472,31 +473,27 @@ def _check_parent_and_kind(
         d.kind = "work_area"
     if d.kind is None and parent_kind is not None:
         # a stored parent of a kind this version does not know
-        problems.add(d.line, f"cannot infer the kind of grid '{d.code}'; fill the kind column")
+        problems.add(d.line, "gridfile.kind_unknown", code=d.code)
 
     if "webhook" in d.channels and d.webhook is None and old is None:
-        problems.add(d.line, f"grid '{d.code}' has channel 'webhook' but no webhook URL")
+        problems.add(d.line, "gridfile.no_webhook", code=d.code)
 
 
 def _check_not_moved(d: _Draft, old: StoredGrid, problems: Problems) -> None:
     if d.level is not None and d.level != old.level:
-        problems.add(
-            d.line,
-            f"grid '{d.code}' is stored at level {old.level}, here {d.level}: "
-            "moving a grid is not an import's job",
-        )
+        problems.add(d.line, "gridfile.moved_level", code=d.code, old=old.level, level=d.level)
     if d.parent_code != old.parent_code and not (d.level is not None and d.level != old.level):
         problems.add(
             d.line,
-            f"grid '{d.code}' is stored under '{old.parent_code or '(none)'}', here under "
-            f"'{d.parent_code or '(none)'}': moving a grid is not an import's job",
+            "gridfile.moved_parent",
+            code=d.code,
+            old=old.parent_code or "(none)",
+            old_zh=old.parent_code or "（无）",
+            parent=d.parent_code or "(none)",
+            parent_zh=d.parent_code or "（无）",
         )
     if d.given_kind is not None and d.given_kind != old.kind and d.level == old.level:
-        problems.add(
-            d.line,
-            f"grid '{d.code}' is stored as '{old.kind}', here '{d.given_kind}': "
-            "changing a grid's kind is not an import's job",
-        )
+        problems.add(d.line, "gridfile.kind_changed", code=d.code, old=old.kind, kind=d.given_kind)
 
 
 def _finish(d: _Draft) -> GridRow:

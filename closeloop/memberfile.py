@@ -37,7 +37,7 @@ class MemberRow:
 class MemberFileError(CsvFileError):
     """The members file is refused; ``problems`` lists every problem, ordered by line."""
 
-    what = "the members file"
+    refused = "memberfile.refused"
 
 
 def read_members_csv(text: str, grid_codes: Collection[str]) -> list[MemberRow]:
@@ -53,39 +53,42 @@ def read_members_csv(text: str, grid_codes: Collection[str]) -> list[MemberRow]:
         code, handle, name, role = row["grid_code"], row["handle"], row["name"], row["role"]
         phone, email, duty = row["phone"] or None, row["email"] or None, row["duty"] or None
         if not code:
-            problems.add(line, "grid_code is empty")
+            problems.add(line, "memberfile.no_grid")
         elif code not in grid_codes:
-            problems.add(line, f"unknown grid '{code}'")
+            problems.add(line, "memberfile.unknown_grid", code=code)
         if not _HANDLE_RE.fullmatch(handle):
-            problems.add(
-                line, f"handle {handle!r} must be lower-case letters, digits, '.', '_', '-'"
-            )
+            problems.add(line, "memberfile.bad_handle", handle=handle)
         if not name:
-            problems.add(line, "name is empty")
+            problems.add(line, "memberfile.no_name")
         elif len(name) > 100:
-            problems.add(line, "name is longer than 100 characters")
+            problems.add(line, "memberfile.name_long")
         if not role:
-            problems.add(line, "role is empty (e.g. 第一书记, 联村干部, 村支书)")
+            problems.add(line, "memberfile.no_role")
         elif len(role) > 64:
-            problems.add(line, "role is longer than 64 characters")
+            problems.add(line, "memberfile.role_long")
         if duty is not None and len(duty) > 200:
-            problems.add(line, "duty is longer than 200 characters")
+            problems.add(line, "memberfile.duty_long")
         if phone is not None and not _PHONE_RE.fullmatch(phone.replace(" ", "").replace("-", "")):
-            problems.add(line, f"phone {phone!r} is not a phone number")
+            problems.add(line, "memberfile.bad_phone", phone=phone)
         if email is not None and not _EMAIL_RE.fullmatch(email):
-            problems.add(line, f"email {email!r} is not an e-mail address")
+            problems.add(line, "memberfile.bad_email", email=email)
         if (code, handle) in seen:
-            problems.add(line, f"{handle} is listed twice for {code} (line {seen[code, handle]})")
+            problems.add(
+                line, "memberfile.twice", handle=handle, code=code, first=seen[code, handle]
+            )
         seen.setdefault((code, handle), line)
         if handle in names and names[handle][0] != name:
             problems.add(
                 line,
-                f"{handle} is named {name!r} here and {names[handle][0]!r} "
-                f"on line {names[handle][1]}",
+                "memberfile.other_name",
+                handle=handle,
+                name=name,
+                other=names[handle][0],
+                first=names[handle][1],
             )
         names.setdefault(handle, (name, line))
         if len(problems) == before:
             rows.append(MemberRow(line, code, handle, name, phone, email, role, duty))
     if problems:
-        raise MemberFileError(problems.rendered())
+        raise MemberFileError(problems.found())
     return rows

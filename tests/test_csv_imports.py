@@ -5,13 +5,16 @@ depend on the database, so this runs on SQLite only."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from sqlalchemy import select
 
 from closeloop.app import App
 from closeloop.campaigns import service as campaigns
+from closeloop.cli.common import State
 from closeloop.models import city_scores, exam_lines, grid_members, grids, metadata, tickets
 from tests.cli_support import refused, run, run_json
 from tests.factories import count
@@ -116,3 +119,62 @@ def test_a_utf16_file_is_refused_by_every_import(
     message = refused(app, *command, written(tmp_path, "a,b\n1,2\n", "utf-16"))
     assert 'file: UTF-16 text (Excel\'s "Unicode text"), not a CSV text' in message
     assert count(app, grids) > 0 and count(app, grid_members) == count(app, exam_lines) == 0
+
+
+def said_by_the_command_line(app: App, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The `error:` lines of a refused import, as `closeloop` prints them."""
+    from closeloop.cli import main
+
+    with (
+        patch.object(State, "app", lambda _self: app),
+        patch("sys.argv", ["closeloop", *args]),
+        pytest.raises(SystemExit) as info,
+    ):
+        main()
+    assert info.value.code == 2
+    return capsys.readouterr().err
+
+
+BAD = {
+    "grid": (
+        GRIDS.splitlines()[0] + "\n" + f"{V1}-G91,新户组,4,NOPE,g91.lead,某人,,\nX,短,4\n",
+        "error: the grid file is refused, 2 problems:\n"
+        f"  line 2: unknown parent 'NOPE' for grid '{V1}-G91' (neither in this file nor stored)\n"
+        "  line 3: 3 fields where the header has 8\n",
+        "error: 网格文件未导入，共 2 个问题：\n"
+        f"  第 2 行：网格 {V1}-G91 的上级 NOPE 不存在（本文件和已有网格中都没有）。\n"
+        "  第 3 行：这一行有 3 列，表头有 8 列。\n",
+    ),
+    "member": (
+        "grid_code,handle,name,role,duty\nNOPE,yantou.fs,林第一,,\n",
+        "error: the members file is refused, 2 problems:\n"
+        "  line 2: unknown grid 'NOPE'\n"
+        "  line 2: role is empty (e.g. 第一书记, 联村干部, 村支书)\n",
+        "error: 成员文件未导入，共 2 个问题：\n"
+        "  第 2 行：没有网格 NOPE。\n"
+        "  第 2 行：职务（role）为空（例如 第一书记、联村干部、村支书）。\n",
+    ),
+    "exam": (
+        EXAM.splitlines()[0] + "\n" + f"2026-13,JS-E01,{V1},基础卷,道路路面,abc,10,\n",
+        "error: exam file refused, 2 problems:\n"
+        "line 2: month '2026-13' is not of the form YYYY-MM (e.g. 2026-04)\n"
+        "line 2: score 'abc' is not a number\n",
+        "error: 考核文件未导入，共 2 个问题：\n"
+        "第 2 行：月份 '2026-13' 有误，应为 YYYY-MM（例如 2026-04）。\n"
+        "第 2 行：得分 'abc' 不是数字。\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", BAD)
+def test_a_refused_import_is_said_in_the_command_lines_language(
+    app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str], what: str
+) -> None:
+    text, english, chinese = BAD[what]
+    path = written(tmp_path, text, "utf-8")
+    assert said_by_the_command_line(app, capsys, what, "import", path) == english
+    said = said_by_the_command_line(app, capsys, "--lang", "zh", what, "import", path)
+    assert said == chinese
+    # every line by its number, and no English sentence inside the Chinese
+    assert not re.search(r"[A-Za-z]{3,} [a-z]{3,} [a-z]{3,}", said), said
+    assert count(app, grid_members) == count(app, exam_lines) == 0

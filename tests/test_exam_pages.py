@@ -74,7 +74,7 @@ def test_a_supervisor_makes_the_plan_and_an_inspector_scores_on_the_page(web: We
     # submit without the note of the deduction: refused, what was typed is kept
     r = save(lead, grid, {**FULL, "roads": "7"}, "submit")
     assert r.status_code == 422
-    assert "roads 道路路面: a deduction needs a note" in flash(r)
+    assert "roads 道路路面：扣分需要填写说明。" in flash(r) and "deduction" not in flash(r)
     assert 'name="pts.parking" value="10"' in r.text
 
     # with the note and a photo: submitted

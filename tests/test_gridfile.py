@@ -400,8 +400,22 @@ def test_many_problems_are_reported_at_once_in_line_order() -> None:
     ]
     assert "unknown parent 'NOPE'" in problems[2]
     assert "duplicate code 'JS-A1' (first on line 4)" in problems[3]
-    assert "GridFileError" not in str(GridFileError(problems))
-    assert str(GridFileError(problems)).startswith("the grid file is refused, 5 problems:")
+    with pytest.raises(GridFileError) as info:
+        read_grid_csv(text, {})
+    assert "GridFileError" not in str(info.value)
+    assert str(info.value).startswith("the grid file is refused, 5 problems:")
+    # The same problems in Chinese, by the same lines, and no English sentence among them.
+    chinese = info.value.lines("zh_CN")
+    assert [p.split("：")[0] for p in chinese] == [
+        "第 4 行",
+        "第 5 行",
+        "第 6 行",
+        "第 7 行",
+        "第 8 行",
+    ]
+    assert chinese[2] == "第 6 行：网格 JS-A1-V02 的上级 NOPE 不存在（本文件和已有网格中都没有）。"
+    assert chinese[3] == "第 7 行：网格代码 JS-A1 重复（第一次出现在第 4 行）。"
+    assert info.value.text("zh_CN").startswith("网格文件未导入，共 5 个问题：\n  第 4 行：")
 
 
 def test_children_of_an_unreadable_row_do_not_pile_up_problems() -> None:

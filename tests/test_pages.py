@@ -624,7 +624,15 @@ def test_admin_imports_a_grid_file_or_sees_every_problem(web: Web) -> None:
     r = adm.post("/admin/import", {"text": bad}, token=token)
     assert r.status_code == 422 and "文件未导入：发现" in r.text
     problems = re.findall(r"<li>(.*?)</li>", r.text.split('id="problems"')[1].split("</ol>")[0])
-    assert len(problems) >= 2 and any("line 2" in p for p in problems)
+    # Said in the page's language with their lines, not English sentences in a Chinese frame.
+    problems = [html.unescape(p) for p in problems]
+    assert len(problems) >= 2 and all(re.match(r"第 \d+ 行：", p) for p in problems), problems
+    assert problems[:2] == [
+        "第 2 行：网格 JS-A1-V01-G99 的负责人电话 138 有误。",
+        "第 2 行：网格 JS-A1-V01-G99 的上级 NOPE 不存在（本文件和已有网格中都没有）。",
+    ]
+    assert "第 3 行：网格代码 BAD CODE 只能用英文字母、数字和“.”“_”“-”" in problems[2]
+    assert not any(re.search(r"[A-Za-z]{3,} [a-z]{3,} [a-z]{3,}", p) for p in problems), problems
     good = (
         header
         + "JS-A1-V01-G09,堰头村第9户组,4,JS-A1-V01,yantou.g9,新人,13800001234,g9@example.org\n"
@@ -639,6 +647,16 @@ def test_admin_imports_a_grid_file_or_sees_every_problem(web: Web) -> None:
         assert conn.execute(
             select(grids.c.name).where(grids.c.code == "JS-A1-V01-G09")
         ).scalar_one()
+    # The English page (a cookie from here on) says them as the command line does.
+    r = adm.post("/admin/import?lang=en", {"text": bad}, token=token)
+    english = re.findall(r"<li>(.*?)</li>", r.text.split('id="problems"')[1].split("</ol>")[0])
+    assert [html.unescape(p) for p in english] == [
+        "line 2: bad leader_phone '138' for grid 'JS-A1-V01-G99'",
+        "line 2: unknown parent 'NOPE' for grid 'JS-A1-V01-G99' (neither in this file nor stored)",
+        "line 3: code 'BAD CODE' may use only ASCII letters, digits, '.', '_' and '-' "
+        "(at most 64, starting with a letter or digit)",
+    ]
+    assert len(english) == len(problems)
 
 
 def test_admin_import_reads_excels_gbk_and_names_a_file_it_cannot_read_in_both_languages(
@@ -658,16 +676,22 @@ def test_admin_import_reads_excels_gbk_and_names_a_file_it_cannot_read_in_both_l
         name = conn.execute(select(grids.c.name).where(grids.c.code == "JS-A1-V01-G08")).scalar()
     assert name == "堰头村第8户组"
     utf16 = [("file", ("grids.csv", good.encode("utf-16"), "text/csv"))]
-    for url, head in (
-        ("/admin/import", "文件未导入：发现 1 个问题"),
-        ("/admin/import?lang=en", "Not imported: 1 problem(s)"),
+    for url, head, said in (
+        (
+            "/admin/import",
+            "文件未导入：发现 1 个问题",
+            "文件：这是 UTF-16 文本（Excel 的“Unicode 文本”）",
+        ),
+        (
+            "/admin/import?lang=en",
+            "Not imported: 1 problem(s)",
+            'file: UTF-16 text (Excel\'s "Unicode text"), not a CSV text',
+        ),
     ):
         r = adm.post(url, files=utf16, token=token)
         assert r.status_code == 422 and head in r.text
         problems = re.findall(r"<li>(.*?)</li>", r.text.split('id="problems"')[1])
-        assert html.unescape(problems[0]).startswith(
-            'file: UTF-16 text (Excel\'s "Unicode text"), not a CSV text'
-        )
+        assert html.unescape(problems[0]).startswith(said)
 
 
 def test_reports_page_shows_the_months_red_and_yellow_boards(web: Web) -> None:

@@ -163,12 +163,14 @@ def read_findings_csv(text: str, problems: Problems) -> list[FindingRow]:
             try:
                 coords.append(float(raw) if raw else None)
             except ValueError:
-                problems.add(row.line, f"{name} {raw!r} is not a number")
+                problems.add(
+                    row.line, "findings.lat_nan" if name == "lat" else "findings.lon_nan", raw=raw
+                )
                 coords.append(None)
         if not row["title"]:
-            problems.add(row.line, "title is empty")
+            problems.add(row.line, "findings.no_title")
         if not row["grid"]:
-            problems.add(row.line, "grid is empty")
+            problems.add(row.line, "findings.no_grid")
         rows.append(
             FindingRow(
                 row.line,

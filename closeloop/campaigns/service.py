@@ -35,8 +35,9 @@ from closeloop.campaigns.rules import (
     read_findings_csv,
     resolve_month,
 )
-from closeloop.csvfile import Problems
+from closeloop.csvfile import Problem, Problems, ProblemsRefused
 from closeloop.db import read_only
+from closeloop.errors import CodedError
 from closeloop.grid import UnknownGrid, get_grid, in_subtree
 from closeloop.models import (
     campaign_grids,
@@ -307,39 +308,39 @@ def file_findings(
     with its line, and nothing is filed."""
     problems = Problems()
     rows = read_findings_csv(text, problems)
-    wrong_by = []
+    wrong_by: list[Problem] = []
     with read_only(app.engine) as conn:
         c = get_campaign(conn, campaign_id)
         reporter = None
         if by is not None:
             reporter = conn.execute(select(people.c.name).where(people.c.handle == by)).scalar()
             if reporter is None:
-                wrong_by.append(f"--by: unknown person '{by}'")
+                wrong_by.append(Problem(None, "findings.by_unknown", {"handle": by}))
         paths = [path for _, _, path in c.grids]
         for r in rows:
             if not r.grid:
                 continue
             try:
                 g = get_grid(conn, r.grid)
-            except UnknownGrid as exc:
-                problems.add(r.line, str(exc))
+            except UnknownGrid:
+                problems.add(r.line, "findings.unknown_grid", code=r.grid)
                 continue
             if not any(g.path.startswith(p) for p in paths):
                 problems.add(
                     r.line,
-                    f"grid {r.grid} is not in the campaign's villages "
-                    f"({', '.join(code for code, _, _ in c.grids)})",
+                    "campaign.grid_outside",
+                    code=r.grid,
+                    villages=", ".join(code for code, _, _ in c.grids),
                 )
             if r.category not in app.workflow.categories:
                 problems.add(
                     r.line,
-                    f"unknown category {r.category!r}; categories: "
-                    f"{', '.join(app.workflow.categories)}",
+                    "findings.category",
+                    category=r.category,
+                    known=", ".join(app.workflow.categories),
                 )
     if problems or wrong_by:
-        raise Invalid(
-            "campaign.findings_refused", problems="; ".join(wrong_by + problems.rendered())
-        )
+        raise ProblemsRefused("campaign.findings_refused", problems=wrong_by + problems.found())
     found = [
         service.NewProblem(
             grid=r.grid,
@@ -358,11 +359,13 @@ def file_findings(
     try:
         return service.submit_many(app, found, now, at=at)
     except Invalid as exc:
-        # "problem N" is the N-th row of the file: name its line.
-        message = str(exc)
-        for i, r in enumerate(rows, start=1):
-            message = message.replace(f"problem {i}:", f"line {r.line}:", 1)
-        raise Invalid("campaign.findings_refused", problems=message) from None
+        # "problem N" is the N-th row of the file: name its line, and say its own error.
+        inner = exc.params.get("problem")
+        if exc.code != "ticket.problem_line" or not isinstance(inner, CodedError):
+            raise
+        at_line = Problems()
+        at_line.add_error(rows[exc.params["n"] - 1].line, inner)
+        raise ProblemsRefused("campaign.findings_refused", problems=at_line.found()) from None
 
 
 def file_finding(

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 
-from closeloop.csvfile import Problems, Row, read_rows
+from closeloop.csvfile import CsvFileError, Problem, Problems, Row, read_rows
 from closeloop.exam.sheets import SHEET_NAMES_ZH, SHEETS, AnswerSheets, parse_sheet
 from closeloop.months import parse_month
 
@@ -67,14 +67,11 @@ class ExamLine:
     note: str | None = None
 
 
-class ExamFileError(ValueError):
+class ExamFileError(CsvFileError):
     """The exam file is refused whole; ``problems`` lists every problem found."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems: list[str] = list(problems)
-        count = len(self.problems)
-        summary = f"exam file refused, {count} problem{'s' if count != 1 else ''}:"
-        super().__init__("\n".join([summary, *self.problems]))
+    refused = "examfile.refused"
+    indent = ""
 
 
 def read_exam_csv(
@@ -103,10 +100,9 @@ def read_exam_csv(
         line = _parse_row(row, known, graded, inspecting, sheets, problems)
         if line is not None:
             lines.append(line)
-    for n, message in _consistency_problems(lines):
-        problems.add(n, message)
+    problems.extend(_consistency_problems(lines))
     if problems:
-        raise ExamFileError(problems.rendered())
+        raise ExamFileError(problems.found())
     return lines
 
 
@@ -125,54 +121,58 @@ def _parse_row(
     cell, n = row.cells, row.line
     before = len(problems)
 
-    def problem(text: str) -> None:
-        problems.add(n, text)
-
     month = cell["month"]
     try:
         parse_month(month)
-    except ValueError as exc:
-        problem(str(exc))
+    except ValueError:
+        problems.add(n, "examfile.month", month=month)
 
     inspector = cell["inspector_grid"]
     if not inspector:
-        problem("inspector_grid is empty")
+        problems.add(n, "examfile.no_inspector")
     elif inspector not in known:
-        problem(f"unknown inspector grid {inspector!r}")
+        problems.add(n, "examfile.unknown_inspector", grid=inspector)
     elif inspecting is not None and inspector not in inspecting:
-        problem(f"grid {inspector!r} is not an inspecting grid")
+        problems.add(n, "examfile.not_inspecting", grid=inspector)
 
     grid = cell["grid"]
     if not grid:
-        problem("grid is empty")
+        problems.add(n, "examfile.no_grid")
     elif grid not in known:
-        problem(f"unknown grid {grid!r}")
+        problems.add(n, "examfile.unknown_grid", grid=grid)
     elif graded is not None and grid not in graded:
-        problem(f"grid {grid!r} is not under exam")
+        problems.add(n, "examfile.not_under_exam", grid=grid)
     if grid and grid == inspector:
-        problem(f"grid {grid!r} scores itself")
+        problems.add(n, "examfile.scores_itself", grid=grid)
 
     sheet = ""
     try:
         sheet = parse_sheet(cell["sheet"])
-    except ValueError as exc:
-        problem(str(exc))
+    except ValueError:
+        problems.add(n, "examfile.sheet", sheet=cell["sheet"])
 
     item = cell["item"]
     known_item = None
     if not item:
-        problem("item is empty")
+        problems.add(n, "examfile.no_item")
     elif sheets is not None and sheet:
         known_item = sheets.find(sheet, item)
         if known_item is None:
             keys = ", ".join(i.key for i in sheets.of(sheet)) or "none"
-            problem(f"unknown item {item!r} of the {sheet} sheet (its items: {keys})")
+            problems.add(
+                n,
+                "examfile.unknown_item",
+                item=item,
+                sheet=sheet,
+                sheet_zh=SHEET_NAMES_ZH[sheet],
+                keys=keys,
+            )
         else:
             item = known_item.key
 
     score = _parse_number(cell["score"])
     if score is None:
-        problem(f"score {cell['score']!r} is not a number")
+        problems.add(n, "examfile.score_nan", score=cell["score"])
     from_sheet = sheets is not None and not cell["max_score"]
     if from_sheet:  # the item's maximum (an unknown item is already a problem)
         max_score = known_item.max_points if known_item is not None else None
@@ -180,16 +180,19 @@ def _parse_row(
         max_score = _parse_number(cell["max_score"])
     if max_score is None:
         if not from_sheet:
-            problem(f"max_score {cell['max_score']!r} is not a number")
+            problems.add(n, "examfile.max_nan", max_score=cell["max_score"])
     elif max_score <= 0:
-        problem(f"max_score {cell['max_score']} must be greater than 0")
+        problems.add(n, "examfile.max_not_positive", max_score=cell["max_score"])
     elif known_item is not None and max_score != known_item.max_points:
-        problem(
-            f"max_score {cell['max_score']} is not the maximum {known_item.max_points}"
-            f" of item {known_item.key!r}"
+        problems.add(
+            n,
+            "examfile.max_not_item",
+            max_score=cell["max_score"],
+            item_max=known_item.max_points,
+            item=known_item.key,
         )
     elif score is not None and not 0 <= score <= max_score:
-        problem(f"score {cell['score']} is out of range 0..{max_score}")
+        problems.add(n, "examfile.score_range", score=cell["score"], max_score=max_score)
 
     if len(problems) > before or score is None or max_score is None:
         return None
@@ -206,9 +209,9 @@ def _parse_row(
     )
 
 
-def _consistency_problems(lines: Iterable[ExamLine]) -> list[tuple[int, str]]:
+def _consistency_problems(lines: Iterable[ExamLine]) -> list[Problem]:
     """Problems between lines: duplicates, disagreeing max_score, a grid with only bonus items."""
-    problems: list[tuple[int, str]] = []
+    problems: list[Problem] = []
     first_of: dict[tuple[str, str, str, str, str], int] = {}
     max_of: dict[tuple[str, str, str, str], tuple[Decimal, int]] = {}
     sheets_of: dict[tuple[str, str], set[str]] = {}
@@ -216,23 +219,17 @@ def _consistency_problems(lines: Iterable[ExamLine]) -> list[tuple[int, str]]:
     for ln in lines:
         key = (ln.month, ln.inspector_grid, ln.grid, ln.sheet, ln.item)
         if key in first_of:
-            problems.append(
-                (
-                    ln.line,
-                    f"duplicate of line {first_of[key]}"
-                    " (same month, inspector_grid, grid, sheet and item)",
-                )
-            )
+            problems.append(Problem(ln.line, "examfile.duplicate", {"first": first_of[key]}))
             continue
         first_of[key] = ln.line
         item_key = (ln.month, ln.grid, ln.sheet, ln.item)
         if item_key in max_of and max_of[item_key][0] != ln.max_score:
             earlier, where = max_of[item_key]
             problems.append(
-                (
+                Problem(
                     ln.line,
-                    f"max_score {ln.max_score} differs from {earlier} on line {where}"
-                    " for the same month, grid, sheet and item",
+                    "examfile.max_differs",
+                    {"max_score": ln.max_score, "earlier": earlier, "first": where},
                 )
             )
         max_of.setdefault(item_key, (ln.max_score, ln.line))
@@ -241,10 +238,10 @@ def _consistency_problems(lines: Iterable[ExamLine]) -> list[tuple[int, str]]:
     for (month, grid), sheets in sheets_of.items():
         if sheets == {"bonus"}:
             problems.append(
-                (
+                Problem(
                     first_line_of[month, grid],
-                    f"grid {grid!r} has bonus items in {month}"
-                    " but no basic or required item, so it has no exam score",
+                    "examfile.bonus_only",
+                    {"grid": grid, "month": month},
                 )
             )
     return problems
@@ -318,19 +315,21 @@ def exam_scores(lines: Iterable[ExamLine], *, month: str | None = None) -> dict[
     if len(months) > 1:
         raise ValueError(f"exam lines span several months ({', '.join(months)}); pass month=")
     problems = [
-        f"line {ln.line}: grid {ln.grid!r} scores itself"
+        Problem(ln.line, "examfile.scores_itself", {"grid": ln.grid})
         for ln in selected
         if ln.grid == ln.inspector_grid
     ]
     problems += [
-        f"line {ln.line}: score {ln.score} is out of range 0..{ln.max_score}"
+        Problem(ln.line, "examfile.score_range", {"score": ln.score, "max_score": ln.max_score})
         for ln in selected
         if not 0 <= ln.score <= ln.max_score
     ]
     problems += [
-        f"line {ln.line}: unknown sheet {ln.sheet!r}" for ln in selected if ln.sheet not in SHEETS
+        Problem(ln.line, "examfile.unknown_sheet", {"sheet": ln.sheet})
+        for ln in selected
+        if ln.sheet not in SHEETS
     ]
-    problems += [f"line {n}: {message}" for n, message in _consistency_problems(selected)]
+    problems += _consistency_problems(selected)
     if problems:
         raise ExamFileError(problems)
 

@@ -21,7 +21,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -31,7 +31,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.app import App
-from closeloop.csvfile import Problems, read_rows
+from closeloop.csvfile import Problem, Problems, read_rows
 from closeloop.db import read_only
 from closeloop.evidence import StoredFile
 from closeloop.exam import funds
@@ -66,11 +66,22 @@ from closeloop.tickets import Actor, Conflict, Invalid, NotFound, NotPermitted
 
 
 class ExamRefused(Invalid):
-    """The exam file is refused whole; ``problems`` lists every problem by line."""
+    """The exam file (or a grading form) is refused whole; ``items`` are every problem by line
+    (by field for a form), ``problems`` them in English, :meth:`lines` in a reader's language."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("exam.file_refused", problems=str(ExamFileError(self.problems)))
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.items = list(problems)
+        super().__init__("exam.file_refused", problems=str(ExamFileError(self.items)))
+
+    @property
+    def problems(self) -> list[str]:
+        return self.lines("en")
+
+    def lines(self, locale: str = "en", words: Callable[[str], str] | None = None) -> list[str]:
+        return [p.text(locale, words) for p in self.items]
+
+    def text(self, locale: str, words: Callable[[str], str] | None = None) -> str:
+        return ExamFileError(self.items).text(locale, words)
 
 
 @dataclass(frozen=True)
@@ -134,7 +145,7 @@ def import_exam(app: App, text: str, now: datetime, *, source: str = "") -> Impo
                 text, codes, under_exam, inspectors=cfg.inspectors or None, sheets=sheets
             )
         except ExamFileError as exc:
-            raise ExamRefused(exc.problems) from None
+            raise ExamRefused(exc.items) from None
         months = sorted({ln.month for ln in lines})
         stored = {
             (r.month, r.inspector_grid_id, r.grid_id, r.sheet, r.item)
@@ -149,7 +160,7 @@ def import_exam(app: App, text: str, now: datetime, *, source: str = "") -> Impo
             )
         }
         problems = [
-            f"line {ln.line}: already imported (same month, inspector_grid, grid, sheet and item)"
+            Problem(ln.line, "examfile.stored")
             for ln in lines
             if (ln.month, codes[ln.inspector_grid][0], codes[ln.grid][0], ln.sheet, ln.item)
             in stored
@@ -766,26 +777,26 @@ def read_city_csv(
         bad = len(problems)
         try:
             parse_month(month)
-        except ValueError as exc:
-            problems.add(n, str(exc))
+        except ValueError:
+            problems.add(n, "examfile.month", month=month)
         if grid not in known:
-            problems.add(n, f"unknown grid {grid!r}")
+            problems.add(n, "examfile.unknown_grid", grid=grid)
         elif known[grid].level != level:
-            problems.add(n, f"grid {grid!r} is not under exam")
+            problems.add(n, "examfile.not_under_exam", grid=grid)
         try:
             score = Decimal(row["score"])
             if not score.is_finite() or not 0 <= score <= 100:
                 raise ValueError
         except (ArithmeticError, ValueError):
-            problems.add(n, f"score {row['score']!r} is not a number within 0..100")
+            problems.add(n, "examfile.city_score", score=row["score"])
             score = Decimal(0)
         if (month, grid) in seen:
-            problems.add(n, f"duplicate of line {seen[month, grid]} (same month and grid)")
+            problems.add(n, "examfile.city_duplicate", first=seen[month, grid])
         seen.setdefault((month, grid), n)
         if len(problems) == bad:
             out.append((n, month, grid, score))
     if problems:
-        raise ExamRefused(problems.rendered())
+        raise ExamRefused(problems.found())
     return out
 
 
@@ -1019,9 +1030,9 @@ def save_grading(
             raise Conflict("exam.published", month=month)
         before = _form(conn, sheets, month, row)
         kept = {e.item.key: e for e in before.entries}
-        problems: list[str] = []
+        problems: list[Problem] = []
         unknown = sorted(set(entered) - {i.key for i in sheets})
-        problems += [f"{key}: not an item of the answer sheets" for key in unknown]
+        problems += [Problem(None, "examform.unknown_item", {"key": key}) for key in unknown]
         values: dict[str, tuple[Decimal, str | None, str | None, str | None]] = {}
         for item in sheets:
             given = entered.get(item.key, Entered(None))
@@ -1031,20 +1042,26 @@ def save_grading(
             name = f"{item.key} {item.name_zh}"
             if not text:
                 if submit and item.sheet != "bonus":
-                    problems.append(f"{name}: no points entered")
+                    problems.append(Problem(None, "examform.no_points", {"name": name}))
                 continue
             try:
                 points = Decimal(text)
                 if not points.is_finite():
                     raise ValueError
             except (ArithmeticError, ValueError):
-                problems.append(f"{name}: {text!r} is not a number")
+                problems.append(Problem(None, "examform.nan", {"name": name, "text": text}))
                 continue
             if not 0 <= points <= item.max_points:
-                problems.append(f"{name}: {text} is out of range 0..{item.max_points}")
+                problems.append(
+                    Problem(
+                        None,
+                        "examform.range",
+                        {"name": name, "text": text, "max_points": item.max_points},
+                    )
+                )
                 continue
             if submit and item.sheet != "bonus" and points < item.max_points and not note:
-                problems.append(f"{name}: a deduction needs a note")
+                problems.append(Problem(None, "examform.no_note", {"name": name}))
             old = kept[item.key]
             values[item.key] = (
                 points,

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.csvfile import CsvFileError, Problems, Row, decode, read_file, read_rows, records
+from closeloop.csvfile import (
+    CsvFileError,
+    Problem,
+    Problems,
+    Row,
+    decode,
+    read_file,
+    read_rows,
+    records,
+)
 from closeloop.tickets import Invalid
 
 TEXT = "grid,名称\nJS-A1-V01,堰头村\n"  # 堰 is outside GB2312, inside GBK
@@ -59,6 +68,8 @@ def test_decode_refuses_anything_else_saying_what_it_is(data: bytes, said: str) 
     assert problem.startswith(f"file: {said}")
     assert problem.endswith('save it from Excel as "CSV UTF-8" or "CSV (逗号分隔)"')
     assert str(info.value).startswith("the file is refused, 1 problem:\n  file: ")
+    [chinese] = info.value.lines("zh_CN")
+    assert chinese.startswith("文件：") and chinese.endswith("“CSV UTF-8”或“CSV (逗号分隔)”。")
 
 
 def test_read_file_decodes_and_names_a_missing_file_or_a_folder(tmp_path: Path) -> None:
@@ -133,23 +144,71 @@ def test_a_header_without_rows() -> None:
 
 def test_problems_are_listed_by_line_the_files_own_first_in_the_order_found() -> None:
     problems = Problems()
-    problems.add(5, "five")
-    problems.add(2, "two, first")
-    problems.add(0, "the file")
-    problems.add(2, "two, second")
+    problems.add(5, "csv.no_rows")
+    problems.add(2, "csv.width", found=1, header=2)
+    problems.add(0, "csv.empty")
+    problems.add(2, "csv.missing_columns", columns="b")
     assert len(problems) == 4
     assert problems.rendered() == [
-        "file: the file",
-        "line 2: two, first",
-        "line 2: two, second",
-        "line 5: five",
+        "file: the file is empty; it needs a header and at least one row",
+        "line 2: 1 fields where the header has 2",
+        "line 2: missing column(s) b",
+        "line 5: the header is not followed by any row",
     ]
+    assert problems.rendered("zh_CN") == [
+        "文件：文件是空的：需要一行表头和至少一行数据。",
+        "第 2 行：这一行有 1 列，表头有 2 列。",
+        "第 2 行：缺少列：b。",
+        "第 5 行：表头下面没有数据行。",
+    ]
+    assert [(p.line, p.code) for p in problems.found()][:2] == [(0, "csv.empty"), (2, "csv.width")]
+
+
+def test_a_problem_is_a_code_of_the_catalogue_and_a_coded_error_keeps_its_own() -> None:
+    problems = Problems()
+    with pytest.raises(KeyError):
+        problems.add(2, "no.such_code")
+    problems.add_error(3, Invalid("grid.unknown_quoted", code="X"))
+    [problem] = problems.found()
+    assert (problem.line, problem.code, dict(problem.params)) == (
+        3,
+        "grid.unknown_quoted",
+        {"code": "X"},
+    )
+    assert problems.rendered() == ["line 3: unknown grid 'X'"]
+    assert problems.rendered("zh_CN") == ["第 3 行：没有这个网格：X。"]
 
 
 def test_a_refusal_lists_every_problem_under_a_head_that_names_the_file() -> None:
     class MembersRefused(CsvFileError):
-        what = "the members file"
+        refused = "memberfile.refused"
 
-    error = MembersRefused(["line 2: a", "line 3: b"])
-    assert isinstance(error, ValueError) and error.problems == ["line 2: a", "line 3: b"]
-    assert str(error) == "the members file is refused, 2 problems:\n  line 2: a\n  line 3: b"
+    error = MembersRefused([Problem(2, "csv.no_rows"), Problem(3, "csv.empty")])
+    assert isinstance(error, ValueError) and error.problems == [
+        "line 2: the header is not followed by any row",
+        "line 3: the file is empty; it needs a header and at least one row",
+    ]
+    assert str(error) == (
+        "the members file is refused, 2 problems:\n"
+        "  line 2: the header is not followed by any row\n"
+        "  line 3: the file is empty; it needs a header and at least one row"
+    )
+    assert error.text("zh_CN") == (
+        "成员文件未导入，共 2 个问题：\n  第 2 行：表头下面没有数据行。\n"
+        "  第 3 行：文件是空的：需要一行表头和至少一行数据。"
+    )
+    assert error.lines("zh_CN")[0] == "第 2 行：表头下面没有数据行。"
+
+
+def test_a_refusal_survives_pickling_with_its_problems() -> None:
+    import pickle
+
+    error = CsvFileError([Problem(4, "csv.width", {"found": 3, "header": 5})])
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is CsvFileError and again.items == error.items
+    assert (
+        str(again) == "the file is refused, 1 problem:\n  line 4: 3 fields where the header has 5"
+    )
+    assert (
+        again.text("zh_CN") == "文件未导入，共 1 个问题：\n  第 4 行：这一行有 3 列，表头有 5 列。"
+    )

@@ -24,7 +24,15 @@ PACKAGE = ROOT / "closeloop"
 # something before it (the retry of a 429, Open311's status).
 CODE_POSITION = {"TooManyAttempts": 0, "OverQuota": 0, "Open311Error": 1}
 # Classes whose constructor chooses the code itself from what it is given.
-FIXED_CODE = {"StepNotAllowed", "ExamRefused", "GeometryFileError"}
+FIXED_CODE = {
+    "StepNotAllowed",
+    "ExamRefused",
+    "GeometryFileError",
+    "CsvFileError",
+    "GridFileError",
+    "MemberFileError",
+    "ExamFileError",
+}
 
 
 def coded_classes() -> dict[str, type[CodedError]]:
@@ -141,6 +149,67 @@ def test_every_error_made_in_closeloop_names_a_code_and_fills_its_templates() ->
     assert checked > 250  # the walk found the raise sites (about 290 today)
 
 
+def problem_sites() -> Iterator[tuple[str, ast.expr, set[str | None]]]:
+    """Where a problem of an imported file is made: `problems.add(line, code, **params)` and
+    `Problem(line, code, {params})`, with the code argument and the parameters given."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            func = node.func
+            receiver = func.value if isinstance(func, ast.Attribute) else None
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr == "add"
+                and isinstance(receiver, ast.Name | ast.Attribute)
+                and (receiver.id if isinstance(receiver, ast.Name) else receiver.attr) == "problems"
+            ):
+                yield where, node.args[1], {k.arg for k in node.keywords}
+            elif getattr(func, "id", None) == "Problem":
+                given: set[str | None] = set()
+                if len(node.args) > 2:
+                    params = node.args[2]
+                    if isinstance(params, ast.Dict):
+                        given = {
+                            k.value if isinstance(k, ast.Constant) else None for k in params.keys
+                        }
+                    else:
+                        given = {None}
+                yield where, node.args[1], given
+
+
+def test_every_problem_of_an_imported_file_names_a_code_and_fills_its_templates() -> None:
+    from closeloop import csvfile
+
+    checked = 0
+    problems = []
+    for where, code, given in problem_sites():
+        codes = _codes(code)
+        if codes is None:
+            # decode() says what the bytes are by a code of its table: checked below
+            if where.startswith("closeloop/csvfile.py") and ast.unparse(code) == "code":
+                continue
+            problems.append(f"{where}: the code is not a literal: {ast.unparse(code)}")
+            continue
+        if None in given:
+            problems.append(f"{where}: parameters by ** hide what is passed")
+            continue
+        for c in codes:
+            if c not in CATALOGUE:
+                problems.append(f"{where}: {c!r} is not in the catalogue")
+                continue
+            zh, en = CATALOGUE[c]
+            missing = (placeholders(zh) | placeholders(en)) - given
+            if missing:
+                problems.append(f"{where}: {c} needs {sorted(missing)}")
+            checked += 1
+    for _, c in csvfile._NOT_TEXT:
+        assert c in CATALOGUE and not placeholders(CATALOGUE[c][0] + CATALOGUE[c][1]), c
+    assert not problems, "\n".join(problems)
+    assert checked > 80  # the walk found the imports' problems (about 90 today)
+
+
 def test_every_code_of_the_catalogue_is_used() -> None:
     literals = set()
     for path in PACKAGE.rglob("*.py"):
@@ -153,13 +222,20 @@ def test_every_code_of_the_catalogue_is_used() -> None:
 
 
 def test_the_classes_that_choose_their_code_fill_their_templates() -> None:
+    from closeloop.csvfile import CsvFileError, Problem
     from closeloop.exam.service import ExamRefused
+    from closeloop.gridfile import GridFileError
+    from closeloop.memberfile import MemberFileError
     from closeloop.workflow import StepNotAllowed
 
+    width = [Problem(2, "csv.width", {"found": 1, "header": 2})]
     for error in (
         StepNotAllowed("verify", "assigned", ("fixed",)),
         StepNotAllowed("explode", "assigned", ()),
-        ExamRefused(["line 2: unknown grid 'X'"]),
+        ExamRefused([Problem(2, "examfile.unknown_grid", {"grid": "X"})]),
+        CsvFileError(width),
+        GridFileError(width),
+        MemberFileError(width),
     ):
         for locale in errors.LOCALES:
             assert error.text(locale)

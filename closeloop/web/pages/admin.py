@@ -300,13 +300,13 @@ def admin_import_form(request: Request, principal: OptionalUser) -> Response:
     return render(request, "admin_import.html", principal=who, problems=[], summary=None, text="")
 
 
-def _refused(request: Request, who: Principal, problems: list[str], content: str) -> Response:
+def _refused(request: Request, who: Principal, error: CsvFileError, content: str) -> Response:
     return render(
         request,
         "admin_import.html",
         status=422,
         principal=who,
-        problems=problems,
+        problems=error.lines(page_locale(request)),
         summary=None,
         text=content if len(content) < 200_000 else "",
     )
@@ -341,7 +341,7 @@ async def admin_import(
         try:
             content = decode(data)
         except CsvFileError as exc:
-            return _refused(request, who, exc.problems, "")
+            return _refused(request, who, exc, "")
     if not content.strip():
         return render(
             request,
@@ -356,7 +356,7 @@ async def admin_import(
     try:
         summary = await run_in_threadpool(zone.import_grid_text, app, content, now)
     except CsvFileError as exc:
-        return _refused(request, who, exc.problems, content)
+        return _refused(request, who, exc, content)
     return render(
         request,
         "admin_import.html",

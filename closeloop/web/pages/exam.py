@@ -224,7 +224,8 @@ async def exam_grid_save(
         exam.save_grading(app, month, grid, principal.actor, entered, now, submit=submit)
     except (DomainError, EvidenceError) as exc:
         current = exam.grading_form(app, month, grid, principal.actor)
-        problems = getattr(exc, "problems", None)
+        # The form's problems, one per item, in the page's language
+        problems = exc.lines(page_locale(request)) if isinstance(exc, exam.ExamRefused) else []
         message = "；".join(problems) if problems else _message(request, exc)
         status = getattr(exc, "status", 422)
         return _grid_page(
