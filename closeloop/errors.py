@@ -1467,6 +1467,55 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "unknown category {category!r}; categories: {known}",
     ),
     "findings.by_unknown": ("--by：没有账号 {handle}。", "--by: unknown person '{handle}'"),
+    # --- a meeting's and a patrol's input, each problem named (within meeting/patrol.problems)
+    "meeting.unknown_kind": (
+        "没有 {kind!r} 这种会议；可用：{kinds}",
+        "unknown kind {kind!r}; kinds: {kinds}",
+    ),
+    "meeting.no_attendee": (
+        "至少需要一位参会人员（--attendee）",
+        "at least one --attendee is needed",
+    ),
+    "meeting.too_many": ("参会人员最多 {n} 位", "at most {n} attendees"),
+    "meeting.attendee_twice": ("参会人员 {handles} 重复", "attendee {handles} given twice"),
+    "meeting.bad_week": (
+        "周 {week!r} 有误，应为 YYYY-Www（例如 2026-W14）",
+        "week {week!r} is not of the form YYYY-Www (e.g. 2026-W14)",
+    ),
+    "meeting.at_naive": (
+        "会议时间需要带时区，例如 2026-04-07T09:00:00+08:00",
+        "--at needs a time zone offset, e.g. 2026-04-07T09:00:00+08:00",
+    ),
+    "meeting.unknown_attendee": ("没有账号 {handle}", "unknown person '{handle}'"),
+    "meeting.unknown_place": ("没有网格 {code}", "unknown grid '{code}'"),
+    "meeting.due_naive": (
+        "期限需要带时区，例如 2026-04-14T17:30:00+08:00",
+        "--due needs a time zone offset, e.g. 2026-04-14T17:30:00+08:00",
+    ),
+    "meeting.due_past": ("期限 {due} 不在将来", "--due {due} is not in the future"),
+    "patrol.at_naive": (
+        "巡查时间需要带时区，例如 2026-04-01T09:30:00+08:00",
+        "the time needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00",
+    ),
+    "patrol.at_future": (
+        "{at} 还没到；巡查按发生的时间记录",
+        "{at} is in the future; a patrol is recorded when it happened",
+    ),
+    "patrol.no_grid": ("至少需要一个网格（--grid）", "at least one --grid is needed"),
+    "patrol.grid_twice": ("网格 {grids} 重复", "grid {grids} given twice"),
+    "patrol.at_grid": ("{grid}：{problem}", "{grid}: {problem}"),
+    "patrol.lat_lon_pair": (
+        "纬度和经度要么都填，要么都不填",
+        "give both latitude and longitude, or neither",
+    ),
+    "patrol.lat_range": ("纬度必须在 -90 到 90 之间", "latitude must be between -90 and 90"),
+    "patrol.lon_range": ("经度必须在 -180 到 180 之间", "longitude must be between -180 and 180"),
+    "patrol.no_ticket": ("没有问题单 {ref}", "no ticket {ref}"),
+    "patrol.unknown_grid": ("没有网格 {code}", "unknown grid '{code}'"),
+    "patrol.checked_in": (
+        "巡查 {patrol_id} 已在 {code} 签到过",
+        "patrol {patrol_id} already checked in at {code}",
+    ),
     # --- replaying historical requests
     "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),
     "replay.limit": (
@@ -1572,7 +1621,7 @@ def _said_within(
             values[key] = value.text(locale, words)
         elif isinstance(value, list) and value and all(isinstance(v, CodedError) for v in value):
             joint = "；" if locale == "zh_CN" else "; "
-            values[key] = joint.join(v.text(locale, words) for v in value)
+            values[key] = joint.join(v.text(locale, words).rstrip("。") for v in value)
     return values
 
 

@@ -17,7 +17,7 @@ from closeloop.meetings import service as meetings
 from closeloop.models import meeting_attendees, notifications, people, tickets
 from closeloop.models import meetings as meetings_table
 from closeloop.notices import Notice, prepare
-from closeloop.tickets import NotFound, StepInput
+from closeloop.tickets import Invalid, NotFound, StepInput
 from notifiers import Renderer
 from tests.cli_support import refused, run, run_json
 from tests.factories import count
@@ -154,6 +154,23 @@ def test_bad_meetings_and_decisions_are_refused_whole(app: App) -> None:
         "--place", "JS", "--attendee", "zone.lead", "--week", "2099-W01",
     )  # fmt: skip
     assert (count(app, meetings_table), count(app, meeting_attendees)) == (0, 0)
+    with pytest.raises(Invalid) as info:
+        meetings.add_meeting(
+            app,
+            kind="party",
+            at=z(4, 7, 9),
+            place="NOPE",
+            attendees=["nobody", "zone.lead", "zone.lead"],
+            now=REAL_NOW,
+        )
+    assert str(info.value) == (
+        "unknown kind 'party'; kinds: example, site, deployment, learning; "
+        "attendee zone.lead given twice; unknown grid 'NOPE'; unknown person 'nobody'"
+    )
+    assert info.value.text("zh_CN") == (
+        "会议信息有误：没有 'party' 这种会议；可用：example, site, deployment, learning；"
+        "参会人员 zone.lead 重复；没有网格 NOPE；没有账号 nobody"
+    )
 
     m = meetings.add_meeting(app, kind="site", at=z(4, 7, 9), place="JS-A1-V01",
                              attendees=["yantou.lead"], now=REAL_NOW)  # fmt: skip

@@ -102,6 +102,26 @@ def test_bad_patrols_are_refused_whole(app: App) -> None:
     assert (rows(app, patrols), rows(app, patrol_visits), rows(app, ticket_links)) == (0, 0, 0)
 
 
+def test_a_refused_patrol_names_every_problem_in_the_readers_language(app: App) -> None:
+    with pytest.raises(Invalid) as info:
+        patrols_service.add_patrol(
+            app,
+            by="yantou.lead",
+            at=z(4, 3, 9),
+            checkins=[CheckIn("JS-A1-V01", 95, 10), CheckIn("JS-A1-V01", None, None)],
+            found=["EP-2026-999999"],
+            now=REAL_NOW,
+        )
+    assert str(info.value) == (
+        "grid JS-A1-V01 given twice; JS-A1-V01: latitude must be between -90 and 90; "
+        "no ticket EP-2026-999999"
+    )
+    assert info.value.text("zh_CN") == (
+        "巡查信息有误：网格 JS-A1-V01 重复；JS-A1-V01：纬度必须在 -90 到 90 之间；"
+        "没有问题单 EP-2026-999999"
+    )
+
+
 def test_a_patrol_walked_on_the_phone(app: App) -> None:
     start = patrols_service.start_patrol(app, by="yantou.lead", now=z(4, 8, 9))
     pid = start["id"]

@@ -8,6 +8,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from closeloop.tickets import Invalid
+
 KINDS: Mapping[str, tuple[str, str]] = {
     "example": ("示范例会", "example meeting"),
     "site": ("现场会", "on-site meeting"),
@@ -68,19 +70,19 @@ def kind_name(kind: str, locale: str = "zh_CN") -> str:
     return en if locale.startswith("en") else zh
 
 
-def check_meeting(kind: str, attendees: Sequence[str], week: str | None) -> list[str]:
+def check_meeting(kind: str, attendees: Sequence[str], week: str | None) -> list[Invalid]:
     problems = []
     if kind not in KINDS:
-        problems.append(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        problems.append(Invalid("meeting.unknown_kind", kind=kind, kinds=", ".join(KINDS)))
     if not attendees:
-        problems.append("at least one --attendee is needed")
+        problems.append(Invalid("meeting.no_attendee"))
     if len(attendees) > ATTENDEES_MAX:
-        problems.append(f"at most {ATTENDEES_MAX} attendees")
+        problems.append(Invalid("meeting.too_many", n=ATTENDEES_MAX))
     twice = sorted({a for a in attendees if list(attendees).count(a) > 1})
     if twice:
-        problems.append(f"attendee {', '.join(twice)} given twice")
+        problems.append(Invalid("meeting.attendee_twice", handles=", ".join(twice)))
     if week is not None and not WEEK_RE.fullmatch(week):
-        problems.append(f"week {week!r} is not of the form YYYY-Www (e.g. 2026-W14)")
+        problems.append(Invalid("meeting.bad_week", week=week))
     return problems
 
 

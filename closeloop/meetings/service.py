@@ -21,6 +21,7 @@ from sqlalchemy import Connection, insert, select, update
 from closeloop import outbox, service, views
 from closeloop.app import App
 from closeloop.db import read_only
+from closeloop.errors import CodedError
 from closeloop.grid import UnknownGrid, get_grid
 from closeloop.meetings.rules import (
     check_meeting,
@@ -137,30 +138,34 @@ def add_meeting(
     week: str | None = None,
 ) -> dict[str, Any]:
     """Record a meeting; every problem of the input is named at once, nothing written on error."""
-    problems = check_meeting(kind, attendees, week)
+    problems: list[CodedError] = [*check_meeting(kind, attendees, week)]
     if at.tzinfo is None:
-        problems.append("--at needs a time zone offset, e.g. 2026-04-07T09:00:00+08:00")
+        problems.append(Invalid("meeting.at_naive"))
     report = None
     if not problems:
         label = week or last_full_week(min(at, now), app.tz).label
         try:
             report = build_weekly(app, now=now, week=label)
         except Invalid as exc:
-            problems.append(str(exc))
+            problems.append(exc)
     with app.engine.begin() as conn:
         place_grid = None
         try:
             place_grid = get_grid(conn, place)
-        except UnknownGrid as exc:
-            problems.append(str(exc))
+        except UnknownGrid:
+            problems.append(Invalid("meeting.unknown_place", code=place))
         ids = dict(
             conn.execute(
                 select(people.c.handle, people.c.id).where(people.c.handle.in_(list(attendees)))
             ).all()
         )
-        problems += [f"unknown person '{h}'" for h in dict.fromkeys(attendees) if h not in ids]
+        problems += [
+            Invalid("meeting.unknown_attendee", handle=h)
+            for h in dict.fromkeys(attendees)
+            if h not in ids
+        ]
         if problems:
-            raise Invalid("meeting.problems", problems="; ".join(problems))
+            raise Invalid("meeting.problems", problems=problems)
         assert report is not None and place_grid is not None
         previous = conn.execute(
             select(meetings.c.id)
@@ -206,13 +211,12 @@ def decide(
     """Record a decision: a ticket (交办) on `grid` linked to the meeting, due at `due`."""
     with read_only(app.engine) as conn:
         meeting = _meeting_row(conn, meeting_id)
-    problems = []
     if due.tzinfo is None:
-        problems.append("--due needs a time zone offset, e.g. 2026-04-14T17:30:00+08:00")
-    elif due <= now:
-        problems.append(f"--due {due.isoformat()} is not in the future")
-    if problems:
-        raise Invalid("meeting.problems", problems="; ".join(problems))
+        raise Invalid("meeting.problems", problems=[Invalid("meeting.due_naive")])
+    if due <= now:
+        raise Invalid(
+            "meeting.problems", problems=[Invalid("meeting.due_past", due=due.isoformat())]
+        )
     label = kind_name(meeting.kind, app.settings.locale)
     ref = service.submit(
         app,

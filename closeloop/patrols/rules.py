@@ -6,17 +6,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from closeloop.tickets import Invalid
+
 LEVELS = (1, 2, 3, 4)
 
 
-def coordinate_problems(lat: float | None, lon: float | None) -> list[str]:
+def coordinate_problems(lat: float | None, lon: float | None) -> list[Invalid]:
     problems = []
     if (lat is None) != (lon is None):
-        problems.append("give both latitude and longitude, or neither")
+        problems.append(Invalid("patrol.lat_lon_pair"))
     if lat is not None and not -90 <= lat <= 90:
-        problems.append("latitude must be between -90 and 90")
+        problems.append(Invalid("patrol.lat_range"))
     if lon is not None and not -180 <= lon <= 180:
-        problems.append("longitude must be between -180 and 180")
+        problems.append(Invalid("patrol.lon_range"))
     return problems
 
 

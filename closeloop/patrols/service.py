@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, insert, select
 from closeloop import service
 from closeloop.app import App
 from closeloop.db import read_only
+from closeloop.errors import CodedError
 from closeloop.grid import UnknownGrid, get_grid, led_or_member
 from closeloop.models import grids, patrol_visits, patrols, people, ticket_links, tickets
 from closeloop.patrols.rules import (
@@ -51,11 +52,11 @@ def _person(conn: Connection, handle: str) -> int:
     return int(pid)
 
 
-def _check_when(at: datetime, now: datetime) -> list[str]:
+def _check_when(at: datetime, now: datetime) -> list[CodedError]:
     if at.tzinfo is None:
-        return ["the time needs a time zone offset, e.g. 2026-04-01T09:30:00+08:00"]
+        return [Invalid("patrol.at_naive")]
     if at > now + service.FUTURE_TOLERANCE:
-        return [f"{at.isoformat()} is in the future; a patrol is recorded when it happened"]
+        return [Invalid("patrol.at_future", at=at.isoformat())]
     return []
 
 
@@ -73,33 +74,36 @@ def add_patrol(
     Every problem of the input is named at once and nothing is written on error."""
     problems = _check_when(at, now)
     if note is not None and len(note) > NOTE_MAX:
-        problems.append(f"the note is longer than {NOTE_MAX} characters")
+        problems.append(Invalid("patrol.note_long", n=NOTE_MAX))
     if not checkins:
-        problems.append("at least one --grid is needed")
+        problems.append(Invalid("patrol.no_grid"))
     codes = [c.grid for c in checkins]
     twice = sorted({c for c in codes if codes.count(c) > 1})
     if twice:
-        problems.append(f"grid {', '.join(twice)} given twice")
+        problems.append(Invalid("patrol.grid_twice", grids=", ".join(twice)))
     for c in checkins:
-        problems += [f"{c.grid}: {p}" for p in coordinate_problems(c.lat, c.lon)]
+        problems += [
+            Invalid("patrol.at_grid", grid=c.grid, problem=p)
+            for p in coordinate_problems(c.lat, c.lon)
+        ]
     with app.engine.begin() as conn:
         person_id = None
         try:
             person_id = _person(conn, by)
         except Invalid as exc:
-            problems.append(str(exc))
+            problems.append(exc)
         found_grids = []
         for c in checkins:
             try:
                 found_grids.append((get_grid(conn, c.grid), c))
-            except UnknownGrid as exc:
-                problems.append(str(exc))
+            except UnknownGrid:
+                problems.append(Invalid("patrol.unknown_grid", code=c.grid))
         refs = list(dict.fromkeys(found))
         for ref in refs:
             if conn.execute(select(tickets.c.id).where(tickets.c.ref == ref)).first() is None:
-                problems.append(f"no ticket {ref}")
+                problems.append(Invalid("patrol.no_ticket", ref=ref))
         if problems:
-            raise Invalid("patrol.problems", problems="; ".join(problems))
+            raise Invalid("patrol.problems", problems=problems)
         assert person_id is not None
         patrol_id = _insert_patrol(conn, person_id, at, note, now)
         for g, c in found_grids:
@@ -156,13 +160,13 @@ def check_in(
     app: App, patrol_id: int, *, by: str, checkin: CheckIn, now: datetime
 ) -> dict[str, Any]:
     """Check in at a grid on one's own patrol, now, with optional coordinates."""
-    problems = coordinate_problems(checkin.lat, checkin.lon)
+    problems: list[CodedError] = [*coordinate_problems(checkin.lat, checkin.lon)]
     with app.engine.begin() as conn:
         _own_patrol(conn, patrol_id, by)
         try:
             g = get_grid(conn, checkin.grid)
-        except UnknownGrid as exc:
-            problems.append(str(exc))
+        except UnknownGrid:
+            problems.append(Invalid("patrol.unknown_grid", code=checkin.grid))
         else:
             done = conn.execute(
                 select(patrol_visits.c.id).where(
@@ -170,9 +174,9 @@ def check_in(
                 )
             ).first()
             if done is not None:
-                problems.append(f"patrol {patrol_id} already checked in at {g.code}")
+                problems.append(Invalid("patrol.checked_in", patrol_id=patrol_id, code=g.code))
         if problems:
-            raise Invalid("patrol.problems", problems="; ".join(problems))
+            raise Invalid("patrol.problems", problems=problems)
         conn.execute(
             insert(patrol_visits).values(
                 patrol_id=patrol_id, grid_id=g.id, at=now, lat=checkin.lat, lon=checkin.lon
