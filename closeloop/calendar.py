@@ -31,6 +31,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from closeloop.errors import CodedError
+
 __all__ = [
     "DEFAULT_HOURS",
     "DEFAULT_REMINDER_FRACTIONS",
@@ -56,9 +58,14 @@ _CONFIG_KEYS = frozenset({"timezone", "hours", "holidays", "workdays", "weekdays
 _MAX_IDLE_DAYS = 3660
 
 
+class CalendarError(CodedError, ValueError):
+    """A calendar setting ([calendar] of config.toml) or a limit ("24h" of a workflow file) that
+    cannot be read: a code of the catalogue, its parameters the value given."""
+
+
 def _check_clock(clock: str) -> Clock:
     if clock not in _CLOCKS:
-        raise ValueError(f"clock must be 'natural' or 'working', not {clock!r}")
+        raise CalendarError("calendar.clock", clock=clock)
     return cast(Clock, clock)
 
 
@@ -83,21 +90,18 @@ class Limit:
     def __post_init__(self) -> None:
         _check_clock(self.clock)
         if self.unit not in ("m", "h", "d"):
-            raise ValueError(f"limit unit must be 'm', 'h' or 'd', not {self.unit!r}")
+            raise CalendarError("calendar.limit_unit", unit=self.unit)
         if not self.value > 0:
-            raise ValueError(f"a limit must be positive, got {self.value!r}")
+            raise CalendarError("calendar.limit_positive", value=self.value)
 
     @classmethod
     def parse(cls, text: str, clock: str = "natural") -> Limit:
         """Parse "90m", "2h", "1.5h", "24h", "5d" (case and spaces around the unit ignored)."""
         if not isinstance(text, str):
-            raise ValueError(f"a limit is text like '2h' or '5d', not {text!r}")
+            raise CalendarError("calendar.limit_not_text", text=text)
         m = _LIMIT_RE.match(text)
         if m is None:
-            raise ValueError(
-                f"cannot read limit {text!r}: expected a positive number and a unit "
-                "m (minutes), h (hours) or d (days), e.g. '90m', '1.5h', '5d'"
-            )
+            raise CalendarError("calendar.limit_unreadable", text=text)
         unit = cast(Unit, m.group(2).lower())
         return cls(float(m.group(1)), unit, _check_clock(clock))
 
@@ -149,19 +153,19 @@ def _parse_hours(ranges: Iterable[Any]) -> tuple[tuple[time, time], ...]:
     for text in ranges:
         m = _RANGE_RE.match(text) if isinstance(text, str) else None
         if m is None:
-            raise ValueError(f"working hours must look like '08:30-12:00', not {text!r}")
+            raise CalendarError("calendar.hours_form", text=text)
         h1, m1, h2, m2 = (int(g) for g in m.groups())
         try:
             start, end = time(h1, m1), time(h2, m2)
         except ValueError:
-            raise ValueError(f"working hours {text!r}: not a time of day") from None
+            raise CalendarError("calendar.hours_time", text=text) from None
         parsed.append((start, end))
     return tuple(sorted(parsed))
 
 
 def _parse_dates(values: Any, key: str) -> frozenset[date]:
     if isinstance(values, str) or not isinstance(values, Sequence):
-        raise ValueError(f"calendar.{key} must be a list of dates, not {values!r}")
+        raise CalendarError("calendar.dates_list", key=key, values=values)
     days: set[date] = set()
     for v in values:
         # TOML gives bare dates as date objects; JSON and env give strings.
@@ -171,7 +175,7 @@ def _parse_dates(values: Any, key: str) -> frozenset[date]:
         try:
             days.add(date.fromisoformat(v))
         except (TypeError, ValueError):
-            raise ValueError(f"calendar.{key}: {v!r} is not a date like 2026-05-06") from None
+            raise CalendarError("calendar.date", key=key, value=v) from None
     return frozenset(days)
 
 
@@ -190,24 +194,19 @@ class WorkCalendar:
 
     def __post_init__(self) -> None:
         if not self.hours:
-            raise ValueError("a calendar needs at least one range of working hours")
+            raise CalendarError("calendar.no_hours")
         for start, end in self.hours:
             if not start < end:
-                raise ValueError(
-                    f"working hours {start:%H:%M}-{end:%H:%M}: the start must be before the end"
-                )
+                raise CalendarError("calendar.hours_order", start=start, end=end)
         for (s1, e1), (s2, e2) in zip(self.hours, self.hours[1:], strict=False):
             if s2 < e1 or s2 < s1:
-                raise ValueError(
-                    f"working hours {s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap "
-                    "or are out of order"
-                )
+                raise CalendarError("calendar.hours_overlap", s1=s1, e1=e1, s2=s2, e2=e2)
         if not self.weekdays or not self.weekdays <= DEFAULT_WEEKDAYS | {6, 7}:
-            raise ValueError(f"weekdays must be ISO numbers 1-7 (Monday=1), got {self.weekdays}")
+            raise CalendarError("calendar.weekdays", weekdays=self.weekdays)
         both = self.holidays & self.makeup_workdays
         if both:
             listed = ", ".join(sorted(d.isoformat() for d in both))
-            raise ValueError(f"dates listed both as holiday and as workday: {listed}")
+            raise CalendarError("calendar.both", listed=listed)
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> WorkCalendar:
@@ -219,25 +218,25 @@ class WorkCalendar:
         """
         unknown = set(section) - _CONFIG_KEYS
         if unknown:
-            raise ValueError(
-                f"unknown calendar setting(s) {sorted(unknown)}; known: {sorted(_CONFIG_KEYS)}"
+            raise CalendarError(
+                "calendar.unknown_keys", unknown=sorted(unknown), known=sorted(_CONFIG_KEYS)
             )
         tz_name = section.get("timezone", DEFAULT_TIMEZONE)
         try:
             tz = ZoneInfo(tz_name)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise ValueError(f"calendar.timezone: unknown time zone {tz_name!r}") from None
+            raise CalendarError("calendar.timezone", tz=tz_name) from None
         hours = section.get("hours", DEFAULT_HOURS)
         if isinstance(hours, str) or not isinstance(hours, Sequence):
-            raise ValueError(f"calendar.hours must be a list like {list(DEFAULT_HOURS)}")
+            raise CalendarError("calendar.hours_list", example=list(DEFAULT_HOURS))
         weekdays = section.get("weekdays", sorted(DEFAULT_WEEKDAYS))
         if isinstance(weekdays, str) or not isinstance(weekdays, Sequence):
-            raise ValueError("calendar.weekdays must be a list of ISO weekday numbers 1-7")
+            raise CalendarError("calendar.weekdays_list")
         if not all(isinstance(w, int) and not isinstance(w, bool) for w in weekdays):
-            raise ValueError(f"calendar.weekdays must be numbers 1-7, got {weekdays!r}")
+            raise CalendarError("calendar.weekdays_numbers", weekdays=weekdays)
         builtin = section.get("builtin", True)
         if not isinstance(builtin, bool):
-            raise ValueError(f"calendar.builtin must be true or false, not {builtin!r}")
+            raise CalendarError("calendar.builtin", builtin=builtin)
         return cls(
             tz=tz,
             hours=_parse_hours(hours),

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from closeloop.calendar import Limit, WorkCalendar
+from closeloop.config import ConfigError
 from closeloop.workflow import StageLimit, Workflow
 
 DEFAULT_REMINDERS = (0.5, 0.8)
@@ -27,7 +28,7 @@ class Deadlines:
     ) -> Deadlines:
         points = tuple(float(p) for p in section.get("reminders", DEFAULT_REMINDERS))
         if any(not 0 < p < 1 for p in points):
-            raise ValueError("[escalation] reminders: each point is a fraction between 0 and 1")
+            raise ConfigError("config.reminders")
         return cls(workflow, calendar, tuple(sorted(points)))
 
     def limit(self, category: str, stage: str, *, urgent: bool = False) -> Limit:

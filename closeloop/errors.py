@@ -1020,7 +1020,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "{where}：clock 只能是 'natural' 或 'working'，不能是 {clock!r}",
         "{where}: clock must be 'natural' or 'working', not {clock!r}",
     ),
-    "workflow.limit": ("{where}：期限写法有误：{reason}", "{where}: {reason}"),
+    "workflow.limit": ("{where}：{reason}", "{where}: {reason}"),
     "workflow.initial": (
         "workflow.initial：'{initial}' 不是一个状态",
         "workflow.initial: '{initial}' is not a state",
@@ -1515,6 +1515,93 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "patrol.checked_in": (
         "巡查 {patrol_id} 已在 {code} 签到过",
         "patrol {patrol_id} already checked in at {code}",
+    ),
+    # The working calendar ([calendar] of config.toml) and the limits of a workflow ("24h").
+    "calendar.clock": (
+        "clock 只能是 'natural' 或 'working'，不能是 {clock!r}",
+        "clock must be 'natural' or 'working', not {clock!r}",
+    ),
+    "calendar.limit_unit": (
+        "期限单位只能是 'm'、'h' 或 'd'，不能是 {unit!r}",
+        "limit unit must be 'm', 'h' or 'd', not {unit!r}",
+    ),
+    "calendar.limit_positive": (
+        "期限必须大于 0，现在是 {value!r}",
+        "a limit must be positive, got {value!r}",
+    ),
+    "calendar.limit_not_text": (
+        "期限应写成 '2h' 或 '5d' 这样的文字，不能是 {text!r}",
+        "a limit is text like '2h' or '5d', not {text!r}",
+    ),
+    "calendar.limit_unreadable": (
+        "无法识别期限 {text!r}：应为正数加单位 m（分钟）、h（小时）或 d（天），"
+        "例如 '90m'、'1.5h'、'5d'",
+        "cannot read limit {text!r}: expected a positive number and a unit m (minutes), "
+        "h (hours) or d (days), e.g. '90m', '1.5h', '5d'",
+    ),
+    "calendar.hours_form": (
+        "工作时间应写成 '08:30-12:00'，不能是 {text!r}",
+        "working hours must look like '08:30-12:00', not {text!r}",
+    ),
+    "calendar.hours_time": (
+        "工作时间 {text!r}：不是一天中的时刻",
+        "working hours {text!r}: not a time of day",
+    ),
+    "calendar.dates_list": (
+        "calendar.{key} 必须是日期列表，不能是 {values!r}",
+        "calendar.{key} must be a list of dates, not {values!r}",
+    ),
+    "calendar.date": (
+        "calendar.{key}：{value!r} 不是日期，例如 2026-05-06",
+        "calendar.{key}: {value!r} is not a date like 2026-05-06",
+    ),
+    "calendar.no_hours": (
+        "日历至少需要一段工作时间",
+        "a calendar needs at least one range of working hours",
+    ),
+    "calendar.hours_order": (
+        "工作时间 {start:%H:%M}-{end:%H:%M}：开始必须早于结束",
+        "working hours {start:%H:%M}-{end:%H:%M}: the start must be before the end",
+    ),
+    "calendar.hours_overlap": (
+        "工作时间 {s1:%H:%M}-{e1:%H:%M} 与 {s2:%H:%M}-{e2:%H:%M} 重叠或顺序颠倒",
+        "working hours {s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap or are out of order",
+    ),
+    "calendar.weekdays": (
+        "weekdays 必须是 1-7 的 ISO 编号（周一为 1），现在是 {weekdays}",
+        "weekdays must be ISO numbers 1-7 (Monday=1), got {weekdays}",
+    ),
+    "calendar.both": (
+        "这些日期同时被列为假日和工作日：{listed}",
+        "dates listed both as holiday and as workday: {listed}",
+    ),
+    "calendar.unknown_keys": (
+        "[calendar] 中的设置不认识：{unknown}；可用：{known}",
+        "unknown calendar setting(s) {unknown}; known: {known}",
+    ),
+    "calendar.timezone": (
+        "calendar.timezone：没有时区 {tz!r}",
+        "calendar.timezone: unknown time zone {tz!r}",
+    ),
+    "calendar.hours_list": (
+        "calendar.hours 必须是列表，例如 {example}",
+        "calendar.hours must be a list like {example}",
+    ),
+    "calendar.weekdays_list": (
+        "calendar.weekdays 必须是 1-7 的 ISO 星期编号列表",
+        "calendar.weekdays must be a list of ISO weekday numbers 1-7",
+    ),
+    "calendar.weekdays_numbers": (
+        "calendar.weekdays 必须是 1-7 的数字，现在是 {weekdays!r}",
+        "calendar.weekdays must be numbers 1-7, got {weekdays!r}",
+    ),
+    "calendar.builtin": (
+        "calendar.builtin 只能是 true 或 false，不能是 {builtin!r}",
+        "calendar.builtin must be true or false, not {builtin!r}",
+    ),
+    "config.reminders": (
+        "[escalation] reminders：每个提醒点都必须是 0 到 1 之间的小数",
+        "[escalation] reminders: each point is a fraction between 0 and 1",
     ),
     # --- replaying historical requests
     "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),

@@ -97,6 +97,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the user's to fix: shown as one line, never as a traceback."""
     from sqlalchemy.exc import OperationalError
 
+    from closeloop.calendar import CalendarError
     from closeloop.config import ConfigError
     from closeloop.csvfile import CsvFileError
     from closeloop.evidence import EvidenceError
@@ -108,6 +109,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
         Refused,
         DomainError,
         ConfigError,
+        CalendarError,
         WorkflowError,
         CsvFileError,
         GeometryFileError,

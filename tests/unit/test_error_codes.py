@@ -360,3 +360,25 @@ def test_an_answer_sheet_problem_is_said_within_the_config_error(tmp_path: Path)
         "[exam] sheets_file 答题卡文件有误："
         "exam.toml：不认识的表 extra（可用：basic, required, bonus）"
     )
+
+
+def test_a_bad_limit_or_calendar_setting_is_said_in_either_language() -> None:
+    import tomllib
+
+    from closeloop.calendar import CalendarError, WorkCalendar
+    from closeloop.workflow import WorkflowError, parse_workflow
+
+    raw = tomllib.loads((ROOT / "workflows" / "environmental.toml").read_text(encoding="utf-8"))
+    raw["categories"]["road"]["fix"] = {"within": "soon", "clock": "natural"}
+    with pytest.raises(WorkflowError) as info:
+        parse_workflow(raw, source="wf.toml")
+    assert str(info.value).startswith("wf.toml: categories.road.fix: cannot read limit 'soon': ")
+    assert info.value.text("zh_CN").startswith(
+        "工作流文件 wf.toml 有误：categories.road.fix：无法识别期限 'soon'："
+    )
+    with pytest.raises(CalendarError) as hours:
+        WorkCalendar.from_config({"hours": ["13:30-17:30", "08:30-14:00"]})
+    assert str(hours.value) == (
+        "working hours 08:30-14:00 and 13:30-17:30 overlap or are out of order"
+    )
+    assert hours.value.text("zh_CN") == "工作时间 08:30-14:00 与 13:30-17:30 重叠或顺序颠倒"
