@@ -332,9 +332,16 @@ def sweep(
     size = batch or batch_size(app)
     total = SweepResult()
     cache = SweepCache(app)
+    ticket_by_ticket = False
     while True:
-        with app.engine.begin() as conn:
-            done = _sweep_batch(app, conn, now, size, cache)
+        try:
+            with app.engine.begin() as conn:
+                done = _sweep_batch(app, conn, now, size, cache, ticket_by_ticket)
+        except _ChangedUnder:
+            # Nothing of the batch was kept: claim it again and compare ticket by ticket.
+            ticket_by_ticket = True
+            continue
+        ticket_by_ticket = False
         total.add(done)
         if on_batch is not None:
             on_batch(done)
@@ -540,7 +547,12 @@ def acting_in_stage(
 
 
 def _sweep_batch(
-    app: App, conn: Connection, now: datetime, size: int, cache: SweepCache
+    app: App,
+    conn: Connection,
+    now: datetime,
+    size: int,
+    cache: SweepCache,
+    ticket_by_ticket: bool = False,
 ) -> SweepResult:
     claim = _CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM
     rows = conn.execute(claim, {"now": now, "size": size}).all()
@@ -557,7 +569,7 @@ def _sweep_batch(
         # The claim reads the clock's fields first, in order: the row's head is the clock.
         plans.append((row, plan(app.deadlines, TicketClock(*row[:_CLOCK_WIDTH]), chain, now)))
     # Compare-and-set first: if a ticket changed since it was read, nothing of it is written.
-    done = _compare_and_set(conn, plans)
+    done = _compare_and_set(conn, plans, ticket_by_ticket)
     result.batches = 1 if done else 0
     rung_rows = rung_records(done, now)
     if rung_rows:
@@ -588,20 +600,32 @@ def _sweep_batch(
     return result
 
 
-def _compare_and_set(conn: Connection, plans: list[tuple[Any, Plan]]) -> list[tuple[Any, Plan]]:
+class _ChangedUnder(Exception):
+    """A ticket of the batch changed between its claim and its compare-and-set."""
+
+
+def _compare_and_set(
+    conn: Connection, plans: list[tuple[Any, Plan]], ticket_by_ticket: bool = False
+) -> list[tuple[Any, Plan]]:
     """Write each planned ticket's new fields if its version is still the one read; returns the
-    tickets written. One executemany for the batch; only if some ticket changed under it (its
-    row was read in this transaction, so that does not happen on either backend today) is the
-    batch undone and compared ticket by ticket, to learn which."""
-    with conn.begin_nested() as savepoint:
-        if conn.dialect.name == "sqlite":
-            written = _compare_and_set_sqlite(conn, plans)
-        else:
-            written = conn.execute(_CAS, [_cas_params(row, p) for row, p in plans]).rowcount
-        if written == len(plans):
-            return plans
-        savepoint.rollback()
-    return [(row, p) for row, p in plans if conn.execute(_CAS, _cas_params(row, p)).rowcount == 1]
+    tickets written. One executemany for the batch; if some ticket changed under it (its row
+    was read in this transaction, so that does not happen on either backend today) the batch's
+    transaction is given up (`_ChangedUnder`) and the sweep claims the batch again to compare
+    it ticket by ticket, which learns which.
+
+    No savepoint guards the executemany: on SQLite one would spill every later statement's
+    journal of the transaction to a temporary file, a third of SQLite's time in a batch."""
+    if ticket_by_ticket:
+        return [
+            (row, p) for row, p in plans if conn.execute(_CAS, _cas_params(row, p)).rowcount == 1
+        ]
+    if conn.dialect.name == "sqlite":
+        written = _compare_and_set_sqlite(conn, plans)
+    else:
+        written = conn.execute(_CAS, [_cas_params(row, p) for row, p in plans]).rowcount
+    if written != len(plans):
+        raise _ChangedUnder
+    return plans
 
 
 def _cas_params(row: Any, p: Plan) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text, update
 
 from closeloop import escalation, service, views
 from closeloop.app import App
@@ -242,6 +243,38 @@ class TestLadder:
             service.submit(app, PILE, NOW)
         result = escalation.sweep(app, utc(cn(3, 9)), batch=2)
         assert (result.escalations, result.tickets_checked, result.batches) == (14, 7, 4)
+
+    def test_a_ticket_changed_under_its_batch_is_left_for_the_next_sweep(self, app: App) -> None:
+        """The batch's compare-and-set finds a ticket whose version moved since the claim: the
+        batch is claimed again and compared ticket by ticket, the others climb, that one waits."""
+        refs = [service.submit(app, PILE, NOW) for _ in range(3)]
+        moved = refs[1]
+        claims: list[str] = []
+
+        def move_it(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            # After each claim, just before its first compare-and-set (SQLite reads the claimed
+            # rows only as they are fetched, so moving the ticket at the claim is too early).
+            if statement.startswith("SELECT") and "tickets.next_check_at <=" in statement:
+                claims.append(statement)
+            elif statement.startswith("UPDATE tickets SET next_escalation_at") and claims[-1]:
+                claims[-1] = ""
+                conn.execute(
+                    update(tickets)
+                    .where(tickets.c.ref == moved)
+                    .values(version=tickets.c.version + 1)
+                )
+
+        event.listen(app.engine, "before_cursor_execute", move_it)
+        try:
+            first = escalation.sweep(app, utc(cn(3, 9)), batch=10)
+        finally:
+            event.remove(app.engine, "before_cursor_execute", move_it)
+        assert len(claims) == 2  # the batch, then the batch again ticket by ticket
+        assert (first.escalations, first.tickets_checked, first.batches) == (4, 3, 1)
+        assert {r[0] for r in rungs(app)} == {refs[0], refs[2]}
+        second = escalation.sweep(app, utc(cn(3, 9)), batch=10)
+        assert (second.escalations, second.tickets_checked) == (2, 1)
+        assert {r[0] for r in rungs(app)} == set(refs)
 
     def test_the_sweep_reads_the_next_check_index(self, sqlite_app: App) -> None:
         with sqlite_app.engine.connect() as conn:
