@@ -117,7 +117,7 @@ def level_name(level: int, locale: str = "zh_CN") -> str:
     return en if locale.startswith("en") else zh
 
 
-def _grid(row: object) -> Grid:
+def grid_from_row(row: object) -> Grid:
     m = row._mapping  # type: ignore[attr-defined]
     return Grid(
         m["id"],
@@ -141,14 +141,14 @@ def get_grid(conn: Connection, code: str) -> Grid:
     row = conn.execute(_BY_CODE, {"code": code}).first()
     if row is None:
         raise UnknownGrid("grid.unknown", code=code)
-    return _grid(row)
+    return grid_from_row(row)
 
 
 def get_grid_by_id(conn: Connection, grid_id: int) -> Grid:
     row = conn.execute(_BY_ID, {"id": grid_id}).first()
     if row is None:
         raise UnknownGrid("grid.unknown_id", grid_id=grid_id)
-    return _grid(row)
+    return grid_from_row(row)
 
 
 def grids_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Grid]:
@@ -156,7 +156,7 @@ def grids_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Grid]:
     if not wanted:
         return {}
     rows = conn.execute(_BY_IDS, {"ids": wanted})
-    return {g.id: g for g in map(_grid, rows)}
+    return {g.id: g for g in map(grid_from_row, rows)}
 
 
 def lineage(conn: Connection, grid: Grid) -> list[Grid]:
@@ -175,14 +175,16 @@ def nearest_led(chain: Sequence[Grid]) -> Grid | None:
 
 def children(conn: Connection, grid: Grid | None) -> list[Grid]:
     cond = grids.c.parent_id.is_(None) if grid is None else grids.c.parent_id == grid.id
-    return [_grid(r) for r in conn.execute(select(grids).where(cond).order_by(grids.c.code))]
+    return [
+        grid_from_row(r) for r in conn.execute(select(grids).where(cond).order_by(grids.c.code))
+    ]
 
 
 def subtree(conn: Connection, grid: Grid) -> list[Grid]:
     rows = conn.execute(
         select(grids).where(in_subtree(grids.c.path, grid.path)).order_by(grids.c.path)
     )
-    return [_grid(r) for r in rows]
+    return [grid_from_row(r) for r in rows]
 
 
 def stored_grids(conn: Connection) -> dict[str, StoredGrid]:

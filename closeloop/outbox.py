@@ -8,6 +8,7 @@ leaves its notices.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,15 @@ KINDS = NOTICE_KINDS  # the notice kinds the templates know
 
 
 _PERSON = select(people.c.channels, people.c.locale).where(people.c.id == bindparam("id"))
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How a person is reached: their channels (a comma list; empty for the zone's default) and
+    their locale, as `people` holds them."""
+
+    channels: str
+    locale: str
 
 
 def quiet_until(calendar: WorkCalendar, now: datetime, *, urgent: bool = False) -> datetime:
@@ -48,16 +58,18 @@ def enqueue(
     ticket_id: int | None = None,
     payload: Mapping[str, Any] | None = None,
     not_before: datetime | None = None,
+    contact: Contact | None = None,
 ) -> int:
     """Queue one notice per channel of the recipient; returns how many rows were new. A notice
     held for quiet hours is not delivered before `not_before`.
 
     `key` identifies the cause (e.g. "assignment:EP-2026-000001:17"); with the channel it forms
-    the idempotency key, so writing the same notice twice stores it once.
+    the idempotency key, so writing the same notice twice stores it once. The recipient's
+    `contact` is read from `people` unless the caller read it already in the same transaction.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
-    person = conn.execute(_PERSON, {"id": recipient_id}).one()
+    person = contact or conn.execute(_PERSON, {"id": recipient_id}).one()
     rows = [
         {
             "ticket_id": ticket_id,

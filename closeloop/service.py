@@ -7,7 +7,7 @@ second writer gets a Conflict, never a silent overwrite.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,10 +26,12 @@ from closeloop import outbox
 from closeloop.app import App, StepRun
 from closeloop.db import upsert_increment
 from closeloop.evidence import StoredFile, store_file
-from closeloop.grid import Grid, UnknownGrid
+from closeloop.grid import Grid
 from closeloop.models import (
     escalations,
     evidence,
+    grids,
+    people,
     ref_counters,
     stages,
     ticket_events,
@@ -213,8 +215,15 @@ def _acting_grid(conn: Connection, t: Ticket) -> int:
 
 
 def _send_notices(
-    app: App, conn: Connection, t: Ticket, change: Change, event_id: int, now: datetime
+    app: App,
+    conn: Connection,
+    t: Ticket,
+    change: Change,
+    event_id: int,
+    now: datetime,
+    contacts: Mapping[int, outbox.Contact] | None = None,
 ) -> None:
+    """Queue the change's notices; `contacts` are recipients' contacts read already."""
     defaults = app.settings.section("notifiers").get("default_channels", ["console"])
     urgent = t.urgent or app.workflow.category(t.category).urgent
     not_before = outbox.quiet_until(app.calendar, now, urgent=urgent)
@@ -229,6 +238,7 @@ def _send_notices(
             ticket_id=t.id,
             payload={"event_id": event_id, **change.data},
             not_before=not_before,
+            contact=contacts.get(person_id) if contacts else None,
         )
 
 
@@ -443,6 +453,32 @@ def submit_many(
 _NEW_TICKET = insert(tickets).returning(tickets.c.id)
 _NEW_LINK = insert(ticket_links)
 
+# Where a problem is filed, in one query: the grid, its leader's contact (the assignment
+# notice's recipient) and the ticket of the same category closed there most recently within
+# the recurrence window (the new one is a recurrence, 复发, of it), if any.
+_RECURRENCE = (
+    select(tickets.c.id)
+    .where(
+        tickets.c.grid_id == grids.c.id,
+        tickets.c.category == bindparam("category"),
+        tickets.c.state == "closed",
+        tickets.c.closed_at >= bindparam("since"),
+        tickets.c.closed_at <= bindparam("at"),
+    )
+    .order_by(tickets.c.closed_at.desc())
+    .limit(1)
+)
+_WHERE = (
+    select(
+        grids,
+        people.c.channels.label("leader_channels"),
+        people.c.locale.label("leader_locale"),
+        _RECURRENCE.scalar_subquery().label("recurrence_of"),
+    )
+    .select_from(grids.outerjoin(people, people.c.id == grids.c.leader_id))
+    .where(grids.c.code == bindparam("code"))
+)
+
 
 def _submit_in(
     app: App,
@@ -453,18 +489,25 @@ def _submit_in(
     uploads: Sequence[StoredFile],
 ) -> str:
     wf = app.workflow
-    try:
-        home = grids_mod.get_grid(conn, problem.grid)
-    except UnknownGrid as exc:
-        raise Invalid(exc.code, **exc.params) from None
+    window = timedelta(days=wf.recurrence_window_days)
+    found = conn.execute(
+        _WHERE,
+        {"code": problem.grid, "category": problem.category, "since": when - window, "at": when},
+    ).first()
+    if found is None:
+        raise Invalid("grid.unknown", code=problem.grid)
+    home = grids_mod.grid_from_row(found)
+    recurrence_of = found.recurrence_of
+    contacts = {}
     # Most problems are filed on a grid with a leader: the grids above are read only when not.
-    led = (
-        home if home.leader_id is not None else grids_mod.nearest_led(grids_mod.lineage(conn, home))
-    )
+    if home.leader_id is not None:
+        led: Grid | None = home
+        contacts[home.leader_id] = outbox.Contact(found.leader_channels, found.leader_locale)
+    else:
+        led = grids_mod.nearest_led(grids_mod.lineage(conn, home))
     if led is None:
         raise Invalid("ticket.no_leader", grid=home.code)
     ref = next_ref(conn, wf.ref_prefix, when.astimezone(app.tz).year)
-    recurrence_of = _recurrence_of(conn, app, home.id, problem.category, when)
     t = Ticket.reported(
         id=0,
         ref=ref,
@@ -523,7 +566,7 @@ def _submit_in(
         actor_label=problem.reporter or None,
     )
     _attach_evidence(app, conn, t.id, event_id, (), now, uploads)
-    _send_notices(app, conn, t, change, event_id, now)
+    _send_notices(app, conn, t, change, event_id, now, contacts)
     return ref
 
 
@@ -546,30 +589,6 @@ def link_ticket(conn: Connection, ref: str, kind: str, target_id: int, now: date
             {"ticket_id": ticket_id, "kind": kind, "target_id": target_id, "created_at": now},
         )
     return int(ticket_id)
-
-
-_RECURRENCE = (
-    select(tickets.c.id)
-    .where(
-        tickets.c.grid_id == bindparam("grid_id"),
-        tickets.c.category == bindparam("category"),
-        tickets.c.state == "closed",
-        tickets.c.closed_at >= bindparam("since"),
-        tickets.c.closed_at <= bindparam("at"),
-    )
-    .order_by(tickets.c.closed_at.desc())
-    .limit(1)
-)
-
-
-def _recurrence_of(
-    conn: Connection, app: App, grid_id: int, category: str, at: datetime
-) -> int | None:
-    window = timedelta(days=app.workflow.recurrence_window_days)
-    return conn.execute(
-        _RECURRENCE,
-        {"grid_id": grid_id, "category": category, "since": at - window, "at": at},
-    ).scalar()
 
 
 # --- steps ---------------------------------------------------------------------------------
