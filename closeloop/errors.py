@@ -1603,6 +1603,71 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "[escalation] reminders：每个提醒点都必须是 0 到 1 之间的小数",
         "[escalation] reminders: each point is a fraction between 0 and 1",
     ),
+    # --- a ticket's, a campaign's and a rectification's input (within their .problems)
+    "ticket.bad_source": (
+        "没有 {source!r} 这种来源；可用：{known}",
+        "unknown source {source!r}; sources: {known}",
+    ),
+    "ticket.bad_link": (
+        "没有 {kind!r} 这种关联；可用：{known}",
+        "unknown link {kind!r}; links: {known}",
+    ),
+    "ticket.due_naive": ("期限需要带时区", "the deadline needs a time zone offset"),
+    "ticket.no_title": ("需要填写标题（看得见的文字）", "a title is needed (one a person can see)"),
+    "ticket.title_long": ("标题不能超过 200 个字", "the title is longer than 200 characters"),
+    "ticket.description_long": (
+        "说明不能超过 5000 个字",
+        "the description is longer than 5000 characters",
+    ),
+    "ticket.lat_lon_pair": (
+        "纬度和经度要么都填，要么都不填",
+        "give both --lat and --lon, or neither",
+    ),
+    "ticket.lat_range": ("纬度必须在 -90 到 90 之间", "--lat must be between -90 and 90"),
+    "ticket.lon_range": ("经度必须在 -180 到 180 之间", "--lon must be between -180 and 180"),
+    "campaign.bad_month": (
+        "月份 {month!r} 有误，应为 YYYY-MM（例如 2026-04）",
+        "month {month!r} is not of the form YYYY-MM (e.g. 2026-04)",
+    ),
+    "campaign.bad_date": (
+        "日期 {day!r} 有误，应为 YYYY-MM-DD（例如 2026-04-22）",
+        "date {day!r} is not of the form YYYY-MM-DD (e.g. 2026-04-22)",
+    ),
+    "campaign.date_not_in_month": (
+        "日期 {day} 不在 {month} 月内",
+        "--date {day} is not in --month {month}",
+    ),
+    "campaign.no_date": ("需要日期（或月份）", "a --date (or --month) is needed"),
+    "campaign.unknown_action": (
+        "没有 {action!r} 这种行动；可用：{known}",
+        "unknown action {action!r}; actions: {known}",
+    ),
+    "campaign.no_action": (
+        "至少需要一项行动（{known}）",
+        "at least one --action is needed ({known})",
+    ),
+    "campaign.no_theme": ("需要填写主题", "a theme is needed"),
+    "campaign.theme_long": ("主题不能超过 {n} 个字", "the theme is longer than {n} characters"),
+    "campaign.focus_long": ("重点内容不能超过 {n} 个字", "the focus is longer than {n} characters"),
+    "campaign.no_grid": ("至少需要一个网格（--grid）", "at least one --grid is needed"),
+    "campaign.weeks_many": ("一个月最多 {n} 个周主题", "a month has at most {n} weekly themes"),
+    "campaign.bad_team": (
+        "小组 {spec!r} 有误，应为 名称:账号,账号（例如 一组:zone.lead,x）",
+        "--team {spec!r} is not NAME:HANDLE,HANDLE (e.g. 一组:zone.lead,x)",
+    ),
+    "campaign.team_twice": ("小组 {name!r} 重复", "team {name!r} is given twice"),
+    "campaign.unknown_grid": ("没有网格 {code}", "unknown grid '{code}'"),
+    "campaign.zone_grid": (
+        "网格 {code} 是全区，不是村",
+        "grid {code} is the whole zone, not a village",
+    ),
+    "campaign.unknown_member": (
+        "小组中没有账号 {handle}",
+        "unknown person '{handle}' in a team",
+    ),
+    "rectify.item_empty": ("第 {n} 项：为空", "item {n}: empty"),
+    "rectify.item_long": ("第 {n} 项：超过 {most} 个字", "item {n}: longer than {most} characters"),
+    "rectify.items_none": ("至少需要一项（--item）", "at least one --item is needed"),
     # --- replaying historical requests
     "replay.not_table": ("[{key}] 必须是一个表。", "[{key}] must be a table"),
     "replay.limit": (

@@ -368,25 +368,25 @@ LINK_KINDS = ("campaign", "patrol", "meeting")
 def _check_problem(p: NewProblem) -> None:
     problems = []
     if p.source not in SOURCES:
-        problems.append(f"unknown source {p.source!r}; sources: {', '.join(SOURCES)}")
+        problems.append(Invalid("ticket.bad_source", source=p.source, known=", ".join(SOURCES)))
     if p.link is not None and p.link[0] not in LINK_KINDS:
-        problems.append(f"unknown link {p.link[0]!r}; links: {', '.join(LINK_KINDS)}")
+        problems.append(Invalid("ticket.bad_link", kind=p.link[0], known=", ".join(LINK_KINDS)))
     if p.due_at is not None and p.due_at.tzinfo is None:
-        problems.append("the deadline needs a time zone offset")
+        problems.append(Invalid("ticket.due_naive"))
     if not has_visible(p.title):
-        problems.append("a title is needed (one a person can see)")
+        problems.append(Invalid("ticket.no_title"))
     if len(p.title) > 200:
-        problems.append("the title is longer than 200 characters")
+        problems.append(Invalid("ticket.title_long"))
     if len(p.description) > 5000:
-        problems.append("the description is longer than 5000 characters")
+        problems.append(Invalid("ticket.description_long"))
     if (p.lat is None) != (p.lon is None):
-        problems.append("give both --lat and --lon, or neither")
+        problems.append(Invalid("ticket.lat_lon_pair"))
     if p.lat is not None and not -90 <= p.lat <= 90:
-        problems.append("--lat must be between -90 and 90")
+        problems.append(Invalid("ticket.lat_range"))
     if p.lon is not None and not -180 <= p.lon <= 180:
-        problems.append("--lon must be between -180 and 180")
+        problems.append(Invalid("ticket.lon_range"))
     if problems:
-        raise Invalid("ticket.problems", problems="; ".join(problems))
+        raise Invalid("ticket.problems", problems=problems)
 
 
 def next_ref(conn: Connection, prefix: str, year: int) -> str:

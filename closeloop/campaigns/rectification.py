@@ -199,19 +199,21 @@ def add_items(
     app: App, grid: str, month: str, titles: Sequence[str], now: datetime
 ) -> dict[str, Any]:
     """Items the village adds to its record; every bad title named, none added on error."""
-    problems = [f"item {i}: empty" for i, t in enumerate(titles, 1) if not t.strip()]
+    problems = [
+        Invalid("rectify.item_empty", n=i) for i, t in enumerate(titles, 1) if not t.strip()
+    ]
     problems += [
-        f"item {i}: longer than {TITLE_MAX} characters"
+        Invalid("rectify.item_long", n=i, most=TITLE_MAX)
         for i, t in enumerate(titles, 1)
         if len(t) > TITLE_MAX
     ]
     if not titles:
-        problems.append("at least one --item is needed")
+        problems.append(Invalid("rectify.items_none"))
     month_bounds(month, app.tz)
     with app.engine.begin() as conn:
         row, g = _record(conn, grid, month)
         if problems:
-            raise Invalid("rectify.problems", problems="; ".join(problems))
+            raise Invalid("rectify.problems", problems=problems)
         conn.execute(
             insert(rectification_items),
             [

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from closeloop.csvfile import Problems, read_rows
 from closeloop.months import parse_month
+from closeloop.tickets import Invalid
 from closeloop.workflow import ACTIONS, Names
 
 FIXED_STATES = ("fixed", "verified", "closed")
@@ -64,28 +65,28 @@ class CampaignProgress:
     total: Progress
 
 
-def check_month(month: str) -> list[str]:
+def check_month(month: str) -> list[Invalid]:
     try:
         parse_month(month)
-    except ValueError as exc:
-        return [str(exc)]
+    except ValueError:
+        return [Invalid("campaign.bad_month", month=month)]
     return []
 
 
-def resolve_month(month: str | None, day: str | None) -> tuple[str | None, list[str]]:
+def resolve_month(month: str | None, day: str | None) -> tuple[str | None, list[Invalid]]:
     """The campaign month from --month and/or --date (they must agree)."""
-    problems: list[str] = []
+    problems: list[Invalid] = []
     if day is not None:
         try:
             parsed = date.fromisoformat(day)
         except ValueError:
-            return month, [f"date {day!r} is not of the form YYYY-MM-DD (e.g. 2026-04-22)"]
+            return month, [Invalid("campaign.bad_date", day=day)]
         from_day = f"{parsed.year:04d}-{parsed.month:02d}"
         if month is not None and month != from_day:
-            problems.append(f"--date {day} is not in --month {month}")
+            problems.append(Invalid("campaign.date_not_in_month", day=day, month=month))
         month = month or from_day
     if month is None:
-        return None, ["a --date (or --month) is needed"]
+        return None, [Invalid("campaign.no_date")]
     return month, problems + check_month(month)
 
 
@@ -95,27 +96,28 @@ def check_campaign(
     grid_codes: Sequence[str],
     weekly_themes: Sequence[str],
     focus: str | None,
-) -> list[str]:
+) -> list[Invalid]:
     problems = []
+    known = ", ".join(ACTIONS)
     unknown = [a for a in actions if a not in ACTIONS]
     if unknown:
-        problems += [f"unknown action {a!r}; actions: {', '.join(ACTIONS)}" for a in unknown]
+        problems += [Invalid("campaign.unknown_action", action=a, known=known) for a in unknown]
     if not actions:
-        problems.append(f"at least one --action is needed ({', '.join(ACTIONS)})")
+        problems.append(Invalid("campaign.no_action", known=known))
     if not theme.strip():
-        problems.append("a theme is needed")
+        problems.append(Invalid("campaign.no_theme"))
     elif len(theme) > THEME_MAX:
-        problems.append(f"the theme is longer than {THEME_MAX} characters")
+        problems.append(Invalid("campaign.theme_long", n=THEME_MAX))
     if focus is not None and len(focus) > THEME_MAX:
-        problems.append(f"the focus is longer than {THEME_MAX} characters")
+        problems.append(Invalid("campaign.focus_long", n=THEME_MAX))
     if not grid_codes:
-        problems.append("at least one --grid is needed")
+        problems.append(Invalid("campaign.no_grid"))
     if len([t for t in weekly_themes if t.strip()]) > WEEKS_MAX:
-        problems.append(f"a month has at most {WEEKS_MAX} weekly themes")
+        problems.append(Invalid("campaign.weeks_many", n=WEEKS_MAX))
     return problems
 
 
-def parse_teams(specs: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+def parse_teams(specs: Sequence[str]) -> tuple[dict[str, list[str]], list[Invalid]]:
     """`NAME:HANDLE,HANDLE...` per team; returns {team: handles} and the problems."""
     teams: dict[str, list[str]] = {}
     problems = []
@@ -123,11 +125,11 @@ def parse_teams(specs: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
         m = _TEAM_RE.fullmatch(spec.strip())
         handles = [h.strip() for h in m.group(2).split(",") if h.strip()] if m else []
         if m is None or not handles:
-            problems.append(f"--team {spec!r} is not NAME:HANDLE,HANDLE (e.g. 一组:zone.lead,x)")
+            problems.append(Invalid("campaign.bad_team", spec=spec))
             continue
         name = m.group(1).strip()
         if name in teams:
-            problems.append(f"team {name!r} is given twice")
+            problems.append(Invalid("campaign.team_twice", name=name))
             continue
         teams[name] = list(dict.fromkeys(handles))
     return teams, problems

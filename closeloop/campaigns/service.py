@@ -93,11 +93,9 @@ def add_campaign(
         for code in codes:
             try:
                 found.append(get_grid(conn, code))
-            except UnknownGrid as exc:
-                problems.append(str(exc))
-        problems += [
-            f"grid {g.code} is the whole zone, not a village" for g in found if g.level < 2
-        ]
+            except UnknownGrid:
+                problems.append(Invalid("campaign.unknown_grid", code=code))
+        problems += [Invalid("campaign.zone_grid", code=g.code) for g in found if g.level < 2]
         wanted = sorted({h for hs in team_handles.values() for h in hs})
         ids = {
             handle: pid
@@ -105,9 +103,9 @@ def add_campaign(
                 select(people.c.handle, people.c.id).where(people.c.handle.in_(wanted))
             )
         }
-        problems += [f"unknown person '{h}' in a team" for h in wanted if h not in ids]
+        problems += [Invalid("campaign.unknown_member", handle=h) for h in wanted if h not in ids]
         if problems:
-            raise Invalid("campaign.problems", problems="; ".join(problems))
+            raise Invalid("campaign.problems", problems=problems)
         assert month is not None
         campaign_id = conn.execute(
             insert(campaigns)

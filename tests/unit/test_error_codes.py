@@ -382,3 +382,33 @@ def test_a_bad_limit_or_calendar_setting_is_said_in_either_language() -> None:
         "working hours 08:30-14:00 and 13:30-17:30 overlap or are out of order"
     )
     assert hours.value.text("zh_CN") == "工作时间 08:30-14:00 与 13:30-17:30 重叠或顺序颠倒"
+
+
+def test_the_problems_of_a_form_are_said_one_by_one_in_the_readers_language() -> None:
+    """A refused ticket, campaign or rectification lists coded errors: English joined by "; "
+    as the command line always said it, Chinese joined by "；" with no English inside."""
+    from closeloop import service
+    from closeloop.campaigns.rules import check_campaign, parse_teams
+    from closeloop.tickets import Invalid
+    from closeloop.workflow import ACTIONS
+
+    with pytest.raises(Invalid) as info:
+        service._check_problem(service.NewProblem("G", "c", " ", lat=95.0, source="radio"))
+    assert str(info.value) == (
+        "unknown source 'radio'; sources: public, patrol, hotline, leader, media, meeting, "
+        "campaign, inspection; a title is needed (one a person can see); give both --lat and "
+        "--lon, or neither; --lat must be between -90 and 90"
+    )
+    assert info.value.text("zh_CN") == (
+        "问题信息有误：没有 'radio' 这种来源；可用：public, patrol, hotline, leader, media, "
+        "meeting, campaign, inspection；需要填写标题（看得见的文字）；"
+        "纬度和经度要么都填，要么都不填；纬度必须在 -90 到 90 之间"
+    )
+    _, teams = parse_teams(["一组:a", "一组:b", "x"])
+    refused = Invalid("campaign.problems", problems=check_campaign("", [], [], [], None) + teams)
+    assert str(refused).startswith("at least one --action is needed (")
+    assert refused.text("zh_CN") == (
+        f"大会战信息有误：至少需要一项行动（{', '.join(ACTIONS)}）；需要填写主题；"
+        "至少需要一个网格（--grid）；小组 '一组' 重复；"
+        "小组 'x' 有误，应为 名称:账号,账号（例如 一组:zone.lead,x）"
+    )
