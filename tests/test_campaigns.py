@@ -234,6 +234,20 @@ def test_a_campaign_day_with_teams_and_its_findings(camp_app: App, tmp_path) -> 
         "line 4: unknown grid 'NOPE'",
     ):
         assert expected in message, (expected, message)
+    # The same problems by the same lines in Chinese, no English sentence among them.
+    with pytest.raises(Invalid) as info:
+        cmod.file_findings(camp_app, 1, f.read_text(encoding="utf-8"), REAL_NOW)
+    chinese = info.value.text("zh_CN")
+    assert chinese.startswith("问题清单未导入：第 3 行：网格 JS-A2-V08 不在本次大会战的村中"), (
+        chinese
+    )
+    for expected in (
+        "第 4 行：纬度 'north' 不是数字",
+        "第 4 行：标题（title）为空",
+        "第 4 行：没有网格 NOPE",
+    ):
+        assert expected in chinese, (expected, chinese)
+    assert "line" not in chinese and "is not" not in chinese
     assert count(camp_app, ticket_links) == 3
     assert "no campaign 9" in refused(camp_app, "campaign", "show", "9")
     message = refused(
