@@ -16,6 +16,9 @@ same for every import:
 - A row with more or fewer cells than the header is a problem of its line; the importer checks
   the cells of the others and adds its own problems to the same :class:`Problems`.
 - The file is refused whole (:class:`CsvFileError`) with every problem listed by line.
+- A problem (:class:`Problem`) is a code of :mod:`closeloop.errors` with its parameters and its
+  line, never a sentence: the same refusal reads "line 4: ..." in English (the command line's
+  default) and "第 4 行：..." on a Chinese page. A coded error met on a line keeps its code.
 """
 
 from __future__ import annotations
