@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from closeloop.app import App
+from closeloop.csvfile import joined
 from closeloop.evidence import EvidenceError, path_of
 from closeloop.exam import printing
 from closeloop.exam import service as exam
@@ -224,9 +225,11 @@ async def exam_grid_save(
         exam.save_grading(app, month, grid, principal.actor, entered, now, submit=submit)
     except (DomainError, EvidenceError) as exc:
         current = exam.grading_form(app, month, grid, principal.actor)
-        # The form's problems, one per item, in the page's language
-        problems = exc.lines(page_locale(request)) if isinstance(exc, exam.ExamRefused) else []
-        message = "；".join(problems) if problems else _message(request, exc)
+        # The form's problems, one per item, in one sentence of the page's language
+        if isinstance(exc, exam.ExamRefused) and exc.items:
+            message = joined(exc.items, page_locale(request))
+        else:
+            message = _message(request, exc)
         status = getattr(exc, "status", 422)
         return _grid_page(
             request, principal, current, error=message, typed=typed, status=int(status)
