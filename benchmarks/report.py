@@ -245,6 +245,7 @@ def generate(
                 "started_by": "submit",
                 "due_at": deadline,
                 "grid_id": resp,
+                "owner_id": leader,
                 "ended_at": first_fix or parked,
                 "ended_by": "fix" if first_fix else "defer" if parked else None,
             },

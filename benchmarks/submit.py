@@ -200,6 +200,7 @@ def run_baseline(app: App, n: int) -> float:
                     "started_by": "submit",
                     "due_at": due,
                     "grid_id": led_id,
+                    "owner_id": leader,
                 },
             )
             eid = conn.execute(

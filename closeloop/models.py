@@ -169,7 +169,8 @@ ticket_events = Table(
 # One row per stage instance (tickets.stage_no), written when the stage starts: the deadline as it
 # was set then, and when and by which step the instance ended. Extensions (`extensions`, approved
 # with decided_at) and deferrals (a defer ends an instance, a resume starts one) are the events
-# that move it. Reports judge a period from these rows, never from today's workflow limits.
+# that move it. Reports judge a period from these rows, never from today's workflow limits, and
+# name who had to act from `owner_id`, never from today's assignee or grid leaders.
 stages = Table(
     "stages",
     metadata,
@@ -183,6 +184,11 @@ stages = Table(
     Column("grid_id", Id, ForeignKey("grids.id"), nullable=False),  # the grid that must act
     Column("ended_at", UTCDateTime),
     Column("ended_by", String(32)),
+    # The person who had to act, as it stood when the instance started: the ticket's assignee
+    # in the fix stage, the leader of `grid_id` (the verifier) in verification and closing.
+    # NULL: nobody was named (no led grid above: a supervisor verifies). Grid leaders change
+    # and tickets are reassigned; this does not.
+    Column("owner_id", Id, ForeignKey("people.id")),
     UniqueConstraint("ticket_id", "stage_no", name="uq_stage_instance"),
     Index("ix_stages_due", "due_at"),
     Index("ix_stages_open_due", "ended_at", "due_at"),

@@ -169,7 +169,7 @@ class MemoryLoop:
         self._fire(t, "submit")
         enter_state(t, wf, t.state, when, app.deadlines)
         self.tickets[t.id] = t
-        self._stages(t, (0, None), "submit", when, led.id)
+        self._stages(t, (0, None), "submit", when, (led.id, t.assignee_id))
         change = Change("submit", wf.initial, t.state, None)
         change.data = {"assigned_grid": led.code}
         if recurrence_of is not None:
@@ -232,11 +232,10 @@ class MemoryLoop:
         self._stage_left(t, *before, step, when)
         t.updated_at = when
         t.version += 1
-        acting = responsible.id
+        acting: tuple[int, int | None] = (responsible.id, t.assignee_id)
         if t.stage in VERIFIER_STAGES:
             above = nearest_led(self.chain(responsible)[:-1])
-            if above is not None:
-                acting = above.id
+            acting = (above.id, above.leader_id) if above is not None else (responsible.id, None)
         self._stages(t, before, step, when, acting)
         self._event(t, change, when, actor_id)
         self._checked(t)
@@ -262,7 +261,12 @@ class MemoryLoop:
                 n["last_error"] = "the stage ended before delivery: " + step
 
     def _stages(
-        self, t: Ticket, before: tuple[int, str | None], step: str, at: datetime, grid_id: int
+        self,
+        t: Ticket,
+        before: tuple[int, str | None],
+        step: str,
+        at: datetime,
+        acting: tuple[int, int | None],
     ) -> None:
         """`service.record_stages`."""
         stage_no, stage = before
@@ -281,7 +285,8 @@ class MemoryLoop:
                 "started_at": t.stage_started_at,
                 "started_by": step,
                 "due_at": t.due_at,
-                "grid_id": grid_id,
+                "grid_id": acting[0],
+                "owner_id": acting[1],
                 "ended_at": None,
                 "ended_by": None,
             }

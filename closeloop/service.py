@@ -176,10 +176,11 @@ def record_stages(
     before: tuple[int, str | None],
     step: str,
     at: datetime,
-    acting_grid_id: int,
+    acting: tuple[int, int | None],
 ) -> None:
     """Keep `stages` in step with the ticket: the instance left ends at `at`, a new one starts
-    with the deadline as set now. Written in the step's transaction; never rewritten."""
+    with the deadline as set now and who must act in it (`acting`: grid id, person id, as
+    `_acting` gives them). Written in the step's transaction; never rewritten."""
     stage_no, stage = before
     if (t.stage_no, t.stage) == (stage_no, stage):
         return
@@ -199,19 +200,23 @@ def record_stages(
                 "started_at": t.stage_started_at,
                 "started_by": step,
                 "due_at": t.due_at,
-                "grid_id": acting_grid_id,
+                "grid_id": acting[0],
+                "owner_id": acting[1],
             },
         )
 
 
-def _acting_grid(conn: Connection, t: Ticket) -> int:
-    """The grid whose leader must act in the ticket's stage (the verifier's for verify/close)."""
+def _acting(conn: Connection, t: Ticket) -> tuple[int, int | None]:
+    """The grid that must act in the ticket's stage and the person who must, as of now: the
+    responsible grid and the assignee; for verify/close the verifier's grid and its leader
+    (with no led grid above, the responsible grid and nobody named: a supervisor verifies)."""
     if t.stage in VERIFIER_STAGES:
         responsible = grids_mod.get_grid_by_id(conn, t.responsible_grid_id)
         above = verifier_grid(grids_mod.lineage(conn, responsible))
         if above is not None:
-            return above.id
-    return t.responsible_grid_id
+            return above.id, above.leader_id
+        return t.responsible_grid_id, None
+    return t.responsible_grid_id, t.assignee_id
 
 
 def _send_notices(
@@ -544,7 +549,7 @@ def _submit_in(
         source=problem.source,
     )
     t.id = conn.execute(_NEW_TICKET, values).scalar_one()
-    record_stages(conn, t, (0, None), "submit", when, led.id)
+    record_stages(conn, t, (0, None), "submit", when, (led.id, t.assignee_id))
     if problem.link is not None:
         kind, target_id = problem.link
         conn.execute(
@@ -682,7 +687,7 @@ def _run_step_once(
         t.updated_at = when
         save_ticket(conn, t)
         if (t.stage_no, t.stage) != stage_before:
-            record_stages(conn, t, stage_before, step_name, when, _acting_grid(conn, t))
+            record_stages(conn, t, stage_before, step_name, when, _acting(conn, t))
         event_id = record_event(conn, t.id, change, at=when, recorded_at=now, actor=actor)
         if given.evidence or uploads:
             _attach_evidence(app, conn, t.id, event_id, given.evidence, now, uploads)

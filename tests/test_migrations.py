@@ -41,3 +41,54 @@ def test_migrations_match_the_models_on_postgres(pg_url: str) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_stage_owners_of_older_rows_are_filled_from_stored_facts(sqlite_app) -> None:  # type: ignore[no-untyped-def]
+    """0010 fills stages.owner_id for rows written before it from the facts stored with them
+    (the assignee, the assignment and verification notices, the fixer who was the verifier):
+    taken away and filled again, every owner the engine wrote comes back, even after a
+    reassignment and a change of grid leader that today's settings would misreport."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from closeloop.grid import set_leader
+    from closeloop.models import stages
+    from closeloop.schema import alembic_config
+    from tests.factories import cn, step
+    from tests.report_data import REAL_NOW, submit
+
+    app = sqlite_app
+    plain = submit(app, "JS-A1-V04-G01", "random_piling", cn(1, 9, month=3))
+    step(app, plain, "fix", "xitang.g1", cn(1, 15, month=3), now=REAL_NOW, note="已清理")
+    step(app, plain, "verify", "xitang.lead", cn(1, 16, month=3), now=REAL_NOW)  # then close
+    moved = submit(app, "JS-A1-V05-G01", "random_piling", cn(1, 9, month=3))
+    step(app, moved, "fix", "louxia.g1", cn(1, 10, month=3), now=REAL_NOW, note="已清理")
+    step(app, moved, "reject", "louxia.lead", cn(1, 11, month=3), now=REAL_NOW, reason="未清理")
+    step(app, moved, "reassign", "duban.wang", cn(2, 9, month=3), now=REAL_NOW,
+         to_grid="JS-A1-V06-G01")  # fmt: skip
+    own = submit(app, "JS-A1-V01-G02", "random_piling", cn(1, 9, month=3))
+    # the village leader fixes it himself: nobody is asked to verify, he is the verifier
+    step(app, own, "fix", "yantou.lead", cn(1, 10, month=3), now=REAL_NOW, note="已清理")
+    with app.engine.begin() as conn:
+        set_leader(conn, "JS-A1-V04", "louxia.lead")
+        set_leader(conn, "JS-A1-V05-G01", "louxia.g2")
+        set_leader(conn, "JS-A1-V01", "louxia.lead")
+
+    def owners() -> list[tuple[int, int, int | None]]:
+        with app.engine.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    select(stages.c.ticket_id, stages.c.stage_no, stages.c.owner_id).order_by(
+                        stages.c.ticket_id, stages.c.stage_no
+                    )
+                )
+            ]
+
+    written = owners()
+    assert len(written) == 9 and all(owner is not None for *_, owner in written)
+    with app.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0009_i16_sources_urgent_feedback")
+    with app.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert owners() == written

@@ -33,8 +33,9 @@ from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
 from closeloop.evidence import store_bytes
+from closeloop.grid import set_leader
 from closeloop.meetings import service as meetings_service
-from closeloop.models import metadata, notifications, people
+from closeloop.models import grids, metadata, notifications, people
 from closeloop.reports.chat import (
     DINGTALK_BODY_BYTES,
     FEISHU_BODY_BYTES,
@@ -279,15 +280,17 @@ def test_weekly_golden(report_app: App, weekly: WeeklyReport) -> None:
     assert first.total.due == 13
 
     # oldest overdue first (from the stored stage deadlines: C2's closing stage, due 2 Apr
-    # 10:30, was still open at the end of the week), with who is responsible and who supervises
-    assert [(o.grid_code, o.responsible.name) for o in weekly.overdue] == [
-        ("JS-A1-V02-G03", "叶艳"),
-        ("JS-A1-V01-G01", "徐军艳"),
-        ("JS-A1-V03-G01", "曹琴敏"),
-        ("JS-A1-V02-G02", "梁涛磊"),
+    # 10:30, was still open at the end of the week), with who had to act in the late stage and
+    # who supervises. C2 waited for the village leader to close it (曹园村's 谢燕超, who verified
+    # it), not for its fixer 叶艳; not escalated, the work area above the village supervises it.
+    assert [(o.grid_code, o.responsible.grid_code, o.responsible.name) for o in weekly.overdue] == [
+        ("JS-A1-V02-G03", "JS-A1-V02", "谢燕超"),
+        ("JS-A1-V01-G01", "JS-A1-V01-G01", "徐军艳"),
+        ("JS-A1-V03-G01", "JS-A1-V03-G01", "曹琴敏"),
+        ("JS-A1-V02-G02", "JS-A1-V02-G02", "梁涛磊"),
     ]
     assert [o.supervising.grid_code for o in weekly.overdue if o.supervising] == [
-        "JS-A1-V02",
+        "JS-A1",
         "JS-A1-V01",
         "JS-A1-V03",
         "JS-A1",  # C3's rung of 4 Apr: the work area supervises it
@@ -1001,3 +1004,49 @@ def test_the_previous_meetings_open_decisions_in_every_format(report_app: App) -
     said = "本周无未办结事项：上次会议（2026-03-30 09:00 示范例会）交办的3件均已办结。"
     for fmt, text in found["texts"].items():
         assert said in text, fmt
+
+
+# --------------------------------------------------------------------------- who had to act
+
+
+def _overdue(app: App, week: str) -> dict[str, Any]:
+    report = build_weekly(app, now=REAL_NOW, week=week)
+    return {o.ref: o for o in report.overdue}
+
+
+def test_a_late_check_names_the_verifier_as_they_were(report_app: App) -> None:
+    """A ticket fixed but not verified by the end of the week waits for the village leader
+    above the fixer: they are 责任人, even after the village got a new leader."""
+    ref = submit(report_app, "JS-A1-V04-G01", "random_piling", z(3, 31, 9))  # fix due 1 Apr 09:00
+    step(report_app, ref, "fix", "xitang.g1", z(3, 31, 15), now=REAL_NOW, note="已清理")
+    # verification (1 working day) due 1 Apr 15:00, never done; the village changes leader later
+    with report_app.engine.begin() as conn:
+        set_leader(conn, "JS-A1-V04", "louxia.lead")
+    late = _overdue(report_app, "2026-W14")[ref]
+    assert late.due_at == z(4, 1, 15)
+    assert (late.grid_code, late.responsible.grid_code) == ("JS-A1-V04-G01", "JS-A1-V04")
+    assert (late.responsible.name, late.responsible.phone) == ("何建", "13800000019")
+    # not escalated: the work area above the village, where the check's first rung goes
+    assert late.supervising is not None and late.supervising.grid_code == "JS-A1"
+
+
+def test_a_ticket_reassigned_after_the_week_keeps_that_weeks_assignee(report_app: App) -> None:
+    """Late in its fix stage at the end of W14 and reassigned in W15: W14's report still names
+    the leader who had it then; W15's, late again on the new grid, names the new one."""
+    ref = submit(report_app, "JS-A1-V05-G01", "random_piling", z(4, 1, 9))  # fix due 2 Apr 09:00
+    step(report_app, ref, "reassign", "duban.wang", z(4, 7, 10), now=REAL_NOW,
+         to_grid="JS-A1-V06-G01")  # fmt: skip
+    w14 = _overdue(report_app, "2026-W14")[ref]
+    assert w14.due_at == z(4, 2, 9)
+    assert (w14.responsible.grid_code, w14.responsible.name) == ("JS-A1-V05-G01", "黄芳")
+    assert w14.supervising is not None and w14.supervising.grid_code == "JS-A1-V05"
+    w15 = _overdue(report_app, "2026-W15")[ref]  # a fresh clock on the new grid: 8 Apr 10:00
+    assert w15.due_at == z(4, 8, 10)
+    assert w15.responsible.grid_code == "JS-A1-V06-G01"
+    with report_app.engine.connect() as conn:
+        leader = conn.execute(
+            select(people.c.name)
+            .select_from(people.join(grids, grids.c.leader_id == people.c.id))
+            .where(grids.c.code == "JS-A1-V06-G01")
+        ).scalar_one()
+    assert w15.responsible.name == leader != "黄芳"

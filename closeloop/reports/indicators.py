@@ -565,7 +565,8 @@ def stage_deadline_at(moment: Any) -> ColumnElement[Any]:
 def late_stages(moment: datetime) -> Any:
     """Stage instances late at `moment`: started before it, not ended by it, and their deadline
     (as it stood then) passed. Escalated or not; a deferral ends the instance, so a ticket
-    deferred by then is not late. Columns: ticket_id, stage_no, stage, deadline.
+    deferred by then is not late. Columns: ticket_id, stage_no, stage, deadline, and who had to
+    act in it as stored when it started: grid_id (the verifier's grid for a check) and owner_id.
 
     Two index ranges of (ended_at, due_at): the instances still open, and those ended after
     `moment`; never the whole history. An approved extension only moves a deadline later, so
@@ -574,9 +575,14 @@ def late_stages(moment: datetime) -> Any:
     deadline = stage_deadline_at(moment)
 
     def part(*ended: ColumnElement[bool]) -> Select[Any]:
-        return select(s.c.ticket_id, s.c.stage_no, s.c.stage, deadline.label("deadline")).where(
-            *ended, s.c.started_at < moment, deadline < moment
-        )
+        return select(
+            s.c.ticket_id,
+            s.c.stage_no,
+            s.c.stage,
+            deadline.label("deadline"),
+            s.c.grid_id,
+            s.c.owner_id,
+        ).where(*ended, s.c.started_at < moment, deadline < moment)
 
     # The deadline as it stood is never before the one set (an extension only moves it later),
     # so `deadline < moment` implies `due_at < moment`. The open instances are read by that

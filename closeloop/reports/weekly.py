@@ -28,6 +28,13 @@ Rules decided here:
   the pooled rate of its previous weeks, with the zone's rate this week beside them), the
   problems closed (more than its weekly mean before), overdue open at the end of the week and
   escalations (fewer than its weekly mean before). A figure that did not improve is not named.
+- Oldest overdue (超期最久): the stage instances late at the end of the week, oldest missed
+  deadline first. 责任人 is who had to act in that stage as recorded when it started (the
+  assignee for a fix, the verifier above for a verification or a closing) with the grid that
+  had to act: a reassignment or a new grid leader after the week does not rewrite the week.
+  督办人 is the supervisor of the stage's last rung by the end of the week; with no rung, the
+  leader (today's: nobody was recorded) of the nearest led grid above the one that had to act,
+  where its first rung goes.
 - Recurrence hot spots: recurrences filed in this and the previous weeks, by grid of the
   report level and category, most first.
 - Campaigns: those of the month holding the week's Thursday (the ISO rule for which month a
@@ -155,6 +162,8 @@ class OverdueTicket:
     due_at: datetime
     late: timedelta  # at the end of the week
     escalation_level: int
+    # 责任人: who had to act in the late stage, as recorded when it started (`stages.owner_id`
+    # on `stages.grid_id`): the assignee for a fix, the verifier for a check or a closing.
     responsible: Leader
     supervising: Leader | None
 
@@ -872,7 +881,12 @@ def _oldest_overdue(
     rows = conn.execute(
         listing_select()
         .join(late, late.c.ticket_id == tickets.c.id)
-        .add_columns(late.c.deadline.label("missed"), late.c.stage_no.label("late_stage_no"))
+        .add_columns(
+            late.c.deadline.label("missed"),
+            late.c.stage_no.label("late_stage_no"),
+            late.c.grid_id.label("acting_grid_id"),
+            late.c.owner_id.label("stage_owner_id"),
+        )
         .order_by(late.c.deadline, tickets.c.id)
         .limit(limit)
     ).all()
@@ -889,8 +903,8 @@ def _oldest_overdue(
     wanted: set[int] = set()
     for r in rows:
         last = climbed.get((r.id, r.late_stage_no), [None])[-1]
-        wanted.update(p for p in (r.assignee_id, last and last.supervisor_id) if p is not None)
-        above = _nearest_led_above(refs[r.responsible_grid_id], refs)
+        wanted.update(p for p in (r.stage_owner_id, last and last.supervisor_id) if p is not None)
+        above = _nearest_led_above(refs[r.acting_grid_id], refs)
         if above is not None and above.leader_id is not None:
             wanted.add(above.leader_id)
     persons = (
@@ -911,12 +925,16 @@ def _oldest_overdue(
     wf = app.workflow
     out = []
     for r in rows:
-        responsible_grid = refs[r.responsible_grid_id]
+        # Who had to act in the late stage, as stored when it started (the verifier in a check),
+        # not the ticket's assignee or grid of today.
+        acting_grid = refs[r.acting_grid_id]
         rungs = climbed.get((r.id, r.late_stage_no), [])
         if rungs:
             supervising: Leader | None = leader(refs[rungs[-1].grid_id], rungs[-1].supervisor_id)
         else:
-            above = _nearest_led_above(responsible_grid, refs)
+            # No rung yet: the grid its first rung would go to (the ladder climbs from the grid
+            # that must act) and that grid's leader today, as nobody was recorded.
+            above = _nearest_led_above(acting_grid, refs)
             supervising = leader(above, above.leader_id) if above is not None else None
         out.append(
             OverdueTicket(
@@ -929,7 +947,7 @@ def _oldest_overdue(
                 due_at=r.missed,
                 late=period.end - r.missed,
                 escalation_level=len({e.level for e in rungs}),
-                responsible=leader(responsible_grid, r.assignee_id),
+                responsible=leader(acting_grid, r.stage_owner_id),
                 supervising=supervising,
             )
         )
