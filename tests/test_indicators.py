@@ -258,6 +258,7 @@ def test_items_equal_their_figures(app: App, week: dict[str, str]) -> None:
         on_time = ind.items(conn, app, W14, "closed_on_time")
         escalated = ind.items(conn, app, W14, "escalations")
         overdue = ind.items(conn, app, W14, "overdue-open")
+        checks = ind.items(conn, app, W14, "verify_due")
     assert sorted(name[i.ref] for i in due) == sorted(
         ["T7", "T1", "T2", "T3", "T4", "T5", "T9", "R1"]
     )
@@ -274,6 +275,20 @@ def test_items_equal_their_figures(app: App, week: dict[str, str]) -> None:
         ("C2", "JS-A1-V02-G03", z(4, 2, 10, 30)),  # its closing stage
         ("D1", "JS-A1-V03-G01", z(4, 3, 10)),
     ]
+    # who had to act in the late stage: C2 waited for 曹园村's leader to close it, not its fixer
+    # who had to act in the late stage, as stored: C2 waited for 曹园村's leader to close it, not
+    # for its fixer 叶艳; the others were late in their fix
+    assert {name[i.ref]: i.assignee_name for i in overdue} == {
+        "T4": "徐军艳",
+        "C3": "梁涛磊",
+        "C2": "谢燕超",
+        "D1": "曹琴敏",
+    }
+    # a check is the village leader's, not the micro grid's whose fix it checks
+    assert {(i.grid_code[:9], i.assignee_name) for i in checks} == {
+        ("JS-A1-V01", "陈霞桂"),
+        ("JS-A1-V02", "谢燕超"),
+    }
 
 
 def test_unknown_figure_is_refused(app: App) -> None:

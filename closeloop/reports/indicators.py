@@ -148,6 +148,8 @@ KEYED = ("by_source", "by_category")
 # Figures whose units carry a deadline of their own (a stage's, a supervision's).
 OWN_DEADLINE = ("overdue_open", "verify_due", "verified_on_time", "supervision_due",
                 "supervised_on_time")  # fmt: skip
+# Figures whose units are stage instances with who had to act in them (`stages.owner_id`).
+OWNED_STAGES = ("overdue_open", "verify_due", "verified_on_time")
 # A verification stage is done when the verifier decides: passed (verify) or failed (reject).
 VERIFY_DONE = ("verify", "reject")
 # A supervised stage is done when its work is: the fix, the check, the closing.
@@ -705,15 +707,18 @@ class Query:
             parts = []
             for k, p in enumerate(self.periods):
                 late = late_stages(p.end).subquery()
+                # A ticket has one stage instance open at a moment: grouping by its owner
+                # keeps one row per ticket.
                 parts.append(
                     select(
                         late.c.ticket_id,
                         t.c.grid_id,
                         literal(k, Integer).label("bucket"),
                         func.min(late.c.deadline).label("deadline"),
+                        late.c.owner_id,
                     )
                     .select_from(late.join(t, t.c.id == late.c.ticket_id))
-                    .group_by(late.c.ticket_id, t.c.grid_id)
+                    .group_by(late.c.ticket_id, t.c.grid_id, late.c.owner_id)
                 )
             return self._scope(parts[0]) if len(parts) == 1 else self._scope_union(parts)
         if figure == "escalations":
@@ -845,6 +850,7 @@ class Query:
                     self.bucket(deadline).label("bucket"),
                     deadline.label("deadline"),
                     s.c.stage_no,
+                    s.c.owner_id,
                 )
                 .select_from(s.join(t, t.c.id == s.c.ticket_id))
                 .where(where, s.c.stage == "verify", deadline >= self.start, deadline < self.end)
@@ -863,7 +869,7 @@ class Query:
             part((s.c.due_at >= self.start) & (s.c.due_at < self.end)),
             part(tuple_(s.c.ticket_id, s.c.stage_no).in_(moved)),
         ).subquery()
-        return select(u.c.ticket_id, u.c.grid_id, u.c.bucket, u.c.deadline)
+        return select(u.c.ticket_id, u.c.grid_id, u.c.bucket, u.c.deadline, u.c.owner_id)
 
     def _disposed(self) -> ColumnElement[bool]:
         """处置: the last fix before the end of the period stands (no rework asked and no
@@ -964,6 +970,9 @@ class Item:
     grid_id: int
     grid_code: str
     grid_name: str
+    # Who the figure holds to account: for a stage figure (OWNED_STAGES) who had to act in
+    # that stage, as stored when it started; otherwise the ticket's assignee now (the figures
+    # go with the ticket as it is now, like its grid).
     assignee_name: str | None
     created_at: datetime
     due_at: datetime | None  # the case deadline for due-based figures, else the stage deadline
@@ -1006,10 +1015,11 @@ def _items(q: Query, figure: str, k: int) -> list[Item]:
         due_col = sub.c.deadline
     level_col = sub.c.level if figure == "escalations" else literal(None, Integer)
     key_col = sub.c.key if figure in KEYED else literal(None, String)
+    person = sub.c.owner_id if figure in OWNED_STAGES else t.c.assignee_id
     joined = (
         sub.join(t, t.c.id == sub.c.ticket_id)
         .join(home, home.c.id == t.c.grid_id)
-        .outerjoin(assignee, assignee.c.id == t.c.assignee_id)
+        .outerjoin(assignee, assignee.c.id == person)
     )
     if due_based:
         joined = joined.join(d, d.c.ticket_id == t.c.id)
