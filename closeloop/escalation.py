@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, literal, or_, select, update
 
 from closeloop import outbox, views
 from closeloop.app import App
@@ -52,7 +52,15 @@ from closeloop.calendar import WorkCalendar
 from closeloop.db import insert_many, read_only
 from closeloop.deadlines import Deadlines
 from closeloop.grid import Grid, UnknownGrid, get_grid, grids_by_ids, in_subtree, nearest_led
-from closeloop.models import deferrals, escalations, grids, notifications, people, tickets
+from closeloop.models import (
+    deferrals,
+    escalations,
+    grids,
+    notifications,
+    people,
+    stages,
+    tickets,
+)
 from closeloop.tickets import VERIFIER_STAGES, Invalid
 
 DEFAULT_BATCH = 200
@@ -882,6 +890,11 @@ def overdue(
     Deferred tickets have no deadline and are not in it. `overdue` and `overdue_hours` are
     measured from `due_at`, as in every listing.
 
+    `acting_grid`, `acting` and `acting_name` say who must act in the late stage now, the person
+    its reminders go to: the assignee for a fix; for a check or a closing, the leader today of
+    the verifier's grid stored when it started (nobody when a supervisor verifies). `assignee`
+    stays the ticket's, the fixer's leader.
+
     `grid` keeps the tickets of that grid and the grids below it; `level` keeps those with that
     escalation level (0 = not escalated yet, 1 = one rung up, ...). The query reads the open
     tickets through the (state, due_at) index, never the closed history."""
@@ -895,10 +908,25 @@ def overdue(
         .scalar_subquery()
         .label("missed_at")
     )
+    s, acting_grid, owner = stages, grids.alias("acting_grid"), people.alias("owner")
+    # A grid's new leader takes over the checks waiting there (the sweep reminds them); the
+    # assignee of a fix stays until a reassignment, which starts a new stage.
+    now_acting = case(
+        (s.c.stage.in_(VERIFIER_STAGES) & s.c.owner_id.is_not(None), acting_grid.c.leader_id),
+        else_=s.c.owner_id,
+    )
     with read_only(app.engine) as conn:
         q = (
             views.listing_select()
-            .add_columns(missed)
+            .outerjoin(s, (s.c.ticket_id == tickets.c.id) & (s.c.stage_no == tickets.c.stage_no))
+            .outerjoin(acting_grid, acting_grid.c.id == s.c.grid_id)
+            .outerjoin(owner, owner.c.id == now_acting)
+            .add_columns(
+                missed,
+                acting_grid.c.code.label("acting_code"),
+                owner.c.handle.label("acting_handle"),
+                owner.c.name.label("acting_name"),
+            )
             .where(
                 tickets.c.state.in_(stage_states),
                 or_(tickets.c.due_at <= now, tickets.c.escalation_level > 0),
@@ -942,6 +970,9 @@ def overdue(
                 "responsible_grid": item["responsible_grid"],
                 "assignee": item["assignee"],
                 "assignee_name": item["assignee_name"],
+                "acting_grid": row.acting_code or item["responsible_grid"],
+                "acting": row.acting_handle if row.acting_code else item["assignee"],
+                "acting_name": row.acting_name if row.acting_code else item["assignee_name"],
                 "extended": item["extension_count"] > 0,
             }
         )

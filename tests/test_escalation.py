@@ -19,7 +19,7 @@ from closeloop.app import App
 from closeloop.bootstrap import bootstrap
 from closeloop.calendar import Limit
 from closeloop.config import load_settings
-from closeloop.grid import Grid
+from closeloop.grid import Grid, set_leader
 from closeloop.models import escalations, notifications, tickets
 from closeloop.service import NewProblem
 from closeloop.tickets import StepInput
@@ -448,6 +448,7 @@ class TestOverdue:
             "JS-A1-V02-G01",
             "JS-A1-V02-G01",
         )
+        assert (first["acting"], first["acting_grid"]) == ("caoyuan.g1", "JS-A1-V02-G01")
         assert items[1]["supervising_level"] == 3
         ext = items[2]
         assert (ext["due_at"], ext["extended"], ext["escalation_level"]) == (
@@ -464,6 +465,29 @@ class TestOverdue:
             assert cli(app, "overdue", "--grid", "JS-A2", "--json") == []
             assert [i["ref"] for i in cli(app, "overdue", "--level", "1", "--json")] == [pile]
             assert [i["ref"] for i in cli(app, "overdue", "--level", "0", "--json")] == [extended]
+
+    def test_a_late_check_names_the_verifier_as_who_must_act(self, app: App) -> None:
+        """A fix waiting too long for its check is the village leader's to act on (as stored
+        when the check started), not the fixer's; `assignee` stays the ticket's."""
+        ref = service.submit(app, PILE, NOW)
+        service.run_step(app, ref, "fix", "yantou.g3", StepInput(note="已清理"), NOW + hours(1))
+        # verification: 1 working day, due 2 April 10:00
+        items = escalation.overdue(app, utc(cn(2, 11)))
+        assert [i["ref"] for i in items] == [ref]
+        item = items[0]
+        assert (item["acting_grid"], item["acting"], item["acting_name"]) == (
+            "JS-A1-V01",
+            "yantou.lead",
+            "陈霞桂",
+        )
+        assert (item["assignee"], item["responsible_grid"]) == ("yantou.g3", "JS-A1-V01-G03")
+        with freeze_time(cn(2, 11)):
+            assert "责任 JS-A1-V01/yantou.lead" in cli(app, "overdue")
+        # the village's new leader takes over the check waiting there (the sweep reminds them)
+        with app.engine.begin() as conn:
+            set_leader(conn, "JS-A1-V01", "caoyuan.lead")
+        item = escalation.overdue(app, utc(cn(2, 11)))[0]
+        assert (item["acting_grid"], item["acting"]) == ("JS-A1-V01", "caoyuan.lead")
 
     def test_an_unknown_grid_is_a_clear_error(self, app: App) -> None:
         from closeloop.tickets import Invalid

@@ -73,8 +73,8 @@ def overdue(
         ext = " 延期" if t["extended"] else ""
         typer.echo(
             f"{t['ref']}  {t['state']:<8} 超时 {t['overdue_hours']:>7.1f}h  "
-            f"级别 {t['escalation_level']}  督办 {sup:<28} 责任 {t['responsible_grid']}/"
-            f"{t['assignee'] or '-'}  期限 {t['due_at']}{ext}  {t['title']}"
+            f"级别 {t['escalation_level']}  督办 {sup:<28} 责任 {t['acting_grid']}/"
+            f"{t['acting'] or '-'}  期限 {t['due_at']}{ext}  {t['title']}"
         )
     typer.echo(f"{len(items)} overdue")
 
