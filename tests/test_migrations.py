@@ -48,6 +48,34 @@ def test_stage_owners_of_older_rows_are_filled_from_stored_facts(sqlite_app) -> 
     (the assignee, the assignment and verification notices, the fixer who was the verifier):
     taken away and filled again, every owner the engine wrote comes back, even after a
     reassignment and a change of grid leader that today's settings would misreport."""
+    _stage_owners_round_trip(sqlite_app)
+
+
+def test_stage_owners_are_filled_on_postgres(pg_url: str) -> None:
+    """The same round trip on PostgreSQL, in a database built by the migrations."""
+    from closeloop import zone
+    from closeloop.bootstrap import bootstrap
+    from closeloop.config import load_settings
+    from tests.conftest import CONFIG, NOW
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    name = pg_url.rsplit("/", 1)[1] + "_owners"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    app = bootstrap(load_settings(CONFIG, pg_url.rsplit("/", 1)[0] + f"/{name}"))
+    try:
+        schema.upgrade(app.engine)
+        zone.init(app, NOW)
+        _stage_owners_round_trip(app)
+    finally:
+        app.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _stage_owners_round_trip(app) -> None:  # type: ignore[no-untyped-def]
     from alembic import command
     from sqlalchemy import select
 
@@ -57,7 +85,6 @@ def test_stage_owners_of_older_rows_are_filled_from_stored_facts(sqlite_app) -> 
     from tests.factories import cn, step
     from tests.report_data import REAL_NOW, submit
 
-    app = sqlite_app
     plain = submit(app, "JS-A1-V04-G01", "random_piling", cn(1, 9, month=3))
     step(app, plain, "fix", "xitang.g1", cn(1, 15, month=3), now=REAL_NOW, note="已清理")
     step(app, plain, "verify", "xitang.lead", cn(1, 16, month=3), now=REAL_NOW)  # then close
