@@ -3,8 +3,9 @@
 The baseline writes the same rows in the same transactions (the reference counter, the ticket,
 its first stage, its submit event, its notices) with statements built once, as an application
 that knew every answer beforehand would: no grid lookup, no recurrence check, no rules. Both run
-in this process on fresh databases of the same kind. The engine's rate is also given per chunk of
-1,000 submits, so a query that gets slower as the table grows shows as a falling rate.
+in this process on fresh databases of the same kind, taking turns chunk by chunk (1,000 submits
+each), so a change of load on a shared machine touches both alike. The engine's rate is also
+given per chunk, so a query that gets slower as the table grows shows as a falling rate.
 
     .venv/bin/python benchmarks/submit.py [-n 6000] [--db postgresql://postgres@127.0.0.1:5432/test]
     .venv/bin/python benchmarks/submit.py --profile 1000    # cProfile of 1,000 engine submits
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,22 +113,18 @@ def problem(i: int) -> service.NewProblem:
     )
 
 
-def run_engine(app: App, n: int) -> list[float]:
-    """Seconds per chunk of CHUNK submits."""
-    chunks = []
-    began = time.perf_counter()
-    for i in range(n):
+def engine_submit(app: App) -> Callable[[int], None]:
+    """Submit problem i through the engine."""
+
+    def submit(i: int) -> None:
         service.submit(app, problem(i), START + timedelta(seconds=i))
-        if (i + 1) % CHUNK == 0 or i + 1 == n:
-            ended = time.perf_counter()
-            chunks.append(ended - began)
-            began = ended
-            log(f"  engine {i + 1}/{n}: {CHUNK / chunks[-1]:7.1f}/s")
-    return chunks
+
+    return submit
 
 
-def run_baseline(app: App, n: int) -> float:
-    """The same rows, in the same transactions, written blind with statements built once."""
+def baseline_submit(app: App) -> Callable[[int], None]:
+    """The same rows as the engine's submit of problem i, in the same transaction, written blind
+    with statements built once."""
     eng = app.engine
     dialect_insert = pg_insert if eng.dialect.name == "postgresql" else sqlite_insert
     counter = (
@@ -152,8 +149,8 @@ def run_baseline(app: App, n: int) -> float:
             ).one()
             channels = [c.strip() for c in person.channels.split(",") if c.strip()] or ["file"]
             leaders[code] = (home.id, led.id, led.code, led.leader_id, person.locale, channels)
-    began = time.perf_counter()
-    for i in range(n):
+
+    def submit(i: int) -> None:
         p = problem(i)
         grid_id, led_id, led_code, leader, locale, channels = leaders[p.grid]
         now = START + timedelta(seconds=i)
@@ -237,7 +234,30 @@ def run_baseline(app: App, n: int) -> float:
                     for channel in channels
                 ],
             )
-    return time.perf_counter() - began
+
+    return submit
+
+
+def run(
+    base: Callable[[int], None], engine: Callable[[int], None], n: int
+) -> tuple[float, list[float]]:
+    """Seconds of the baseline in all, and of the engine per chunk of CHUNK submits."""
+    base_s, chunks = 0.0, []
+    for first in range(0, n, CHUNK):
+        last = min(n, first + CHUNK)
+        began = time.perf_counter()
+        for i in range(first, last):
+            base(i)
+        ended = time.perf_counter()
+        base_s += ended - began
+        for i in range(first, last):
+            engine(i)
+        chunks.append(time.perf_counter() - ended)
+        log(
+            f"  {last}/{n}: baseline {(last - first) / (ended - began):7.1f}/s, "
+            f"engine {(last - first) / chunks[-1]:7.1f}/s"
+        )
+    return base_s, chunks
 
 
 def same_rows(engine_app: App, base_app: App) -> None:
@@ -262,9 +282,11 @@ def main() -> None:
         folder = Path(tmp)
         if args.profile:
             with fresh_app(args.db, "profile", folder) as app:
+                submit = engine_submit(app)
                 profiler = cProfile.Profile()
                 profiler.enable()
-                run_engine(app, args.profile)
+                for i in range(args.profile):
+                    submit(i)
                 profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
@@ -274,8 +296,7 @@ def main() -> None:
             fresh_app(args.db, "engine", folder) as engine_app,
         ):
             log(f"submits: {args.n} on {backend}")
-            base_s = run_baseline(base_app, args.n)
-            chunks = run_engine(engine_app, args.n)
+            base_s, chunks = run(baseline_submit(base_app), engine_submit(engine_app), args.n)
             same_rows(engine_app, base_app)
     engine_s = sum(chunks)
     base_rate, engine_rate = args.n / base_s, args.n / engine_s
