@@ -174,6 +174,10 @@ class Server:
                     raise
                 time.sleep(0.02)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) used so far by the server and its worker processes."""
+        return sum(_cpu_seconds(pid) for pid in _tree(self.proc.pid))
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -181,6 +185,28 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants, from /proc (Linux)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -192,6 +218,8 @@ class Tally:
     by_kind: dict[str, list[float]] = field(default_factory=dict)
     errors: int = 0
     first_error: str | None = None
+    server_cpu: float = 0.0  # CPU seconds of the server's processes during the measured load
+    client_cpu: float = 0.0  # CPU seconds of this process (the clients) during it
 
     def add(self, kind: str, seconds: float) -> None:
         self.latencies.append(seconds)
@@ -315,9 +343,9 @@ def closeloop_client(tokens: dict[str, str], n: int) -> Client:
     return run
 
 
-async def load(url: str, clients: list[Client], seconds: float) -> tuple[Tally, float]:
+async def load(server: Server, clients: list[Client], seconds: float) -> tuple[Tally, float]:
     tally = Tally()
-    conns = [await Connection.open(url) for _ in clients]
+    conns = [await Connection.open(server.url) for _ in clients]
     try:
         # A short warm-up: connections used once, first queries planned.
         warm_until = time.perf_counter() + min(1.0, seconds / 5)
@@ -327,6 +355,7 @@ async def load(url: str, clients: list[Client], seconds: float) -> tuple[Tally, 
                 for c, conn in zip(clients, conns, strict=True)
             )
         )
+        server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         started = time.perf_counter()
         end = started + seconds
         await asyncio.gather(
@@ -336,6 +365,8 @@ async def load(url: str, clients: list[Client], seconds: float) -> tuple[Tally, 
             )
         )
         elapsed = time.perf_counter() - started
+        tally.server_cpu = server.cpu_seconds() - server_cpu
+        tally.client_cpu = time.process_time() - client_cpu
     finally:
         for conn in conns:
             conn.close()
@@ -349,7 +380,13 @@ def summarise(name: str, tally: Tally, elapsed: float) -> dict[str, Any]:
         "p50_ms": round(percentile(tally.latencies, 50) * 1000, 2),
         "p99_ms": round(percentile(tally.latencies, 99) * 1000, 2),
         "errors": tally.errors,
+        # CPU per request, in ms: the server's processes, and the clients (this process).
+        "server_cpu_ms": round(tally.server_cpu * 1000 / max(1, len(tally.latencies)), 3),
+        "client_cpu_ms": round(tally.client_cpu * 1000 / max(1, len(tally.latencies)), 3),
     }
+    writes = tally.by_kind.get("submit", []) + tally.by_kind.get("step", [])
+    if writes:
+        out["writes_p99_ms"] = round(percentile(writes, 99) * 1000, 2)
     if len(tally.by_kind) > 1:
         out["by_kind"] = {
             kind: {
@@ -361,8 +398,11 @@ def summarise(name: str, tally: Tally, elapsed: float) -> dict[str, Any]:
         }
     line = (
         f"{name:<11} {out['rps']:>8.1f} req/s   p50 {out['p50_ms']:>7.2f} ms   "
-        f"p99 {out['p99_ms']:>8.2f} ms   {out['requests']} requests, {tally.errors} errors"
+        f"p99 {out['p99_ms']:>8.2f} ms   {out['requests']} requests, {tally.errors} errors; "
+        f"CPU/request: server {out['server_cpu_ms']:.2f} ms, clients {out['client_cpu_ms']:.2f} ms"
     )
+    if writes:
+        line += f"\n{'':<11} writes p99 {out['writes_p99_ms']:.2f} ms"
     print(line, flush=True)
     if tally.first_error:
         print(f"            first error: {tally.first_error}", flush=True)
@@ -401,7 +441,7 @@ def main() -> None:
         )
         try:
             clients = [bare_client() for _ in range(args.clients)]
-            tally, elapsed = asyncio.run(load(bare.url, clients, args.seconds))
+            tally, elapsed = asyncio.run(load(bare, clients, args.seconds))
             results["bare"] = summarise("bare", tally, elapsed)
         finally:
             bare.stop()
@@ -442,7 +482,7 @@ def main() -> None:
                 )
                 try:
                     clients = [closeloop_client(tokens, n) for n in range(args.clients)]
-                    tally, elapsed = asyncio.run(load(server.url, clients, args.seconds))
+                    tally, elapsed = asyncio.run(load(server, clients, args.seconds))
                     results[name] = summarise(name, tally, elapsed)
                 finally:
                     server.stop()
