@@ -161,7 +161,7 @@ def show(app: App, ref: str, now: datetime | None = None) -> dict[str, Any]:
     """The ticket with its whole timeline and evidence."""
     # A read: on SQLite it must not take the write lock (what a plain connection's BEGIN does).
     with read_only(app.engine) as conn:
-        row = conn.execute(listing_select().where(tickets.c.ref == ref)).first()
+        row = conn.execute(_by_ref(), {"b_ref": ref}).first()
         if row is None:
             raise NotFound("ticket.not_found", ref=ref)
         out = ticket_summary(app, row, now)
@@ -231,26 +231,43 @@ def inbox(app: App, handle: str, now: datetime | None = None) -> list[dict[str, 
         actor = load_actor(conn, handle)
         if not actor.led_paths and not actor.member_paths and not actor.is_supervisor:
             return []
-        resp = RESP
-        own = [in_subtree(resp.c.path, p) for p in (*actor.led_paths, *actor.member_paths)]
-        # A fix waits for a leader strictly above the grid that fixed it.
-        to_verify = [and_(in_subtree(resp.c.path, p), resp.c.path != p) for p in actor.led_paths]
-        q = (
-            listing_select()
-            .where(
-                or_(
-                    and_(tickets.c.state == "assigned", or_(false(), *own)),
-                    and_(tickets.c.state.in_(("fixed", "verified")), or_(false(), *to_verify)),
-                    and_(
-                        tickets.c.state.in_(("fixed", "verified")),
-                        tickets.c.fixed_by_id != actor.id,
-                        true() if actor.is_supervisor else false(),
-                    ),
-                )
+        q = _inbox_select(actor.led_paths, actor.member_paths, actor.is_supervisor)
+        return [ticket_summary(app, r, now) for r in conn.execute(q, {"b_actor": actor.id})]
+
+
+@functools.cache
+def _by_ref() -> Select[Any]:
+    """One ticket by its reference (bound as `b_ref`): one statement object, whose cache key
+    SQLAlchemy computes once (a walk of the whole listing, which a statement built per call
+    repeated on every request)."""
+    return listing_select().where(tickets.c.ref == bindparam("b_ref"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _inbox_select(
+    led_paths: tuple[str, ...], member_paths: tuple[str, ...], is_supervisor: bool
+) -> Select[Any]:
+    """The inbox of a leader with these grids, one statement per set of grids (see `_by_ref`);
+    the leader's id is bound as `b_actor`."""
+    resp = RESP
+    own = [in_subtree(resp.c.path, p) for p in (*led_paths, *member_paths)]
+    # A fix waits for a leader strictly above the grid that fixed it.
+    to_verify = [and_(in_subtree(resp.c.path, p), resp.c.path != p) for p in led_paths]
+    return (
+        listing_select()
+        .where(
+            or_(
+                and_(tickets.c.state == "assigned", or_(false(), *own)),
+                and_(tickets.c.state.in_(("fixed", "verified")), or_(false(), *to_verify)),
+                and_(
+                    tickets.c.state.in_(("fixed", "verified")),
+                    tickets.c.fixed_by_id != bindparam("b_actor"),
+                    true() if is_supervisor else false(),
+                ),
             )
-            .order_by(tickets.c.due_at.is_(None), tickets.c.due_at, tickets.c.id)
         )
-        return [ticket_summary(app, r, now) for r in conn.execute(q)]
+        .order_by(tickets.c.due_at.is_(None), tickets.c.due_at, tickets.c.id)
+    )
 
 
 def list_tickets(
