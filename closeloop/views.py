@@ -164,35 +164,41 @@ def show(app: App, ref: str, now: datetime | None = None) -> dict[str, Any]:
         row = conn.execute(_by_ref(), {"b_ref": ref}).first()
         if row is None:
             raise NotFound("ticket.not_found", ref=ref)
-        out = ticket_summary(app, row, now)
-        events = conn.execute(_SHOW_EVENTS, {"ticket_id": row.id})
-        out["events"] = [
-            {
-                "at": iso(e.at, app),
-                "recorded_at": iso(e.recorded_at, app),
-                "step": e.step,
-                "by": e.actor_handle or e.actor_label,
-                "from": e.from_state,
-                "to": e.to_state,
-                "note": e.note,
-                "data": e.data or {},
-            }
-            for e in events
-        ]
-        files = conn.execute(_SHOW_FILES, {"ticket_id": row.id})
-        out["evidence"] = [
-            {
-                "id": f.id,
-                "name": f.original_name,
-                "stored_name": f.stored_name,
-                "content_type": f.content_type,
-                "size": f.size,
-                "event": f.event_id,
-            }
-            for f in files
-        ]
-        _deadlines(app, conn, row, out)
-        out["feedback"] = _feedback(app, conn, row.id)
+        return show_row(app, conn, row, now)
+
+
+def show_row(app: App, conn: Connection, row: Any, now: datetime | None = None) -> dict[str, Any]:
+    """`show` of a row of `listing_select()` the caller has read already (the web checks who
+    may see it with the same query), in the caller's transaction."""
+    out = ticket_summary(app, row, now)
+    events = conn.execute(_SHOW_EVENTS, {"ticket_id": row.id})
+    out["events"] = [
+        {
+            "at": iso(e.at, app),
+            "recorded_at": iso(e.recorded_at, app),
+            "step": e.step,
+            "by": e.actor_handle or e.actor_label,
+            "from": e.from_state,
+            "to": e.to_state,
+            "note": e.note,
+            "data": e.data or {},
+        }
+        for e in events
+    ]
+    files = conn.execute(_SHOW_FILES, {"ticket_id": row.id})
+    out["evidence"] = [
+        {
+            "id": f.id,
+            "name": f.original_name,
+            "stored_name": f.stored_name,
+            "content_type": f.content_type,
+            "size": f.size,
+            "event": f.event_id,
+        }
+        for f in files
+    ]
+    _deadlines(app, conn, row, out)
+    out["feedback"] = _feedback(app, conn, row.id)
     return out
 
 

@@ -91,7 +91,7 @@ def ticket_detail(app: App, principal: Principal, ref: str, now: datetime) -> di
     """The whole ticket for a person allowed to see it (404 otherwise)."""
     with read_only(app.engine) as conn:
         row = access.visible_row(conn, ref, principal)
-    out = views.show(app, ref, now)
+        out = views.show_row(app, conn, row, now)
     out["seconds_left"] = _seconds_left(row.due_at, now)
     out["evidence"] = _evidence_items(out["evidence"])
     out["allowed_steps"] = access.allowed_steps(app, row, principal)
@@ -104,7 +104,7 @@ def reporter_view(app: App, ref: str, secret: str) -> dict[str, Any]:
         may_rate = row.state == "closed" and feedback.reporter_may_answer(
             conn, row.id, row.closed_at
         )
-    full = views.show(app, ref)
+        full = views.show_row(app, conn, row)
     wf, locale = app.workflow, app.settings.locale
 
     def step_name(step: str) -> str:
@@ -357,7 +357,10 @@ async def take_step(
     )
 
     try:
-        await run_in_threadpool(check_visible)
+        if files:
+            # Before the files are stored; without files the check rides with the write below
+            # (one hand-over to a thread instead of two).
+            await run_in_threadpool(check_visible)
         stored = await store_uploads(app, cfg, files)
         given = StepInput(
             note=body.note,
@@ -382,6 +385,8 @@ async def take_step(
             )
 
         def run() -> dict[str, Any]:
+            if not files:
+                check_visible()
             t = write(app, step_once)
             try:
                 detail: dict[str, Any] | None = ticket_detail(app, principal, ref, now)
