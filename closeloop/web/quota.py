@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 
 from closeloop.bootstrap import App
 from closeloop.models import anonymous_reports
@@ -33,11 +33,7 @@ def admit(app: App, cfg: WebSettings, ip: str, photo_bytes: int, now: datetime) 
     through `closeloop.web.writers.write`)."""
     ip = (ip or "unknown")[:64]
     with app.begin() as conn:
-        count, oldest = conn.execute(
-            select(func.count(), func.min(anonymous_reports.c.at)).where(
-                anonymous_reports.c.ip == ip, anonymous_reports.c.at > now - HOUR
-            )
-        ).one()
+        count, oldest = conn.execute(_LAST_HOUR, {"b_ip": ip, "b_since": now - HOUR}).one()
         if count >= cfg.anonymous_reports_per_hour:
             retry = max(1, int((oldest + HOUR - now).total_seconds()) + 1)
             raise OverQuota("quota.reports", retry, count=count, minutes=(retry + 59) // 60)
@@ -57,6 +53,17 @@ def admit(app: App, cfg: WebSettings, ip: str, photo_bytes: int, now: datetime) 
                 ).scalar_one()
                 retry = max(1, int((first + DAY - now).total_seconds()) + 1) if first else 3600
                 raise OverQuota("quota.photos", retry, limit=cfg.anonymous_photo_bytes_per_day)
-        conn.execute(insert(anonymous_reports).values(ip=ip, at=now, photo_bytes=photo_bytes))
+        conn.execute(_COUNT, {"b_ip": ip, "b_at": now, "b_bytes": photo_bytes})
         # Rows older than a day count for nobody: swept here, whoever they were for.
-        conn.execute(delete(anonymous_reports).where(anonymous_reports.c.at <= now - DAY))
+        conn.execute(_SWEEP, {"b_before": now - DAY})
+
+
+# Built once, values bound: every anonymous report runs these, and a statement built per call
+# has SQLAlchemy walk it again for its cache key.
+_LAST_HOUR = select(func.count(), func.min(anonymous_reports.c.at)).where(
+    anonymous_reports.c.ip == bindparam("b_ip"), anonymous_reports.c.at > bindparam("b_since")
+)
+_COUNT = insert(anonymous_reports).values(
+    ip=bindparam("b_ip"), at=bindparam("b_at"), photo_bytes=bindparam("b_bytes")
+)
+_SWEEP = delete(anonymous_reports).where(anonymous_reports.c.at <= bindparam("b_before"))
