@@ -14,7 +14,6 @@ Outside CI these tests skip when /usr/bin/chromium is missing; in CI (env CI set
 from __future__ import annotations
 
 import re
-import socket
 import struct
 import threading
 import time
@@ -35,6 +34,7 @@ from closeloop.models import tickets
 from closeloop.web import auth
 from closeloop.web.app import create_app
 from tests.conftest import NOW, REPO, skip_or_fail
+from tests.livetools import loopback_socket
 
 pytestmark = pytest.mark.browser
 
@@ -104,9 +104,7 @@ def live(sqlite_app: App) -> Iterator[Live]:
     for handle in PEOPLE:
         auth.set_password(sqlite_app, handle, PASSWORD)
     clock = ManualClock(NOW)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()  # TCP_NODELAY on its connections (tests/livetools.py)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(sqlite_app, clock=clock),

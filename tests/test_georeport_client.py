@@ -5,7 +5,6 @@ requests/{id}, each with jurisdiction_id, through `requests`."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from closeloop.app import App, ManualClock
 from closeloop.tickets import StepInput
 from closeloop.web.app import create_app
 from tests.conftest import NOW
+from tests.livetools import loopback_socket
 
 ZONE = "jinshan.example.org"
 MICRO, OTHER_MICRO = "JS-A1-V01-G03", "JS-A1-V02-G01"
@@ -30,9 +30,7 @@ MICRO, OTHER_MICRO = "JS-A1-V01-G03", "JS-A1-V02-G01"
 def server(app: App) -> Iterator[str]:
     """The service under uvicorn in a thread, on a free loopback port."""
     clock = ManualClock(NOW + timedelta(hours=1))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()  # TCP_NODELAY on its connections (tests/livetools.py)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(app, clock=clock), log_level="warning", access_log=False, lifespan="on"
