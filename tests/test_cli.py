@@ -362,6 +362,7 @@ def test_a_database_that_is_not_ready_is_one_clear_line(tmp_path: Path) -> None:
 
     empty = tmp_path / "empty.db"
     empty.touch()
-    expect_error(run(f"sqlite:///{empty}"), "no such table", "closeloop init")
+    not_ready = run(f"sqlite:///{empty}")
+    expect_error(not_ready, "no such table", "closeloop init")
+    assert len(not_ready.stderr.strip().splitlines()) == 1
     expect_error(run(f"sqlite:///{tmp_path}/no/such/folder.db"), "unable to open database file")
-    assert len(run(f"sqlite:///{empty}").stderr.strip().splitlines()) == 1
