@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 
+from closeloop import grid as grids_mod
 from closeloop.calendar import WorkCalendar
 from closeloop.config import Settings
 from closeloop.deadlines import Deadlines
+from closeloop.grid import Grid
 from closeloop.tickets import Actor, Change, StepInput, Ticket, enter_state
 from closeloop.workflow import Workflow
 
@@ -68,6 +70,15 @@ class StepRun:
     def enter(self) -> None:
         """Open the stage of the state the step led to (a fresh deadline, the ladder reset)."""
         enter_state(self.ticket, self.app.workflow, self.ticket.state, self.now, self.app.deadlines)
+
+    def responsible_lineage(self) -> list[Grid]:
+        """The responsible grid (`extra["responsible"]`, as the step read it) and the grids
+        above it, zone first: read once per step, though a fix reads it for its verifier's
+        notice and again for who acts in the stage it opens."""
+        chain = self.extra.get("lineage")
+        if chain is None:
+            chain = self.extra["lineage"] = grids_mod.lineage(self.conn, self.extra["responsible"])
+        return chain
 
 
 # What a step does beyond moving the state, in the step's transaction.

@@ -3,19 +3,16 @@ moving the state (named in `closeloop.steps`). Each runs inside the step's trans
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from closeloop import grid as grids_mod
 from closeloop import outbox
 from closeloop.app import StepRun
-from closeloop.grid import Grid, UnknownGrid
+from closeloop.grid import UnknownGrid
 from closeloop.tickets import Conflict, Invalid
 
 
-def _verifier(conn: Connection, responsible: Grid) -> int | None:
+def _verifier(run: StepRun) -> int | None:
     """Who is asked to check a fix: the nearest leader above the responsible grid."""
-    above = grids_mod.lineage(conn, responsible)[:-1]
-    led = grids_mod.nearest_led(above)
+    led = grids_mod.nearest_led(run.responsible_lineage()[:-1])
     return led.leader_id if led else None
 
 
@@ -24,7 +21,7 @@ def fix(run: StepRun) -> None:
     assert run.actor is not None
     t.fixed_by_id = run.actor.id
     run.enter()
-    verifier = _verifier(run.conn, run.extra["responsible"])
+    verifier = _verifier(run)
     if verifier is not None and verifier != run.actor.id:
         run.change.notices.append(("verification_request", verifier))
 

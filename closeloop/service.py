@@ -206,13 +206,18 @@ def record_stages(
         )
 
 
-def _acting(conn: Connection, t: Ticket) -> tuple[int, int | None]:
+def _acting(run: StepRun) -> tuple[int, int | None]:
     """The grid that must act in the ticket's stage and the person who must, as of now: the
     responsible grid and the assignee; for verify/close the verifier's grid and its leader
     (with no led grid above, the responsible grid and nobody named: a supervisor verifies)."""
+    t = run.ticket
     if t.stage in VERIFIER_STAGES:
-        responsible = grids_mod.get_grid_by_id(conn, t.responsible_grid_id)
-        above = verifier_grid(grids_mod.lineage(conn, responsible))
+        if t.responsible_grid_id == run.extra["responsible"].id:
+            chain = run.responsible_lineage()  # read already when the fix named its verifier
+        else:
+            responsible = grids_mod.get_grid_by_id(run.conn, t.responsible_grid_id)
+            chain = grids_mod.lineage(run.conn, responsible)
+        above = verifier_grid(chain)
         if above is not None:
             return above.id, above.leader_id
         return t.responsible_grid_id, None
@@ -268,24 +273,49 @@ def backfill_limit(app: App) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-_LATEST_FACTS = (
-    select(func.max(ticket_events.c.at)).where(ticket_events.c.ticket_id == bindparam("tid")),
-    select(func.max(escalations.c.at)).where(escalations.c.ticket_id == bindparam("tid")),
-    select(func.max(extension_rows.c.decided_at)).where(
-        extension_rows.c.ticket_id == bindparam("tid")
-    ),
-)
+def _latest_of(ticket_id: Any) -> tuple[Any, ...]:
+    """The times of a ticket's recorded facts beyond its own row: its last event, escalation
+    rung and extension decision."""
+    return (
+        select(func.max(ticket_events.c.at)).where(ticket_events.c.ticket_id == ticket_id),
+        select(func.max(escalations.c.at)).where(escalations.c.ticket_id == ticket_id),
+        select(func.max(extension_rows.c.decided_at)).where(
+            extension_rows.c.ticket_id == ticket_id
+        ),
+    )
+
+
+_LATEST_FACTS = _latest_of(bindparam("tid"))
 
 
 def latest_fact(conn: Connection, t: Ticket) -> datetime:
     """The time of the ticket's latest recorded fact: its last event, an escalation rung, an
     extension decision. No step may be dated before it."""
-    found = [t.updated_at, t.created_at]
-    for q in _LATEST_FACTS:
-        value = conn.execute(q, {"tid": t.id}).scalar()
-        if value is not None:
-            found.append(value)
-    return max(found)
+    return _latest([conn.execute(q, {"tid": t.id}).scalar() for q in _LATEST_FACTS], t)
+
+
+def _latest(found: Sequence[datetime | None], t: Ticket) -> datetime:
+    return max([t.updated_at, t.created_at, *(v for v in found if v is not None)])
+
+
+# What a step reads first, in one query: the ticket, its responsible grid (who may act, and
+# from whom the verifier is found) and the times `latest_fact` reads, as correlated
+# subqueries (each the same index look-up it would be on its own, without its round trip).
+_RESP = grids.alias("resp")
+_GRID_FIELDS = tuple(Grid.__dataclass_fields__)
+_LATEST_LABELS = ("latest_event", "latest_rung", "latest_decision")
+_STEP_TICKET = (
+    select(
+        tickets,
+        *(_RESP.c[k].label(f"resp_{k}") for k in _GRID_FIELDS),
+        *(
+            q.scalar_subquery().label(label)
+            for q, label in zip(_latest_of(tickets.c.id), _LATEST_LABELS, strict=True)
+        ),
+    )
+    .select_from(tickets.outerjoin(_RESP, _RESP.c.id == tickets.c.responsible_grid_id))
+    .where(tickets.c.ref == bindparam("ref"))
+)
 
 
 class BeforeLatestFact(Invalid):
@@ -655,9 +685,13 @@ def _run_step_once(
     wf = app.workflow
     step = wf.steps[step_name]
     with app.begin() as conn:
-        t = get_ticket(conn, ref)
+        row: Any = conn.execute(_STEP_TICKET, {"ref": ref}).first()
+        if row is None:
+            raise NotFound("ticket.not_found", ref=ref)
+        m = row._mapping
+        t = Ticket.from_row(m)
         when = _check_time(at, now)
-        _check_order(app, t, when, latest_fact(conn, t))
+        _check_order(app, t, when, _latest([m[k] for k in _LATEST_LABELS], t))
         if not wf.may(t.state, step_name):
             raise Conflict(
                 "step.wrong_state",
@@ -667,7 +701,9 @@ def _run_step_once(
                 sources=", ".join(step.sources),
             )
         actor = load_actor(conn, by)
-        responsible = grids_mod.get_grid_by_id(conn, t.responsible_grid_id)
+        if m["resp_id"] is None:
+            raise grids_mod.UnknownGrid("grid.unknown_id", grid_id=t.responsible_grid_id)
+        responsible = Grid(*(m[f"resp_{k}"] for k in _GRID_FIELDS))
         authorize(step, t, actor, responsible.path)
         check_requirements(step, given)
         backfill_reason = (
@@ -687,7 +723,7 @@ def _run_step_once(
         t.updated_at = when
         save_ticket(conn, t)
         if (t.stage_no, t.stage) != stage_before:
-            record_stages(conn, t, stage_before, step_name, when, _acting(conn, t))
+            record_stages(conn, t, stage_before, step_name, when, _acting(run))
         event_id = record_event(conn, t.id, change, at=when, recorded_at=now, actor=actor)
         if given.evidence or uploads:
             _attach_evidence(app, conn, t.id, event_id, given.evidence, now, uploads)
