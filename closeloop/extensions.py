@@ -169,16 +169,27 @@ def resume(run: StepRun) -> None:
 def stage_left(run: StepRun, stage_no: int, stage: str | None) -> None:
     """A step ended a stage instance: close its escalation ladder, lapse its open request and
     cancel its reminders still waiting in the outbox (a "hurry up" for work already done, sent
-    after a channel outage, would mislead)."""
+    after a channel outage, would mislead).
+
+    `run.extra` may say which of these the stage instance has none of, as read with the ticket
+    in the step's transaction (`open_rungs`, `pending_request`, `pending_reminders` False):
+    the statement that would change nothing is not sent."""
     t = run.ticket
     if stage is None or (t.stage_no, t.stage) == (stage_no, stage):
         return
-    escalation.close_stage(run.conn, t.id, stage_no, run.now)
-    run.conn.execute(_LAPSE, {"b_ticket": t.id, "b_stage_no": stage_no, "b_now": run.now})
-    run.conn.execute(
-        _CANCEL_REMINDERS,
-        {"b_ticket": t.id, "b_key": f"reminder:{t.ref}:{stage_no}:%", "b_step": run.change.step},
-    )
+    if run.extra.get("open_rungs", True):
+        escalation.close_stage(run.conn, t.id, stage_no, run.now)
+    if run.extra.get("pending_request", True):
+        run.conn.execute(_LAPSE, {"b_ticket": t.id, "b_stage_no": stage_no, "b_now": run.now})
+    if run.extra.get("pending_reminders", True):
+        run.conn.execute(
+            _CANCEL_REMINDERS,
+            {
+                "b_ticket": t.id,
+                "b_key": f"reminder:{t.ref}:{stage_no}:%",
+                "b_step": run.change.step,
+            },
+        )
 
 
 # Built once: this runs on every step that ends a stage.

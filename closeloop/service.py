@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     bindparam,
+    exists,
     func,
     insert,
     select,
@@ -31,6 +32,7 @@ from closeloop.models import (
     escalations,
     evidence,
     grids,
+    notifications,
     people,
     ref_counters,
     stages,
@@ -299,11 +301,34 @@ def _latest(found: Sequence[datetime | None], t: Ticket) -> datetime:
 
 
 # What a step reads first, in one query: the ticket, its responsible grid (who may act, and
-# from whom the verifier is found) and the times `latest_fact` reads, as correlated
-# subqueries (each the same index look-up it would be on its own, without its round trip).
+# from whom the verifier is found), the times `latest_fact` reads, and whether the stage
+# instance it is in has what a step ending it must close (open escalation rows, a pending
+# extension request, reminders waiting in the outbox; `extensions.stage_left`), as correlated
+# subqueries: each the look-up its statement would make, without its round trip, and a write
+# with nothing to write is not sent. The step's compare-and-set on the ticket keeps this
+# exact: the sweep writes rungs and reminders only with the ticket's version moved, and a
+# request is a step.
 _RESP = grids.alias("resp")
 _GRID_FIELDS = tuple(Grid.__dataclass_fields__)
 _LATEST_LABELS = ("latest_event", "latest_rung", "latest_decision")
+_STAGE_OPEN = {
+    "open_rungs": exists().where(
+        escalations.c.ticket_id == tickets.c.id,
+        escalations.c.stage_no == tickets.c.stage_no,
+        escalations.c.closed_at.is_(None),
+    ),
+    "pending_request": exists().where(
+        extension_rows.c.ticket_id == tickets.c.id,
+        extension_rows.c.stage_no == tickets.c.stage_no,
+        extension_rows.c.status == "pending",
+    ),
+    # Any reminder of the ticket still pending (the update picks those of the stage left).
+    "pending_reminders": exists().where(
+        notifications.c.ticket_id == tickets.c.id,
+        notifications.c.kind == "reminder",
+        notifications.c.status == "pending",
+    ),
+}
 _STEP_TICKET = (
     select(
         tickets,
@@ -312,6 +337,7 @@ _STEP_TICKET = (
             q.scalar_subquery().label(label)
             for q, label in zip(_latest_of(tickets.c.id), _LATEST_LABELS, strict=True)
         ),
+        *(cond.label(label) for label, cond in _STAGE_OPEN.items()),
     )
     .select_from(tickets.outerjoin(_RESP, _RESP.c.id == tickets.c.responsible_grid_id))
     .where(tickets.c.ref == bindparam("ref"))
@@ -714,7 +740,9 @@ def _run_step_once(
         from_state, stage_before = t.state, (t.stage_no, t.stage)
         wf.fire(t, step_name)
         change = Change(step_name, from_state, t.state, given.note or given.reason)
-        run = StepRun(app, conn, t, actor, given, when, change, {"responsible": responsible})
+        extra: dict[str, Any] = {"responsible": responsible}
+        extra.update((k, bool(m[k])) for k in _STAGE_OPEN)
+        run = StepRun(app, conn, t, actor, given, when, change, extra)
         app.steps.effects[step_name](run)
         if backfill_reason is not None:
             change.data["backfill_reason"] = backfill_reason
