@@ -435,3 +435,35 @@ def test_a_hung_worker_is_replaced_after_the_configured_health_check_and_the_log
         assert timed and all(iso.match(line) for line in timed), timed[:5]
     finally:
         s.kill()
+
+
+def test_workers_answer_without_waiting_for_a_delayed_ack() -> None:
+    """The socket `--workers N` shares names TCP, so asyncio turns Nagle's algorithm off on
+    each connection it accepts: with it on, the body uvicorn writes after the head of an
+    answer on a kept-alive connection waited ~40 ms for the client's delayed ACK."""
+    import asyncio
+
+    import uvicorn
+
+    from closeloop.web.serve import listening_socket
+
+    async def main() -> tuple[int, int]:
+        listening = listening_socket(uvicorn.Config(app=None, host="127.0.0.1", port=0))
+        seen: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = writer.get_extra_info("socket")
+            seen.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+            while not seen:
+                await asyncio.sleep(0)
+            writer.close()
+        return listening.proto, seen[0]
+
+    proto, nodelay = asyncio.run(main())
+    assert proto == socket.IPPROTO_TCP
+    assert nodelay != 0

@@ -172,9 +172,22 @@ class Supervisor(Multiprocess):
             self.processes[idx] = self.new_worker()
 
 
+def listening_socket(config: uvicorn.Config) -> socket:
+    """The socket the workers share, as uvicorn binds it, remade from its descriptor so that
+    it says what it is.
+
+    uvicorn creates it with protocol 0, and asyncio switches Nagle's algorithm off
+    (TCP_NODELAY) only on connections whose socket names IPPROTO_TCP: every answer on a
+    kept-alive connection (uvicorn writes the head and the body apart) then waited for the
+    client's delayed ACK, some 40 ms. From a bare descriptor Python asks the kernel, which
+    names the protocol. One process is served by uvicorn's own `create_server`, which names it.
+    """
+    return socket(fileno=config.bind_socket().detach())
+
+
 def run_workers(config: uvicorn.Config) -> None:
     """What `uvicorn.run` does for workers > 1, with the :class:`Supervisor`."""
-    sock = config.bind_socket()
+    sock = listening_socket(config)
     supervisor = Supervisor(config, sockets=[sock])
     try:
         supervisor.run()
