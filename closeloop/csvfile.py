@@ -54,7 +54,21 @@ class Problem:
         return errors.text("csv.file", {"problem": said}, locale)
 
 
-class CsvFileError(CodedError, ValueError):
+class Listed:
+    """An error listing problems: ``items`` by line, ``problems`` them in English,
+    :meth:`lines` in a reader's language."""
+
+    items: list[Problem]
+
+    @property
+    def problems(self) -> list[str]:
+        return self.lines("en")
+
+    def lines(self, locale: str = "en", words: Callable[[str], str] | None = None) -> list[str]:
+        return [p.text(locale, words) for p in self.items]
+
+
+class CsvFileError(Listed, CodedError, ValueError):
     """A file refused whole; ``items`` are its problems ordered by line, ``problems`` them
     in English, :meth:`lines` in a reader's language."""
 
@@ -66,13 +80,6 @@ class CsvFileError(CodedError, ValueError):
         self.items = list(problems)
         count = len(self.items)
         super().__init__(self.refused, count=count, plural="s" if count != 1 else "")
-
-    @property
-    def problems(self) -> list[str]:
-        return self.lines("en")
-
-    def lines(self, locale: str = "en", words: Callable[[str], str] | None = None) -> list[str]:
-        return [p.text(locale, words) for p in self.items]
 
     def text(self, locale: str, words: Callable[[str], str] | None = None) -> str:
         head = super().text(locale, words)

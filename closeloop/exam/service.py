@@ -31,7 +31,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from closeloop.app import App
-from closeloop.csvfile import Problem, Problems, read_rows
+from closeloop.csvfile import Listed, Problem, Problems, read_rows
 from closeloop.db import read_only
 from closeloop.evidence import StoredFile
 from closeloop.exam import funds
@@ -65,20 +65,13 @@ from closeloop.reports import indicators as ind
 from closeloop.tickets import Actor, Conflict, Invalid, NotFound, NotPermitted
 
 
-class ExamRefused(Invalid):
+class ExamRefused(Listed, Invalid):
     """The exam file (or a grading form) is refused whole; ``items`` are every problem by line
     (by field for a form), ``problems`` them in English, :meth:`lines` in a reader's language."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.items = list(problems)
         super().__init__("exam.file_refused", problems=str(ExamFileError(self.items)))
-
-    @property
-    def problems(self) -> list[str]:
-        return self.lines("en")
-
-    def lines(self, locale: str = "en", words: Callable[[str], str] | None = None) -> list[str]:
-        return [p.text(locale, words) for p in self.items]
 
     def text(self, locale: str, words: Callable[[str], str] | None = None) -> str:
         return ExamFileError(self.items).text(locale, words)
