@@ -74,10 +74,13 @@ class StepRun:
     def responsible_lineage(self) -> list[Grid]:
         """The responsible grid (`extra["responsible"]`, as the step read it) and the grids
         above it, zone first: read once per step, though a fix reads it for its verifier's
-        notice and again for who acts in the stage it opens."""
+        notice and again for who acts in the stage it opens. The channels and locale of their
+        leaders, read with them, are kept in `extra["leader_contacts"]` (by person id) for the
+        step's notices."""
         chain = self.extra.get("lineage")
         if chain is None:
-            chain = self.extra["lineage"] = grids_mod.lineage(self.conn, self.extra["responsible"])
+            chain, leaders = grids_mod.lineage_with_leaders(self.conn, self.extra["responsible"])
+            self.extra["lineage"], self.extra["leader_contacts"] = chain, leaders
         return chain
 
 

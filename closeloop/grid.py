@@ -165,6 +165,32 @@ def lineage(conn: Connection, grid: Grid) -> list[Grid]:
     return [found[i] for i in (*grid.ancestor_ids, grid.id)]
 
 
+# A lineage with each leader's channels and locale (`people`): a step's notice to a leader
+# above (the verifier) then needs no read of its own.
+_LED_BY_IDS = (
+    select(
+        grids,
+        people.c.channels.label("leader_channels"),
+        people.c.locale.label("leader_locale"),
+    )
+    .select_from(grids.outerjoin(people, people.c.id == grids.c.leader_id))
+    .where(grids.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def lineage_with_leaders(
+    conn: Connection, grid: Grid
+) -> tuple[list[Grid], dict[int, tuple[str, str]]]:
+    """`lineage`, and the channels and locale of its grids' leaders by person id."""
+    ids = (*grid.ancestor_ids, grid.id)
+    rows = conn.execute(_LED_BY_IDS, {"ids": list(set(ids))}).all()
+    found = {r.id: grid_from_row(r) for r in rows}
+    leaders = {
+        r.leader_id: (r.leader_channels, r.leader_locale) for r in rows if r.leader_id is not None
+    }
+    return [found[i] for i in ids], leaders
+
+
 def nearest_led(chain: Sequence[Grid]) -> Grid | None:
     """The deepest grid of a zone-first chain that has a leader."""
     for g in reversed(chain):

@@ -755,7 +755,11 @@ def _run_step_once(
         event_id = record_event(conn, t.id, change, at=when, recorded_at=now, actor=actor)
         if given.evidence or uploads:
             _attach_evidence(app, conn, t.id, event_id, given.evidence, now, uploads)
-        _send_notices(app, conn, t, change, event_id, now)
+        contacts = {
+            person: outbox.Contact(*contact)
+            for person, contact in run.extra.get("leader_contacts", {}).items()
+        }
+        _send_notices(app, conn, t, change, event_id, now, contacts)
         if also is not None:
             also(conn, t)
     return t
