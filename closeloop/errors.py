@@ -805,6 +805,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "[{where}] {key} 必须是整数秒，不能是 {value!r}。",
         "[{where}] {key} must be a whole number of seconds, not {value!r}",
     ),
+    "config.web_count": (
+        "[{where}] {key} 必须是正整数，不能是 {value!r}。",
+        "[{where}] {key} must be a whole number of at least 1, not {value!r}",
+    ),
     "config.composite_table": (
         "[report.composite] 必须是权重和等级分数线组成的表。",
         "[report.composite]: a table of weights and grade limits",

@@ -19,6 +19,7 @@ from datetime import tzinfo
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -315,6 +316,8 @@ def create_app(app: App, *, clock: Clock | None = None, run_background: bool = F
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Starlette runs sync endpoints and run_in_threadpool in anyio's default pool (40).
+        to_thread.current_default_thread_limiter().total_tokens = cfg.request_threads
         jobs = BackgroundJobs(app) if run_background else None
         if jobs is not None:
             await run_in_threadpool(jobs.start)

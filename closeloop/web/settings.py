@@ -35,6 +35,10 @@ class WebSettings:
     # requests on SIGTERM.
     worker_healthcheck_seconds: int = 30
     graceful_shutdown_seconds: int = 30
+    # Requests a process works on at once in its threads; the others wait their turn in the
+    # event loop, at no cost. A process runs Python on one core at a time (the GIL): more
+    # threads than cores only take the GIL from each other and from SQLite's writer thread.
+    request_threads: int = 6
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebSettings:
@@ -68,6 +72,7 @@ class WebSettings:
             idempotency_hours=_at_least(web, "idempotency_hours", "web", 24),
             worker_healthcheck_seconds=_whole(web, "worker_healthcheck_seconds", "web", 30),
             graceful_shutdown_seconds=_whole(web, "graceful_shutdown_seconds", "web", 30),
+            request_threads=_count(web, "request_threads", "web", 6),
         )
 
 
@@ -101,6 +106,17 @@ def _at_least(section: Mapping[str, Any], key: str, name: str, floor: float) -> 
 
 def _whole(section: Mapping[str, Any], key: str, name: str, default: int) -> int:
     value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not _counts(value):
         raise ConfigError("config.web_seconds", where=name, key=key, value=value)
-    return value
+    return int(value)
+
+
+def _count(section: Mapping[str, Any], key: str, name: str, default: int) -> int:
+    value = section.get(key, default)
+    if not _counts(value):
+        raise ConfigError("config.web_count", where=name, key=key, value=value)
+    return int(value)
+
+
+def _counts(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
