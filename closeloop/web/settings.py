@@ -38,7 +38,7 @@ class WebSettings:
     # Requests a process works on at once in its threads; the others wait their turn in the
     # event loop, at no cost. A process runs Python on one core at a time (the GIL): more
     # threads than cores only take the GIL from each other and from SQLite's writer thread.
-    request_threads: int = 6
+    request_threads: int = 3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebSettings:
@@ -72,7 +72,7 @@ class WebSettings:
             idempotency_hours=_at_least(web, "idempotency_hours", "web", 24),
             worker_healthcheck_seconds=_whole(web, "worker_healthcheck_seconds", "web", 30),
             graceful_shutdown_seconds=_whole(web, "graceful_shutdown_seconds", "web", 30),
-            request_threads=_count(web, "request_threads", "web", 6),
+            request_threads=_count(web, "request_threads", "web", 3),
         )
 
 
