@@ -15,6 +15,7 @@ import uvicorn
 from closeloop.app import ManualClock
 from closeloop.bootstrap import App
 from closeloop.web.app import create_app
+from closeloop.web.serve import listening_socket
 from tests.conftest import NOW
 
 
@@ -28,17 +29,13 @@ class Live:
 
 
 def loopback_socket() -> socket.socket:
-    """A TCP socket on a free loopback port, for uvicorn to serve on (`sockets=[...]`).
-
-    IPPROTO_TCP is named, not left 0: asyncio sets TCP_NODELAY only on connections whose socket
-    says it is TCP. Without it, every answer on a kept-alive connection (uvicorn writes the head
-    and the body apart) waited for the client's delayed ACK: ~45 ms a request instead of ~2 ms,
-    most of the 6 minutes the schemathesis run took.
+    """A TCP socket on a free loopback port, for uvicorn to serve on (`sockets=[...]`), made as
+    `closeloop serve --workers N` makes its own: one that names TCP, so that asyncio sets
+    TCP_NODELAY on its connections. Without it every answer on a kept-alive connection waited
+    for the client's delayed ACK: ~45 ms a request instead of ~2 ms, most of the 6 minutes the
+    schemathesis run took.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+    return listening_socket(uvicorn.Config(app=None, host="127.0.0.1", port=0))
 
 
 @contextmanager
