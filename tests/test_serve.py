@@ -353,16 +353,19 @@ def test_a_killed_web_worker_loses_no_acknowledged_write_and_is_replaced(
         poll(lambda: load.done() >= 20, 60, "20 answered submits before the kill")
 
         os.kill(victim, signal.SIGKILL)
-        # The replacement is forked from the supervisor, which has the service imported: it
-        # serves within a second or two even on a loaded machine (a spawned one took 12 s at
-        # load 10, importing everything again).
+        # The replacement is forked from the supervisor, which has the service imported:
+        # web_workers counts no spawned process (their command line names multiprocessing), so
+        # a spawned replacement never satisfies this. How fast the fork serves is a figure, not
+        # a bound: it is printed below (1-2 s idle; a CI run at full load once took over 6 s,
+        # building the app while the other test workers held both cores), and the bound only
+        # stops a hang.
         back = poll(
             lambda: (
                 len(web_workers(s.proc.pid)) == 2
                 and victim not in web_workers(s.proc.pid)
                 and drained.count("Application startup complete") >= 3
             ),
-            6,
+            60,
             "the worker count back to 2, the new one serving",
         )
         assert survivor in web_workers(s.proc.pid)
