@@ -147,6 +147,19 @@ class TestWeeklyReportGolden:
                 "late_hours": 87.0,  # 2 Apr 09:00 to 6 Apr 00:00
                 "escalation_level": 2,
                 "supervising_grid": "JS-A1",
+                # the same people the page and the handout name, below
+                "responsible": {
+                    "grid": "JS-A1-V01-G03",
+                    "grid_name": "堰头村第3户组",
+                    "name": "王霞",
+                    "phone": "13800000006",
+                },
+                "supervising": {
+                    "grid": "JS-A1",
+                    "grid_name": "第一农村工作片",
+                    "name": "楼涛",
+                    "phone": "13800000002",
+                },
             }
         ]
         html = render_weekly(weekly, "html", locale="zh_CN", workflow=wf).decode()

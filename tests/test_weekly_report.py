@@ -1026,6 +1026,17 @@ def test_a_late_check_names_the_verifier_as_they_were(report_app: App) -> None:
     assert late.due_at == z(4, 1, 15)
     assert (late.grid_code, late.responsible.grid_code) == ("JS-A1-V04-G01", "JS-A1-V04")
     assert (late.responsible.name, late.responsible.phone) == ("何建", "13800000019")
+    report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
+    listed = {
+        o["ref"]: o
+        for o in json.loads(
+            render_weekly(report, "json", locale="zh_CN", workflow=report_app.workflow)
+        )["overdue"]
+    }
+    assert listed[ref]["responsible"] == {
+        "grid": "JS-A1-V04", "grid_name": late.responsible.grid_name, "name": "何建",
+        "phone": "13800000019",
+    }  # fmt: skip
     # not escalated: the work area above the village, where the check's first rung goes
     assert late.supervising is not None and late.supervising.grid_code == "JS-A1"
 

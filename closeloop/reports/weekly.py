@@ -364,10 +364,22 @@ class WeeklyReport:
                     "late_hours": round(o.late.total_seconds() / 3600, 1),
                     "escalation_level": o.escalation_level,
                     "supervising_grid": o.supervising.grid_code if o.supervising else None,
+                    # The same 责任人 and supervising leader the page and handout name.
+                    "responsible": _leader_json(o.responsible),
+                    "supervising": _leader_json(o.supervising) if o.supervising else None,
                 }
                 for o in self.overdue
             ],
         }
+
+
+def _leader_json(leader: Leader) -> dict[str, str | None]:
+    return {
+        "grid": leader.grid_code,
+        "grid_name": leader.grid_name,
+        "name": leader.name,
+        "phone": leader.phone,
+    }
 
 
 # --------------------------------------------------------------------------- pure rules
