@@ -5,14 +5,18 @@ sheets, accountability and the fund ledger, and who may see what.
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import re
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 
 from closeloop.exam import service as exam
+from closeloop.web.app import create_app
 from tests.report_data import REAL_NOW
-from tests.webtools import PNG, Browser, Web, browser, flash, make_web
+from tests.webtools import PNG, Browser, ManualClock, Web, browser, flash, make_web
 
 MONTH = "2026-04"
 FULL = {
@@ -162,3 +166,30 @@ def test_publish_accountability_and_funds_pages(web: Web) -> None:
     assert lead.get("/funds").status_code == 403
     # English
     assert "Fund ledger" in sup.get(f"/funds?month={MONTH}&lang=en").text
+
+
+def test_a_bad_section_read_on_first_use_is_named_not_an_internal_error(
+    app: exam.App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`[exam]` and `[report]` are read when first used: a bad value there is the
+    administrator's to fix, and the page or the API says which key, in the reader's language,
+    with the catalogue's code, instead of "internal error"."""
+    raw = {
+        **app.settings.raw,
+        "exam": {**app.settings.section("exam"), "level": "three"},
+        "report": {**app.settings.section("report"), "red_size": -1},
+    }
+    bad = dataclasses.replace(app, settings=dataclasses.replace(app.settings, raw=raw))
+    clock = ManualClock(REAL_NOW)
+    with TestClient(create_app(bad, clock=clock)) as client:
+        sup = browser(Web(bad, clock, client), "duban.wang", raise_server_exceptions=False)
+        page = sup.post(f"/exam/{MONTH}/plan", token=sup.csrf(f"/exam/{MONTH}"))
+        assert page.status_code == 500
+        assert "[exam] level：必须是不小于 1 的整数，现在是 'three'。" in html.unescape(page.text)
+        api = sup.get("/api/reports/weekly?lang=en")
+        assert api.status_code == 500
+        assert api.json()["error"] == {
+            "code": "config.whole",
+            "message": "[report] red_size: must be a whole number >= 0, got -1",
+        }
+    assert "unhandled error on POST /exam/2026-04/plan" in caplog.text  # logged, with its traceback

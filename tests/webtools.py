@@ -107,9 +107,9 @@ def login(web: Web, handle: str, password: str = PASSWORD, **extra: str) -> Resp
 class Browser:
     """A client with its own cookies that asks for HTML, as a browser does."""
 
-    def __init__(self, web: Web) -> None:
+    def __init__(self, web: Web, *, raise_server_exceptions: bool = True) -> None:
         self.web = web
-        self.client = TestClient(web.client.app)
+        self.client = TestClient(web.client.app, raise_server_exceptions=raise_server_exceptions)
         self.client.headers["accept"] = "text/html,application/xhtml+xml"
 
     def get(self, url: str, **kw: Any) -> Response:
@@ -141,8 +141,8 @@ class Browser:
         return self
 
 
-def browser(web: Web, handle: str | None = None) -> Browser:
-    b = Browser(web)
+def browser(web: Web, handle: str | None = None, **options: bool) -> Browser:
+    b = Browser(web, **options)
     if handle is not None:
         auth.set_password(web.app, handle, PASSWORD)
         b.login(handle)

@@ -178,6 +178,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if isinstance(exc, CodedError):
+        # Not the request's fault, yet something closeloop can name: most often a section of
+        # config.toml read when first used (`[exam]`, `[reports]`). Saying which key is wrong,
+        # in the reader's language, tells them what to ask the administrator to fix.
+        return error_response(request, 500, str(exc), error=exc)
     return error_response(request, 500, "internal error; it has been logged", code="server.error")
 
 
