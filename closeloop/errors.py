@@ -1717,8 +1717,29 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "[columns] {key} = {name!r}: no such column in {file}",
     ),
     "replay.nothing": (
-        "文件中没有可以回放的行：{reasons}",
-        "no row of the file can be replayed: {reasons}",
+        "文件中没有可以回放的行：{problems}",
+        "no row of the file can be replayed: {problems}",
+    ),
+    "replay.no_rows": ("文件只有表头，没有数据行。", "the file is empty"),
+    # A row the replay skips (its line is said beside it; a row of the wrong width is csv.width).
+    # The English is what the summary always said, but for a blank created time (once "time ''
+    # matches none of ...").
+    "replay.no_created": ("{column} 列为空：没有创建时间。", "{column} is empty: no created time"),
+    "replay.bad_time": (
+        "时间 {text!r} 不符合任何一种格式 {formats}。",
+        "time {text!r} matches none of {formats}",
+    ),
+    "replay.closed_before": (
+        "办结时间 {closed} 早于创建时间 {created}。",
+        "closed {closed} before created {created}",
+    ),
+    "replay.no_category": (
+        '类别 {category!r} 不在 [categories] 中，也没有 "*" 兜底。',
+        "category {category!r} is not in [categories] and there is no *",
+    ),
+    "replay.no_grid": (
+        '网格值 {grid!r} 不在 [grids] 中，也没有 "*" 兜底。',
+        "grid value {grid!r} is not in [grids] and there is no *",
     ),
     "replay.db_not_empty": (
         "回放数据库里已经有问题单；请给一个空数据库。",

@@ -48,13 +48,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine, event, exists, func, inspect, select
 
-from closeloop import escalation, service, zone
+from closeloop import errors, escalation, service, zone
 from closeloop.app import App
 from closeloop.bootstrap import bootstrap
 from closeloop.calendar import Limit, WorkCalendar
 from closeloop.config import load_settings
+from closeloop.csvfile import Problem, Problems, ProblemsRefused
 from closeloop.db import read_only
 from closeloop.deadlines import Deadlines
+from closeloop.errors import CodedError
 from closeloop.grid import get_grid, lineage, nearest_led
 from closeloop.models import escalations, notifications, people, tickets
 from closeloop.replay_memory import MemoryLoop
@@ -69,6 +71,11 @@ DEFAULT_SWEEP_EVERY = "15m"
 
 class ScenarioError(Invalid):
     """The scenario file is not usable; the message names the key."""
+
+
+class Unusable(CodedError):
+    """A row the replay cannot use: it is skipped, said by its code and parameters in the
+    summary's language, the run goes on."""
 
 
 @dataclass(frozen=True)
@@ -209,19 +216,19 @@ def _parse_time(text: str, scenario: Scenario) -> datetime:
             return datetime.strptime(text.strip(), fmt).replace(tzinfo=scenario.tz).astimezone(UTC)
         except ValueError:
             continue
-    raise ValueError(f"time {text!r} matches none of {list(scenario.time_formats)}")
+    raise Unusable("replay.bad_time", text=text, formats=list(scenario.time_formats))
 
 
 def read_requests(
     path: Path, scenario: Scenario, workflow: Workflow
-) -> tuple[list[Request], list[dict[str, Any]]]:
-    """The rows to replay and the rows skipped, each skipped one with its line and reason."""
+) -> tuple[list[Request], list[Problem]]:
+    """The rows to replay and the rows skipped, each skipped one a problem of its line."""
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise Invalid("file.not_found", path=path) from None
     requests: list[Request] = []
-    skipped: list[dict[str, Any]] = []
+    skipped = Problems()
     with handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -240,9 +247,21 @@ def read_requests(
                 continue
             try:
                 requests.append(_request(start, record, header, where, scenario, workflow))
-            except ValueError as exc:
-                skipped.append({"line": start, "reason": str(exc)})
-    return requests, skipped
+            except Unusable as exc:
+                skipped.add_error(start, exc)
+    return requests, skipped.found()
+
+
+def skipped_line(problem: Problem, locale: str = "en") -> dict[str, Any]:
+    """A skipped row in the summary: its line, the code and parameters for programs, and the
+    reason in `locale` for people."""
+    assert problem.line is not None
+    return {
+        "line": problem.line,
+        "code": problem.code,
+        "params": dict(problem.params),
+        "reason": errors.text(problem.code, problem.params, locale),
+    }
 
 
 def _request(
@@ -254,25 +273,27 @@ def _request(
     workflow: Workflow,
 ) -> Request:
     if len(record) != len(header):
-        raise ValueError(f"{len(record)} fields where the header has {len(header)}")
+        raise Unusable("csv.width", found=len(record), header=len(header))
 
     def field(key: str) -> str:
         return record[where[key]].strip() if key in where else ""
 
+    if not field("created"):
+        raise Unusable("replay.no_created", column=scenario.columns["created"])
     created = _parse_time(field("created"), scenario)
     closed = _parse_time(field("closed"), scenario) if field("closed") else None
     if closed is not None and closed < created:
-        raise ValueError(f"closed {field('closed')} before created {field('created')}")
+        raise Unusable("replay.closed_before", closed=field("closed"), created=field("created"))
     source_category = field("category")
     category = scenario.categories.get(source_category, scenario.categories.get("*"))
     if category is None:
-        raise ValueError(f"category {source_category!r} is not in [categories] and there is no *")
+        raise Unusable("replay.no_category", category=source_category)
     if category not in workflow.categories:
         raise ScenarioError("replay.category", source=source_category, category=category)
     source_grid = field("grid")
     grid = scenario.grids.get(source_grid, scenario.grids.get("*"))
     if grid is None:
-        raise ValueError(f"grid value {source_grid!r} is not in [grids] and there is no *")
+        raise Unusable("replay.no_grid", grid=source_grid)
     return Request(line, field("id"), source_category, category, grid, created, closed)
 
 
@@ -300,6 +321,7 @@ def run(
     progress: Progress | None = None,
     through_engine: bool = False,
     store_notices: bool = False,
+    locale: str = "en",
 ) -> dict[str, Any]:
     """Replay `file` under the scenario; returns the summary (see `summarise`).
 
@@ -309,7 +331,7 @@ def run(
     the same results, some twenty times slower. A PostgreSQL `database_url` always goes
     through the engine (its sequences must count the rows). In memory the notices are counted
     for the summary but their rows stored only with `store_notices` (through the engine they
-    always are)."""
+    always are). The skipped rows' reasons are said in `locale`."""
     scenario = load_scenario(scenario_path)
     postgres = database_url is not None and database_url.startswith("postgresql")
     in_memory = not through_engine and not postgres
@@ -326,7 +348,11 @@ def run(
             )
             deadlines = Deadlines(workflow, calendar, base.deadlines.reminder_points)
             app = replace(base, workflow=workflow, calendar=calendar, deadlines=deadlines)
-            requests, skipped = read_requests(file, scenario, workflow)
+            requests, problems = read_requests(file, scenario, workflow)
+            if not requests:
+                first = problems[:3] or [Problem(None, "replay.no_rows")]
+                raise ProblemsRefused("replay.nothing", problems=first)
+            skipped = [skipped_line(p, locale) for p in problems]
             if not in_memory:
                 return Replay(app, scenario, requests, skipped, progress).run()
             fast = MemoryReplay(app, scenario, requests, skipped, progress)
@@ -367,8 +393,6 @@ class Replay:
 
     def run(self) -> dict[str, Any]:
         wall = time.perf_counter()
-        if not self.requests:
-            raise Invalid("replay.nothing", reasons=_first_reasons(self.skipped))
         events = sorted(
             [(r.created, 0, r.line, r) for r in self.requests]
             + [(r.closed, 1, r.line, r) for r in self.requests if r.closed is not None],
@@ -673,12 +697,9 @@ def notice_load_of(
     return {"max": counts[-1], "p95": counts[rank - 1], "person_days": len(counts)}
 
 
-def _first_reasons(skipped: list[dict[str, Any]]) -> str:
-    return "; ".join(f"line {s['line']}: {s['reason']}" for s in skipped[:3]) or "the file is empty"
-
-
-def describe(summary: Mapping[str, Any]) -> list[str]:
-    """The summary as lines for people."""
+def describe(summary: Mapping[str, Any], locale: str = "en") -> list[str]:
+    """The summary as lines for people; the skipped rows by line in `locale` (the reasons are
+    in the language of the run)."""
     s = summary
     pct = 100 * s["closed_on_time"] / s["closed"] if s["closed"] else 0.0
     lines = [
@@ -701,7 +722,8 @@ def describe(summary: Mapping[str, Any]) -> list[str]:
         f"{s['simulated']['sweeps']} sweeps, {s.get('wall_seconds', '?')} s",
     ]
     for item in s["skipped"]["lines"][:10]:
-        lines.append(f"  skipped line {item['line']}: {item['reason']}")
+        said = errors.text("csv.line", {"line": item["line"], "problem": item["reason"]}, locale)
+        lines.append(f"  {'跳过' if locale == 'zh_CN' else 'skipped'} {said}")
     if s["skipped"]["count"] > 10:
         lines.append(f"  ... and {s['skipped']['count'] - 10} more (see --json)")
     return lines

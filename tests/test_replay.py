@@ -86,14 +86,31 @@ class TestSummary:
             "lines": [
                 {
                     "line": 5,
+                    "code": "replay.closed_before",
+                    "params": {
+                        "closed": "01/04/2026 11:00:00 AM",
+                        "created": "01/05/2026 11:00:00 AM",
+                    },
                     "reason": "closed 01/04/2026 11:00:00 AM before created 01/05/2026 11:00:00 AM",
                 },
                 {
                     "line": 6,
+                    "code": "replay.bad_time",
+                    "params": {"text": "yesterday", "formats": ["%m/%d/%Y %I:%M:%S %p"]},
                     "reason": "time 'yesterday' matches none of ['%m/%d/%Y %I:%M:%S %p']",
                 },
-                {"line": 7, "reason": "category 'Noise' is not in [categories] and there is no *"},
-                {"line": 8, "reason": "2 fields where the header has 5"},
+                {
+                    "line": 7,
+                    "code": "replay.no_category",
+                    "params": {"category": "Noise"},
+                    "reason": "category 'Noise' is not in [categories] and there is no *",
+                },
+                {
+                    "line": 8,
+                    "code": "csv.width",
+                    "params": {"found": 2, "header": 5},
+                    "reason": "2 fields where the header has 5",
+                },
             ],
         }
         assert out["escalations"] == {"3": 2, "2": 2}
@@ -180,6 +197,138 @@ class TestScenario:
         scenario.write_text(SCENARIO.replace('"*" = "JS-A1-V02-G01"', '"*" = "NOPE"'), "utf-8")
         with pytest.raises(replay.ScenarioError, match="line 4: unknown grid 'NOPE'"):
             replay.run(csv_file, scenario, config_path=CONFIG)
+
+
+# One row to replay (line 2), then one row of each cause the replay skips a row for.
+EVERY_CAUSE = """SRNumber,CreatedDate,ClosedDate,RequestType,CD
+A,01/05/2026 08:00:00 AM,01/06/2026 08:00:00 AM,Bulky Items,1
+B,01/05/2026 09:00:00 AM
+C,,,Bulky Items,1
+D,yesterday,,Bulky Items,1
+E,01/05/2026 10:00:00 AM,soon,Bulky Items,1
+F,01/05/2026 11:00:00 AM,01/04/2026 11:00:00 AM,Bulky Items,1
+G,01/05/2026 12:00:00 PM,,Noise,1
+H,01/05/2026 12:30:00 PM,,Bulky Items,99
+"""
+FORMATS = ["%m/%d/%Y %I:%M:%S %p"]
+
+
+class TestSkippedRows:
+    @pytest.fixture
+    def every_cause(self, tmp_path: Path) -> tuple[Path, Path]:
+        csv_file = tmp_path / "causes.csv"
+        csv_file.write_text(EVERY_CAUSE, encoding="utf-8")
+        scenario = tmp_path / "scenario.toml"
+        # no "*" among the grids, so district 99 maps to none
+        scenario.write_text(SCENARIO.replace('"*" = "JS-A1-V02-G01"\n', ""), encoding="utf-8")
+        return csv_file, scenario
+
+    def test_each_cause_has_its_code_and_parameters(self, every_cause: tuple[Path, Path]) -> None:
+        out = replay.run(*every_cause, config_path=CONFIG)
+        assert out["tickets"] == 1 and out["skipped"]["count"] == 7
+        said = [(s["line"], s["code"], s["params"]) for s in out["skipped"]["lines"]]
+        assert said == [
+            (3, "csv.width", {"found": 2, "header": 5}),
+            (4, "replay.no_created", {"column": "CreatedDate"}),
+            (5, "replay.bad_time", {"text": "yesterday", "formats": FORMATS}),
+            (6, "replay.bad_time", {"text": "soon", "formats": FORMATS}),
+            (
+                7,
+                "replay.closed_before",
+                {"closed": "01/04/2026 11:00:00 AM", "created": "01/05/2026 11:00:00 AM"},
+            ),
+            (8, "replay.no_category", {"category": "Noise"}),
+            (9, "replay.no_grid", {"grid": "99"}),
+        ]
+        assert [s["reason"] for s in out["skipped"]["lines"]] == [
+            "2 fields where the header has 5",
+            "CreatedDate is empty: no created time",
+            "time 'yesterday' matches none of ['%m/%d/%Y %I:%M:%S %p']",
+            "time 'soon' matches none of ['%m/%d/%Y %I:%M:%S %p']",
+            "closed 01/04/2026 11:00:00 AM before created 01/05/2026 11:00:00 AM",
+            "category 'Noise' is not in [categories] and there is no *",
+            "grid value '99' is not in [grids] and there is no *",
+        ]
+        assert json.loads(json.dumps(out["skipped"])) == out["skipped"]
+
+    def test_the_reasons_are_in_the_language_of_the_run(
+        self, every_cause: tuple[Path, Path]
+    ) -> None:
+        zh = replay.run(*every_cause, config_path=CONFIG, locale="zh_CN")["skipped"]["lines"]
+        en = replay.run(*every_cause, config_path=CONFIG)["skipped"]["lines"]
+        assert [(s["line"], s["code"], s["params"]) for s in zh] == [
+            (s["line"], s["code"], s["params"]) for s in en
+        ]
+        reasons = {s["line"]: s["reason"] for s in zh}
+        assert reasons[3] == "这一行有 2 列，表头有 5 列。"
+        assert reasons[7] == (
+            "办结时间 01/04/2026 11:00:00 AM 早于创建时间 01/05/2026 11:00:00 AM。"
+        )
+        assert reasons[8] == "类别 'Noise' 不在 [categories] 中，也没有 \"*\" 兜底。"
+        assert all(any("\u4e00" <= c <= "\u9fff" for c in r) for r in reasons.values())
+
+    @pytest.mark.parametrize(
+        ("lang", "lines"),
+        [
+            (
+                [],
+                [
+                    "  skipped line 3: 2 fields where the header has 5",
+                    "  skipped line 8: category 'Noise' is not in [categories] and there is no *",
+                ],
+            ),
+            (
+                ["--lang", "zh"],
+                [
+                    "  跳过 第 3 行：这一行有 2 列，表头有 5 列。",
+                    "  跳过 第 8 行：类别 'Noise' 不在 [categories] 中，也没有 \"*\" 兜底。",
+                ],
+            ),
+        ],
+    )
+    def test_the_command_says_them_in_its_language(
+        self, every_cause: tuple[Path, Path], lang: list[str], lines: list[str]
+    ) -> None:
+        csv_file, scenario = (str(f) for f in every_cause)
+        args = ["--config", str(CONFIG), *lang, "replay", csv_file, "--scenario", scenario]
+        proc = run_cli([*args, "--quiet"])
+        assert proc.returncode == 0, proc.stderr
+        skipped = [line for line in proc.stdout.splitlines() if line.startswith("  ")]
+        assert len(skipped) == 7 and [skipped[0], skipped[5]] == lines  # lines 3 and 8
+        as_json = json.loads(run_cli([*args, "--quiet", "--json"]).stdout)
+        reasons = [s["reason"] for s in as_json["skipped"]["lines"]]
+        assert [reasons[0], reasons[5]] == [
+            line.split("：" if lang else ": ", 1)[1] for line in lines
+        ]
+
+    @pytest.mark.parametrize(
+        ("lang", "error"),
+        [
+            (
+                [],
+                "error: no row of the file can be replayed: line 2: 2 fields where the header "
+                "has 5; line 3: time 'yesterday' matches none of ['%m/%d/%Y %I:%M:%S %p']",
+            ),
+            (
+                ["--lang", "zh_CN"],
+                "error: 文件中没有可以回放的行：第 2 行：这一行有 2 列，表头有 5 列；"
+                "第 3 行：时间 'yesterday' 不符合任何一种格式 ['%m/%d/%Y %I:%M:%S %p']。",
+            ),
+        ],
+    )
+    def test_a_file_with_nothing_to_replay_says_why_in_its_language(
+        self, every_cause: tuple[Path, Path], lang: list[str], error: str
+    ) -> None:
+        csv_file, scenario = every_cause
+        header, *rows = EVERY_CAUSE.splitlines(keepends=True)
+        csv_file.write_text(header + rows[1] + rows[3], encoding="utf-8")
+        args = ["--config", str(CONFIG), *lang, "replay", str(csv_file), "--scenario"]
+        proc = run_cli([*args, str(scenario), "--quiet"])
+        assert (proc.returncode, proc.stderr.strip()) == (2, error)
+        csv_file.write_text(header, encoding="utf-8")
+        proc = run_cli([*args, str(scenario), "--quiet"])
+        empty = "文件只有表头，没有数据行。" if lang else "the file is empty"
+        assert proc.stderr.strip().endswith(empty), proc.stderr
 
 
 def test_the_command_prints_json_and_progress(files: tuple[Path, Path]) -> None:

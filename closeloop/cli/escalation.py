@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from closeloop import escalation, logs
-from closeloop.cli.common import get_app, now, parse_time, print_json
+from closeloop.cli.common import get_app, locale_of, now, parse_time, print_json
 
 
 def scheduler(
@@ -95,7 +95,8 @@ def replay(
     ),
 ) -> None:
     """Replay historical requests through a fresh database under a deadline policy and report
-    what it would have produced (an in-memory SQLite database unless --db is given)."""
+    what it would have produced (an in-memory SQLite database unless --db is given); the
+    skipped rows are said in --lang."""
     from closeloop import replay as replay_mod
 
     state = ctx.find_root().obj
@@ -112,11 +113,12 @@ def replay(
         progress=progress,
         through_engine=through_engine,
         store_notices=notices,
+        locale=locale_of(state),
     )
     if as_json:
         print_json(summary)
         return
-    for line in replay_mod.describe(summary):
+    for line in replay_mod.describe(summary, locale_of(state)):
         typer.echo(line)
 
 
