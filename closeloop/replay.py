@@ -354,8 +354,8 @@ def run(
                 raise ProblemsRefused("replay.nothing", problems=first)
             skipped = [skipped_line(p, locale) for p in problems]
             if not in_memory:
-                return Replay(app, scenario, requests, skipped, progress).run()
-            fast = MemoryReplay(app, scenario, requests, skipped, progress)
+                return Replay(app, scenario, requests, skipped, progress, locale).run()
+            fast = MemoryReplay(app, scenario, requests, skipped, progress, locale)
             fast.store_notices = store_notices
             return fast.run()
         finally:
@@ -381,10 +381,12 @@ class Replay:
         requests: list[Request],
         skipped: list[dict[str, Any]],
         progress: Progress | None,
+        locale: str = "en",
     ) -> None:
         self.app, self.scenario = app, scenario
         self.requests, self.skipped = requests, skipped
         self.progress = progress or (lambda _line: None)
+        self.words = words(locale)
         self.refs: dict[int, str] = {}
         self.sweeps = 0
         self.escalations = 0
@@ -402,8 +404,13 @@ class Replay:
         self._prepare(start)
         self.tick0, self.every = start, self.scenario.sweep_every
         self.progress(
-            f"replay: {len(self.requests)} requests ({len(self.skipped)} skipped), "
-            f"{len(events)} events from {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+            self.words["start"].format(
+                requests=len(self.requests),
+                skipped=len(self.skipped),
+                events=len(events),
+                start=f"{start:%Y-%m-%d}",
+                end=f"{end:%Y-%m-%d}",
+            )
         )
         step = max(len(events) // 20, 1)
         due = self._next_due()
@@ -421,9 +428,14 @@ class Replay:
                     due = self._next_due()
             if n % step == 0 or n == len(events):
                 self.progress(
-                    f"replay: {100 * n // len(events):3d}% ({n}/{len(events)} events), "
-                    f"simulated {at.astimezone(self.scenario.tz):%Y-%m-%d %H:%M}, "
-                    f"{self.escalations} escalations, {time.perf_counter() - wall:.1f}s"
+                    self.words["step"].format(
+                        pct=f"{100 * n // len(events):3d}",
+                        n=n,
+                        events=len(events),
+                        at=f"{at.astimezone(self.scenario.tz):%Y-%m-%d %H:%M}",
+                        escalations=self.escalations,
+                        seconds=f"{time.perf_counter() - wall:.1f}",
+                    )
                 )
         self._ticks_before(end + timedelta.resolution, due)
         self._finish()
@@ -697,33 +709,88 @@ def notice_load_of(
     return {"max": counts[-1], "p95": counts[rank - 1], "person_days": len(counts)}
 
 
+# What the replay says to people, by language: its progress on stderr and its summary.
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "start": "replay: {requests} requests ({skipped} skipped), {events} events from {start} "
+        "to {end}",
+        "step": "replay: {pct}% ({n}/{events} events), simulated {at}, {escalations} "
+        "escalations, {seconds}s",
+        "tickets": "tickets {tickets}; closed {closed} (on time {on_time}, {pct}%); open {open}; "
+        "skipped {skipped}",
+        "escalations": "escalations by level: {levels}; tickets escalated {escalated}; "
+        "reminders {reminders}",
+        "none": "none",
+        "load": "notices per person and day: max {max}, p95 {p95}",
+        "median": "median hours to close: {medians}",
+        "busiest": "busiest supervisors: {busiest}",
+        "simulated": "simulated {start} .. {end}, {sweeps} sweeps, {seconds} s",
+        "skipped_line": "  skipped {said}",
+        "more": "  ... and {more} more (see --json)",
+    },
+    "zh_CN": {
+        "start": "回放：{requests} 条诉求（跳过 {skipped} 条），{events} 个事件，{start} 至 {end}",
+        "step": "回放：{pct}%（{n}/{events} 个事件），模拟到 {at}，督办 {escalations} 次，"
+        "用时 {seconds} 秒",
+        "tickets": "工单 {tickets}；已销号 {closed}（按期 {on_time}，{pct}%）；未结 {open}；"
+        "跳过 {skipped}",
+        "escalations": "各级督办：{levels}；被督办的工单 {escalated}；提醒 {reminders}",
+        "none": "无",
+        "load": "每人每天通知数：最多 {max}，95% 分位 {p95}",
+        "median": "办结时长中位数（小时）：{medians}",
+        "busiest": "督办最多的督查人员：{busiest}",
+        "simulated": "模拟 {start} 至 {end}，扫描 {sweeps} 次，用时 {seconds} 秒",
+        "skipped_line": "  跳过 {said}",
+        "more": "  ……另有 {more} 行（见 --json）",
+    },
+}
+
+
+def words(locale: str) -> Mapping[str, str]:
+    return _WORDS["zh_CN" if locale.startswith("zh") else "en"]
+
+
 def describe(summary: Mapping[str, Any], locale: str = "en") -> list[str]:
-    """The summary as lines for people; the skipped rows by line in `locale` (the reasons are
-    in the language of the run)."""
-    s = summary
+    """The summary as lines for people, in `locale` (the skipped rows' reasons are in the
+    language of the run)."""
+    s, w = summary, words(locale)
     pct = 100 * s["closed_on_time"] / s["closed"] if s["closed"] else 0.0
     lines = [
-        f"工单 tickets {s['tickets']}; 已销号 closed {s['closed']} "
-        f"(按期 on time {s['closed_on_time']}, {pct:.1f}%); 未结 open {s['open']}; "
-        f"跳过 skipped {s['skipped']['count']}",
-        "督办 escalations by level: "
-        + (", ".join(f"L{k}: {v}" for k, v in s["escalations"].items()) or "none")
-        + f"; tickets escalated {s['tickets_escalated']}; reminders {s['reminders']}",
-        "通知负荷 notices per person and day: "
-        f"max {s['notices_per_person_day']['max']}, p95 {s['notices_per_person_day']['p95']}",
-        "中位办结时长 median hours to close: "
-        + ", ".join(f"{k} {v}" for k, v in s["median_hours_to_close"].items()),
-        "督办最多 busiest supervisors: "
-        + (
-            ", ".join(f"{b['handle']} ({b['supervisions']})" for b in s["busiest_supervisors"])
+        w["tickets"].format(
+            tickets=s["tickets"],
+            closed=s["closed"],
+            on_time=s["closed_on_time"],
+            pct=f"{pct:.1f}",
+            open=s["open"],
+            skipped=s["skipped"]["count"],
+        ),
+        w["escalations"].format(
+            levels=", ".join(f"L{k}: {v}" for k, v in s["escalations"].items()) or w["none"],
+            escalated=s["tickets_escalated"],
+            reminders=s["reminders"],
+        ),
+        w["load"].format(
+            max=s["notices_per_person_day"]["max"], p95=s["notices_per_person_day"]["p95"]
+        ),
+        w["median"].format(
+            medians=", ".join(f"{k} {v}" for k, v in s["median_hours_to_close"].items())
+        ),
+        w["busiest"].format(
+            busiest=", ".join(
+                f"{b['handle']} ({b['supervisions']})" for b in s["busiest_supervisors"]
+            )
             or "-"
         ),
-        f"simulated {s['simulated']['from']} .. {s['simulated']['to']}, "
-        f"{s['simulated']['sweeps']} sweeps, {s.get('wall_seconds', '?')} s",
+        w["simulated"].format(
+            start=s["simulated"]["from"],
+            end=s["simulated"]["to"],
+            sweeps=s["simulated"]["sweeps"],
+            seconds=s.get("wall_seconds", "?"),
+        ),
     ]
     for item in s["skipped"]["lines"][:10]:
         said = errors.text("csv.line", {"line": item["line"], "problem": item["reason"]}, locale)
-        lines.append(f"  {'跳过' if locale == 'zh_CN' else 'skipped'} {said}")
+        lines.append(w["skipped_line"].format(said=said))
     if s["skipped"]["count"] > 10:
-        lines.append(f"  ... and {s['skipped']['count'] - 10} more (see --json)")
+        lines.append(w["more"].format(more=s["skipped"]["count"] - 10))
     return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -425,3 +426,36 @@ def test_in_memory_and_through_the_engine_agree(clock: str, tmp_path: Path) -> N
     assert fast == slow == counted
     assert slow["escalations"]["1"] > 0 and slow["reminders"] > 0
     assert _stored(urls["memory"]) == _stored(urls["engine"])
+
+
+@pytest.mark.parametrize(
+    ("lang", "first", "progress"),
+    [
+        ([], "tickets 2; closed 1 (on time 1, 100.0%); open 1; skipped 6", "replay: 2 requests"),
+        (
+            ["--lang", "zh_CN"],
+            "工单 2；已销号 1（按期 1，100.0%）；未结 1；跳过 6",
+            "回放：2 条诉求",
+        ),
+    ],
+)
+def test_the_summary_and_the_progress_are_in_the_language_of_the_command(
+    tmp_path: Path, lang: list[str], first: str, progress: str
+) -> None:
+    """Every line the command prints is in --lang, not a mix of both languages."""
+    csv_file = tmp_path / "causes.csv"
+    csv_file.write_text(EVERY_CAUSE, encoding="utf-8")
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    args = ["--config", str(CONFIG), *lang, "replay", str(csv_file), "--scenario", str(scenario)]
+    proc = run_cli(args)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[0] == first
+    assert proc.stderr.splitlines()[0].startswith(progress)
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for line in out + proc.stderr.splitlines():
+        if lang:  # no English word but the codes, handles and formats it quotes
+            assert not re.search(r"\b(tickets|closed|escalations|simulated|replay)\b", line), line
+        else:
+            assert not cjk.search(line), line

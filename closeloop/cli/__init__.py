@@ -53,7 +53,7 @@ def _global(
         "en",
         "--lang",
         envvar="CLOSELOOP_LANG",
-        help="Language of error messages: en or zh_CN (env CLOSELOOP_LANG).",
+        help="Language of error lines and of replay's summary: en or zh_CN (env CLOSELOOP_LANG).",
     ),
 ) -> None:
     # `main` hands in the State it reads the language from when a command fails.
