@@ -691,6 +691,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "会议纪要通知 {id}：'summary' 必须是若干行。",
         "meeting_minutes notice {id}: 'summary' must be a list of lines",
     ),
+    "notice.case_missing": (
+        "问责通知 {id}：内容缺少 {missing}。",
+        "accountability notice {id}: payload has no {missing}",
+    ),
+    "notice.case_preview": (
+        "问责通知不针对某个问题，请在问责页面查看问责事项。",
+        "an accountability notice is not about a ticket; see the case on the accountability page",
+    ),
     "notice.no_ticket": (
         "{kind} 通知 {id} 不针对任何问题。",
         "{kind} notice {id} is about no ticket",

@@ -28,6 +28,7 @@ from closeloop.models import escalations, grids, notifications, people, ticket_e
 from closeloop.tickets import Invalid
 from notifiers import Attachment, Message, Renderer, RenderError
 from notifiers.context import (
+    CaseView,
     EscalationView,
     HistoryEntry,
     MinutesView,
@@ -40,6 +41,7 @@ from notifiers.message import CHANNEL_NAMES
 
 HISTORY_LENGTH = 5
 TICKET_PATH = "/tickets/{ref}"  # the ticket page under the base URL
+CASE_PATH = "/accountability#case-{id}"  # an accountability case on the supervisors' page
 
 # Words the engine supplies itself (the workflow and grid data have the rest).
 _WORDS = {
@@ -49,6 +51,8 @@ _WORDS = {
         "unassigned": "未指派",
         "no_leader": "未设负责人",
         "dear_reporter": "市民朋友",
+        "basis_exam": "月考",
+        "basis_city": "市考核",
     },
     "en": {
         "system": "system",
@@ -56,6 +60,8 @@ _WORDS = {
         "unassigned": "unassigned",
         "no_leader": "no leader",
         "dear_reporter": "reporter",
+        "basis_exam": "monthly exam",
+        "basis_city": "city assessment",
     },
 }
 
@@ -440,6 +446,44 @@ def _minutes(notice: Notice) -> tuple[MinutesView, tuple[Attachment, ...]]:
     return view, attachments
 
 
+_CASE_TEXTS = ("grid", "grid_name", "month", "due_on", "owner_name")
+
+
+def _case(b: _Builder, notice: Notice) -> CaseView:
+    """An accountability notice says what its payload held when it was queued: the board's score
+    and floor of that publication, not what the exam settings say today."""
+    p = notice.payload
+    event = p.get("event")
+    opened = event == "opened"
+    wanted = (*_CASE_TEXTS, *(("basis", "score", "floor") if opened else ("outcome",)))
+    missing = [k for k in wanted if not isinstance(p.get(k), str) or not p.get(k)]
+    if event not in ("opened", "closed") or p.get("role") not in ("owner", "leader"):
+        missing[:0] = ["event/role"]
+    if missing:
+        raise NoticeError("notice.case_missing", id=notice.id, missing=", ".join(missing))
+    case_id = _int(p, "case_id", notice)
+    words = b.words(notice.locale)
+    return {
+        "event": str(event),
+        "role": str(p["role"]),
+        "grid_code": str(p["grid"]),
+        "grid_name": str(p["grid_name"]),
+        "month": str(p["month"]),
+        "basis_name": words["basis_city" if p.get("basis") == "city" else "basis_exam"]
+        if opened
+        else None,
+        "score": str(p["score"]) if opened else None,
+        "floor": str(p["floor"]) if opened else None,
+        "due_on": str(p["due_on"]),
+        "owner_name": str(p["owner_name"]),
+        "outcome": None if opened else str(p["outcome"]),
+        # The page is the supervisors'; a leader could not open it.
+        "url": b.base + CASE_PATH.format(id=case_id)
+        if b.base is not None and p["role"] == "owner"
+        else None,
+    }
+
+
 def _context(
     b: _Builder, notice: Notice, digest_items: Mapping[int, Sequence[int]]
 ) -> tuple[dict[str, Any], tuple[Attachment, ...]]:
@@ -452,6 +496,9 @@ def _context(
     if notice.kind == "meeting_minutes":
         ctx["minutes"], attachments = _minutes(notice)
         return ctx, attachments
+    if notice.kind == "accountability":
+        ctx["case"] = _case(b, notice)
+        return ctx, ()
     if notice.kind == "digest":
         ctx["items"] = [b.ticket(i, locale) for i in digest_items.get(notice.id, ())]
         ctx["period_start"] = _datetime(p, "at", notice)

@@ -88,6 +88,24 @@ class MinutesView(TypedDict):
     summary: list[str]  # the decisions, one line each, already worded
 
 
+class CaseView(TypedDict):
+    """An accountability case (问责) of the monthly exam, as it stood when the notice was queued:
+    every figure is the one the board was published with, never recomputed."""
+
+    event: str  # opened | closed
+    role: str  # owner: the supervisor who handles it | leader: the grid's leader
+    grid_code: str
+    grid_name: str
+    month: str  # YYYY-MM, the month examined
+    basis_name: str | None  # e.g. 月考 / 市考核; None in a closing notice
+    score: str | None  # the assessed score, decimal text as published; None when closed
+    floor: str | None  # the floor it fell below, as configured at publication; None when closed
+    due_on: str  # YYYY-MM-DD in the zone
+    owner_name: str
+    outcome: str | None  # the closing outcome; None in an opening notice
+    url: str | None  # the supervisors' accountability page; None for a leader or without a base URL
+
+
 class BaseContext(TypedDict):
     now: datetime
     locale: str  # zh_CN | en
@@ -139,6 +157,10 @@ class MeetingMinutesContext(BaseContext):
     minutes: MinutesView
 
 
+class AccountabilityContext(BaseContext):
+    case: CaseView
+
+
 NoticeContext = (
     TicketContext
     | ReminderContext
@@ -147,6 +169,7 @@ NoticeContext = (
     | DigestContext
     | WeeklyReportContext
     | MeetingMinutesContext
+    | AccountabilityContext
 )
 
 CONTEXT_TYPES: dict[str, type] = {
@@ -159,4 +182,5 @@ CONTEXT_TYPES: dict[str, type] = {
     "digest": DigestContext,
     "weekly_report": WeeklyReportContext,
     "meeting_minutes": MeetingMinutesContext,
+    "accountability": AccountabilityContext,
 }

@@ -24,6 +24,7 @@ KINDS: tuple[str, ...] = (
     "digest",
     "weekly_report",
     "meeting_minutes",
+    "accountability",
 )
 
 CHANNEL_NAMES: tuple[str, ...] = ("console", "file", "email", "webhook")

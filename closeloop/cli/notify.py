@@ -153,6 +153,8 @@ def _preview_notice(
         raise NoticeError("notice.unknown_template", kind=kind, kinds=", ".join(KINDS))
     if kind == "weekly_report":
         raise NoticeError("notice.weekly_preview")
+    if kind == "accountability":
+        raise NoticeError("notice.case_preview")
     person = _person(conn, to) if to else None
     stored = (
         select(notifications)

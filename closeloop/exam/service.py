@@ -30,11 +30,12 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from closeloop import outbox
 from closeloop.app import App
 from closeloop.csvfile import Listed, Problem, Problems, read_rows
 from closeloop.db import read_only
 from closeloop.evidence import StoredFile
-from closeloop.exam import funds
+from closeloop.exam import accountability, funds
 from closeloop.exam.boards import (
     GridIndicators,
     GridResult,
@@ -382,36 +383,127 @@ def _open_cases(
     }
     low = {ids[r.grid]: r for r in rows if r.below_floor}
     floor = cfg.scoring.floor
+    grid_names = {
+        gid: str(name)
+        for gid, name in conn.execute(
+            select(grids.c.id, grids.c.name).where(grids.c.id.in_(list(low)))
+        )
+    }
     for grid_id, r in low.items():
         if grid_id in existing:
             continue
         basis = "市考核" if r.basis == "city" else "月考"
-        conn.execute(
-            insert(accountability_cases).values(
+        owner = _case_owner(conn, cfg)
+        leaders = _leaders_of(conn, grid_id)
+        due_on = (now.astimezone(app.tz).date() + timedelta(cfg.accountability_days)).isoformat()
+        case_id = conn.execute(
+            insert(accountability_cases)
+            .returning(accountability_cases.c.id)
+            .values(
                 grid_id=grid_id,
                 month=month,
-                leaders=_leaders_of(conn, grid_id),
+                leaders=leaders,
                 reason=f"{month} {basis}得分{r.assessment}，低于{floor}分"
                 f" / {month}: assessed {r.assessment}, below the floor of {floor}",
-                owner=_case_owner(conn, cfg),
-                due_on=(
-                    now.astimezone(app.tz).date() + timedelta(cfg.accountability_days)
-                ).isoformat(),
+                owner=owner,
+                due_on=due_on,
                 opened_at=now,
             )
+        ).scalar_one()
+        _tell(
+            conn,
+            app,
+            now,
+            case_id=case_id,
+            grid=(r.grid, grid_names.get(grid_id, r.grid)),
+            month=month,
+            owner=owner,
+            leaders=leaders,
+            due_on=due_on,
+            event="opened",
+            basis=r.basis,
+            score=str(r.assessment),
+            floor=str(floor),
         )
+    lifted = "重新发布后不再低于底线 / no longer below the floor after re-publication"
     for grid_id, case in existing.items():
         if grid_id not in low and case.closed_at is None:
             conn.execute(
                 update(accountability_cases)
                 .where(accountability_cases.c.id == case.id)
-                .values(
-                    outcome="重新发布后不再低于底线 / no longer below the floor after"
-                    " re-publication",
-                    closed_by="closeloop",
-                    closed_at=now,
-                )
+                .values(outcome=lifted, closed_by="closeloop", closed_at=now)
             )
+            code, name = conn.execute(
+                select(grids.c.code, grids.c.name).where(grids.c.id == grid_id)
+            ).one()
+            _tell(
+                conn,
+                app,
+                now,
+                case_id=case.id,
+                grid=(code, name),
+                month=month,
+                owner=case.owner,
+                leaders=case.leaders or (),
+                due_on=case.due_on,
+                event="closed",
+                outcome=lifted,
+            )
+
+
+def _tell(
+    conn: Connection,
+    app: App,
+    now: datetime,
+    *,
+    case_id: int,
+    grid: tuple[str, str],
+    month: str,
+    owner: str,
+    leaders: Iterable[Mapping[str, Any]],
+    due_on: str,
+    event: str,
+    skip: str | None = None,
+    **facts: str | None,
+) -> int:
+    """Queue the notice of a case's opening or closing to its owner and the grid's leaders, in
+    the caller's transaction; someone with no person row any more is not told. Returns how many
+    rows were new: the keys name the case and the recipient, so telling twice stores once."""
+    who = accountability.recipients(owner, leaders, skip=skip)
+    found = {
+        row.handle: row
+        for row in conn.execute(
+            select(people.c.id, people.c.handle, people.c.name).where(
+                people.c.handle.in_({owner} | {h for h, _ in who})
+            )
+        )
+    }
+    body = accountability.payload(
+        event=event,
+        case_id=case_id,
+        grid=grid[0],
+        grid_name=grid[1],
+        month=month,
+        due_on=due_on,
+        owner_name=str(found[owner].name) if owner in found else owner,
+        **facts,
+    )
+    defaults = app.settings.section("notifiers").get("default_channels", ["console"])
+    not_before = outbox.quiet_until(app.calendar, now)
+    return sum(
+        outbox.enqueue(
+            conn,
+            kind=accountability.KIND,
+            recipient_id=found[handle].id,
+            key=accountability.notice_key(case_id, event, handle),
+            now=now,
+            default_channels=defaults,
+            payload={**body, "role": role},
+            not_before=not_before,
+        )
+        for handle, role in who
+        if handle in found
+    )
 
 
 @dataclass(frozen=True)
@@ -1257,7 +1349,22 @@ def close_case(app: App, case_id: int, by: str, outcome: str, now: datetime) -> 
             if not _cases(conn, case_id=case_id):
                 raise NotFound("accountability.not_found", case_id=case_id)
             raise Conflict("accountability.closed", case_id=case_id)
-        return _cases(conn, case_id=case_id)[0]
+        case = _cases(conn, case_id=case_id)[0]
+        _tell(
+            conn,
+            app,
+            now,
+            case_id=case.id,
+            grid=(case.grid, case.grid_name),
+            month=case.month,
+            owner=case.owner,
+            leaders=case.leaders,
+            due_on=case.due_on,
+            event="closed",
+            skip=by,
+            outcome=case.outcome,
+        )
+        return case
 
 
 # --------------------------------------------------------------------------- funds
