@@ -5,6 +5,7 @@ printable score sheets, and their commands. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Mapping
@@ -15,19 +16,29 @@ from unittest.mock import patch
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
+from closeloop.db import read_only
 from closeloop.evidence import StoredFile
 from closeloop.exam import printing
 from closeloop.exam import service as exam
 from closeloop.exam.scoring import CSV_COLUMNS, read_exam_csv
-from closeloop.models import exam_events, exam_lines
+from closeloop.models import (
+    accountability_cases,
+    exam_events,
+    exam_lines,
+    month_results,
+    notifications,
+    people,
+)
+from closeloop.notices import Notice, prepare
 from closeloop.tickets import Actor, Conflict, Invalid, NotFound, NotPermitted
 from closeloop.views import load_actor
+from notifiers import Renderer
 from tests.conftest import CONFIG
 from tests.report_data import REAL_NOW
 
@@ -271,6 +282,156 @@ def test_a_case_closes_itself_when_a_republished_board_lifts_the_grid(app: App) 
     exam.publish_board(app, MONTH, REAL_NOW)  # (4 + 10) / 2 = 7 of 10 -> 70
     (case,) = exam.list_cases(app)
     assert case.closed_by == "closeloop" and "no longer below the floor" in (case.outcome or "")
+
+
+def case_notices(app: App) -> list[tuple[str, str, dict]]:
+    """(recipient handle, cause, payload) of each accountability notice, channels folded."""
+    with app.engine.connect() as conn:
+        found = conn.execute(
+            select(people.c.handle, notifications.c.idempotency_key, notifications.c.payload)
+            .join(people, people.c.id == notifications.c.recipient_id)
+            .where(notifications.c.kind == "accountability")
+            .order_by(notifications.c.id)
+        ).all()
+    seen: dict[str, tuple[str, str, dict]] = {}
+    for handle, key, payload in found:
+        cause = key.rsplit(":", 1)[0]  # the channel is the last part of the key
+        seen.setdefault(cause, (handle, cause, payload))
+    return list(seen.values())
+
+
+def rendered(app: App, handle: str) -> list[tuple[str, str]]:
+    """(locale, subject + text) of the accountability notices to ``handle``, rendered as the
+    deliverer would, by ``app``'s settings."""
+    with read_only(app.engine) as conn:
+        batch = [
+            Notice.from_row(r)
+            for r in conn.execute(
+                select(notifications)
+                .join(people, people.c.id == notifications.c.recipient_id)
+                .where(notifications.c.kind == "accountability", people.c.handle == handle)
+                .order_by(notifications.c.id)
+            )
+        ]
+        prepared = prepare(app, conn, batch, REAL_NOW, Renderer())
+    out = []
+    for p in prepared:
+        assert p.error is None and p.message is not None
+        out.append((p.notice.locale, f"{p.message.subject}\n{p.message.text}"))
+    return out
+
+
+def test_an_opened_case_tells_its_owner_and_the_leader_once(app: App) -> None:
+    with app.engine.begin() as conn:
+        conn.execute(update(people).where(people.c.handle == "donghe.lead").values(locale="en"))
+    _, low = board_with_a_low_grid(app)
+    (case,) = exam.list_cases(app)
+    told = case_notices(app)
+    assert [(h, cause) for h, cause, _ in told] == [
+        ("duban.wang", f"accountability:{case.id}:opened:duban.wang"),
+        ("donghe.lead", f"accountability:{case.id}:opened:donghe.lead"),
+    ]
+    facts = {k: told[0][2][k] for k in ("grid", "month", "basis", "score", "floor", "due_on")}
+    assert facts == {
+        "grid": low,
+        "month": MONTH,
+        "basis": "exam",
+        "score": "40.00",
+        "floor": "60",
+        "due_on": "2026-05-20",
+    }
+    assert (told[0][2]["role"], told[1][2]["role"]) == ("owner", "leader")
+    with app.engine.connect() as conn:
+        count = conn.execute(
+            select(func.count()).where(notifications.c.kind == "accountability")
+        ).scalar_one()
+    # publishing again (and again) opens nothing and tells nobody
+    exam.publish_board(app, MONTH, REAL_NOW)
+    exam.publish_board(app, MONTH, REAL_NOW + timedelta(days=1))
+    with app.engine.connect() as conn:
+        again = conn.execute(
+            select(func.count()).where(notifications.c.kind == "accountability")
+        ).scalar_one()
+    assert again == count
+
+    # zh for the owner, en for the leader who asked for it: the board's figures, the due date
+    [(zh_locale, zh)] = rendered(app, "duban.wang")
+    [(en_locale, en)] = rendered(app, "donghe.lead")
+    assert (zh_locale, en_locale) == ("zh_CN", "en")
+    for text in (zh, en):
+        for fact in (low, "东河村", MONTH, "40.00", "60", "2026-05-20"):
+            assert fact in text, fact
+    assert "月考" in zh and "低于底线 60 分" in zh and "王督查" in zh
+    assert "monthly exam" in en and "below the floor of 60" in en
+
+
+def test_a_notice_keeps_the_floor_of_its_board_when_the_settings_change(app: App) -> None:
+    board_with_a_low_grid(app)
+    before = rendered(app, "duban.wang")
+    raw = dict(app.settings.raw)
+    raw["exam"] = {**raw["exam"], "floor": 45}
+    lowered = dataclasses.replace(app, settings=dataclasses.replace(app.settings, raw=raw))
+    assert exam.exam_settings(lowered).scoring.floor == 45
+    after = rendered(lowered, "duban.wang")
+    assert after == before
+    assert "60" in after[0][1] and "45" not in after[0][1]
+
+
+def test_a_failure_after_the_notices_leaves_no_case_and_no_notice(app: App) -> None:
+    real = exam.outbox.enqueue
+    calls: list[tuple[str, int]] = []
+
+    def enqueue_then_fail(*args: object, **kwargs: object) -> int:
+        made = real(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append((str(kwargs["key"]), made))
+        raise RuntimeError("injected after the notice was queued")
+
+    with (
+        patch.object(exam.outbox, "enqueue", enqueue_then_fail),
+        pytest.raises(RuntimeError, match="injected"),
+    ):
+        board_with_a_low_grid(app)
+    # the notice rows were written, in the transaction that then failed
+    [(key, made)] = calls
+    assert key.startswith("accountability:") and made >= 1
+    with app.engine.connect() as conn:
+        for table in (accountability_cases, month_results, notifications):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+
+
+def test_an_owner_without_a_person_row_is_skipped_the_leader_still_told(app: App) -> None:
+    raw = dict(app.settings.raw)
+    raw["exam"] = {**raw["exam"], "accountability_owner": "nobody.here"}
+    a = dataclasses.replace(app, settings=dataclasses.replace(app.settings, raw=raw))
+    board_with_a_low_grid(a)
+    (case,) = exam.list_cases(a)
+    assert case.owner == "nobody.here"
+    told = case_notices(a)
+    assert [h for h, _, _ in told] == ["donghe.lead"]
+    assert told[0][2]["owner_name"] == "nobody.here"
+
+
+def test_closing_a_case_tells_the_leader_and_an_owner_who_did_not_close_it(app: App) -> None:
+    board_with_a_low_grid(app)
+    (case,) = exam.list_cases(app)
+    exam.close_case(app, case.id, "duban.wang", "约谈村支书，限期整改", REAL_NOW)
+    closing = [t for t in case_notices(app) if ":closed:" in t[1]]
+    # the owner closed it: only the leader is told, with the outcome
+    assert [h for h, _, _ in closing] == ["donghe.lead"]
+    assert closing[0][2]["outcome"] == "约谈村支书，限期整改"
+    [_, (_, text)] = rendered(app, "donghe.lead")
+    assert "问责结案" in text and "约谈村支书，限期整改" in text
+
+
+def test_a_case_closed_by_republication_tells_owner_and_leader_once(app: App) -> None:
+    _, low = board_with_a_low_grid(app)
+    late = f"{','.join(CSV_COLUMNS)}\n{MONTH},JS-A3,{low},basic,roads,10,,\n"
+    exam.import_exam(app, late, REAL_NOW)
+    exam.publish_board(app, MONTH, REAL_NOW)
+    exam.publish_board(app, MONTH, REAL_NOW)
+    closing = [t for t in case_notices(app) if ":closed:" in t[1]]
+    assert [h for h, _, _ in closing] == ["duban.wang", "donghe.lead"]
+    assert "no longer below the floor" in closing[0][2]["outcome"]
 
 
 # --------------------------------------------------------------------------- funds

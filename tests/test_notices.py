@@ -20,6 +20,7 @@ from sqlalchemy import event, select
 from closeloop import digest, outbox, service
 from closeloop.app import App
 from closeloop.db import read_only
+from closeloop.exam import accountability
 from closeloop.models import escalations, notifications, people
 from closeloop.notices import Notice, NoticeError, address_for, context_for, prepare
 from notifiers import KINDS, Renderer
@@ -121,6 +122,19 @@ def walked(napp: App, tmp_path: Path) -> tuple[App, Walked]:  # noqa: F811
                      "summary": ["EP-2026-000001 清理垃圾 (JS-A1-V01)"],
                      "markdown": "# 会议纪要\n"},
         )  # fmt: skip
+        case = accountability.payload(
+            event="opened", case_id=1, grid="JS-A1-V03", grid_name="东河村", month="2026-03",
+            due_on="2026-05-02", owner_name="王督查", basis="exam", score="52.50", floor="60",
+        )  # fmt: skip
+        outbox.enqueue(
+            conn,
+            kind="accountability",
+            recipient_id=zone_lead,
+            key=accountability.notice_key(1, "opened", "zone.lead"),
+            now=LATER,
+            default_channels=["file"],
+            payload={**case, "role": "owner"},
+        )
     digest.collect(app, LATER)
     return app, w
 
@@ -346,6 +360,42 @@ def test_a_row_that_cannot_render_says_why(napp: App) -> None:  # noqa: F811
     assert "escalation 9999 does not exist" in str(errors[1])
     assert "unknown locale 'fr'" in str(errors[2])
     assert "payload has no 'reason'" in str(errors[3])
+
+
+def test_an_accountability_notice_says_its_payload_and_links_only_the_owner(
+    walked: tuple[App, Walked],
+) -> None:
+    app, _ = walked
+    [notice] = rows(app, "accountability")
+    ctx = context(app, notice)
+    assert ctx["case"] == {
+        "event": "opened",
+        "role": "owner",
+        "grid_code": "JS-A1-V03",
+        "grid_name": "东河村",
+        "month": "2026-03",
+        "basis_name": "月考",
+        "score": "52.50",
+        "floor": "60",
+        "due_on": "2026-05-02",
+        "owner_name": "王督查",
+        "outcome": None,
+        "url": "https://closeloop.example.org/accountability#case-1",
+    }
+    en = context(app, dataclasses.replace(notice, locale="en"))["case"]
+    assert en["basis_name"] == "monthly exam"
+    city = dataclasses.replace(notice, payload={**notice.payload, "basis": "city"})
+    assert context(app, city)["case"]["basis_name"] == "市考核"
+    leader = dataclasses.replace(notice, payload={**notice.payload, "role": "leader"})
+    assert context(app, leader)["case"]["url"] is None  # the page is the supervisors'
+    broken = [
+        dataclasses.replace(notice, payload={k: v for k, v in notice.payload.items() if k != k2})
+        for k2 in ("score", "case_id")
+    ]
+    with read_only(app.engine) as conn:
+        prepared = prepare(app, conn, broken, LATER, Renderer())
+    assert "accountability notice" in str(prepared[0].error) and "score" in str(prepared[0].error)
+    assert "payload has no integer 'case_id'" in str(prepared[1].error)
 
 
 def test_a_batch_costs_a_few_queries_whatever_its_size(napp: App) -> None:  # noqa: F811

@@ -152,6 +152,23 @@ def sample_context(kind: str, now: datetime = NOW, locale: str = "zh_CN") -> dic
         }
         ctx["report"] = report
         return ctx
+    if kind == "accountability":
+        ctx["recipient"] = {"name": "陈志强", "handle": "duban.chen"}
+        ctx["case"] = {
+            "event": "opened",
+            "role": "owner",
+            "grid_code": "KFQ-A1-DH",
+            "grid_name": "东河村",
+            "month": "2026-03",
+            "basis_name": "月考" if locale == "zh_CN" else "monthly exam",
+            "score": "52.50",
+            "floor": "60",
+            "due_on": "2026-05-02",
+            "owner_name": "陈志强",
+            "outcome": None,
+            "url": "https://closeloop.example.gov.cn/accountability#case-7",
+        }
+        return ctx
     if kind == "meeting_minutes":
         ctx["recipient"] = {"name": "张卫东", "handle": "zhangwd"}
         ctx["minutes"] = {
@@ -242,6 +259,14 @@ def test_every_template_renders_all_four_parts(renderer: Renderer, kind: str, lo
     assert out.html.rstrip().endswith("</html>")
 
     bodies = (out.text, out.html, out.markdown)
+    if kind == "accountability":
+        assert "东河村" in out.subject and "2026-03" in out.subject
+        for body in bodies:
+            for fact in ("东河村", "KFQ-A1-DH", "2026-03", "52.50", "60", "2026-05-02", "陈志强"):
+                assert fact in body, (fact, locale)
+            assert ("月考" if locale == "zh_CN" else "monthly exam") in body
+            assert "https://closeloop.example.gov.cn/accountability#case-7" in body
+        return
     if kind == "meeting_minutes":
         assert "2026-04-07" in out.subject
         for body in bodies:
@@ -291,6 +316,34 @@ def test_every_template_renders_all_four_parts(renderer: Renderer, kind: str, lo
         assert "李秀英" in body
     for body in bodies:
         assert BASE_URL + "EP-20260401-0007" in body
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_accountability_notice_to_a_leader_and_on_closing(
+    renderer: Renderer, locale: str
+) -> None:
+    ctx = sample_context("accountability", locale=locale)
+    leader = {**ctx, "case": {**ctx["case"], "role": "leader", "url": None}}
+    out = renderer.render("accountability", locale, leader)
+    for body in (out.text, out.html, out.markdown):
+        assert "52.50" in body and "accountability#case-7" not in body
+    assert ("您负责的东河村" if locale == "zh_CN" else "the grid you lead") in out.text
+    closed = {
+        **ctx,
+        "case": {
+            **ctx["case"],
+            "event": "closed",
+            "basis_name": None,
+            "score": None,
+            "floor": None,
+            "outcome": "约谈村支书，限期整改",
+        },
+    }
+    out = renderer.render("accountability", locale, closed)
+    assert ("问责结案" if locale == "zh_CN" else "Accountability closed") in out.subject
+    for body in (out.text, out.html, out.markdown):
+        assert "约谈村支书，限期整改" in body and "东河村" in body
+        assert "52.50" not in body and "None" not in body
 
 
 @pytest.mark.parametrize("locale", LOCALES)
