@@ -17,6 +17,7 @@ from closeloop import digest, outbox, scheduler, service, views
 from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.delivery import deliver_due
+from closeloop.exam import accountability
 from closeloop.models import notifications, people, tickets
 from closeloop.tickets import StepInput
 from tests.conftest import NOW
@@ -166,6 +167,32 @@ def test_a_weekly_report_is_never_held(napp: App) -> None:  # noqa: F811
         )
     assert deliver_due(napp, NOW).sent == 1
     assert file_records(napp)[0]["kind"] == "weekly_report"
+
+
+def test_an_accountability_notice_is_never_held(napp: App) -> None:  # noqa: F811
+    set_person(napp, "zone.lead", digest=True)
+    case = accountability.payload(
+        event="opened", case_id=3, grid="JS-A1-V03", grid_name="东河村", month="2026-03",
+        due_on="2026-05-02", owner_name="王督查", basis="city", score="55.50", floor="60",
+    )  # fmt: skip
+    with napp.engine.begin() as conn:
+        outbox.enqueue(
+            conn,
+            kind="accountability",
+            recipient_id=conn.execute(
+                select(people.c.id).where(people.c.handle == "zone.lead")
+            ).scalar_one(),
+            key=accountability.notice_key(3, "opened", "zone.lead"),
+            now=NOW,
+            default_channels=["file"],
+            payload={**case, "role": "leader"},
+        )
+    # it is about no ticket: a digest could not list it, so it goes at once, alone
+    assert digest.collect(napp, NOW + timedelta(days=1)).collected == 0
+    assert deliver_due(napp, NOW).sent == 1
+    [record] = file_records(napp)
+    assert record["kind"] == "accountability"
+    assert "55.50" in record["text"] and "市考核" in record["text"]
 
 
 # --- the daily digest per leader --------------------------------------------------------------

@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
+from closeloop import outbox
 from closeloop.app import App
 from closeloop.cli import app as cli_app
 from closeloop.cli.common import State
@@ -378,7 +379,7 @@ def test_a_notice_keeps_the_floor_of_its_board_when_the_settings_change(app: App
 
 
 def test_a_failure_after_the_notices_leaves_no_case_and_no_notice(app: App) -> None:
-    real = exam.outbox.enqueue
+    real = outbox.enqueue
     calls: list[tuple[str, int]] = []
 
     def enqueue_then_fail(*args: object, **kwargs: object) -> int:
@@ -387,7 +388,7 @@ def test_a_failure_after_the_notices_leaves_no_case_and_no_notice(app: App) -> N
         raise RuntimeError("injected after the notice was queued")
 
     with (
-        patch.object(exam.outbox, "enqueue", enqueue_then_fail),
+        patch.object(outbox, "enqueue", enqueue_then_fail),
         pytest.raises(RuntimeError, match="injected"),
     ):
         board_with_a_low_grid(app)

@@ -179,6 +179,10 @@ def test_preview_errors(sqlite_cli: Run, sqlite_walked: Walked) -> None:
         "not about a ticket",
     )
     expect_error(
+        cli("notify", "preview", "accountability", "--ticket", walked.closed, ok=False),
+        "accountability notice is not about a ticket",
+    )
+    expect_error(
         cli("notify", "preview", "assignment", "--ticket", walked.closed, "--locale", "fr",
             ok=False),
         "unknown locale 'fr'",

@@ -14,7 +14,8 @@
   The three months after it, when published, are published again with it, as their rewards
   depend on it. A grid assessed below the floor gets an accountability case (问责) in the same
   transaction; a case whose grid is no longer below the floor after a re-publication is closed
-  with that outcome.
+  with that outcome. Opening or closing a case queues its notice to the owner and the grid's
+  leaders in that transaction too (closeloop.exam.accountability), once per case and person.
 - Scoring on the pages (`save_grading`, `reopen_grading`) writes the same exam lines as the
   import, with the state of each grid's scoring and an event for every change.
 """
