@@ -458,7 +458,7 @@ def _case(b: _Builder, notice: Notice) -> CaseView:
     wanted = (*_CASE_TEXTS, *(("basis", "score", "floor") if opened else ("outcome",)))
     missing = [k for k in wanted if not isinstance(p.get(k), str) or not p.get(k)]
     if event not in ("opened", "closed") or p.get("role") not in ("owner", "leader"):
-        missing[:0] = ["event/role"]
+        missing.insert(0, "event/role")
     if missing:
         raise NoticeError("notice.case_missing", id=notice.id, missing=", ".join(missing))
     case_id = _int(p, "case_id", notice)
