@@ -23,9 +23,13 @@ from closeloop import escalation, feedback, service, views, zone
 from closeloop.app import App
 from closeloop.db import read_only
 from closeloop.evidence import EvidenceError, path_of
+from closeloop.exam import service as store
+from closeloop.exam.render import render_board
 from closeloop.geo import service as geo
 from closeloop.grid import in_subtree, level_name
 from closeloop.models import evidence, grids, people, tickets
+from closeloop.reports.render import render_weekly
+from closeloop.reports.weekly import build_weekly
 from closeloop.tickets import Invalid, NotFound, NotPermitted, StepInput
 from closeloop.web import access, idempotency, quota, registers, schemas
 from closeloop.web.auth import (
@@ -604,9 +608,6 @@ def weekly_report(
     level: Annotated[int | None, Query(ge=2, le=4, description="grids listed")] = None,
     locale: Locale | None = None,
 ) -> Response:
-    from closeloop.reports.render import render_weekly
-    from closeloop.reports.weekly import build_weekly
-
     _supervisor(principal)
     app, now = web_app(request), request_now(request)
     report = build_weekly(app, now=now, week=week, level=level)
@@ -628,9 +629,6 @@ def exam_board(
     fmt: Annotated[ReportFormat, Query(alias="format")] = "json",
     locale: Locale | None = None,
 ) -> Response:
-    from closeloop.exam import service as store
-    from closeloop.exam.render import render_board
-
     _supervisor(principal)
     app, now = web_app(request), request_now(request)
     view = store.board_view(app, month, now)

@@ -13,6 +13,12 @@ from sqlalchemy import select
 
 from closeloop.app import App
 from closeloop.db import read_only
+from closeloop.exam import service as store
+from closeloop.exam.render import render_board
+from closeloop.models import month_results
+from closeloop.reports.indicators import last_full_week, weeks_before
+from closeloop.reports.render import render_weekly
+from closeloop.reports.weekly import build_weekly
 from closeloop.tickets import NotFound, NotPermitted
 from closeloop.web.auth import (
     OptionalUser,
@@ -41,15 +47,11 @@ def _supervisor(request: Request, principal: Principal | None) -> Principal | Re
 
 
 def _recent_weeks(app: App, now: datetime) -> list[str]:
-    from closeloop.reports.indicators import last_full_week, weeks_before
-
     last = last_full_week(now, app.tz)
     return [last.label, *(p.label for p in reversed(weeks_before(last, REPORT_WEEKS - 1, app.tz)))]
 
 
 def _published_months(app: App) -> list[str]:
-    from closeloop.models import month_results
-
     with read_only(app.engine) as conn:
         return list(
             conn.execute(
@@ -68,8 +70,6 @@ def reports_page(
     who = _supervisor(request, principal)
     if isinstance(who, Response):
         return who
-    from closeloop.exam import service as store
-
     app, now = web_app(request), request_now(request)
     weeks = _recent_weeks(app, now)
     week = week if week in weeks else weeks[0]
@@ -113,9 +113,6 @@ def weekly_file(
         return who
     if fmt not in REPORT_MEDIA:
         raise NotFound("page.no_report_format", fmt=fmt)
-    from closeloop.reports.render import render_weekly
-    from closeloop.reports.weekly import build_weekly
-
     app, now = web_app(request), request_now(request)
     report = build_weekly(app, now=now, week=week)
     body = render_weekly(report, fmt, locale=page_locale(request), workflow=app.workflow)
@@ -135,9 +132,6 @@ def board_file(
         return who
     if fmt not in REPORT_MEDIA:
         raise NotFound("page.no_report_format", fmt=fmt)
-    from closeloop.exam import service as store
-    from closeloop.exam.render import render_board
-
     app, now = web_app(request), request_now(request)
     body = render_board(store.board_view(app, month, now), fmt, locale=page_locale(request))
     return _report_file(body, fmt, f"board-{month}.{fmt}", download)
