@@ -1326,6 +1326,25 @@ def list_cases(app: App, *, only_open: bool = False) -> list[Case]:
         return _cases(conn, only_open=only_open)
 
 
+def cases_concerning(app: App, handle: str) -> list[Case]:
+    """The cases a grid leader follows (read-only): those naming them among the leaders the case
+    was opened against, and those of a grid they lead now, since the case is the grid's and a
+    new leader inherits it. Not the grids below theirs: a case answers for one grid's score."""
+    with read_only(app.engine) as conn:
+        led = set(
+            conn.execute(
+                select(grids.c.code)
+                .select_from(grids.join(people, people.c.id == grids.c.leader_id))
+                .where(people.c.handle == handle)
+            ).scalars()
+        )
+        return [
+            c
+            for c in _cases(conn)
+            if c.grid in led or any(leader.get("handle") == handle for leader in c.leaders)
+        ]
+
+
 def _supervisor_handle(conn: Connection, handle: str) -> str:
     roles = conn.execute(select(people.c.roles).where(people.c.handle == handle)).scalar()
     if roles is None:

@@ -578,6 +578,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "acc.due": ("期限 {date}", "due {date}"),
     "acc.outcome": ("处理结果", "Outcome"),
     "acc.close": ("结案", "Close the case"),
+    "acc.leader_note": (
+        "以下是涉及您负责网格的问责事项，仅供查看，由督查人员办结。",
+        "The cases concerning the grid you lead, to follow; a supervisor closes them.",
+    ),
     "done.case_closed": ("问责事项已结案。", "The case is closed."),
     "funds.title": ("{month} 资金台账", "Fund ledger {month}"),
     "funds.download": ("下载台账（XLSX，报财务）", "Download the ledger (XLSX, for finance)"),

@@ -240,7 +240,11 @@ def _nav(who: Principal | None, t: i18n.Translator, app: App | None = None) -> l
         items.append({"href": "/extensions", "label": t("nav.extensions")})
         items.append({"href": "/deferred", "label": t("nav.deferred")})
         items.append({"href": "/reports", "label": t("nav.reports")})
+    # Every grid leader, case or not: the menu is built on each request and asks no query; a
+    # leader without a case finds the page empty.
+    if who.is_supervisor or who.led_paths:
         items.append({"href": "/accountability", "label": t("nav.accountability")})
+    if who.is_supervisor:
         items.append({"href": "/funds", "label": t("nav.funds")})
     items.append({"href": "/tickets", "label": t("nav.tickets")})
     if who.has_inbox or who.is_supervisor:

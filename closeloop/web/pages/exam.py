@@ -288,12 +288,18 @@ def exam_photo(
 def accountability(request: Request, principal: OptionalUser) -> Response:
     if principal is None:
         return _login(request)
-    _supervisor(principal)
-    cases = exam.list_cases(web_app(request))
+    if principal.is_supervisor:
+        cases = exam.list_cases(web_app(request))
+    else:
+        # A grid leader follows the cases of their grid; anyone else is refused as before.
+        cases = exam.cases_concerning(web_app(request), principal.handle)
+        if not cases and not principal.led_paths:
+            _supervisor(principal)
     return render(
         request,
         "accountability.html",
         principal=principal,
+        can_close=principal.is_supervisor,
         open_cases=[c for c in cases if c.is_open],
         closed_cases=[c for c in cases if not c.is_open],
     )
