@@ -41,7 +41,7 @@ from notifiers.message import CHANNEL_NAMES
 
 HISTORY_LENGTH = 5
 TICKET_PATH = "/tickets/{ref}"  # the ticket page under the base URL
-CASE_PATH = "/accountability#case-{id}"  # an accountability case on the supervisors' page
+CASE_PATH = "/accountability#case-{id}"  # an accountability case on its page
 
 # Words the engine supplies itself (the workflow and grid data have the rest).
 _WORDS = {
@@ -477,10 +477,8 @@ def _case(b: _Builder, notice: Notice) -> CaseView:
         "due_on": str(p["due_on"]),
         "owner_name": str(p["owner_name"]),
         "outcome": None if opened else str(p["outcome"]),
-        # The page is the supervisors'; a leader could not open it.
-        "url": b.base + CASE_PATH.format(id=case_id)
-        if b.base is not None and p["role"] == "owner"
-        else None,
+        # The owner closes the case there and the grid's leader follows it there.
+        "url": b.base + CASE_PATH.format(id=case_id) if b.base is not None else None,
     }
 
 

@@ -103,7 +103,7 @@ class CaseView(TypedDict):
     due_on: str  # YYYY-MM-DD in the zone
     owner_name: str
     outcome: str | None  # the closing outcome; None in an opening notice
-    url: str | None  # the supervisors' accountability page; None for a leader or without a base URL
+    url: str | None  # the case on /accountability (owner and leader alike); None without a base URL
 
 
 class BaseContext(TypedDict):

@@ -362,7 +362,7 @@ def test_a_row_that_cannot_render_says_why(napp: App) -> None:  # noqa: F811
     assert "payload has no 'reason'" in str(errors[3])
 
 
-def test_an_accountability_notice_says_its_payload_and_links_only_the_owner(
+def test_an_accountability_notice_says_its_payload_and_links_owner_and_leader(
     walked: tuple[App, Walked],
 ) -> None:
     app, _ = walked
@@ -386,8 +386,19 @@ def test_an_accountability_notice_says_its_payload_and_links_only_the_owner(
     assert en["basis_name"] == "monthly exam"
     city = dataclasses.replace(notice, payload={**notice.payload, "basis": "city"})
     assert context(app, city)["case"]["basis_name"] == "市考核"
+    # The grid's leader follows the case on the same page, so their notice links it too.
     leader = dataclasses.replace(notice, payload={**notice.payload, "role": "leader"})
-    assert context(app, leader)["case"]["url"] is None  # the page is the supervisors'
+    link = "https://closeloop.example.org/accountability#case-1"
+    assert context(app, leader)["case"]["url"] == link
+    for locale in LOCALES:
+        told = dataclasses.replace(leader, locale=locale)
+        with read_only(app.engine) as conn:
+            [done] = prepare(app, conn, [told], LATER, Renderer())
+        assert done.message is not None, done.error
+        asked = "配合督查" if locale == "zh_CN" else "work with the supervisor"
+        assert asked in done.message.text
+        for body in (done.message.text, done.message.html, done.message.markdown):
+            assert link in body
     broken = [
         dataclasses.replace(notice, payload={k: v for k, v in notice.payload.items() if k != k2})
         for k2 in ("score", "case_id")

@@ -323,11 +323,16 @@ def test_an_accountability_notice_to_a_leader_and_on_closing(
     renderer: Renderer, locale: str
 ) -> None:
     ctx = sample_context("accountability", locale=locale)
-    leader = {**ctx, "case": {**ctx["case"], "role": "leader", "url": None}}
+    leader = {**ctx, "case": {**ctx["case"], "role": "leader"}}
     out = renderer.render("accountability", locale, leader)
     for body in (out.text, out.html, out.markdown):
-        assert "52.50" in body and "accountability#case-7" not in body
+        assert "52.50" in body and "accountability#case-7" in body
     assert ("您负责的东河村" if locale == "zh_CN" else "the grid you lead") in out.text
+    unlinked = renderer.render(
+        "accountability", locale, {**leader, "case": {**leader["case"], "url": None}}
+    )
+    for body in (unlinked.text, unlinked.html, unlinked.markdown):
+        assert "accountability#case-7" not in body and "None" not in body
     closed = {
         **ctx,
         "case": {
