@@ -12,8 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from closeloop.exam import service as exam
+from closeloop.grid import set_leader
+from closeloop.models import grids, people
 from closeloop.web.app import create_app
 from tests.report_data import REAL_NOW
 from tests.webtools import PNG, Browser, ManualClock, Web, browser, flash, make_web
@@ -157,7 +160,9 @@ def test_publish_accountability_and_funds_pages(web: Web) -> None:
     )
     assert r.status_code == 303
     assert "约谈并限期整改" in sup.get("/accountability").text
-    assert lead.get("/accountability").status_code == 403
+    # area2.lead leads a grid but none of the cases concerns it: an empty page, no close form
+    theirs = lead.get("/accountability").text
+    assert "data-case=" not in theirs and 'id="acc-leader-note"' in theirs
 
     exam.pay_reward(web.app, good, MONTH, "duban.wang", REAL_NOW)
     ledger = sup.get(f"/funds?month={MONTH}").text
@@ -166,6 +171,78 @@ def test_publish_accountability_and_funds_pages(web: Web) -> None:
     assert lead.get("/funds").status_code == 403
     # English
     assert "Fund ledger" in sup.get(f"/funds?month={MONTH}&lang=en").text
+
+
+def leader_of(web: Web, code: str) -> str:
+    with web.app.engine.connect() as conn:
+        return str(
+            conn.execute(
+                select(people.c.handle)
+                .select_from(grids.join(people, people.c.id == grids.c.leader_id))
+                .where(grids.c.code == code)
+            ).scalar_one()
+        )
+
+
+def test_a_grid_leader_follows_the_cases_of_their_grid_read_only(web: Web) -> None:
+    exam.make_plan(web.app, MONTH, REAL_NOW)
+    inspector = browser(web, "area2.lead")
+    graded = [x.grid for x in exam.plan_view(web.app, MONTH).lines if x.inspector_grid == "JS-A2"]
+    mine, theirs, spare, bystander = graded[:4]
+    notes = {f"note.{k}": "整改不到位" for k in FULL}
+    for low in (mine, theirs):
+        r = save(inspector, low, {k: "2" for k in FULL}, "submit", extra=notes)
+        assert r.status_code == 303
+    sup = browser(web, "duban.wang")
+    assert sup.post(f"/exam/{MONTH}/publish", token=sup.csrf(f"/exam/{MONTH}")).status_code == 303
+    case = {c.grid: c for c in exam.list_cases(web.app)}
+    assert set(case) == {mine, theirs}
+    named = leader_of(web, mine)
+    assert [x["handle"] for x in case[mine].leaders] == [named]
+
+    # the supervisor's page as before: every case, each with its close form
+    page = sup.get("/accountability").text
+    assert page.count("data-case=") == 2 and page.count('action="/accountability/') == 2
+    assert 'id="acc-leader-note"' not in page
+
+    # the grid's leader: their case only, read-only, and the menu leads there
+    leader = browser(web, named)
+    r = leader.get("/accountability")
+    assert r.status_code == 200
+    assert re.findall(r'data-case="(\d+)"', r.text) == [str(case[mine].id)]
+    assert 'action="/accountability/' not in r.text and "<textarea" not in r.text
+    assert "仅供查看，由督查人员办结" in r.text and 'href="/accountability"' in r.text
+    en = leader.get("/accountability?lang=en").text
+    assert "The cases concerning the grid you lead, to follow; a supervisor closes them." in en
+    # posting the close form anyway is refused and the case stays open
+    r = leader.post(
+        f"/accountability/{case[mine].id}/close",
+        {"outcome": "自行结案"},
+        token=leader.csrf("/accountability"),
+    )
+    assert r.status_code == 403
+    assert [c.is_open for c in exam.list_cases(web.app) if c.grid == mine] == [True]
+
+    # the grid changes hands: the new leader follows its case as well, the named one still does
+    successor = leader_of(web, theirs)
+    with web.app.engine.begin() as conn:
+        set_leader(conn, mine, successor)
+    now_led = browser(web, successor).get("/accountability").text
+    assert sorted(re.findall(r'data-case="(\d+)"', now_led)) == sorted(
+        str(c.id) for c in case.values()
+    )
+    still = leader.get("/accountability").text
+    assert re.findall(r'data-case="(\d+)"', still) == [str(case[mine].id)]
+    assert 'href="/accountability"' not in still  # the menu is for who leads a grid now
+
+    # a leader of an unrelated grid sees none; who leads nothing and is named in none is refused
+    other, idle = leader_of(web, spare), leader_of(web, bystander)
+    assert "data-case=" not in browser(web, other).get("/accountability").text
+    with web.app.engine.begin() as conn:
+        set_leader(conn, bystander, other)
+    r = browser(web, idle).get("/accountability")
+    assert r.status_code == 403 and "不是督查人员" in flash(r)
+    assert browser(web).get("/accountability").headers["location"].startswith("/login")
 
 
 def test_a_bad_section_read_on_first_use_is_named_not_an_internal_error(
