@@ -300,6 +300,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "send application/json or multipart/form-data, not {ctype}",
     ),
     "request.malformed": ("提交的内容有误：{reason}", "{reason}"),
+    "request.unknown_field": (
+        "没有这个字段（可能拼写有误，或是更新版本才有的字段），请改正或删去。",
+        "unknown field: not part of this request (misspelt, or from a newer version); "
+        "correct or remove it",
+    ),
     "request.nul": (
         "网址中不能有 NUL 字符。",
         "the URL must not contain NUL characters",

@@ -155,7 +155,7 @@ class TestReporter:
             ({"grid": MICRO, "category": "sanitation", "title": "a\x00b"}, 422, "NUL"),
             ({"grid": MICRO, "category": "sanitation", "title": "t", "lat": 95}, 422, "lat"),
             ({"grid": MICRO, "category": "sanitation", "title": "t", "lat": 30}, 422, "--lon"),
-            ({"grid": MICRO, "category": "sanitation", "title": "t", "x": 1}, 422, "x: Extra"),
+            ({"grid": MICRO, "category": "sanitation", "title": "t", "x": 1}, 422, "x: unknown"),
             (["not", "an", "object"], 422, "valid dictionary"),
         ],
     )

@@ -34,6 +34,7 @@ from closeloop.app import App, Clock
 from closeloop.campaigns import web as campaign_pages
 from closeloop.db import read_only
 from closeloop.errors import CodedError
+from closeloop.errors import text as error_text
 from closeloop.evidence import EvidenceError
 from closeloop.grid import UnknownGrid
 from closeloop.logs import iso_now
@@ -155,9 +156,18 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     malformed = any(e.get("type") == "json_invalid" for e in errors)
-    details = [
-        {"field": _where(e.get("loc", ())), "problem": str(e.get("msg", "invalid"))} for e in errors
-    ]
+    locale = i18n.api_locale(
+        request.query_params.get("lang"), request.headers.get("accept-language")
+    )
+
+    def problem(e: Any) -> str:
+        # Pydantic's "Extra inputs are not permitted" would say neither why nor in the
+        # reader's language; an unknown field is most often a misspelling.
+        if e.get("type") == "extra_forbidden":
+            return error_text("request.unknown_field", {}, locale)
+        return str(e.get("msg", "invalid"))
+
+    details = [{"field": _where(e.get("loc", ())), "problem": problem(e)} for e in errors]
     message = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"
     if malformed:
         message = "the body is not valid JSON: " + message

@@ -70,6 +70,11 @@ Satisfaction = Literal["satisfied", "basic", "dissatisfied"]
 
 
 class Body(BaseModel):
+    """A request body of the JSON API: a field it does not know is refused (422,
+    `request.invalid`, the field named), never ignored, so a misspelt `gird` or a field of a
+    newer version is not a 201 that did something other than asked. Open311 keeps its own
+    lenient model (GeoReport clients send `attribute[...]`, `api_key` and more)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -124,7 +129,7 @@ class SubmitBody(Body):
     """A problem as a reporter gives it: a grid, or a point (lat and lon) to find it by. With
     multipart/form-data, photos go in `photos`."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": WHERE_SCHEMA})
+    model_config = ConfigDict(json_schema_extra={"anyOf": WHERE_SCHEMA})
 
     grid: Annotated[
         Text | None,

@@ -22,6 +22,7 @@ from closeloop.app import App
 from closeloop.evidence import StoredFile, sniff, store_bytes
 from closeloop.textguard import BadJson, loads_json
 from closeloop.tickets import DomainError, Invalid
+from closeloop.web.auth import CSRF_FIELD
 from closeloop.web.settings import WebSettings
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,11 +65,17 @@ async def read_body(
         try:
             data = {}
             for key, value in form.multi_items():
-                if isinstance(value, UploadFile):
+                if key == CSRF_FIELD:
+                    continue  # a session's CSRF token (closeloop.web.auth.check_csrf)
+                if isinstance(value, UploadFile) and key == files_field:
                     # A file input left empty arrives as a part with no name and no bytes.
-                    if key == files_field and (value.filename or value.size):
+                    if value.filename or value.size:
                         uploads.append(await _read_upload(value, cfg))
-                elif key != "csrf_token" and value != "":
+                elif value == "" and (key in model.model_fields or key == files_field):
+                    continue  # an input left empty: the field is left out
+                else:
+                    # A name the model does not know, even empty or a file (`photo` for
+                    # `photos`), is handed on to be refused, not dropped.
                     data[key] = value
         finally:
             await form.close()
@@ -136,7 +143,13 @@ def body_schema(model: type[BaseModel], files_field: str, files_doc: str) -> dic
             },
         },
     }
-    form.pop("additionalProperties", None)
+    # The form refuses unknown names as the JSON does (read_body); the CSRF token a session
+    # may send as a field instead of X-CSRF-Token is one it knows.
+    form["properties"][CSRF_FIELD] = {
+        "type": "string",
+        "description": "with a session cookie: the CSRF token (GET /api/csrf), if not sent as "
+        "X-CSRF-Token",
+    }
     return {
         "requestBody": {
             "required": bool(schema.get("required")),
