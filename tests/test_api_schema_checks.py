@@ -81,6 +81,12 @@ def test_schemathesis_checks_all_find_nothing(sqlite_app: App, tmp_path: Path) -
                 "10",
                 "--generation-database",
                 "none",
+                # A step's times (`until`, `review_on`) are date-times whose year the pattern
+                # bounds (2000-2200), likely why so many are filtered out; whether that trips
+                # the health check depends on the draws before (request_extension alone trips it
+                # on the old schema too). tests/test_api_schema.py suppresses it as well.
+                "--suppress-health-check",
+                "filter_too_much",
                 "--header",
                 f"Authorization: Bearer {TOKEN}",
                 "--exclude-path-regex",
