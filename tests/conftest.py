@@ -12,6 +12,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -238,22 +239,45 @@ def _reset_pg(pg: PgZone, *, everything: bool = False) -> None:
             conn.execute(text("SELECT " + ", ".join(restart)))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
-    """The example zone, fresh for each test, on each backend."""
-    if request.param == "sqlite":
+# Every test that takes `app` runs on both; a fixture of wider scope that builds its own App
+# (`app_on`) takes these params too, so its tests keep the ids `[sqlite]` and `[postgres]`.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def app_on(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, *, leave_clean: bool = False
+) -> Iterator[App]:
+    """The example zone, fresh, on one backend: a copy of the SQLite template in tmp_path, or
+    the session's PostgreSQL database (of this process: an xdist worker has its own) emptied
+    of what the last test wrote. `leave_clean` empties it again on the way out, for a fixture
+    wider than a test whose rows must not outlive it."""
+    if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "closeloop.db"
         shutil.copy(template, path)
         settings = load_settings(CONFIG, f"sqlite:///{path}")
         settings = _with_storage(settings, tmp_path)
         a = bootstrap(settings)
-        yield a
-        a.engine.dispose()
+        try:
+            yield a
+        finally:
+            a.engine.dispose()
     else:
         pg: PgZone = request.getfixturevalue("pg_zone")
         _reset_pg(pg)
-        yield replace(pg.app, settings=_with_storage(pg.app.settings, tmp_path))
+        try:
+            yield replace(pg.app, settings=_with_storage(pg.app.settings, tmp_path))
+        finally:
+            if leave_clean:
+                _reset_pg(pg)
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[App]:
+    """The example zone, fresh for each test, on each backend."""
+    with app_on(request.param, request, tmp_path) as a:
+        yield a
 
 
 @pytest.fixture

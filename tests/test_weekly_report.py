@@ -12,10 +12,11 @@ So the example of the week is 苏溪村.
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -55,11 +56,11 @@ from closeloop.reports.weekly import (
     red_and_yellow,
 )
 from closeloop.tickets import Invalid, StepInput
-from closeloop.workflow import Names
+from closeloop.workflow import Names, Workflow
 from notifiers.message import Message
 from notifiers.render import Renderer
 from notifiers.webhook import WebhookChannel
-from tests.conftest import CONFIG
+from tests.conftest import BACKENDS, CONFIG, app_on
 from tests.factories import step
 from tests.report_data import REAL_NOW, build_week14, submit, z
 
@@ -98,9 +99,8 @@ def build_history(app: App) -> None:
         sanitation(app, "xikou", z(3, 31, hour), 3)
 
 
-@pytest.fixture
-def report_app(app: App, tmp_path: Path) -> App:
-    """The test app with the report tables, writing reports under tmp_path."""
+def _with_report_dir(app: App, tmp_path: Path) -> App:
+    """The app with the report tables, writing reports under tmp_path."""
     metadata.create_all(app.engine)
     raw = dict(app.settings.raw)
     raw["report"] = {**raw.get("report", {}), "out_dir": str(tmp_path / "reports")}
@@ -108,10 +108,45 @@ def report_app(app: App, tmp_path: Path) -> App:
 
 
 @pytest.fixture
-def weekly(report_app: App) -> WeeklyReport:
-    build_week14(report_app)
-    build_history(report_app)
-    return build_weekly(report_app, now=REAL_NOW, week="2026-W14")
+def report_app(app: App, tmp_path: Path) -> App:
+    """The test app with the report tables, writing reports under tmp_path."""
+    return _with_report_dir(app, tmp_path)
+
+
+@dataclass(frozen=True)
+class BuiltWeek:
+    report: WeeklyReport
+    workflow: Workflow
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def built_week(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> BuiltWeek:
+    """W14 and the earlier weeks written once per module and backend, and their report.
+
+    Only the report (plain data) outlives the fixture: the database is a copy of its own
+    (SQLite) or emptied again at once (PostgreSQL), so no test reads or writes it. Tests that
+    write keep `report_app`, a fresh database each.
+    """
+    tmp_path = tmp_path_factory.mktemp(f"weekly-{request.param}")
+    with app_on(request.param, request, tmp_path, leave_clean=True) as a:
+        a = _with_report_dir(a, tmp_path)
+        build_week14(a)
+        build_history(a)
+        return BuiltWeek(build_weekly(a, now=REAL_NOW, week="2026-W14"), a.workflow)
+
+
+@pytest.fixture
+def weekly(built_week: BuiltWeek) -> WeeklyReport:
+    """The module's report, a copy of its own for each test: a test that changed a figure
+    (`Figures.escalations` is a dict) cannot change what the next one reads."""
+    return copy.deepcopy(built_week.report)
+
+
+@pytest.fixture
+def workflow(built_week: BuiltWeek) -> Workflow:
+    return built_week.workflow
 
 
 def row(code: str, **figures: Any) -> GridRow:
@@ -217,7 +252,7 @@ OLD_KEYS = {
 }
 
 
-def test_weekly_golden(report_app: App, weekly: WeeklyReport) -> None:
+def test_weekly_golden(weekly: WeeklyReport) -> None:
     data = weekly.as_json()
     assert set(data) == {
         "week",
@@ -377,8 +412,8 @@ class Outline(HTMLParser):
             self.headings[-1] = (tag, text + data)
 
 
-def test_html_structure_in_chinese_and_english(report_app: App, weekly: WeeklyReport) -> None:
-    html = render_weekly(weekly, "html", locale="zh_CN", workflow=report_app.workflow).decode()
+def test_html_structure_in_chinese_and_english(workflow: Workflow, weekly: WeeklyReport) -> None:
+    html = render_weekly(weekly, "html", locale="zh_CN", workflow=workflow).decode()
     o = Outline()
     o.feed(html)
     h2 = [text.strip() for tag, text in o.headings if tag == "h2"]
@@ -398,7 +433,7 @@ def test_html_structure_in_chinese_and_english(report_app: App, weekly: WeeklyRe
     assert "@page" in html and "size: A4" in html
     assert "<script" not in html
 
-    en = render_weekly(weekly, "html", locale="en", workflow=report_app.workflow).decode()
+    en = render_weekly(weekly, "html", locale="en", workflow=workflow).decode()
     o_en = Outline()
     o_en.feed(en)
     assert next(t.strip() for tag, t in o_en.headings if tag == "h2") == "1. Zone summary"
@@ -414,22 +449,22 @@ def test_html_escapes_what_people_typed(report_app: App) -> None:
     assert "<b>垃圾</b>" not in html and "&lt;b&gt;垃圾&lt;/b&gt;&amp;" in html
 
 
-def test_markdown_and_json(report_app: App, weekly: WeeklyReport) -> None:
-    md = render_weekly(weekly, "md", locale="zh_CN", workflow=report_app.workflow).decode()
+def test_markdown_and_json(workflow: Workflow, weekly: WeeklyReport) -> None:
+    md = render_weekly(weekly, "md", locale="zh_CN", workflow=workflow).decode()
     assert md.startswith("## 金山经济开发区环境整治工作周报\n")
     assert "1. 新屋村 100.0%" in md
     assert "苏溪村（JS-A2-V08）本周按期结案率由前4周的25.0%升至100.0%（全区75.0%）；" in md
-    data = json.loads(render_weekly(weekly, "json", locale="en", workflow=report_app.workflow))
+    data = json.loads(render_weekly(weekly, "json", locale="en", workflow=workflow))
     assert data.pop("sections")[0]["heading"] == "1. Zone summary"
     assert data == weekly.as_json()
-    english = render_weekly(weekly, "md", locale="en", workflow=report_app.workflow).decode()
+    english = render_weekly(weekly, "md", locale="en", workflow=workflow).decode()
     assert "Zone summary" in english
     # English punctuation in English: no full-width colons, brackets or commas from zh_CN.
     assert not set("：（），") & set(english.replace(weekly.zone_name, "")), english[:400]
 
 
-def test_xlsx_read_back(report_app: App, weekly: WeeklyReport) -> None:
-    content = render_weekly(weekly, "xlsx", locale="zh_CN", workflow=report_app.workflow)
+def test_xlsx_read_back(workflow: Workflow, weekly: WeeklyReport) -> None:
+    content = render_weekly(weekly, "xlsx", locale="zh_CN", workflow=workflow)
     book = load_workbook(io.BytesIO(content))
     assert book.sheetnames == HEADINGS_ZH
     grids = book["附录一：各网格指标"]
@@ -492,20 +527,22 @@ HEADINGS_EN = [
 ]
 
 
-def headings_in_every_format(app: App, report: WeeklyReport, locale: str) -> dict[str, Any]:
+def headings_in_every_format(
+    workflow: Workflow, report: WeeklyReport, locale: str
+) -> dict[str, Any]:
     """The section headings of each format, in order, and the text of each format."""
     out: dict[str, Any] = {}
-    html = render_weekly(report, "html", locale=locale, workflow=app.workflow).decode()
+    html = render_weekly(report, "html", locale=locale, workflow=workflow).decode()
     o = Outline()
     o.feed(html)
     out["html"] = [text.strip() for tag, text in o.headings if tag == "h2"]
-    md = render_weekly(report, "md", locale=locale, workflow=app.workflow).decode()
+    md = render_weekly(report, "md", locale=locale, workflow=workflow).decode()
     out["md"] = [line[4:] for line in md.splitlines() if line.startswith("### ")]
     book = load_workbook(
-        io.BytesIO(render_weekly(report, "xlsx", locale=locale, workflow=app.workflow))
+        io.BytesIO(render_weekly(report, "xlsx", locale=locale, workflow=workflow))
     )
     out["xlsx"] = [ws["A1"].value for ws in book.worksheets]
-    data = json.loads(render_weekly(report, "json", locale=locale, workflow=app.workflow))
+    data = json.loads(render_weekly(report, "json", locale=locale, workflow=workflow))
     out["json"] = [s["heading"] for s in data["sections"]]
     out["texts"] = {
         "html": html,
@@ -518,11 +555,11 @@ def headings_in_every_format(app: App, report: WeeklyReport, locale: str) -> dic
     return out
 
 
-def test_one_structure_in_every_format(report_app: App, weekly: WeeklyReport) -> None:
-    found = headings_in_every_format(report_app, weekly, "zh_CN")
+def test_one_structure_in_every_format(workflow: Workflow, weekly: WeeklyReport) -> None:
+    found = headings_in_every_format(workflow, weekly, "zh_CN")
     for fmt in ("html", "md", "xlsx", "json"):
         assert found[fmt] == HEADINGS_ZH, fmt
-    found_en = headings_in_every_format(report_app, weekly, "en")
+    found_en = headings_in_every_format(workflow, weekly, "en")
     for fmt in ("html", "md", "xlsx", "json"):
         assert found_en[fmt] == HEADINGS_EN, fmt
     md = found["texts"]["md"]
@@ -536,7 +573,7 @@ def test_one_structure_in_every_format(report_app: App, weekly: WeeklyReport) ->
 def test_empty_sections_say_so_in_every_format(report_app: App) -> None:
     metadata.create_all(report_app.engine)
     report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")  # nothing happened
-    found = headings_in_every_format(report_app, report, "zh_CN")
+    found = headings_in_every_format(report_app.workflow, report, "zh_CN")
     for fmt in ("html", "md", "xlsx", "json"):
         assert found[fmt] == HEADINGS_ZH, fmt
     sections = json.loads(found["texts"]["json"])["sections"]
@@ -563,12 +600,12 @@ def test_empty_sections_say_so_in_every_format(report_app: App) -> None:
             "本周无应结案件。",
         ):
             assert said in text, (fmt, said)
-    en = headings_in_every_format(report_app, report, "en")
+    en = headings_in_every_format(report_app.workflow, report, "en")
     assert en["md"] == HEADINGS_EN
     assert en["texts"]["md"].count("None this week") >= 9
 
 
-def test_campaign_line_keeps_its_labels(report_app: App, weekly: WeeklyReport) -> None:
+def test_campaign_line_keeps_its_labels(workflow: Workflow, weekly: WeeklyReport) -> None:
     campaign = SimpleNamespace(
         campaign=SimpleNamespace(theme="一月一村大会战", id=1),
         action_name=Names("清理", "clean-up"),
@@ -578,17 +615,17 @@ def test_campaign_line_keeps_its_labels(report_app: App, weekly: WeeklyReport) -
         total=SimpleNamespace(name="合计", found=3, fixed=1, open=2),
     )
     report = replace(weekly, campaigns=(campaign,))  # type: ignore[arg-type]
-    md = render_weekly(report, "md", locale="zh_CN", workflow=report_app.workflow).decode()
+    md = render_weekly(report, "md", locale="zh_CN", workflow=workflow).decode()
     assert "- 荆山夏村：发现 3，已整改 1，未整改 2\n" in md
-    en = render_weekly(report, "md", locale="en", workflow=report_app.workflow).decode()
+    en = render_weekly(report, "md", locale="en", workflow=workflow).decode()
     assert "- 荆山夏村: Found 3, Fixed 1, Still open 2\n" in en
 
 
-def test_unknown_format_or_locale(report_app: App, weekly: WeeklyReport) -> None:
+def test_unknown_format_or_locale(workflow: Workflow, weekly: WeeklyReport) -> None:
     with pytest.raises(Invalid, match="unknown format 'pdf'"):
-        render_weekly(weekly, "pdf", locale="zh_CN", workflow=report_app.workflow)
+        render_weekly(weekly, "pdf", locale="zh_CN", workflow=workflow)
     with pytest.raises(Invalid, match="unknown locale 'fr'"):
-        render_weekly(weekly, "html", locale="fr", workflow=report_app.workflow)
+        render_weekly(weekly, "html", locale="fr", workflow=workflow)
 
 
 # --------------------------------------------------------------------------- the weekly job
@@ -800,7 +837,7 @@ def test_the_summary_budget_leaves_room_for_the_heading_and_the_link() -> None:
         assert sizes["dingtalk"] < DINGTALK_BODY_BYTES and sizes["feishu"] < FEISHU_BODY_BYTES
 
 
-def test_chat_summary_fits_the_robots(report_app: App, weekly: WeeklyReport) -> None:
+def test_chat_summary_fits_the_robots(workflow: Workflow, weekly: WeeklyReport) -> None:
     lines = summary_lines(weekly, "zh_CN")
     assert lines[0] == "应结案25件，结案20件，按期结案率75.0%（较前4周+50.0个百分点）"
     assert "红榜：新屋村 100.0%、苏溪村 100.0%" in lines
@@ -966,7 +1003,7 @@ def test_the_previous_meetings_open_decisions_in_every_format(report_app: App) -
         "decisions": 3,
         "open": [late["ref"], later["ref"]],
     }
-    found = headings_in_every_format(report_app, report, "zh_CN")
+    found = headings_in_every_format(report_app.workflow, report, "zh_CN")
     for fmt in ("html", "md", "xlsx", "json"):
         assert found[fmt] == HEADINGS_ZH, fmt
     html, md = found["texts"]["html"], found["texts"]["md"]
@@ -1000,7 +1037,7 @@ def test_the_previous_meetings_open_decisions_in_every_format(report_app: App) -
         step(report_app, ref, "verify", "area1.lead", z(4, 8, 16), now=REAL_NOW)
         step(report_app, ref, "close", "area1.lead", z(4, 8, 17), now=REAL_NOW)
     report = build_weekly(report_app, now=REAL_NOW, week="2026-W14")
-    found = headings_in_every_format(report_app, report, "zh_CN")
+    found = headings_in_every_format(report_app.workflow, report, "zh_CN")
     said = "本周无未办结事项：上次会议（2026-03-30 09:00 示范例会）交办的3件均已办结。"
     for fmt, text in found["texts"].items():
         assert said in text, fmt
