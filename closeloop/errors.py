@@ -299,12 +299,58 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "只接受 application/json 或 multipart/form-data 格式。",
         "send application/json or multipart/form-data, not {ctype}",
     ),
-    "request.malformed": ("提交的内容有误：{reason}", "{reason}"),
+    "request.json_depth": (
+        "请求内容的 JSON 嵌套超过 {depth} 层。",
+        "the JSON is nested deeper than {depth} levels",
+    ),
     "request.unknown_field": (
         "没有这个字段（可能拼写有误，或是更新版本才有的字段），请改正或删去。",
         "unknown field: not part of this request (misspelt, or from a newer version); "
         "correct or remove it",
     ),
+    # What is wrong with one field of an API request (pydantic's finding, said by its kind).
+    "request.missing": ("缺少这个字段。", "required"),
+    "request.text_too_long": (
+        "太长：最多 {limit} 个字符。",
+        "too long: at most {limit} characters",
+    ),
+    "request.text_too_short": (
+        "太短：至少 {limit} 个字符。",
+        "too short: at least {limit} characters",
+    ),
+    "request.too_many": ("太多：最多 {limit} 项。", "too many: at most {limit} items"),
+    "request.too_few": ("太少：至少 {limit} 项。", "too few: at least {limit} items"),
+    "request.pattern": ("格式不对（应符合 {pattern}）。", "must match {pattern}"),
+    "request.choice": ("只能是 {expected}。", "must be {expected}"),
+    "request.at_least": ("不能小于 {limit}。", "must be at least {limit}"),
+    "request.at_most": ("不能大于 {limit}。", "must be at most {limit}"),
+    "request.above": ("必须大于 {limit}。", "must be greater than {limit}"),
+    "request.below": ("必须小于 {limit}。", "must be less than {limit}"),
+    "request.time": (
+        "不是有效的时间：请用 ISO 8601 格式并带时区，如 2026-04-02T09:00:00+08:00。",
+        "not a valid time: give ISO 8601 with an offset, e.g. 2026-04-02T09:00:00+08:00",
+    ),
+    "request.wrong_type": ("类型不对：应为{kind}。", "must be {kind}"),
+    "request.bad_value": ("取值无效。", "{reason}"),
+    "request.time_range": (
+        "时间必须在 2000 年到 2200 年之间。",
+        "must be a time between the years 2000 and 2200",
+    ),
+    "request.not_a_number": (
+        "必须是数字，不能是 true 或 false。",
+        "must be a number, not true or false",
+    ),
+    "request.malformed_json": (
+        "请求内容不是有效的 JSON：{problems}",
+        "the body is not valid JSON: {problems}",
+    ),
+    # Text a person typed that cannot be stored.
+    "text.surrogate": (
+        "含有无效的 Unicode 字符（孤立的代理码位）。",
+        "must be valid Unicode text (it contains a lone surrogate)",
+    ),
+    "text.nul": ("不能含有 NUL 字符。", "must not contain NUL characters"),
+    "text.invisible": ("必须含有看得见的字符。", "must contain visible characters"),
     "request.nul": (
         "网址中不能有 NUL 字符。",
         "the URL must not contain NUL characters",

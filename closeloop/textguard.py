@@ -20,6 +20,8 @@ import unicodedata
 from functools import cache
 from typing import Any
 
+from closeloop.errors import CodedError
+
 MAX_JSON_DEPTH = 32
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -28,20 +30,21 @@ _DROPPED_CONTROLS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
 
 
-class BadText(ValueError):
-    """Text that cannot be stored; the message says why (pydantic shows it as is)."""
+class BadText(CodedError, ValueError):
+    """Text that cannot be stored: a code of the catalogue (pydantic shows its English, the
+    API's error answer says it in the reader's language)."""
 
 
-class BadJson(ValueError):
-    """A body that is not JSON we accept."""
+class BadJson(CodedError, ValueError):
+    """A body that is not JSON we accept (a code of the catalogue)."""
 
 
 def clean_text(value: str) -> str:
     """`value` ready to store: refused with lone surrogates or NUL, controls dropped."""
     if _SURROGATE.search(value):
-        raise BadText("must be valid Unicode text (it contains a lone surrogate)")
+        raise BadText("text.surrogate")
     if "\x00" in value:
-        raise BadText("must not contain NUL characters")
+        raise BadText("text.nul")
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
     return _DROPPED_CONTROLS.sub("", value)
@@ -65,7 +68,7 @@ def has_visible(value: str) -> bool:
 def visible_text(value: str) -> str:
     """Refuse text in which a person would see nothing (blank, zero-width characters only)."""
     if not has_visible(value):
-        raise BadText("must contain visible characters")
+        raise BadText("text.invisible")
     return value
 
 
@@ -130,9 +133,9 @@ def loads_json(raw: bytes | str) -> Any:
     try:
         data = json.loads(raw)
     except RecursionError:
-        raise BadJson(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
+        raise BadJson("request.json_depth", depth=MAX_JSON_DEPTH) from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadJson(f"the body is not valid JSON: {exc}") from None
+        raise BadJson("request.malformed_json", problems=str(exc)) from None
     _check_depth(data)
     return data
 
@@ -143,6 +146,6 @@ def _check_depth(data: Any) -> None:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise BadJson(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+                raise BadJson("request.json_depth", depth=MAX_JSON_DEPTH)
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)

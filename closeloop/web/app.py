@@ -9,11 +9,12 @@ Handlers take the time from `request.app.state.clock` (see `request_now`): the A
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import tzinfo
 from typing import Any
@@ -152,6 +153,65 @@ def _where(loc: Sequence[Any]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "request")
 
 
+# pydantic's kinds of error, said by a code of the catalogue: (code, its parameter, ctx key).
+_LIMITS = {
+    "string_too_long": ("request.text_too_long", "max_length"),
+    "string_too_short": ("request.text_too_short", "min_length"),
+    "too_long": ("request.too_many", "max_length"),
+    "too_short": ("request.too_few", "min_length"),
+    "greater_than_equal": ("request.at_least", "ge"),
+    "less_than_equal": ("request.at_most", "le"),
+    "greater_than": ("request.above", "gt"),
+    "less_than": ("request.below", "lt"),
+}
+# A value of the wrong type: what it must be, by the first word of pydantic's kind.
+_KINDS = {
+    "string": "文字",
+    "int": "整数",
+    "float": "数字",
+    "bool": "布尔值（true 或 false）",
+    "list": "列表",
+    "dict": "对象",
+    "model": "对象",
+    "date": "日期",
+}
+_COLLECTIONS = ("List", "Tuple", "Set", "Dict")
+
+
+def field_problem(e: Mapping[str, Any], locale: str) -> str:
+    """What pydantic found wrong with one field, in `locale`: closeloop's own refusals by their
+    code; in English pydantic's words as they always were; in Chinese by the kind of error
+    (never by parsing pydantic's English)."""
+    kind = str(e.get("type", ""))
+    ctx = e.get("ctx") or {}
+    said = functools.partial(error_text, locale=locale)
+    if kind == "value_error" and isinstance(ctx.get("error"), CodedError):
+        return str(ctx["error"].text(locale))
+    if kind == "extra_forbidden":
+        # Pydantic's "Extra inputs are not permitted" says not why: most often a misspelling.
+        return said("request.unknown_field", {})
+    if locale == "en":
+        return str(e.get("msg", "invalid"))  # pydantic's own English, which scripts read
+    if kind == "missing":
+        return said("request.missing", {})
+    if kind in _LIMITS and ctx:
+        code, key = _LIMITS[kind]
+        if kind in ("too_long", "too_short") and ctx.get("field_type") not in _COLLECTIONS:
+            # a text whose length a validator after the type checked is still a text
+            code = "request.text_too_long" if kind == "too_long" else "request.text_too_short"
+        return said(code, {"limit": ctx.get(key)})
+    if kind == "string_pattern_mismatch":
+        return said("request.pattern", {"pattern": ctx.get("pattern")})
+    if kind in ("literal_error", "enum"):
+        return said("request.choice", {"expected": ctx.get("expected")})
+    if kind.startswith(("datetime_", "timezone_")):
+        return said("request.time", {})
+    prefix = kind.split("_", 1)[0]
+    if kind.endswith(("_type", "_parsing")) and prefix in _KINDS:
+        return said("request.wrong_type", {"kind": _KINDS[prefix]})
+    return said("request.bad_value", {"reason": str(e.get("msg", "invalid"))})
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
@@ -159,18 +219,15 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     locale = i18n.api_locale(
         request.query_params.get("lang"), request.headers.get("accept-language")
     )
-
-    def problem(e: Any) -> str:
-        # Pydantic's "Extra inputs are not permitted" would say neither why nor in the
-        # reader's language; an unknown field is most often a misspelling.
-        if e.get("type") == "extra_forbidden":
-            return error_text("request.unknown_field", {}, locale)
-        return str(e.get("msg", "invalid"))
-
-    details = [{"field": _where(e.get("loc", ())), "problem": problem(e)} for e in errors]
-    message = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"
+    details = [
+        {"field": _where(e.get("loc", ())), "problem": field_problem(e, locale)} for e in errors
+    ]
+    zh = locale != "en"
+    message = ("；" if zh else "; ").join(
+        f"{d['field']}{'：' if zh else ': '}{d['problem']}" for d in details
+    ) or error_text("request.bad_value", {"reason": "invalid request"}, locale)
     if malformed:
-        message = "the body is not valid JSON: " + message
+        message = error_text("request.malformed_json", {"problems": message}, locale)
     return error_response(
         request,
         400 if malformed else 422,

@@ -407,7 +407,7 @@ async def post_request(request: Request, fmt: Format) -> Response:
         try:
             data = loads_json(await request.body() or b"{}")
         except BadJson as exc:
-            raise BadRequest("request.malformed", reason=str(exc)) from None
+            raise BadRequest(exc.code, **exc.params) from None
         if isinstance(data, dict) and isinstance(data.get("attribute"), dict):
             data = {**data, "attribute[grid]": data["attribute"].get("grid")}
     else:

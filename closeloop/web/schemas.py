@@ -22,18 +22,23 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from closeloop.errors import CodedError
 from closeloop.textguard import NO_NUL_PATTERN, clean_text, visible_pattern, visible_text
+
+
+class BadValue(CodedError, ValueError):
+    """A value the schema's types let through and closeloop refuses, said by code."""
 
 
 def _sane_time(value: datetime) -> datetime:
     if not 2000 <= value.year <= 2200:
-        raise ValueError("must be a time between the years 2000 and 2200")
+        raise BadValue("request.time_range")
     return value
 
 
 def _not_bool(value: object) -> object:
     if isinstance(value, bool):  # pydantic would take false for 0.0
-        raise ValueError("must be a number, not true or false")
+        raise BadValue("request.not_a_number")
     return value
 
 

@@ -84,13 +84,13 @@ async def read_body(
         try:
             data = loads_json(raw) if raw.strip() else {}
         except BadJson as exc:
-            raise BadRequest("request.malformed", reason=str(exc)) from None
+            raise BadRequest(exc.code, **exc.params) from None
     else:
         raise UnsupportedMediaType("upload.media_type", ctype=ctype or "an untyped body")
     try:
         return model.model_validate(data), uploads
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+        raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
 async def read_upload(upload: UploadFile, cfg: WebSettings) -> Upload:
