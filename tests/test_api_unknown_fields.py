@@ -79,7 +79,7 @@ def test_the_problem_is_said_in_the_readers_language(web: Web) -> None:
     body = {"grid": MICRO, "category": "sanitation", "title": "墙角垃圾", "catgory": "road"}
     zh = web.client.post("/api/tickets", params={"lang": "zh_CN"}, json=body).json()
     assert zh["details"] == [{"field": "catgory", "problem": ZH}]
-    assert zh["error"] == {"code": "request.invalid", "message": f"catgory：{ZH}"}
+    assert zh["error"] == {"code": "request.invalid", "message": f"catgory：{ZH}"}  # one: 。
     assert "拼写" in ZH and "Extra inputs" not in str(zh)
     en = web.client.post("/api/tickets", headers={"Accept-Language": "en"}, json=body).json()
     assert en["details"] == [{"field": "catgory", "problem": EN}]

@@ -222,10 +222,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     details = [
         {"field": _where(e.get("loc", ())), "problem": field_problem(e, locale)} for e in errors
     ]
-    zh = locale != "en"
-    message = ("；" if zh else "; ").join(
-        f"{d['field']}{'：' if zh else ': '}{d['problem']}" for d in details
-    ) or error_text("request.bad_value", {"reason": "invalid request"}, locale)
+    if locale == "en":
+        message = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+    else:  # one sentence: each problem's full stop gives way to the list's semicolon
+        message = "；".join(f"{d['field']}：{d['problem'].rstrip('。')}" for d in details)
+        message += "。" if message else ""
+    message = message or error_text("request.bad_value", {"reason": "invalid request"}, locale)
     if malformed:
         message = error_text("request.malformed_json", {"problems": message}, locale)
     return error_response(
