@@ -384,19 +384,23 @@ def _open_cases(
     }
     low = {ids[r.grid]: r for r in rows if r.below_floor}
     floor = cfg.scoring.floor
-    grid_names = {
-        gid: str(name)
-        for gid, name in conn.execute(
-            select(grids.c.id, grids.c.name).where(grids.c.id.in_(list(low)))
+    opening = [g for g in low if g not in existing]
+    closing = [c for g, c in existing.items() if g not in low and c.closed_at is None]
+    # The grids the notices name, read once for the whole publication.
+    named = {
+        gid: (str(code), str(name))
+        for gid, code, name in conn.execute(
+            select(grids.c.id, grids.c.code, grids.c.name).where(
+                grids.c.id.in_([*opening, *(c.grid_id for c in closing)])
+            )
         )
     }
-    for grid_id, r in low.items():
-        if grid_id in existing:
-            continue
+    owner = _case_owner(conn, cfg) if opening else ""
+    due_on = (now.astimezone(app.tz).date() + timedelta(cfg.accountability_days)).isoformat()
+    for grid_id in opening:
+        r = low[grid_id]
         basis = "市考核" if r.basis == "city" else "月考"
-        owner = _case_owner(conn, cfg)
         leaders = _leaders_of(conn, grid_id)
-        due_on = (now.astimezone(app.tz).date() + timedelta(cfg.accountability_days)).isoformat()
         case_id = conn.execute(
             insert(accountability_cases)
             .returning(accountability_cases.c.id)
@@ -416,7 +420,7 @@ def _open_cases(
             app,
             now,
             case_id=case_id,
-            grid=(r.grid, grid_names.get(grid_id, r.grid)),
+            grid=named[grid_id],
             month=month,
             owner=owner,
             leaders=leaders,
@@ -427,29 +431,25 @@ def _open_cases(
             floor=str(floor),
         )
     lifted = "重新发布后不再低于底线 / no longer below the floor after re-publication"
-    for grid_id, case in existing.items():
-        if grid_id not in low and case.closed_at is None:
-            conn.execute(
-                update(accountability_cases)
-                .where(accountability_cases.c.id == case.id)
-                .values(outcome=lifted, closed_by="closeloop", closed_at=now)
-            )
-            code, name = conn.execute(
-                select(grids.c.code, grids.c.name).where(grids.c.id == grid_id)
-            ).one()
-            _tell(
-                conn,
-                app,
-                now,
-                case_id=case.id,
-                grid=(code, name),
-                month=month,
-                owner=case.owner,
-                leaders=case.leaders or (),
-                due_on=case.due_on,
-                event="closed",
-                outcome=lifted,
-            )
+    for case in closing:
+        conn.execute(
+            update(accountability_cases)
+            .where(accountability_cases.c.id == case.id)
+            .values(outcome=lifted, closed_by="closeloop", closed_at=now)
+        )
+        _tell(
+            conn,
+            app,
+            now,
+            case_id=case.id,
+            grid=named[case.grid_id],
+            month=month,
+            owner=case.owner,
+            leaders=case.leaders or (),
+            due_on=case.due_on,
+            event="closed",
+            outcome=lifted,
+        )
 
 
 def _tell(
